@@ -1,0 +1,5 @@
+import sys
+
+from raincast.cli import main
+
+sys.exit(main())

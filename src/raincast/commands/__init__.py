@@ -1,0 +1,1 @@
+"""Subcommands of the ``raincast`` CLI, one module each."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import decimal
 import importlib
+import io
 import json
 import os
 import struct
@@ -136,10 +137,20 @@ class _InitError(Exception):
 
 def _log(line: str) -> None:
     sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+
+
+def _one_log_stream() -> None:
+    """stdout and stderr become one line-buffered stream on fd 1 (the function's log): lines
+    keep their order, a crash loses at most a partial line, and a quiet handler costs no
+    writes beyond the START/END/REPORT lines, whatever PYTHONUNBUFFERED says."""
+    stream = io.TextIOWrapper(
+        io.FileIO(os.dup(1), "w"), encoding="utf-8", errors="backslashreplace", line_buffering=True
+    )
+    sys.stdout = sys.stderr = stream
 
 
 def main(request_fd: int, response_fd: int) -> int:
+    _one_log_stream()
     channel = _Channel(request_fd, response_fd)
     message = channel.receive()
     if message is None:
@@ -193,11 +204,9 @@ def main(request_fd: int, response_fd: int) -> int:
                 + "".join(doc["stackTrace"])
             )
         duration = (time.monotonic() - began) * 1000
-        sys.stderr.flush()
-        _log(f"END RequestId: {request_id}")
         _log(
-            f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
-            f"Memory Size: {facts['memory_limit_in_mb']} MB"
+            f"END RequestId: {request_id}\nREPORT RequestId: {request_id}\t"
+            f"Duration: {duration:.2f} ms\tMemory Size: {facts['memory_limit_in_mb']} MB"
         )
         channel.send(reply, out)
 

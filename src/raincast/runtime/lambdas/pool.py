@@ -19,6 +19,7 @@ import collections
 import contextlib
 import json
 import os
+import random
 import select
 import shutil
 import signal
@@ -43,10 +44,21 @@ from raincast.runtime.services import (
 
 _WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
 _LENGTH = struct.Struct(">I")
+_TIMEOUT = struct.Struct(">d")
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invocation limit, both ways
 # Lambda limits a function's init phase to 10 s; a loaded laptop importing numpy and boto3
 # deserves more slack, so the local limit is generous.
 INIT_TIMEOUT_SECONDS = 60.0
+
+
+def _request_id() -> str:
+    # A version-4 UUID, formatted without uuid.UUID's per-call overhead.
+    h = f"{random.getrandbits(128) & _UUID4_MASK | _UUID4_BITS:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_UUID4_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)
 
 
 def default_worker_count() -> int:
@@ -100,8 +112,8 @@ class Worker:
             "log_stream_name": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}",
         }
         try:
-            self._send(facts)
-            header, _ = self._receive(started + INIT_TIMEOUT_SECONDS)
+            self._send(b"I", json.dumps(facts).encode())
+            kind, body = self._receive(started + INIT_TIMEOUT_SECONDS)
         except (_WorkerDied, _WorkerTimedOut, OSError) as exc:
             self.kill()
             raise LambdaFunctionError(
@@ -112,20 +124,18 @@ class Worker:
                     f"{self._exit_description()}",
                 },
             ) from None
-        if "error" in header:
+        if kind != b"O":
             self.kill()
-            document = header["error"]
+            document = json.loads(body)
             raise LambdaFunctionError(document.get("errorType", "Runtime.Unknown"), document)
         self.cold_start_seconds = time.monotonic() - started
 
     # -- framing --------------------------------------------------------------------
 
-    def _send(self, header: dict[str, Any], body: bytes = b"") -> None:
-        frame = json.dumps(header).encode() + b"\n" + body
-        data = memoryview(_LENGTH.pack(len(frame)) + frame)
+    def _send(self, kind: bytes, body: bytes) -> None:
+        data = memoryview(_LENGTH.pack(len(body) + 1) + kind + body)
         while data:
-            written = os.write(self._request_write, data)
-            data = data[written:]
+            data = data[os.write(self._request_write, data) :]
 
     def _fill(self, count: int, deadline: float) -> None:
         while len(self._buffer) < count:
@@ -137,14 +147,14 @@ class Worker:
                 raise _WorkerDied
             self._buffer += chunk
 
-    def _receive(self, deadline: float) -> tuple[dict[str, Any], bytes]:
+    def _receive(self, deadline: float) -> tuple[bytes, bytes]:
+        """One reply frame: (kind, body); see ``worker._Channel``."""
         self._fill(4, deadline)
         (length,) = _LENGTH.unpack_from(self._buffer)
         self._fill(4 + length, deadline)
         frame = bytes(self._buffer[4 : 4 + length])
         del self._buffer[: 4 + length]
-        header, _, body = frame.partition(b"\n")
-        return json.loads(header), body
+        return frame[:1], frame[1:]
 
     # -- invocation -----------------------------------------------------------------
 
@@ -154,8 +164,8 @@ class Worker:
         self.invocations += 1
         deadline = time.monotonic() + function.timeout
         try:
-            self._send({"request_id": request_id, "timeout": function.timeout}, payload)
-            header, body = self._receive(deadline)
+            self._send(b"V", _TIMEOUT.pack(function.timeout) + request_id.encode() + payload)
+            kind, body = self._receive(deadline)
         except _WorkerTimedOut:
             self.kill()
             self._log(f"{request_id} Task timed out after {function.timeout:.2f} seconds")
@@ -172,8 +182,8 @@ class Worker:
                     "requestId": request_id,
                 },
             ) from None
-        if "error" in header:
-            document = header["error"]
+        if kind != b"O":
+            document = json.loads(body)
             raise LambdaFunctionError(document.get("errorType", "Runtime.Unknown"), document)
         return body
 
@@ -385,7 +395,7 @@ class LambdaPool:
                 "Lambda.RequestTooLargeException",
                 {"errorType": "RequestTooLargeException", "errorMessage": message},
             )
-        request_id = str(uuid.uuid4())
+        request_id = _request_id()
         worker = self._acquire(target)
         try:
             result = worker.invoke(body, request_id)

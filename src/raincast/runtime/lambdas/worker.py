@@ -2,14 +2,12 @@
 
 Run as a script (``python worker.py REQUEST_FD RESPONSE_FD``) with only the standard library,
 so a cold start costs the interpreter start plus the handler's own imports. The parent
-(``raincast.runtime.lambdas.pool``) talks over two pipes; the process's stdout/stderr are
-the function's log. Frames are ``4-byte big-endian length`` + ``header JSON`` + ``\\n`` +
-``body`` (the event or result as JSON text, passed through without re-encoding).
+(``raincast.runtime.lambdas.pool``) talks over two pipes (see ``_Channel`` for the frames);
+the process's stdout/stderr are the function's log.
 
-Protocol: first an ``init`` frame (sys.path, handler, function facts) answered with
-``{"ok": true}`` or ``{"error": {...}}``; then ``invoke`` frames, one at a time, each answered
-with ``{"ok": true}`` + the result JSON or ``{"error": {...Lambda's error document...}}``.
-EOF on the request pipe means shut down.
+Protocol: first an init frame (sys.path, handler, function facts) answered with OK or
+Lambda's init error document; then invoke frames, one at a time, each answered with the
+result JSON or Lambda's error document. EOF on the request pipe means shut down.
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ import traceback
 from typing import Any
 
 _LENGTH = struct.Struct(">I")
+_TIMEOUT = struct.Struct(">d")
 
 
 class LambdaContext:
@@ -77,25 +76,84 @@ def _error_document(
 
 
 class _Channel:
+    """Frames: 4-byte big-endian length, 1 kind byte, body. Requests: ``I`` (init, body = the
+    function facts as JSON) and ``V`` (invoke, body = 8-byte timeout + 36-byte request id +
+    event JSON). Replies: ``O`` (body = result JSON) or ``E`` (body = error document JSON).
+    Fixed binary headers keep the per-invocation cost to the payload itself."""
+
     def __init__(self, request_fd: int, response_fd: int) -> None:
-        self._in = os.fdopen(request_fd, "rb")
-        self._out = os.fdopen(response_fd, "wb")
+        self._in = request_fd
+        self._out = response_fd
+        self._buffer = bytearray()
 
-    def receive(self) -> tuple[dict[str, Any], bytes] | None:
-        prefix = self._in.read(4)
-        if len(prefix) < 4:
-            return None
-        (length,) = _LENGTH.unpack(prefix)
-        frame = self._in.read(length)
-        if len(frame) < length:
-            return None
-        header, _, body = frame.partition(b"\n")
-        return json.loads(header), body
+    def _fill(self, count: int) -> bool:
+        while len(self._buffer) < count:
+            chunk = os.read(self._in, max(65536, count - len(self._buffer)))
+            if not chunk:
+                return False
+            self._buffer += chunk
+        return True
 
-    def send(self, header: dict[str, Any], body: bytes = b"") -> None:
-        frame = json.dumps(header).encode() + b"\n" + body
-        self._out.write(_LENGTH.pack(len(frame)) + frame)
-        self._out.flush()
+    def receive(self) -> tuple[bytes, bytes] | None:
+        if not self._fill(4):
+            return None
+        (length,) = _LENGTH.unpack_from(self._buffer)
+        if not self._fill(4 + length):
+            return None
+        frame = bytes(self._buffer[4 : 4 + length])
+        del self._buffer[: 4 + length]
+        return frame[:1], frame[1:]
+
+    def send(self, kind: bytes, body: bytes = b"") -> None:
+        data = memoryview(_LENGTH.pack(len(body) + 1) + kind + body)
+        while data:
+            data = data[os.write(self._out, data) :]
+
+
+class _LogStream(io.TextIOBase):
+    """The function's log (stdout and stderr both, so lines keep their order), line-buffered
+    so a crash loses at most a partial line. The START line of an invocation is held back
+    until the handler writes something, so a quiet invocation costs one log write."""
+
+    def __init__(self, raw: io.TextIOWrapper) -> None:
+        self._raw = raw
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        if self.pending:
+            self._raw.write(self.pending)
+            self.pending = ""
+        return self._raw.write(text)
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._raw.encoding
+
+    @property
+    def buffer(self) -> Any:
+        self.write("")
+        return self._raw.buffer
+
+
+def _one_log_stream() -> _LogStream:
+    raw = io.TextIOWrapper(
+        io.FileIO(os.dup(1), "w"), encoding="utf-8", errors="backslashreplace", line_buffering=True
+    )
+    stream = _LogStream(raw)
+    sys.stdout = sys.stderr = stream
+    return stream
 
 
 def _load_handler(handler: str) -> Any:
@@ -139,23 +197,13 @@ def _log(line: str) -> None:
     sys.stdout.write(line + "\n")
 
 
-def _one_log_stream() -> None:
-    """stdout and stderr become one line-buffered stream on fd 1 (the function's log): lines
-    keep their order, a crash loses at most a partial line, and a quiet handler costs no
-    writes beyond the START/END/REPORT lines, whatever PYTHONUNBUFFERED says."""
-    stream = io.TextIOWrapper(
-        io.FileIO(os.dup(1), "w"), encoding="utf-8", errors="backslashreplace", line_buffering=True
-    )
-    sys.stdout = sys.stderr = stream
-
-
 def main(request_fd: int, response_fd: int) -> int:
-    _one_log_stream()
+    log = _one_log_stream()
     channel = _Channel(request_fd, response_fd)
     message = channel.receive()
     if message is None:
         return 0
-    facts, _ = message
+    facts = json.loads(message[1])
     sys.path[:] = facts["sys_path"]
     started = time.monotonic()
     try:
@@ -163,52 +211,51 @@ def main(request_fd: int, response_fd: int) -> int:
     except _InitError as exc:
         document = _error_document(exc, None, exc.error_type)
         _log(f"[ERROR] {exc.error_type}: {exc}")
-        channel.send({"error": document})
+        channel.send(b"E", json.dumps(document).encode())
         return 1
     except BaseException as exc:  # the module raised while importing
         document = _error_document(exc, None)
         _log(f"[ERROR] {document['errorType']}: {exc}\n" + "".join(document["stackTrace"]))
-        channel.send({"error": document})
+        channel.send(b"E", json.dumps(document).encode())
         return 1
-    channel.send({"ok": True, "init_ms": (time.monotonic() - started) * 1000})
+    channel.send(b"O", json.dumps({"init_ms": (time.monotonic() - started) * 1000}).encode())
+    memory = facts["memory_limit_in_mb"]
+    loads, dumps, monotonic = json.loads, json.dumps, time.monotonic
 
     while True:
         message = channel.receive()
         if message is None:
             return 0
-        header, body = message
-        request_id = header["request_id"]
-        deadline = time.monotonic() + header["timeout"]
-        context = LambdaContext(facts, request_id, deadline)
-        _log(f"START RequestId: {request_id} Version: $LATEST")
-        began = time.monotonic()
+        body = message[1]
+        (timeout,) = _TIMEOUT.unpack_from(body)
+        request_id = body[8:44].decode()
+        began = monotonic()
+        context = LambdaContext(facts, request_id, began + timeout)
+        log.pending = f"START RequestId: {request_id} Version: $LATEST\n"
         try:
-            event = json.loads(body)
-            result = handler(event, context)
+            result = handler(loads(body[44:]), context)
             try:
-                out = json.dumps(result, cls=_Encoder).encode()
+                kind, out = b"O", dumps(result, cls=_Encoder).encode()
             except (TypeError, ValueError) as exc:
                 raise _InitError(
                     "Runtime.MarshalError", f"Unable to marshal response: {exc}"
                 ) from None
-            reply: dict[str, Any] = {"ok": True}
         except _InitError as exc:
-            reply = {"error": _error_document(exc, request_id, exc.error_type)}
-            out = b""
+            kind, out = b"E", dumps(_error_document(exc, request_id, exc.error_type)).encode()
         except Exception as exc:
-            reply = {"error": _error_document(exc, request_id)}
-            out = b""
-            doc = reply["error"]
-            sys.stderr.write(
-                f"[ERROR] {doc['errorType']}: {doc['errorMessage']}\nTraceback (most recent call last):\n"
-                + "".join(doc["stackTrace"])
+            doc = _error_document(exc, request_id)
+            kind, out = b"E", dumps(doc).encode()
+            log.write(
+                f"[ERROR] {doc['errorType']}: {doc['errorMessage']}\n"
+                "Traceback (most recent call last):\n" + "".join(doc["stackTrace"])
             )
-        duration = (time.monotonic() - began) * 1000
-        _log(
-            f"END RequestId: {request_id}\nREPORT RequestId: {request_id}\t"
-            f"Duration: {duration:.2f} ms\tMemory Size: {facts['memory_limit_in_mb']} MB"
+        duration = (monotonic() - began) * 1000
+        pending, log.pending = log.pending, ""
+        log.write(
+            f"{pending}END RequestId: {request_id}\nREPORT RequestId: {request_id}\t"
+            f"Duration: {duration:.2f} ms\tMemory Size: {memory} MB\n"
         )
-        channel.send(reply, out)
+        channel.send(kind, out)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ class LocalExecution:
         input: Any,
         name: str,
         listener: Listener | None,
+        record_history: bool = True,
     ) -> None:
         self.runtime = runtime
         self.state_machine = state_machine
@@ -76,6 +77,7 @@ class LocalExecution:
         self.start_date = datetime.now(UTC)
         self._machine = machine
         self._listener = listener
+        self._record_history = record_history
         self._events: list[dict[str, Any]] = []
         self._stop_error: tuple[str | None, str | None] | None = None
         self._result: ExecutionResult | None = None
@@ -97,7 +99,9 @@ class LocalExecution:
                 services=self.services,
                 execution_name=self.name,
                 execution_arn=self.arn,
-                listener=self._on_event,
+                # Events are only built for someone who looks: a listener or the history.
+                listener=self._on_event if self._listener is not None else None,
+                record_history=self._record_history,
             )
             if self._stop_error is not None and result.status == "ABORTED":
                 error, cause = self._stop_error
@@ -125,6 +129,8 @@ class LocalExecution:
 
     @property
     def history(self) -> list[dict[str, Any]]:
+        """The events so far: the full history once done; while running, the events seen by
+        the listener given to ``start_execution`` (none without one)."""
         if self._result is not None and self._result.history:
             return list(self._result.history)
         return list(self._events)
@@ -182,7 +188,9 @@ class LocalRuntime:
             self.buckets = resolve_buckets(self.template)
         self.functions.update(functions or {})
         self.workers = workers or default_worker_count()
-        self.map_workers = map_workers or max(8, 2 * self.workers)
+        # Threads an execution may use for Map/Parallel; Lambda-bound Maps gain nothing from
+        # many more threads than workers (they contend for the GIL), Wait-bound ones do.
+        self.map_workers = map_workers or max(4, 2 * self.workers)
         self._s3_endpoint_url = s3_endpoint_url
         self._s3: LocalS3 | None = None
         self._s3_lock = threading.Lock()
@@ -297,18 +305,26 @@ class LocalRuntime:
         *,
         name: str | None = None,
         listener: Listener | None = None,
+        record_history: bool = True,
     ) -> LocalExecution:
+        """Start an execution in a background thread. ``record_history=False`` skips building
+        the history (faster for large Maps; ``result.history`` is then empty)."""
         if self._closed:
             raise RuntimeError("the local runtime is closed")
         machine = self.state_machine(state_machine)
         compiled = self.compiled(machine.logical_id)
+        name = name or str(uuid.uuid4())
+        arn = f"arn:aws:states:{self.region}:{self.account_id}:execution:{machine.name}:{name}"
+        if arn in self._executions:
+            raise ValueError(f"ExecutionAlreadyExists: {arn}")
         execution = LocalExecution(
             self,
             machine,
             compiled,
             {} if input is None else input,
-            name or str(uuid.uuid4()),
+            name,
             listener,
+            record_history,
         )
         self._executions[execution.arn] = execution
         return execution

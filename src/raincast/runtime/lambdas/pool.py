@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import random
-import select
 import shutil
 import signal
 import struct
@@ -98,8 +97,10 @@ class Worker:
                 os.close(request_read)
                 os.close(response_write)
         self._buffer = bytearray()
-        self._poll = select.poll()
-        self._poll.register(self._response_read, select.POLLIN | select.POLLHUP | select.POLLERR)
+        self.deadline: float | None = None  # set while the watchdog should time it out
+        self.timed_out = False
+        self._guard = threading.Lock()
+        _WATCHDOG.watch(self)
         self.closed = False
         started = time.monotonic()
         facts = {
@@ -137,24 +138,36 @@ class Worker:
         while data:
             data = data[os.write(self._request_write, data) :]
 
-    def _fill(self, count: int, deadline: float) -> None:
+    def _fill(self, count: int) -> None:
+        # Plain blocking reads (one GIL release per reply, which matters with many threads);
+        # the watchdog kills a worker past its deadline, which ends the read with EOF.
         while len(self._buffer) < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._poll.poll(remaining * 1000):
-                raise _WorkerTimedOut
             chunk = os.read(self._response_read, max(65536, count - len(self._buffer)))
             if not chunk:
-                raise _WorkerDied
+                raise _WorkerTimedOut if self.timed_out else _WorkerDied
             self._buffer += chunk
 
     def _receive(self, deadline: float) -> tuple[bytes, bytes]:
         """One reply frame: (kind, body); see ``worker._Channel``."""
-        self._fill(4, deadline)
-        (length,) = _LENGTH.unpack_from(self._buffer)
-        self._fill(4 + length, deadline)
+        self.deadline = deadline
+        try:
+            self._fill(4)
+            (length,) = _LENGTH.unpack_from(self._buffer)
+            self._fill(4 + length)
+        finally:
+            with self._guard:
+                self.deadline = None
         frame = bytes(self._buffer[4 : 4 + length])
         del self._buffer[: 4 + length]
         return frame[:1], frame[1:]
+
+    def expire(self, now: float) -> None:
+        """Called by the watchdog: kill the process if it is past its deadline."""
+        with self._guard:
+            if self.deadline is not None and now >= self.deadline and not self.timed_out:
+                self.timed_out = True
+                if self.process.poll() is None:
+                    self.process.kill()
 
     # -- invocation -----------------------------------------------------------------
 
@@ -215,6 +228,7 @@ class Worker:
         return not self.closed and self.process.poll() is None
 
     def kill(self) -> None:
+        _WATCHDOG.forget(self)
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
@@ -222,6 +236,7 @@ class Worker:
 
     def close(self, grace: float = 2.0) -> None:
         """EOF on the request pipe tells the worker to exit; killed if it does not."""
+        _WATCHDOG.forget(self)
         self._close_pipes()
         try:
             self.process.wait(timeout=grace)
@@ -236,6 +251,44 @@ class Worker:
         for fd in (self._request_write, self._response_read):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+class _Watchdog:
+    """One thread for all workers: every ``TICK`` seconds it kills the workers past their
+    deadline (so Lambda timeouts fire at most a tick late)."""
+
+    TICK = 0.05
+
+    def __init__(self) -> None:
+        self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, worker: Worker) -> None:
+        with self._lock:
+            self._workers.add(worker)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="raincast-lambda-watchdog", daemon=True
+                )
+                self._thread.start()
+
+    def forget(self, worker: Worker) -> None:
+        with self._lock:
+            self._workers.discard(worker)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.TICK)
+            with self._lock:
+                workers = list(self._workers)
+            now = time.monotonic()
+            for worker in workers:
+                if worker.deadline is not None and now >= worker.deadline:
+                    worker.expire(now)
+
+
+_WATCHDOG = _Watchdog()
 
 
 class LambdaPool:

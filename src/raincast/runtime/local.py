@@ -137,7 +137,28 @@ class LocalExecution:
 
     @property
     def result(self) -> ExecutionResult | None:
+        """The result once done (``None`` while running)."""
         return self._result
+
+    @property
+    def stop_date(self) -> datetime | None:
+        return self._result.stop_date if self._result is not None else None
+
+    @property
+    def output(self) -> Any:
+        return self._result.output if self._result is not None else None
+
+    @property
+    def error(self) -> str | None:
+        if self._failure is not None:
+            return "States.Runtime"
+        return self._result.error if self._result is not None else None
+
+    @property
+    def cause(self) -> str | None:
+        if self._failure is not None:
+            return f"the local interpreter failed: {self._failure!r}"
+        return self._result.cause if self._result is not None else None
 
     def wait(self, timeout: float | None = None) -> ExecutionResult:
         if not self._done.wait(timeout):

@@ -14,7 +14,6 @@ START/END/REPORT lines included, never into the CLI's own output.
 
 from __future__ import annotations
 
-import atexit
 import collections
 import contextlib
 import json
@@ -328,9 +327,9 @@ class LambdaPool:
         self.invocations = 0
         for function in (functions or {}).values():
             self.add_function(function)
-        # Workers must not outlive the program even if close() is forgotten.
+        # Workers must not outlive the program even if close() is forgotten (finalize also
+        # runs at interpreter exit).
         self._finalizer = weakref.finalize(self, LambdaPool._shutdown, self._idle, self._busy)
-        atexit.register(self._finalizer)
 
     # -- functions ------------------------------------------------------------------
 

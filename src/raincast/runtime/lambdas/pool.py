@@ -513,7 +513,8 @@ class LambdaPool:
     def _release(self, worker: Worker) -> None:
         with self._lock:
             self._busy.discard(worker)
-            if worker.alive and not self._closed:
+            # A failed invocation kills (and closes) its worker; a finished one is alive.
+            if not worker.closed and not self._closed:
                 self._idle[worker.function.logical_id].append(worker)
                 self._lock.notify()
                 return

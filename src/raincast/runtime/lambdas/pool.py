@@ -317,14 +317,13 @@ class LambdaPool:
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="raincast-lambda-logs-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Condition()
-        self._idle: dict[str, collections.deque[Worker]] = collections.defaultdict(
-            collections.deque
-        )
+        # logical id -> idle workers; keys only change under the lock (add_function)
+        self._idle: dict[str, collections.deque[Worker]] = {}
         self._busy: set[Worker] = set()
         self._total = 0
         self._closed = False
+        self._waiters = 0
         self.cold_starts = 0
-        self.invocations = 0
         for function in (functions or {}).values():
             self.add_function(function)
         # Workers must not outlive the program even if close() is forgotten (finalize also
@@ -335,6 +334,7 @@ class LambdaPool:
 
     def add_function(self, function: LocalFunction) -> None:
         with self._lock:
+            self._idle.setdefault(function.logical_id, collections.deque())
             self._functions[function.logical_id] = function
             for key in (function.logical_id, function.name, function.arn):
                 self._index[key] = function
@@ -465,6 +465,22 @@ class LambdaPool:
         return result
 
     def _acquire(self, function: LocalFunction) -> Worker:
+        # Fast path, no lock: a warm environment of this function is idle. Deque pop/append
+        # are atomic, so each idle worker goes to exactly one caller.
+        idle = self._idle.get(function.logical_id)
+        if idle:
+            try:
+                worker: Worker | None = idle.pop()  # the most recently used: warmest
+            except IndexError:
+                worker = None
+            if worker is not None:
+                if worker.alive and not self._closed:
+                    self._busy.add(worker)
+                    return worker
+                self._discard(worker)
+        return self._acquire_slow(function)
+
+    def _acquire_slow(self, function: LocalFunction) -> Worker:
         victim: Worker | None = None
         with self._lock:
             while True:
@@ -472,10 +488,9 @@ class LambdaPool:
                     raise RuntimeError("the Lambda pool is closed")
                 idle = self._idle[function.logical_id]
                 while idle:
-                    worker = idle.pop()  # the most recently used: warmest
+                    worker = idle.pop()
                     if worker.alive:
                         self._busy.add(worker)
-                        self.invocations += 1
                         return worker
                     self._total -= 1
                 if self._total < self.max_workers:
@@ -484,9 +499,12 @@ class LambdaPool:
                 victim = self._oldest_idle_other(function.logical_id)
                 if victim is not None:
                     break  # swap: the slot passes from the victim to the new worker
-                self._lock.wait()
+                self._waiters += 1
+                try:
+                    self._lock.wait()
+                finally:
+                    self._waiters -= 1
             self.cold_starts += 1
-            self.invocations += 1
         if victim is not None:
             victim.close()
         try:
@@ -500,9 +518,14 @@ class LambdaPool:
                 self._total -= 1
                 self._lock.notify()
             raise
-        with self._lock:
-            self._busy.add(worker)
+        self._busy.add(worker)
         return worker
+
+    def _discard(self, worker: Worker) -> None:
+        with self._lock:
+            self._total -= 1
+            self._lock.notify()
+        worker.close()
 
     def _oldest_idle_other(self, logical_id: str) -> Worker | None:
         for other_id, idle in self._idle.items():
@@ -511,23 +534,20 @@ class LambdaPool:
         return None
 
     def _release(self, worker: Worker) -> None:
-        with self._lock:
-            self._busy.discard(worker)
-            # A failed invocation kills (and closes) its worker; a finished one is alive.
-            if not worker.closed and not self._closed:
-                self._idle[worker.function.logical_id].append(worker)
-                self._lock.notify()
-                return
-            self._total -= 1
-            self._lock.notify()
-        worker.close()
+        self._busy.discard(worker)
+        # A failed invocation kills (and closes) its worker; a finished one is alive.
+        if not worker.closed and not self._closed:
+            self._idle[worker.function.logical_id].append(worker)
+            if self._waiters:  # someone waits for a slot (read racily; see _acquire_slow)
+                with self._lock:
+                    self._lock.notify()
+            return
+        self._discard(worker)
 
     def warm(self, function: str, count: int = 1) -> None:
         """Start ``count`` environments of a function ahead of use (benchmarks, serve)."""
         target = self.lookup(function)
         workers = [self._acquire(target) for _ in range(min(count, self.max_workers))]
-        with self._lock:
-            self.invocations -= len(workers)
         for worker in workers:
             self._release(worker)
 

@@ -364,11 +364,14 @@ class LocalRuntime:
         *,
         name: str | None = None,
         listener: Listener | None = None,
+        record_history: bool = True,
         timeout: float | None = None,
     ) -> ExecutionResult:
-        return self.start_execution(state_machine, input, name=name, listener=listener).wait(
-            timeout
+        """Run an execution to its end (``TimeoutError`` after ``timeout`` seconds)."""
+        execution = self.start_execution(
+            state_machine, input, name=name, listener=listener, record_history=record_history
         )
+        return execution.wait(timeout)
 
     # -- lifecycle ------------------------------------------------------------------
 

@@ -15,8 +15,10 @@ ROOT = Path(__file__).parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "runtime" / "template.yaml"
 
 HANDLERS = """
+import os
+
 def double(event, context):
-    return {"value": event["value"] * 2, "name": context.function_name}
+    return {"value": event["value"] * 2, "name": context.function_name, "env": os.environ.get("CLI_ENV")}
 
 class Nope(Exception):
     pass
@@ -75,11 +77,13 @@ FUNCTIONS = ("--function", "double=cli_handlers:double", "--function", "refuse=c
 
 
 def test_success_prints_the_output_and_exits_0(workdir: Path) -> None:
-    done = states_run(workdir, "machine.asl.json", "--input", "input.json", *FUNCTIONS)
+    done = states_run(
+        workdir, "machine.asl.json", "--input", "input.json", *FUNCTIONS, "--env", "CLI_ENV=set"
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {
         "status": "SUCCEEDED",
-        "output": {"value": 42, "name": "double"},
+        "output": {"value": 42, "name": "double", "env": "set"},
     }
     assert done.stdout.count("\n") == 1  # exactly one JSON object
 

@@ -72,6 +72,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="template parameter override (repeatable)",
     )
+    run.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment variable for every function, over the template's (repeatable)",
+    )
     run.add_argument("--name", help="execution name (default: a UUID)")
     run.add_argument("--workers", type=int, help="Lambda worker processes (default: CPU count)")
     run.add_argument(
@@ -157,6 +164,7 @@ def _run(args: argparse.Namespace) -> int:
             s3_endpoint_url=args.s3_endpoint_url,
             workers=args.workers,
             parameter_overrides=dict(_pairs(args.parameter, "--parameter")),
+            env_overrides={"*": dict(_pairs(args.env, "--env"))},
             functions=functions,
         )
     except TemplateError as exc:

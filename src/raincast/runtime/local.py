@@ -189,6 +189,7 @@ class LocalRuntime:
         functions: Mapping[str, LocalFunction] | None = None,
         log_dir: str | Path | None = None,
         map_workers: int | None = None,
+        max_environments: int | None = None,
     ) -> None:
         self.region = region
         self.account_id = account_id
@@ -221,6 +222,7 @@ class LocalRuntime:
         self.lambdas = LambdaPool(
             self.functions,
             max_workers=self.workers,
+            max_environments=max_environments,
             base_env=self._lambda_base_env,
             env_overrides=env_overrides,
             log_dir=log_dir,

@@ -234,13 +234,32 @@ def test_pool_never_exceeds_its_worker_limit(handlers_dir: Path) -> None:
         assert pool.cold_starts == len(set(pids))
 
 
-def test_a_full_pool_retires_an_idle_environment_of_another_function(handlers_dir: Path) -> None:
+def test_concurrency_limit_keeps_idle_environments_of_other_functions_warm(
+    handlers_dir: Path,
+) -> None:
     with make_pool(
         handlers_dir, max_workers=1, a="fixture_handlers:slow", b="fixture_handlers:slow"
     ) as pool:
         pid_a = pool.invoke("a", 0)
         pid_b = pool.invoke("b", 0)
-        assert pid_a != pid_b and pool.worker_count == 1
+        assert pid_a != pid_b
+        assert pool.invoke("a", 0) == pid_a  # still warm: one at a time, but both kept
+        assert pool.cold_starts == 2 and pool.worker_count == 2
+
+
+def test_too_many_environments_retire_the_least_recently_used(handlers_dir: Path) -> None:
+    functions = {
+        name: function_from_callable(name, "fixture_handlers:slow", code_dir=handlers_dir)
+        for name in ("a", "b", "c")
+    }
+    with LambdaPool(functions, max_workers=1, max_environments=2) as pool:
+        pid_a = pool.invoke("a", 0)
+        pid_b = pool.invoke("b", 0)
+        pool.invoke("c", 0)  # a is the least recently used: retired
+        assert pool.worker_count == 2
+        assert pool.invoke("b", 0) == pid_b
+        assert pool.invoke("a", 0) != pid_a  # a cold start again
+        assert pool.cold_starts == 4
 
 
 def test_close_ends_every_worker(handlers_dir: Path) -> None:

@@ -3,10 +3,11 @@ hands invocations to them.
 
 One process per execution environment, dedicated to one function: its handler module is
 imported once (cold start) and reused warm; one invocation at a time. The pool keeps idle
-environments per function and grows on demand up to ``max_workers`` processes in total
-(when full, an idle environment of another function is retired to make room, else the
-caller waits). A handler past its Timeout gets its process killed (``LambdaTimeoutError``);
-a process that dies mid-invocation is Lambda's ``Runtime.ExitError``.
+environments per function; at most ``max_workers`` invocations run at once (the others
+wait), and at most ``max_environments`` environments live at once (the least recently used
+idle one is retired to make room). A handler past its Timeout gets its process killed
+(``LambdaTimeoutError``); a process that dies mid-invocation is Lambda's
+``Runtime.ExitError``.
 
 Handlers' stdout/stderr go to one log file per function (``log_path``), Lambda-style
 START/END/REPORT lines included, never into the CLI's own output.
@@ -96,6 +97,7 @@ class Worker:
                 os.close(request_read)
                 os.close(response_write)
         self._buffer = bytearray()
+        self.last_used = time.monotonic()
         self.deadline: float | None = None  # set while the watchdog should time it out
         self.timed_out = False
         self._guard = threading.Lock()
@@ -302,12 +304,16 @@ class LambdaPool:
         functions: Mapping[str, LocalFunction] | None = None,
         *,
         max_workers: int | None = None,
+        max_environments: int | None = None,
         base_env: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
         env_overrides: Mapping[str, Mapping[str, str]] | None = None,
         log_dir: str | Path | None = None,
         account_id: str = "123456789012",
     ) -> None:
         self.max_workers = max_workers or default_worker_count()
+        self.max_environments = max(
+            self.max_workers, max_environments or max(8, 4 * self.max_workers)
+        )
         self.account_id = account_id
         self._functions: dict[str, LocalFunction] = {}
         self._index: dict[str, LocalFunction] = {}
@@ -316,13 +322,13 @@ class LambdaPool:
         self._owns_log_dir = log_dir is None
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="raincast-lambda-logs-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Condition()
-        # logical id -> idle workers; keys only change under the lock (add_function)
+        self._lock = threading.Condition(threading.Lock())
+        # logical id -> idle workers, least recently used first
         self._idle: dict[str, collections.deque[Worker]] = {}
         self._busy: set[Worker] = set()
-        self._total = 0
+        self._total = 0  # live environments, idle or busy
+        self._running = 0  # invocations in flight (<= max_workers)
         self._closed = False
-        self._waiters = 0
         self.cold_starts = 0
         for function in (functions or {}).values():
             self.add_function(function)
@@ -465,45 +471,27 @@ class LambdaPool:
         return result
 
     def _acquire(self, function: LocalFunction) -> Worker:
-        # Fast path, no lock: a warm environment of this function is idle. Deque pop/append
-        # are atomic, so each idle worker goes to exactly one caller.
-        idle = self._idle.get(function.logical_id)
-        if idle:
-            try:
-                worker: Worker | None = idle.pop()  # the most recently used: warmest
-            except IndexError:
-                worker = None
-            if worker is not None:
-                if worker.alive and not self._closed:
-                    self._busy.add(worker)
-                    return worker
-                self._discard(worker)
-        return self._acquire_slow(function)
-
-    def _acquire_slow(self, function: LocalFunction) -> Worker:
+        """A concurrency slot, then the warmest idle environment of the function or a new
+        one (retiring the least recently used idle environment when there are too many)."""
         victim: Worker | None = None
         with self._lock:
-            while True:
-                if self._closed:
-                    raise RuntimeError("the Lambda pool is closed")
-                idle = self._idle[function.logical_id]
-                while idle:
-                    worker = idle.pop()
-                    if worker.alive:
-                        self._busy.add(worker)
-                        return worker
-                    self._total -= 1
-                if self._total < self.max_workers:
-                    self._total += 1
-                    break
-                victim = self._oldest_idle_other(function.logical_id)
+            while self._running >= self.max_workers and not self._closed:
+                self._lock.wait()
+            if self._closed:
+                raise RuntimeError("the Lambda pool is closed")
+            self._running += 1
+            idle = self._idle.setdefault(function.logical_id, collections.deque())
+            while idle:
+                worker = idle.pop()  # the most recently used: warmest
+                if worker.alive:
+                    self._busy.add(worker)
+                    return worker
+                self._total -= 1  # died while idle: Lambda would just replace it
+            self._total += 1
+            if self._total > self.max_environments:
+                victim = self._least_recently_used_idle()
                 if victim is not None:
-                    break  # swap: the slot passes from the victim to the new worker
-                self._waiters += 1
-                try:
-                    self._lock.wait()
-                finally:
-                    self._waiters -= 1
+                    self._total -= 1
             self.cold_starts += 1
         if victim is not None:
             victim.close()
@@ -516,33 +504,32 @@ class LambdaPool:
         except BaseException:
             with self._lock:
                 self._total -= 1
+                self._running -= 1
                 self._lock.notify()
             raise
-        self._busy.add(worker)
+        with self._lock:
+            self._busy.add(worker)
         return worker
 
-    def _discard(self, worker: Worker) -> None:
-        with self._lock:
-            self._total -= 1
-            self._lock.notify()
-        worker.close()
-
-    def _oldest_idle_other(self, logical_id: str) -> Worker | None:
-        for other_id, idle in self._idle.items():
-            if other_id != logical_id and idle:
-                return idle.popleft()
-        return None
+    def _least_recently_used_idle(self) -> Worker | None:
+        oldest: collections.deque[Worker] | None = None
+        for idle in self._idle.values():
+            if idle and (oldest is None or idle[0].last_used < oldest[0].last_used):
+                oldest = idle
+        return oldest.popleft() if oldest is not None else None
 
     def _release(self, worker: Worker) -> None:
-        self._busy.discard(worker)
-        # A failed invocation kills (and closes) its worker; a finished one is alive.
-        if not worker.closed and not self._closed:
-            self._idle[worker.function.logical_id].append(worker)
-            if self._waiters:  # someone waits for a slot (read racily; see _acquire_slow)
-                with self._lock:
-                    self._lock.notify()
-            return
-        self._discard(worker)
+        with self._lock:
+            self._running -= 1
+            self._busy.discard(worker)
+            self._lock.notify()
+            # A failed invocation kills (and closes) its worker; a finished one is alive.
+            if not worker.closed and not self._closed:
+                worker.last_used = time.monotonic()
+                self._idle[worker.function.logical_id].append(worker)
+                return
+            self._total -= 1
+        worker.close()
 
     def warm(self, function: str, count: int = 1) -> None:
         """Start ``count`` environments of a function ahead of use (benchmarks, serve)."""

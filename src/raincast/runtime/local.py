@@ -237,7 +237,8 @@ class LocalRuntime:
         """The S3 endpoint, started (and the template's buckets created) on first use."""
         with self._s3_lock:
             if self._s3 is None:
-                s3 = LocalS3(self._s3_endpoint_url)
+                # moto starts in the background; only bucket creation waits for it.
+                s3 = LocalS3(self._s3_endpoint_url, background=True)
                 try:
                     s3.create_buckets(self.buckets.values())
                 except BaseException:

@@ -49,3 +49,20 @@ def test_closed_server_refuses_connections() -> None:
     s3.close()
     with pytest.raises(Exception):  # noqa: B017 - any connection error will do
         client.list_buckets()
+
+
+def test_background_start_serves_requests_made_before_it_is_ready() -> None:
+    s3 = LocalS3(background=True)
+    try:
+        # The URL is known at once; this request waits in the socket backlog until moto serves.
+        client = s3.client()
+        client.create_bucket(Bucket="early")
+        assert [b["Name"] for b in client.list_buckets()["Buckets"]] == ["early"]
+    finally:
+        s3.close()
+
+
+def test_closing_while_starting_does_not_hang() -> None:
+    s3 = LocalS3(background=True)
+    s3.close()  # the starting thread sees the close and never serves
+    assert not s3.embedded

@@ -57,7 +57,8 @@ def test_background_start_serves_requests_made_before_it_is_ready() -> None:
         # The URL is known at once; this request waits in the socket backlog until moto serves.
         client = s3.client()
         client.create_bucket(Bucket="early")
-        assert [b["Name"] for b in client.list_buckets()["Buckets"]] == ["early"]
+        # (moto keeps one store per process: buckets of other tests may be listed too)
+        assert "early" in [b["Name"] for b in client.list_buckets()["Buckets"]]
     finally:
         s3.close()
 

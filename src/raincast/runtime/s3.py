@@ -57,7 +57,10 @@ class LocalS3:
     The listening socket is opened at once, so ``endpoint_url`` is known immediately, and
     moto (a second of imports) starts in a background thread; requests made meanwhile wait
     in the socket's backlog. ``wait_ready()`` blocks until it serves. With
-    ``background=False`` the constructor waits."""
+    ``background=False`` the constructor waits.
+
+    moto keeps one store per process: two embedded endpoints in one process see the same
+    buckets."""
 
     def __init__(self, endpoint_url: str | None = None, *, background: bool = False) -> None:
         self._server: Any | None = None

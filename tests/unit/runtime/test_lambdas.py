@@ -3,6 +3,7 @@ reports them, timeouts and crashes, the pool's limits, logs, shutdown."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -135,6 +136,12 @@ def test_logs_have_lambda_markers_and_handler_output(pool: LambdaPool) -> None:
     pool.invoke("ToolsFunction", {"marker": "log-me"})
     log = pool.read_log("ToolsFunction")
     assert 'describe called with {"marker": "log-me"}' in log
+    # the root logger has Lambda's handler: [LEVEL] timestamp request-id message
+    assert re.search(
+        r"\[INFO\]\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t[0-9a-f-]{36}\t"
+        r"describe logged through the root logger",
+        log,
+    )
     assert "START RequestId: " in log and "END RequestId: " in log and "REPORT RequestId: " in log
 
 

@@ -193,12 +193,40 @@ class _InitError(Exception):
         self.error_type = error_type
 
 
+class _RequestIdFilter:
+    request_id = ""
+
+    def filter(self, record: Any) -> bool:
+        record.aws_request_id = self.request_id
+        return True
+
+
+def _root_log_handler(stream: _LogStream) -> _RequestIdFilter:
+    """Lambda's Python runtime puts a handler on the root logger, so ``logging.getLogger()
+    .setLevel(logging.INFO); logging.info(...)`` in a handler reaches the log; same here,
+    with Lambda's line format."""
+    import logging
+
+    handler = logging.StreamHandler(stream)
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    request_ids = _RequestIdFilter()
+    handler.addFilter(request_ids)
+    logging.getLogger().addHandler(handler)
+    return request_ids
+
+
 def _log(line: str) -> None:
     sys.stdout.write(line + "\n")
 
 
 def main(request_fd: int, response_fd: int) -> int:
     log = _one_log_stream()
+    request_ids = _root_log_handler(log)
     channel = _Channel(request_fd, response_fd)
     message = channel.receive()
     if message is None:
@@ -232,6 +260,7 @@ def main(request_fd: int, response_fd: int) -> int:
         began = monotonic()
         context = LambdaContext(facts, request_id, began + timeout)
         log.pending = f"START RequestId: {request_id} Version: $LATEST\n"
+        request_ids.request_id = request_id
         try:
             result = handler(loads(body[44:]), context)
             try:

@@ -249,6 +249,7 @@ def main(request_fd: int, response_fd: int) -> int:
     channel.send(b"O", json.dumps({"init_ms": (time.monotonic() - started) * 1000}).encode())
     memory = facts["memory_limit_in_mb"]
     loads, dumps, monotonic = json.loads, json.dumps, time.monotonic
+    encode = _Encoder().encode  # one encoder: json.dumps(cls=...) builds one per call
 
     while True:
         message = channel.receive()
@@ -264,7 +265,7 @@ def main(request_fd: int, response_fd: int) -> int:
         try:
             result = handler(loads(body[44:]), context)
             try:
-                kind, out = b"O", dumps(result, cls=_Encoder).encode()
+                kind, out = b"O", encode(result).encode()
             except (TypeError, ValueError) as exc:
                 raise _InitError(
                     "Runtime.MarshalError", f"Unable to marshal response: {exc}"

@@ -80,10 +80,11 @@ class Worker:
     ) -> None:
         self.function = function
         self.invocations = 0
+        self._log_path = log_path
         request_read, self._request_write = os.pipe()
         self._response_read, response_write = os.pipe()
-        with open(log_path, "ab") as log:
-            try:
+        try:
+            with open(log_path, "ab") as log:
                 self.process = subprocess.Popen(
                     [sys.executable, _WORKER_SCRIPT, str(request_read), str(response_write)],
                     pass_fds=(request_read, response_write),
@@ -93,9 +94,16 @@ class Worker:
                     cwd=function.code_dir,
                     env=env,
                 )
-            finally:
-                os.close(request_read)
-                os.close(response_write)
+        except OSError as exc:
+            os.close(self._request_write)
+            os.close(self._response_read)
+            message = f"cannot start an environment for {function.name}: {exc}"
+            raise LambdaFunctionError(
+                "Runtime.ExitError", {"errorType": "Runtime.ExitError", "errorMessage": message}
+            ) from None
+        finally:
+            os.close(request_read)
+            os.close(response_write)
         self._buffer = bytearray()
         self.last_used = time.monotonic()
         self.deadline: float | None = None  # set while the watchdog should time it out
@@ -215,12 +223,8 @@ class Worker:
 
     def _log(self, line: str) -> None:
         # The worker's stdout is the log file; the parent appends its own notes to it.
-        log = self._log_path
-        if log is not None:
-            with open(log, "a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
-
-    _log_path: Path | None = None
+        with open(self._log_path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -500,7 +504,6 @@ class LambdaPool:
             worker = Worker(
                 function, self._worker_env(function), self._sys_path(function), log_path
             )
-            worker._log_path = log_path
         except BaseException:
             with self._lock:
                 self._total -= 1

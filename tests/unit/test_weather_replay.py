@@ -240,3 +240,21 @@ def test_factory():
     assert get_weather_source().name == "replay"
     with pytest.raises(ValueError, match="valid: open-meteo, replay"):
         get_weather_source("darksky")
+
+
+def test_replay_does_not_import_requests():
+    """The offline path must not pay for the HTTP stack at cold start."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import raincast
+
+    src = str(Path(raincast.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=src)
+    code = "import sys, raincast.weather, raincast.weather.replay; print('requests' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == "False"

@@ -50,9 +50,9 @@ HAND_PLACED: dict[str, tuple[str, float, float, str]] = {
         "Sydney Airport", -33.9465, 151.1731, "BoM station 066037 Sydney Airport AMO"),
     "Uluru": ("Uluru (Yulara)", -25.1860, 130.9757, "BoM station 015635 Yulara Airport"),
     "Walpole": (
-        "Walpole", -34.9502, 116.7225, "BoM Walpole North (station 009961; site approximate, not verified)"),
+        "Walpole", -34.9502, 116.7225, "BoM Walpole North AWS (WMO 95647), listed at -34.9 116.7; site approximate"),
     "Witchcliffe": (
-        "Witchcliffe", -34.0260, 115.1000, "Witchcliffe townsite, WA (BoM station site not verified)"),
+        "Witchcliffe", -34.0260, 115.1000, "Witchcliffe townsite; BoM Witchcliffe West AWS (WMO 95641) is listed at -34.0 115.1"),
     "Woomera": ("Woomera", -31.1558, 136.8054, "BoM station 016001 Woomera Aerodrome"),
 }  # fmt: skip
 

@@ -137,6 +137,14 @@ def test_bad_coordinates_raise(weather, lat, lon):
         weather.observe(lat, lon, dt.date(2015, 6, 1))
 
 
+def test_numpy_coordinates_are_accepted_and_strings_are_not(weather):
+    assert weather.observe(np.float32(-33.8688), np.float64(151.2093), dt.date(2015, 6, 1)).found
+    with pytest.raises(TypeError, match="must be numbers"):
+        weather.observe("-33.8688", "151.2093", dt.date(2015, 6, 1))
+    with pytest.raises(TypeError, match=r"datetime\.date"):
+        weather.observe(-33.8688, 151.2093, "2015-06-01")
+
+
 def test_bad_radius_raises():
     for bad in (0, -5, float("inf")):
         with pytest.raises(ValueError, match="radius_km"):

@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import numbers
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -195,8 +196,8 @@ def cached_replay_data(path: str | Path | None = None) -> ReplayData:
 
 
 def _check_point(lat: float, lon: float) -> None:
-    if not (isinstance(lat, int | float) and isinstance(lon, int | float)):
-        raise TypeError("lat and lon must be numbers")
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (lat, lon)):
+        raise TypeError(f"lat and lon must be numbers, not {lat!r}, {lon!r}")
     if not (math.isfinite(lat) and -90.0 <= lat <= 90.0):
         raise ValueError(f"latitude {lat} is not between -90 and 90")
     if not (math.isfinite(lon) and -180.0 <= lon <= 180.0):

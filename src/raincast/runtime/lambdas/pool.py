@@ -410,6 +410,10 @@ class LambdaPool:
                 "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
                 "_HANDLER": function.handler,
                 "PYTHONUNBUFFERED": "1",
+                "TZ": ":UTC",  # as in Lambda
+                # What `sam local` sets: tells libraries (Powertools' Tracer) there is no
+                # X-Ray daemon here.
+                "AWS_SAM_LOCAL": "true",
             }
         )
         env.update(function.environment)

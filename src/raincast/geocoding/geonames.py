@@ -28,7 +28,7 @@ from typing import Any
 
 from raincast.errors import ProviderError
 from raincast.geocoding.base import Geocoder, GeocodeResult, Place
-from raincast.geocoding.text import MAX_QUERY_LENGTH, fold, split_camel_case
+from raincast.geocoding.text import fold, split_camel_case, split_query
 
 INDEX_FORMAT = "raincast-geonames-index"
 INDEX_VERSION = 1
@@ -284,23 +284,10 @@ class GeoNamesGeocoder(Geocoder):
         return load_index(self._index_path)
 
     def geocode(self, query: str) -> GeocodeResult:
-        if not isinstance(query, str):
-            return self._not_found(str(query), f"query must be text, got {type(query).__name__}")
-        text = query.strip()
-        if not text:
-            return self._not_found(query, "empty query")
-        if len(text) > MAX_QUERY_LENGTH:
-            return self._not_found(
-                query, f"query too long ({len(text)} characters; at most {MAX_QUERY_LENGTH})"
-            )
-        name, *qualifiers = [part.strip() for part in text.split(",")]
-        qualifiers = [q for q in qualifiers if q]
-        if not fold(name):
-            return self._not_found(query, "no place name before the qualifiers")
-        if len(qualifiers) > 2:
-            return self._not_found(
-                query, "too many qualifiers: use NAME, NAME, COUNTRY or NAME, ADMIN1, COUNTRY"
-            )
+        parsed = split_query(query)
+        if isinstance(parsed, str):
+            return self._not_found(str(query), parsed)
+        name, qualifiers = parsed
 
         index = self.index
         rows, key = self._rows_for_name(index, name)

@@ -48,3 +48,25 @@ def fold(text: str) -> str:
 def split_camel_case(text: str) -> str:
     """ "WaggaWagga" -> "Wagga Wagga", "PearceRAAF" -> "Pearce RAAF" (weatherAUS style)."""
     return _CAMEL_BOUNDARY.sub(" ", text)
+
+
+def split_query(query: object) -> tuple[str, list[str]] | str:
+    """``"Springfield, IL, US"`` -> ``("Springfield", ["IL", "US"])``.
+
+    Returns a human-readable reason (a ``str``) instead when the query cannot be a place:
+    not text, empty, absurdly long, no name before the commas, more than two qualifiers.
+    """
+    if not isinstance(query, str):
+        return f"query must be text, got {type(query).__name__}"
+    text = query.strip()
+    if not text:
+        return "empty query"
+    if len(text) > MAX_QUERY_LENGTH:
+        return f"query too long ({len(text)} characters; at most {MAX_QUERY_LENGTH})"
+    name, *rest = (part.strip() for part in text.split(","))
+    qualifiers = [q for q in rest if q]
+    if not fold(name):
+        return "no place name before the qualifiers"
+    if len(qualifiers) > 2:
+        return "too many qualifiers: use NAME, NAME, COUNTRY or NAME, ADMIN1, COUNTRY"
+    return name, qualifiers

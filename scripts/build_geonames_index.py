@@ -10,7 +10,8 @@ reads with a single decompress and then searches in place, without parsing every
     line 1     JSON header: format, version, source, counts, lookup tables (country codes,
                admin1 codes, time zones, country and admin1 names) and the list of sections
                (name, array typecode or "bytes", byte length) that follow, in order
-    columns    one little-endian fixed-width value per place (see COLUMNS); places are
+    columns    one little-endian fixed-width value per place (see COLUMNS; name_start has
+               one more, so that name i is names[name_start[i]:name_start[i + 1] - 1]); places are
                grouped by country, admin1 and name, which is what makes them compress
     names      the display name of each place, one per line, in the same order
     keys       one folded name per line, sorted by UTF-8 bytes: ``key TAB row,row,...``
@@ -43,7 +44,7 @@ from raincast.geocoding.regions import ADMIN1_NAMES, COUNTRY_ALIASES
 from raincast.geocoding.text import fold
 
 FORMAT = "raincast-geonames-index"
-VERSION = 1
+VERSION = 2
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src/raincast/data/geonames-index.bin.gz"
 
 # Fixed-width columns, one value per place, little-endian (array typecodes).
@@ -55,6 +56,9 @@ COLUMNS: dict[str, str] = {
     "country": "B",  # index into header["country_codes"]
     "admin1": "H",  # index into header["admin1_codes"]
     "timezone": "H",  # index into header["timezones"]
+    # Byte offset of each place's line in the names section, plus one final entry (the
+    # section length): costs ~0.3 MB compressed, saves scanning 235k lines at load time.
+    "name_start": "I",
 }
 COORD_SCALE = 100_000
 # Alternate names (exonyms, transliterations) are indexed for places of at least this many
@@ -237,6 +241,10 @@ def build(cities: int, out: Path) -> dict[str, Any]:
             if key:
                 postings[key.encode("utf-8")].append(row)
 
+    name_start = columns["name_start"]
+    name_start.append(0)
+    for line in name_lines:
+        name_start.append(name_start[-1] + len(line))
     if sys.byteorder != "little":
         for col in columns.values():
             col.byteswap()

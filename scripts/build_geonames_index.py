@@ -280,10 +280,10 @@ def build(cities: int, out: Path) -> dict[str, Any]:
     payload = json.dumps(header, ensure_ascii=False, sort_keys=True).encode() + b"\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
-    # mtime=0: the same input gives a byte-identical file (reviewable diffs, stable size).
+    # No name, mtime=0: the same input gives a byte-identical file wherever it is written.
     with (
         open(tmp, "wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as gz,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=9, mtime=0) as gz,
     ):
         gz.write(payload)
         for data in sections.values():

@@ -183,6 +183,8 @@ def test_springfield_is_ambiguous_and_ranked_by_population(geocoder: GeoNamesGeo
         ("London, ON, CA", "CA", "08"),
         ("Richmond, NSW, AU", "AU", "02"),
         ("Richmond, New South Wales, Australia", "AU", "02"),
+        ("Washington, D.C.", "US", "DC"),
+        ("Washington, D.C., U.S.A.", "US", "DC"),
     ],
 )
 def test_qualifiers(

@@ -267,6 +267,17 @@ def test_locationiq_encodes_non_ascii_and_reserved_characters() -> None:
 
 
 @responses.activate
+def test_locationiq_takes_full_addresses_but_not_empty_or_huge_queries() -> None:
+    responses.get(LIQ_URL, json=fixture("locationiq_springfield_il_us.json"))
+    address = "Capitol Ave, Springfield, Sangamon County, IL, US"
+    assert _locationiq().geocode(address).found
+    assert sent_params()["q"] == [address]
+    assert _locationiq().geocode("  ").reason == "empty query"
+    assert _locationiq().geocode("y" * 300).reason.startswith("query too long")
+    assert len(responses.calls) == 1
+
+
+@responses.activate
 def test_locationiq_404_unable_to_geocode_is_not_found() -> None:
     responses.get(LIQ_URL, json=fixture("locationiq_error_404_unable_to_geocode.json"), status=404)
     result = _locationiq().geocode("Xyzzyville")

@@ -73,6 +73,7 @@ class GeoNamesIndex:
         self._scale = float(header["coord_scale"])
         self._country_codes: list[str] = header["country_codes"]
         self._admin1_codes: list[str] = header["admin1_codes"]
+        self._admin1_code_set = frozenset(self._admin1_codes)
         self._timezones: list[str] = header["timezones"]
 
         columns: dict[str, array[int]] = {}
@@ -218,8 +219,9 @@ class GeoNamesIndex:
             for pair in self._admin1_by_name.get(folded, set())
             if country is None or pair[0] == country
         }
-        raw_code = text.strip().upper()
-        if raw_code and raw_code in self._admin1_codes:
+        # The raw code, punctuation and spaces ignored: "IL", "d.c." -> "DC", "nsw".
+        raw_code = folded.replace(" ", "").upper()
+        if raw_code and raw_code in self._admin1_code_set:
             matches.add((country, raw_code))
         return matches
 

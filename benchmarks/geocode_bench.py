@@ -101,7 +101,11 @@ def main() -> int:
 
     size = DEFAULT_INDEX_PATH.stat().st_size
     index = GeoNamesIndex.load(DEFAULT_INDEX_PATH)
-    print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
+    load1, load5, _ = os.getloadavg()
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {load1:.1f} (1 min) {load5:.1f} (5 min): timings scale with it"
+    )
     print(f"index file      {DEFAULT_INDEX_PATH.relative_to(SRC.parent)}")
     print(f"index size      {size / 1e6:.2f} MB ({size:,} bytes); {index.size:,} places")
     print(f"index source    {index.source}")

@@ -1,0 +1,468 @@
+"""The state types. Each state compiles its fields once; ``run`` executes one visit."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from .choice import compile_rule, parse_timestamp
+from .context import BranchCancelled, Execution, Frame, Scope
+from .errors import (
+    DATA_LIMIT_EXCEEDED,
+    NO_CHOICE_MATCHED,
+    DefinitionError,
+    ExecutionAborted,
+    ExecutionTimedOut,
+    PathNotFound,
+    RuntimeFailure,
+    StateFailure,
+)
+from .history import Track, data_details
+from .jsonvalue import MAX_STATE_DATA_BYTES, is_number, to_json_string
+from .payload import ResultPath, Template
+from .references import Reference, compile_path_reference, compile_reference
+from .retry import Catcher, Retrier, error_matches
+
+if TYPE_CHECKING:
+    from .machine import ProgramBuilder
+
+COMMON_FIELDS = {"Type", "Comment", "QueryLanguage"}
+_NULL = object()  # "InputPath": null / "OutputPath": null
+
+
+def runtime_prefix(state: str, entered_id: int) -> str:
+    return f"An error occurred while executing the state '{state}' (entered at the event id #{entered_id}). "
+
+
+class State:
+    TYPE = ""
+    FIELDS: frozenset[str] = frozenset()
+    HAS_RESULT = False  # ResultPath / ResultSelector apply
+    CAN_RETRY = False
+    TERMINAL_ALLOWED = True  # may use End
+    blocking = False  # may wait on I/O or time (Map runs such iterations on threads)
+
+    def __init__(self, name: str, spec: dict[str, Any], builder: ProgramBuilder) -> None:
+        self.name = name
+        self.spec = spec
+        unknown = set(spec) - COMMON_FIELDS - self.FIELDS
+        if unknown:
+            raise DefinitionError(
+                f"unknown field(s) {', '.join(sorted(unknown))} for a {self.TYPE} state",
+                state=name,
+            )
+        if spec.get("QueryLanguage", "JSONPath") != "JSONPath":
+            raise DefinitionError(
+                "QueryLanguage JSONata is not supported (JSONPath only)",
+                state=name,
+                field="QueryLanguage",
+            )
+        self.next: str | None = None
+        if "Next" in self.FIELDS:
+            nxt, end = spec.get("Next"), spec.get("End", False)
+            if nxt is not None and end:
+                raise DefinitionError("a state cannot have both Next and End", state=name)
+            if nxt is None and end is not True:
+                raise DefinitionError('missing Next (or "End": true)', state=name, field="Next")
+            if nxt is not None and not isinstance(nxt, str):
+                raise DefinitionError("Next must be a state name", state=name, field="Next")
+            self.next = nxt
+        self.input_path = self._path_field("InputPath")
+        self.output_path = self._path_field("OutputPath")
+        self.parameters = self._template("Parameters") if "Parameters" in self.FIELDS else None
+        self.result_selector = self._template("ResultSelector")
+        self.result_path = (
+            ResultPath(spec.get("ResultPath", "$"), state=name) if self.HAS_RESULT else None
+        )
+        self.assign = self._template("Assign")
+        self.retriers = [Retrier(r, name) for r in self._list("Retry")]
+        self.catchers = [Catcher(c, name) for c in self._list("Catch")]
+        self.entered_type = f"{self.TYPE}StateEntered"
+        self.exited_type = f"{self.TYPE}StateExited"
+        self.static_result_size: int | None = None
+
+    # -- compile helpers ----------------------------------------------------------------
+    def _path_field(self, field: str) -> Reference | object | None:
+        if field not in self.spec:
+            return None
+        value = self.spec[field]
+        if value is None:
+            return _NULL
+        try:
+            ref = compile_path_reference(value)
+        except ValueError as exc:
+            raise DefinitionError(str(exc), state=self.name, field=field) from None
+        return None if value == "$" else ref
+
+    def _reference(self, field: str, value: Any) -> Reference:
+        try:
+            return compile_reference(value)
+        except ValueError as exc:
+            raise DefinitionError(str(exc), state=self.name, field=field) from None
+
+    def _template(self, field: str) -> Template | None:
+        if field not in self.spec or field not in self.FIELDS:
+            return None
+        return Template(self.spec[field], state=self.name, field=field)
+
+    def _list(self, field: str) -> list[Any]:
+        if field not in self.FIELDS or field not in self.spec:
+            return []
+        value = self.spec[field]
+        if not isinstance(value, list):
+            raise DefinitionError(f"{field} must be a list", state=self.name, field=field)
+        return value
+
+    def targets(self) -> list[str]:
+        out = [self.next] if self.next else []
+        out.extend(c.next for c in self.catchers)
+        return out
+
+    # -- execution ----------------------------------------------------------------------
+    def run(self, ex: Execution, raw: Any, track: Track, scope: Scope) -> tuple[str | None, Any]:
+        history = ex.history
+        entered_time = datetime.now(UTC)
+        entered_id = history.add(
+            track,
+            self.entered_type,
+            "stateEnteredEventDetails",
+            lambda: {"name": self.name, **data_details("input", raw)},
+        )
+        attempts = [0] * len(self.retriers)
+        retry_count = 0
+        while True:
+            frame = Frame(ex, scope, self.name, entered_time, retry_count, bool(self.retriers))
+            try:
+                next_state, output, assign_source = self.execute(ex, raw, frame, track)
+                if assign_source is not _NULL and self.assign is not None:
+                    self._assign(assign_source, frame)
+                self._check_size(output)
+                break
+            except (ExecutionAborted, ExecutionTimedOut, BranchCancelled):
+                raise
+            except RuntimeFailure as failure:
+                raise StateFailure(
+                    failure.error, runtime_prefix(self.name, entered_id) + failure.detail
+                ) from None
+            except StateFailure as failure:
+                retrier_index = self._find_retrier(failure.error)
+                if retrier_index is not None:
+                    retrier = self.retriers[retrier_index]
+                    if attempts[retrier_index] < retrier.max_attempts:
+                        ex.wait(retrier.delay(attempts[retrier_index]), scope)
+                        attempts[retrier_index] += 1
+                        retry_count += 1
+                        continue
+                catcher = self._find_catcher(failure.error)
+                if catcher is None:
+                    self.on_failed(ex, track, failure)
+                    raise
+                error_output = {"Error": failure.error, "Cause": failure.cause}
+                if catcher.assign is not None:
+                    self._assign_with(catcher.assign, error_output, frame)
+                output = catcher.result_path.apply(raw, error_output)
+                history.add(
+                    track,
+                    self.exited_type,
+                    "stateExitedEventDetails",
+                    lambda output=output: {"name": self.name, **data_details("output", output)},
+                )
+                return catcher.next, output
+        if self.exited_type:
+            history.add(
+                track,
+                self.exited_type,
+                "stateExitedEventDetails",
+                lambda: {"name": self.name, **data_details("output", output)},
+            )
+        return next_state, output
+
+    def on_failed(self, ex: Execution, track: Track, failure: StateFailure) -> None:
+        """Hook for state-specific failure events (MapStateFailed, ...)."""
+
+    def _find_retrier(self, error: str | None) -> int | None:
+        for i, retrier in enumerate(self.retriers):
+            if error_matches(retrier.error_equals, error):
+                return i
+        return None
+
+    def _find_catcher(self, error: str | None) -> Catcher | None:
+        for catcher in self.catchers:
+            if error_matches(catcher.error_equals, error):
+                return catcher
+        return None
+
+    def _assign(self, source: Any, frame: Frame) -> None:
+        assert self.assign is not None
+        self._assign_with(self.assign, source, frame)
+
+    @staticmethod
+    def _assign_with(template: Template, source: Any, frame: Frame) -> None:
+        values = template(source, frame)
+        if not isinstance(values, dict):
+            raise RuntimeFailure("Assign must evaluate to a JSON object")
+        variables = frame.scope.variables
+        if variables is None:
+            frame.scope.variables = dict(values)
+        else:
+            variables.update(values)
+
+    def _check_size(self, output: Any) -> None:
+        kind = type(output)
+        if kind is str:
+            if len(output) * 4 < MAX_STATE_DATA_BYTES:
+                return
+        elif kind is not dict and kind is not list:
+            return
+        if len(to_json_string(output).encode()) > MAX_STATE_DATA_BYTES:
+            raise StateFailure(
+                DATA_LIMIT_EXCEEDED,
+                f"The state/task '{self.name}' returned a result with a size exceeding "
+                "the maximum number of bytes service limit.",
+            )
+
+    # -- the data flow helpers used by execute() ----------------------------------------
+    def apply_input_path(self, raw: Any, frame: Frame) -> Any:
+        ref = self.input_path
+        if ref is None:
+            return raw
+        if ref is _NULL:
+            return {}
+        return ref.resolve(raw, frame)  # type: ignore[union-attr]
+
+    def apply_output(self, raw: Any, result: Any, frame: Frame) -> Any:
+        """ResultSelector, ResultPath, OutputPath."""
+        if self.result_selector is not None:
+            result = self.result_selector(result, frame)
+        output = self.result_path.apply(raw, result) if self.result_path is not None else result
+        return self.apply_output_path(output, frame)
+
+    def apply_output_path(self, output: Any, frame: Frame) -> Any:
+        ref = self.output_path
+        if ref is None:
+            return output
+        if ref is _NULL:
+            return {}
+        return ref.resolve(output, frame)  # type: ignore[union-attr]
+
+    def execute(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any, Any]:
+        """Returns (next state or None, output, value Assign is evaluated against)."""
+        raise NotImplementedError
+
+
+class PassState(State):
+    TYPE = "Pass"
+    FIELDS = frozenset(
+        {"Next", "End", "InputPath", "OutputPath", "Parameters", "Result", "ResultPath", "Assign"}
+    )
+    HAS_RESULT = True
+
+    def __init__(self, name: str, spec: dict[str, Any], builder: ProgramBuilder) -> None:
+        super().__init__(name, spec, builder)
+        self.has_result = "Result" in spec
+        self.result = spec.get("Result")
+
+    def execute(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any, Any]:
+        data = self.apply_input_path(raw, frame)
+        if self.has_result:
+            result = self.result
+        elif self.parameters is not None:
+            result = self.parameters(data, frame)
+        else:
+            result = data
+        output = self.apply_output(raw, result, frame)
+        return self.next, output, result
+
+
+class SucceedState(State):
+    TYPE = "Succeed"
+    FIELDS = frozenset({"InputPath", "OutputPath"})
+
+    def execute(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any, Any]:
+        output = self.apply_output_path(self.apply_input_path(raw, frame), frame)
+        return None, output, _NULL
+
+
+class FailState(State):
+    TYPE = "Fail"
+    FIELDS = frozenset({"Error", "ErrorPath", "Cause", "CausePath"})
+
+    def __init__(self, name: str, spec: dict[str, Any], builder: ProgramBuilder) -> None:
+        super().__init__(name, spec, builder)
+        self.exited_type = ""
+        for a, b in (("Error", "ErrorPath"), ("Cause", "CausePath")):
+            if a in spec and b in spec:
+                raise DefinitionError(f"{a} and {b} are mutually exclusive", state=name, field=b)
+        self.error = spec.get("Error")
+        self.cause = spec.get("Cause")
+        self.error_path = (
+            self._reference("ErrorPath", spec["ErrorPath"]) if "ErrorPath" in spec else None
+        )
+        self.cause_path = (
+            self._reference("CausePath", spec["CausePath"]) if "CausePath" in spec else None
+        )
+
+    def _resolve(self, ref: Reference, field: str, raw: Any, frame: Frame) -> Any:
+        try:
+            value = ref.resolve(raw, frame)
+        except PathNotFound:
+            raise RuntimeFailure(
+                f"The JSONPath '{ref.source}' specified for the field '{field}' could not be "
+                f"found in the input '{to_json_string(raw)}'"
+            ) from None
+        if not isinstance(value, str):
+            raise RuntimeFailure(
+                f"The JSONPath '{ref.source}' specified for the field '{field}' must resolve "
+                f"to a string, found '{to_json_string(value)}'"
+            )
+        return value
+
+    def execute(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any, Any]:
+        error = (
+            self._resolve(self.error_path, "ErrorPath", raw, frame)
+            if self.error_path
+            else self.error
+        )
+        cause = (
+            self._resolve(self.cause_path, "CausePath", raw, frame)
+            if self.cause_path
+            else self.cause
+        )
+        raise StateFailure(error, cause)
+
+
+class ChoiceState(State):
+    TYPE = "Choice"
+    FIELDS = frozenset({"Choices", "Default", "InputPath", "OutputPath", "Assign"})
+
+    def __init__(self, name: str, spec: dict[str, Any], builder: ProgramBuilder) -> None:
+        super().__init__(name, spec, builder)
+        choices = spec.get("Choices")
+        if not isinstance(choices, list) or not choices:
+            raise DefinitionError("Choices must be a non-empty list", state=name, field="Choices")
+        self.rules = []
+        for rule in choices:
+            if not isinstance(rule, dict) or not isinstance(rule.get("Next"), str):
+                raise DefinitionError(
+                    "every top-level choice rule needs a Next", state=name, field="Choices"
+                )
+            assign = (
+                Template(rule["Assign"], state=name, field="Choices.Assign")
+                if "Assign" in rule
+                else None
+            )
+            self.rules.append(
+                (compile_rule(rule, state=name, top_level=True), rule["Next"], assign)
+            )
+        self.default = spec.get("Default")
+
+    def targets(self) -> list[str]:
+        out = [next_state for _, next_state, _ in self.rules]
+        if self.default:
+            out.append(self.default)
+        return out
+
+    def execute(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any, Any]:
+        data = self.apply_input_path(raw, frame)
+        output = self.apply_output_path(data, frame)
+        for rule, next_state, assign in self.rules:
+            if rule(data, frame):
+                if assign is not None:
+                    self._assign_with(assign, data, frame)
+                return next_state, output, data
+        if self.default is None:
+            raise StateFailure(
+                NO_CHOICE_MATCHED,
+                f"No Matches! (state '{self.name}', input {to_json_string(data)})",
+            )
+        return self.default, output, data
+
+
+class WaitState(State):
+    TYPE = "Wait"
+    FIELDS = frozenset(
+        {
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "Seconds",
+            "SecondsPath",
+            "Timestamp",
+            "TimestampPath",
+            "Assign",
+        }
+    )
+    blocking = True
+
+    def __init__(self, name: str, spec: dict[str, Any], builder: ProgramBuilder) -> None:
+        super().__init__(name, spec, builder)
+        given = [f for f in ("Seconds", "SecondsPath", "Timestamp", "TimestampPath") if f in spec]
+        if len(given) != 1:
+            raise DefinitionError(
+                "exactly one of Seconds, SecondsPath, Timestamp, TimestampPath is required",
+                state=name,
+            )
+        self.kind = given[0]
+        value = spec[self.kind]
+        if self.kind == "Seconds" and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
+            raise DefinitionError(
+                "Seconds must be a non-negative integer", state=name, field="Seconds"
+            )
+        if self.kind == "Timestamp" and (
+            not isinstance(value, str) or parse_timestamp(value) is None
+        ):
+            raise DefinitionError(
+                "Timestamp must be an ISO-8601 timestamp", state=name, field="Timestamp"
+            )
+        self.value = value
+        self.ref = self._reference(self.kind, value) if self.kind.endswith("Path") else None
+
+    def execute(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any, Any]:
+        data = self.apply_input_path(raw, frame)
+        if self.kind == "Seconds":
+            seconds = float(self.value)
+        elif self.kind == "Timestamp":
+            seconds = (parse_timestamp(self.value) - datetime.now(UTC)).total_seconds()  # type: ignore[operator]
+        elif self.kind == "SecondsPath":
+            assert self.ref is not None
+            value = self.ref.resolve(data, frame)
+            if not is_number(value) or (isinstance(value, float) and not value.is_integer()):
+                raise RuntimeFailure(
+                    f"The SecondsPath parameter cannot be parsed as a long value: {self.value} == {to_json_string(value)}"
+                )
+            if value < 0:
+                raise RuntimeFailure(
+                    f"The SecondsPath parameter references a negative value: {self.value} == {to_json_string(value)}"
+                )
+            seconds = float(value)
+        else:
+            assert self.ref is not None
+            value = self.ref.resolve(data, frame)
+            moment = parse_timestamp(value) if isinstance(value, str) else None
+            if moment is None:
+                shown = value if isinstance(value, str) else to_json_string(value)
+                raise RuntimeFailure(
+                    "The TimestampPath parameter does not reference a valid ISO-8601 extended "
+                    f"offset date-time format string: {self.value} == {shown}"
+                )
+            seconds = (moment - datetime.now(UTC)).total_seconds()
+        if seconds > 0 and math.isfinite(seconds):
+            ex.wait(seconds, frame.scope)
+        output = self.apply_output_path(data, frame)
+        return self.next, output, data

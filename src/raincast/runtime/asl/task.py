@@ -1,0 +1,408 @@
+"""The Task state and its resources: Lambda (``lambda:invoke`` and plain function ARNs)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, Any
+
+from ..services import LambdaFunctionError, LambdaNotFoundError, LambdaTimeoutError
+from .context import Execution, Frame
+from .errors import (
+    DATA_LIMIT_EXCEEDED,
+    TIMEOUT,
+    DefinitionError,
+    ExecutionAborted,
+    RuntimeFailure,
+    StateFailure,
+)
+from .history import Track, data_details
+from .jsonvalue import MAX_STATE_DATA_BYTES, is_number, to_json_string
+from .states import State
+
+if TYPE_CHECKING:
+    from .machine import ProgramBuilder
+
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+_LAMBDA_ARN_PREFIX = "arn:aws:lambda:"
+
+
+class TaskState(State):
+    TYPE = "Task"
+    FIELDS = frozenset(
+        {
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "Parameters",
+            "ResultSelector",
+            "ResultPath",
+            "Retry",
+            "Catch",
+            "Resource",
+            "TimeoutSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
+            "Credentials",
+            "Assign",
+        }
+    )
+    HAS_RESULT = True
+    blocking = True
+
+    def __init__(self, name: str, spec: dict[str, Any], builder: ProgramBuilder) -> None:
+        super().__init__(name, spec, builder)
+        resource = spec.get("Resource")
+        if not isinstance(resource, str) or not resource:
+            raise DefinitionError("Resource is required", state=name, field="Resource")
+        self.resource = resource
+        if resource == LAMBDA_INVOKE:
+            self.kind = "invoke"
+            params = spec.get("Parameters")
+            if not isinstance(params, dict) or not (
+                "FunctionName" in params or "FunctionName.$" in params
+            ):
+                raise DefinitionError(
+                    "lambda:invoke needs Parameters.FunctionName", state=name, field="Parameters"
+                )
+        elif resource.startswith(_LAMBDA_ARN_PREFIX) and ":function:" in resource:
+            self.kind = "function"
+        elif resource.startswith("arn:aws:states:::") or resource.startswith("arn:aws:"):
+            # A service integration the local runtime does not emulate: the definition is
+            # valid (AWS accepts it); running the state fails with a clear States.Runtime.
+            self.kind = "unsupported"
+        else:
+            raise DefinitionError(
+                f"Resource '{resource}' is not an ARN", state=name, field="Resource"
+            )
+        for field in ("TimeoutSeconds", "HeartbeatSeconds"):
+            if field in spec and f"{field}Path" in spec:
+                raise DefinitionError(
+                    f"{field} and {field}Path are mutually exclusive", state=name, field=field
+                )
+            value = spec.get(field)
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
+                raise DefinitionError(
+                    f"{field} must be a positive integer", state=name, field=field
+                )
+        self.timeout = spec.get("TimeoutSeconds")
+        self.heartbeat = spec.get("HeartbeatSeconds")
+        self.timeout_path = (
+            self._reference("TimeoutSecondsPath", spec["TimeoutSecondsPath"])
+            if "TimeoutSecondsPath" in spec
+            else None
+        )
+        self.heartbeat_path = (
+            self._reference("HeartbeatSecondsPath", spec["HeartbeatSecondsPath"])
+            if "HeartbeatSecondsPath" in spec
+            else None
+        )
+        if self.timeout and self.heartbeat and self.heartbeat >= self.timeout:
+            raise DefinitionError(
+                "HeartbeatSeconds must be smaller than TimeoutSeconds",
+                state=name,
+                field="HeartbeatSeconds",
+            )
+
+    def _seconds(self, ref: Any, field: str, data: Any, frame: Frame) -> int:
+        value = ref.resolve(data, frame)
+        if not is_number(value) or value != int(value) or value < 1:
+            raise RuntimeFailure(
+                f'The {field} field refers to value "{to_json_string(value)}" which is not a '
+                f"valid positive integer: {ref.source}"
+            )
+        return int(value)
+
+    def execute(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any, Any]:
+        data = self.apply_input_path(raw, frame)
+        heartbeat = self.heartbeat
+        if self.heartbeat_path is not None:
+            heartbeat = self._seconds(self.heartbeat_path, "HeartbeatSecondsPath", data, frame)
+        timeout = self.timeout
+        if self.timeout_path is not None:
+            timeout = self._seconds(self.timeout_path, "TimeoutSecondsPath", data, frame)
+        effective = self.parameters(data, frame) if self.parameters is not None else data
+        if self.kind == "unsupported":
+            raise RuntimeFailure(
+                f"The resource '{self.resource}' is not supported by the local runtime "
+                f"(supported: {LAMBDA_INVOKE} and Lambda function ARNs)"
+            )
+        if self.kind == "invoke":
+            result = self._lambda_invoke(ex, effective, frame, track, timeout, heartbeat)
+        else:
+            result = self._lambda_function(ex, effective, frame, track, timeout, heartbeat)
+        if self.result_selector is not None:
+            result = self.result_selector(result, frame)
+        output = self.result_path.apply(raw, result) if self.result_path is not None else result
+        output = self.apply_output_path(output, frame)
+        return self.next, output, result
+
+    # -- Lambda ------------------------------------------------------------------------
+    def _function_arn(self, ex: Execution, function: str) -> str:
+        if function.startswith(_LAMBDA_ARN_PREFIX):
+            return function
+        return f"arn:aws:lambda:{ex.region}:{ex.account}:function:{function}"
+
+    def _call(
+        self, ex: Execution, frame: Frame, function: str, payload: Any, timeout: int | None
+    ) -> Any:
+        invoke = ex.services.invoke_lambda
+        if invoke is None:
+            raise StateFailure(
+                "States.Runtime",
+                f"No Lambda invoker configured: cannot call '{function}' (Services.invoke_lambda is None)",
+            )
+        if timeout is None:
+            return invoke(function, payload)
+        return _call_with_timeout(lambda: invoke(function, payload), timeout, ex, frame)
+
+    def _lambda_invoke(
+        self,
+        ex: Execution,
+        params: Any,
+        frame: Frame,
+        track: Track,
+        timeout: int | None,
+        heartbeat: int | None,
+    ) -> Any:
+        if not isinstance(params, dict) or not isinstance(params.get("FunctionName"), str):
+            raise RuntimeFailure("The lambda:invoke Parameters must contain a FunctionName string")
+        function = params["FunctionName"]
+        payload = params.get("Payload", {})
+        history = ex.history
+        base = {"resourceType": "lambda", "resource": "invoke"}
+
+        def scheduled() -> dict[str, Any]:
+            details = {**base, "region": ex.region, "parameters": to_json_string(params)}
+            if timeout is not None:
+                details["timeoutInSeconds"] = timeout
+            if heartbeat is not None:
+                details["heartbeatInSeconds"] = heartbeat
+            return details
+
+        history.add(track, "TaskScheduled", "taskScheduledEventDetails", scheduled)
+        history.add(track, "TaskStarted", "taskStartedEventDetails", base)
+        try:
+            result = self._call(ex, frame, function, payload, timeout)
+        except StateFailure as failure:
+            kind = "TaskTimedOut" if failure.error == TIMEOUT else "TaskFailed"
+            history.add(
+                track,
+                kind,
+                f"{kind[0].lower()}{kind[1:]}EventDetails",
+                {**base, "error": failure.error, "cause": failure.cause},
+            )
+            raise
+        except LambdaFunctionError as exc:
+            failure = StateFailure(exc.error_type, to_json_string(exc.payload))
+            history.add(
+                track,
+                "TaskFailed",
+                "taskFailedEventDetails",
+                {**base, "error": failure.error, "cause": failure.cause},
+            )
+            raise failure from None
+        except LambdaNotFoundError:
+            failure = _not_found(self._function_arn(ex, function))
+            history.add(
+                track,
+                "TaskFailed",
+                "taskFailedEventDetails",
+                {**base, "error": failure.error, "cause": failure.cause},
+            )
+            raise failure from None
+        except LambdaTimeoutError as exc:
+            failure = StateFailure(TIMEOUT, str(exc))
+            history.add(
+                track,
+                "TaskTimedOut",
+                "taskTimedOutEventDetails",
+                {**base, "error": failure.error, "cause": failure.cause},
+            )
+            raise failure from None
+        body = json.dumps(result)
+        if len(body.encode()) > MAX_STATE_DATA_BYTES:
+            failure = StateFailure(
+                DATA_LIMIT_EXCEEDED,
+                "The state/task 'lambda' returned a result with a size exceeding the maximum "
+                "number of bytes service limit.",
+            )
+            history.add(
+                track,
+                "TaskFailed",
+                "taskFailedEventDetails",
+                {**base, "error": failure.error, "cause": failure.cause},
+            )
+            raise failure
+        output = _invoke_response(result, len(body.encode()))
+        history.add(
+            track,
+            "TaskSucceeded",
+            "taskSucceededEventDetails",
+            lambda: {**base, **data_details("output", output)},
+        )
+        return output
+
+    def _lambda_function(
+        self,
+        ex: Execution,
+        payload: Any,
+        frame: Frame,
+        track: Track,
+        timeout: int | None,
+        heartbeat: int | None,
+    ) -> Any:
+        history = ex.history
+
+        def scheduled() -> dict[str, Any]:
+            details = {"resource": self.resource, **data_details("input", payload)}
+            if timeout is not None:
+                details["timeoutInSeconds"] = timeout
+            return details
+
+        history.add(
+            track, "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails", scheduled
+        )
+        history.add(track, "LambdaFunctionStarted")
+        try:
+            result = self._call(ex, frame, self.resource, payload, timeout)
+        except StateFailure as failure:
+            kind = "LambdaFunctionTimedOut" if failure.error == TIMEOUT else "LambdaFunctionFailed"
+            history.add(
+                track,
+                kind,
+                f"{kind[0].lower()}{kind[1:]}EventDetails",
+                {"error": failure.error, "cause": failure.cause},
+            )
+            raise
+        except LambdaFunctionError as exc:
+            # The plain-ARN integration reports Lambda's error document with ", " separators.
+            failure = StateFailure(exc.error_type, json.dumps(exc.payload))
+            history.add(
+                track,
+                "LambdaFunctionFailed",
+                "lambdaFunctionFailedEventDetails",
+                {"error": failure.error, "cause": failure.cause},
+            )
+            raise failure from None
+        except LambdaNotFoundError:
+            failure = _not_found(self.resource)
+            history.add(
+                track,
+                "LambdaFunctionFailed",
+                "lambdaFunctionFailedEventDetails",
+                {"error": failure.error, "cause": failure.cause},
+            )
+            raise failure from None
+        except LambdaTimeoutError as exc:
+            failure = StateFailure(TIMEOUT, str(exc))
+            history.add(
+                track,
+                "LambdaFunctionTimedOut",
+                "lambdaFunctionTimedOutEventDetails",
+                {"error": failure.error, "cause": failure.cause},
+            )
+            raise failure from None
+        if len(json.dumps(result).encode()) > MAX_STATE_DATA_BYTES:
+            failure = StateFailure(
+                DATA_LIMIT_EXCEEDED,
+                f"The state/task '{self.resource}' returned a result with a size exceeding the "
+                "maximum number of bytes service limit.",
+            )
+            history.add(
+                track,
+                "LambdaFunctionFailed",
+                "lambdaFunctionFailedEventDetails",
+                {"error": failure.error, "cause": failure.cause},
+            )
+            raise failure
+        history.add(
+            track,
+            "LambdaFunctionSucceeded",
+            "lambdaFunctionSucceededEventDetails",
+            lambda: data_details("output", result),
+        )
+        return result
+
+
+def _not_found(function_arn: str) -> StateFailure:
+    qualified = function_arn if function_arn.count(":") >= 7 else f"{function_arn}:$LATEST"
+    return StateFailure(
+        "Lambda.ResourceNotFoundException",
+        f"Function not found: {qualified} (Service: AWSLambda; Status Code: 404; Error Code: "
+        f"ResourceNotFoundException; Request ID: {uuid.uuid4()}; Proxy: null)",
+    )
+
+
+def _invoke_response(payload: Any, length: int) -> dict[str, Any]:
+    """The lambda:invoke result as Step Functions returns it."""
+    request_id = str(uuid.uuid4())
+    date = format_datetime(datetime.now(UTC), usegmt=True)
+    trace = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0;Lineage=1"
+    return {
+        "ExecutedVersion": "$LATEST",
+        "Payload": payload,
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": {
+                "X-Amz-Executed-Version": ["$LATEST"],
+                "x-amzn-Remapped-Content-Length": ["0"],
+                "Connection": ["keep-alive"],
+                "x-amzn-RequestId": [request_id],
+                "Content-Length": [str(length)],
+                "Date": [date],
+                "X-Amzn-Trace-Id": [trace],
+                "Content-Type": ["application/json"],
+            },
+            "HttpHeaders": {
+                "Connection": "keep-alive",
+                "Content-Length": str(length),
+                "Content-Type": "application/json",
+                "Date": date,
+                "X-Amz-Executed-Version": "$LATEST",
+                "x-amzn-Remapped-Content-Length": "0",
+                "x-amzn-RequestId": request_id,
+                "X-Amzn-Trace-Id": trace,
+            },
+            "HttpStatusCode": 200,
+        },
+        "SdkResponseMetadata": {"RequestId": request_id},
+        "StatusCode": 200,
+    }
+
+
+def _call_with_timeout(call: Any, timeout: float, ex: Execution, frame: Frame) -> Any:
+    """Run ``call`` on a worker thread; give up after ``timeout`` seconds (States.Timeout)
+    without waiting for the thread, which finishes (or not) on its own."""
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def worker() -> None:
+        try:
+            box["result"] = call()
+        except BaseException as exc:  # handed to the waiting state
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=worker, name=f"task-{frame.state_name}", daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not done.wait(min(0.05, max(deadline - time.monotonic(), 0))):
+        ex.check(frame.scope)
+        if time.monotonic() >= deadline:
+            raise StateFailure(TIMEOUT, None)
+    if "error" in box:
+        error = box["error"]
+        if isinstance(error, ExecutionAborted):
+            raise error
+        raise error
+    return box["result"]

@@ -3,6 +3,7 @@ stop/cancel checks."""
 
 from __future__ import annotations
 
+import copy
 import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,22 @@ class Execution:
         self.context_state_machine = {"Id": machine.arn, "Name": machine.name}
         self.map_run_counter = 0
         self.lock = threading.Lock()
+
+    def child(self, name: str, arn: str, input: Any) -> Execution:
+        """A child execution (Distributed Map iteration): own history and $$.Execution,
+        shared services, stop event and deadline."""
+        child = copy.copy(self)
+        child.history = History(record=False, listener=None)
+        child.name, child.arn, child.input = name, arn, input
+        child.start = datetime.now(UTC)
+        child.context_execution = {
+            **self.context_execution,
+            "Id": arn,
+            "Input": input,
+            "Name": name,
+            "StartTime": iso_timestamp(child.start),
+        }
+        return child
 
     def check(self, scope: Scope) -> None:
         if self.stop_event.is_set():

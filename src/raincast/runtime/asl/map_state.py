@@ -268,7 +268,20 @@ class MapState(State):
             )
             iteration_scope = scope.child(cancel, map_item={"Index": index, "Value": item})
             try:
-                result = processor.run(ex, value, iteration_track, iteration_scope)
+                if map_run_arn is None:
+                    result = processor.run(ex, value, iteration_track, iteration_scope)
+                else:
+                    # A distributed iteration is a child execution with its own history and
+                    # $$.Execution, as on AWS; the parent only records MapIteration* events.
+                    run_id = map_run_arn.rsplit(":", 1)[-1]
+                    child_name = f"{run_id[:8]}-{index:08d}"
+                    child = ex.child(
+                        child_name,
+                        f"arn:aws:states:{ex.region}:{ex.account}:execution:"
+                        f"{ex.machine.name}/{self.label}:{child_name}",
+                        value,
+                    )
+                    result = processor.run(child, value, Track(), iteration_scope)
             except StateFailure as failure:
                 history.add(
                     iteration_track,

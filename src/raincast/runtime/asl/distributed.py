@@ -308,6 +308,12 @@ class ResultWriter:
             raise DefinitionError(
                 f"unknown field(s) {sorted(unknown)}", state=state, field="ResultWriter"
             )
+        if "WriterConfig" in spec:
+            raise DefinitionError(
+                "ResultWriter WriterConfig (Transformation/OutputType) is not supported yet",
+                state=state,
+                field="ResultWriter.WriterConfig",
+            )
         if spec.get("Resource") != PUT_OBJECT:
             raise DefinitionError(
                 f"ResultWriter Resource must be {PUT_OBJECT}",

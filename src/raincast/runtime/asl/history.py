@@ -8,12 +8,15 @@ Map runs stay cheap when nobody looks.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from .jsonvalue import to_json_string
+
+_log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
 
@@ -60,7 +63,10 @@ class History:
                     self.events.append(event)
             track.last_id = event_id
         if self.wanted and self.listener is not None:
-            self.listener(event)
+            try:
+                self.listener(event)
+            except Exception:  # a broken progress display must not fail the execution
+                _log.exception("history listener failed on %s event", event_type)
         return event_id
 
 

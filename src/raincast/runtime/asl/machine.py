@@ -146,17 +146,17 @@ class ProgramBuilder:
 def _find_substitution(
     value: Any, state: str | None, path: str
 ) -> tuple[str | None, str, str] | None:
+    """The first unresolved ``${...}`` left in the definition: (state, field path, text)."""
     if isinstance(value, str):
         match = _SUBSTITUTION.search(value)
         return (state, path, match.group()) if match else None
     if isinstance(value, dict):
+        in_states = path == "States" or path.endswith(".States")
         for key, sub in value.items():
-            in_states = path.endswith("States")
-            found = _find_substitution(
-                sub,
-                key if in_states else state,
-                key if in_states else (f"{path}.{key}" if path else key),
-            )
+            if in_states:
+                found = _find_substitution(sub, key, "")
+            else:
+                found = _find_substitution(sub, state, f"{path}.{key}" if path else key)
             if found:
                 return found
     if isinstance(value, list):

@@ -14,9 +14,9 @@ from ..services import LambdaFunctionError, LambdaNotFoundError, LambdaTimeoutEr
 from .context import Execution, Frame
 from .errors import (
     DATA_LIMIT_EXCEEDED,
+    HEARTBEAT_TIMEOUT,
     TIMEOUT,
     DefinitionError,
-    ExecutionAborted,
     RuntimeFailure,
     StateFailure,
 )
@@ -154,7 +154,13 @@ class TaskState(State):
         return f"arn:aws:lambda:{ex.region}:{ex.account}:function:{function}"
 
     def _call(
-        self, ex: Execution, frame: Frame, function: str, payload: Any, timeout: int | None
+        self,
+        ex: Execution,
+        frame: Frame,
+        function: str,
+        payload: Any,
+        timeout: int | None,
+        heartbeat: int | None,
     ) -> Any:
         invoke = ex.services.invoke_lambda
         if invoke is None:
@@ -162,9 +168,13 @@ class TaskState(State):
                 "States.Runtime",
                 f"No Lambda invoker configured: cannot call '{function}' (Services.invoke_lambda is None)",
             )
-        if timeout is None:
-            return invoke(function, payload)
-        return _call_with_timeout(lambda: invoke(function, payload), timeout, ex, frame)
+        # Lambda sends no heartbeats: a call longer than HeartbeatSeconds times out as such.
+        limit, error = timeout, TIMEOUT
+        if heartbeat is not None and (limit is None or heartbeat < limit):
+            limit, error = heartbeat, HEARTBEAT_TIMEOUT
+        if limit is None and ex.deadline is None:
+            return invoke(function, payload)  # fast path: no clock to watch
+        return _call_with_timeout(lambda: invoke(function, payload), limit, error, ex, frame)
 
     def _lambda_invoke(
         self,
@@ -193,9 +203,9 @@ class TaskState(State):
         history.add(track, "TaskScheduled", "taskScheduledEventDetails", scheduled)
         history.add(track, "TaskStarted", "taskStartedEventDetails", base)
         try:
-            result = self._call(ex, frame, function, payload, timeout)
+            result = self._call(ex, frame, function, payload, timeout, heartbeat)
         except StateFailure as failure:
-            kind = "TaskTimedOut" if failure.error == TIMEOUT else "TaskFailed"
+            kind = "TaskTimedOut" if failure.error in (TIMEOUT, HEARTBEAT_TIMEOUT) else "TaskFailed"
             history.add(
                 track,
                 kind,
@@ -275,9 +285,13 @@ class TaskState(State):
         )
         history.add(track, "LambdaFunctionStarted")
         try:
-            result = self._call(ex, frame, self.resource, payload, timeout)
+            result = self._call(ex, frame, self.resource, payload, timeout, heartbeat)
         except StateFailure as failure:
-            kind = "LambdaFunctionTimedOut" if failure.error == TIMEOUT else "LambdaFunctionFailed"
+            kind = (
+                "LambdaFunctionTimedOut"
+                if failure.error in (TIMEOUT, HEARTBEAT_TIMEOUT)
+                else "LambdaFunctionFailed"
+            )
             history.add(
                 track,
                 kind,
@@ -380,9 +394,11 @@ def _invoke_response(payload: Any, length: int) -> dict[str, Any]:
     }
 
 
-def _call_with_timeout(call: Any, timeout: float, ex: Execution, frame: Frame) -> Any:
-    """Run ``call`` on a worker thread; give up after ``timeout`` seconds (States.Timeout)
-    without waiting for the thread, which finishes (or not) on its own."""
+def _call_with_timeout(
+    call: Any, timeout: float | None, error: str, ex: Execution, frame: Frame
+) -> Any:
+    """Run ``call`` on a worker thread; give up after ``timeout`` seconds (``error``) or when
+    the execution stops, without waiting for the thread, which finishes on its own."""
     box: dict[str, Any] = {}
     done = threading.Event()
 
@@ -395,14 +411,14 @@ def _call_with_timeout(call: Any, timeout: float, ex: Execution, frame: Frame) -
             done.set()
 
     threading.Thread(target=worker, name=f"task-{frame.state_name}", daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while not done.wait(min(0.05, max(deadline - time.monotonic(), 0))):
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    while True:
+        wait = 0.05 if deadline is None else min(0.05, max(deadline - time.monotonic(), 0))
+        if done.wait(wait):
+            break
         ex.check(frame.scope)
-        if time.monotonic() >= deadline:
-            raise StateFailure(TIMEOUT, None)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise StateFailure(error, None)
     if "error" in box:
-        error = box["error"]
-        if isinstance(error, ExecutionAborted):
-            raise error
-        raise error
+        raise box["error"]
     return box["result"]

@@ -129,7 +129,7 @@ def test_intrinsic_failures_are_states_intrinsic_failure(expression: str) -> Non
 
 
 def test_unknown_intrinsic_is_a_definition_error() -> None:
-    with pytest.raises(DefinitionError, match="States.Nope"):
+    with pytest.raises(DefinitionError, match=r"States\.Nope"):
         StateMachine(
             {
                 "StartAt": "P",

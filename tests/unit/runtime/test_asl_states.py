@@ -305,8 +305,22 @@ def test_stop_event_aborts_a_running_task() -> None:
     result = sm.execute([1, 2, 3], services=services)
     release.set()
     assert result.status == "ABORTED" and result.output is None
-    assert result.history[-1]["type"] == "ExecutionAborted"
+    types = [e["type"] for e in result.history]
+    assert types[-2:] == ["MapStateAborted", "ExecutionAborted"]
+    assert "TaskStateAborted" in types and "MapIterationAborted" in types
     assert time.monotonic() - start < 10
+
+
+def test_a_broken_invoker_fails_the_task_not_the_interpreter() -> None:
+    def broken(function: str, payload: Any) -> Any:
+        raise ConnectionError("worker pipe closed")
+
+    sm = machine({"T": {"Type": "Task", "Resource": FN + "f", "End": True}})
+    result = sm.execute({}, services=Services(invoke_lambda=broken))
+    assert (result.error, result.cause) == (
+        "Lambda.ServiceException",
+        "ConnectionError: worker pipe closed",
+    )
 
 
 def test_wait_states_use_services_sleep() -> None:

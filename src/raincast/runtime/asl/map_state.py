@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .concurrency import Outcome, run_jobs
-from .context import Execution, Frame, iso_timestamp
+from .context import BranchCancelled, Execution, Frame, iso_timestamp
 from .distributed import ItemBatcher, ItemReader, ResultWriter, resolve_positive_int
 from .errors import (
     EXCEED_TOLERATED_FAILURE_THRESHOLD,
     DefinitionError,
+    ExecutionAborted,
+    ExecutionTimedOut,
     RuntimeFailure,
     StateFailure,
 )
@@ -290,6 +292,14 @@ class MapState(State):
                     details,
                 )
                 raise failure
+            except (ExecutionAborted, ExecutionTimedOut, BranchCancelled):
+                history.add(
+                    iteration_track,
+                    f"{event_prefix}Aborted",
+                    "mapIterationAbortedEventDetails",
+                    details,
+                )
+                raise
             history.add(
                 iteration_track,
                 f"{event_prefix}Succeeded",

@@ -28,7 +28,10 @@ if TYPE_CHECKING:
     from .machine import ProgramBuilder
 
 COMMON_FIELDS = {"Type", "Comment", "QueryLanguage"}
-_NULL = object()  # "InputPath": null / "OutputPath": null
+_NULL = object()
+_ABORT_EVENTS = frozenset(
+    {"Task", "Map", "Parallel", "Wait"}
+)  # types with *StateAborted  # "InputPath": null / "OutputPath": null
 
 
 def runtime_prefix(state: str, entered_id: int) -> str:
@@ -140,6 +143,8 @@ class State:
                 self._check_size(output)
                 break
             except (ExecutionAborted, ExecutionTimedOut, BranchCancelled):
+                if self.TYPE in _ABORT_EVENTS:
+                    history.add(track, f"{self.TYPE}StateAborted")
                 raise
             except RuntimeFailure as failure:
                 raise StateFailure(

@@ -11,12 +11,14 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 from ..services import LambdaFunctionError, LambdaNotFoundError, LambdaTimeoutError
-from .context import Execution, Frame
+from .context import BranchCancelled, Execution, Frame
 from .errors import (
     DATA_LIMIT_EXCEEDED,
     HEARTBEAT_TIMEOUT,
     TIMEOUT,
     DefinitionError,
+    ExecutionAborted,
+    ExecutionTimedOut,
     RuntimeFailure,
     StateFailure,
 )
@@ -176,6 +178,42 @@ class TaskState(State):
             return invoke(function, payload)  # fast path: no clock to watch
         return _call_with_timeout(lambda: invoke(function, payload), limit, error, ex, frame)
 
+    def _invoke(
+        self,
+        ex: Execution,
+        frame: Frame,
+        function: str,
+        payload: Any,
+        timeout: int | None,
+        heartbeat: int | None,
+        *,
+        size_name: str,
+        compact_cause: bool,
+    ) -> Any:
+        """Call the function and turn what crosses the seam into AWS errors."""
+        try:
+            result = self._call(ex, frame, function, payload, timeout, heartbeat)
+        except LambdaFunctionError as exc:
+            # lambda:invoke reports Lambda's error document compactly; the plain-ARN form
+            # with Python's default ", " separators (both as recorded on AWS).
+            cause = to_json_string(exc.payload) if compact_cause else json.dumps(exc.payload)
+            raise StateFailure(exc.error_type, cause) from None
+        except LambdaNotFoundError:
+            raise _not_found(self._function_arn(ex, function)) from None
+        except LambdaTimeoutError as exc:
+            raise StateFailure(TIMEOUT, str(exc)) from None
+        except (StateFailure, ExecutionAborted, ExecutionTimedOut, BranchCancelled):
+            raise
+        except Exception as exc:  # the invoker itself broke (worker crash, bug)
+            raise StateFailure("Lambda.ServiceException", f"{type(exc).__name__}: {exc}") from None
+        if len(json.dumps(result).encode()) > MAX_STATE_DATA_BYTES:
+            raise StateFailure(
+                DATA_LIMIT_EXCEEDED,
+                f"The state/task '{size_name}' returned a result with a size exceeding the "
+                "maximum number of bytes service limit.",
+            )
+        return result
+
     def _lambda_invoke(
         self,
         ex: Execution,
@@ -203,58 +241,22 @@ class TaskState(State):
         history.add(track, "TaskScheduled", "taskScheduledEventDetails", scheduled)
         history.add(track, "TaskStarted", "taskStartedEventDetails", base)
         try:
-            result = self._call(ex, frame, function, payload, timeout, heartbeat)
+            result = self._invoke(
+                ex,
+                frame,
+                function,
+                payload,
+                timeout,
+                heartbeat,
+                size_name="lambda",
+                compact_cause=True,
+            )
         except StateFailure as failure:
-            kind = "TaskTimedOut" if failure.error in (TIMEOUT, HEARTBEAT_TIMEOUT) else "TaskFailed"
-            history.add(
-                track,
-                kind,
-                f"{kind[0].lower()}{kind[1:]}EventDetails",
-                {**base, "error": failure.error, "cause": failure.cause},
-            )
+            kind = "TaskTimedOut" if failure.error in _TIMEOUTS else "TaskFailed"
+            details = {**base, "error": failure.error, "cause": failure.cause}
+            history.add(track, kind, _details_key(kind), details)
             raise
-        except LambdaFunctionError as exc:
-            failure = StateFailure(exc.error_type, to_json_string(exc.payload))
-            history.add(
-                track,
-                "TaskFailed",
-                "taskFailedEventDetails",
-                {**base, "error": failure.error, "cause": failure.cause},
-            )
-            raise failure from None
-        except LambdaNotFoundError:
-            failure = _not_found(self._function_arn(ex, function))
-            history.add(
-                track,
-                "TaskFailed",
-                "taskFailedEventDetails",
-                {**base, "error": failure.error, "cause": failure.cause},
-            )
-            raise failure from None
-        except LambdaTimeoutError as exc:
-            failure = StateFailure(TIMEOUT, str(exc))
-            history.add(
-                track,
-                "TaskTimedOut",
-                "taskTimedOutEventDetails",
-                {**base, "error": failure.error, "cause": failure.cause},
-            )
-            raise failure from None
-        body = json.dumps(result)
-        if len(body.encode()) > MAX_STATE_DATA_BYTES:
-            failure = StateFailure(
-                DATA_LIMIT_EXCEEDED,
-                "The state/task 'lambda' returned a result with a size exceeding the maximum "
-                "number of bytes service limit.",
-            )
-            history.add(
-                track,
-                "TaskFailed",
-                "taskFailedEventDetails",
-                {**base, "error": failure.error, "cause": failure.cause},
-            )
-            raise failure
-        output = _invoke_response(result, len(body.encode()))
+        output = _invoke_response(result, len(json.dumps(result).encode()))
         history.add(
             track,
             "TaskSucceeded",
@@ -285,61 +287,24 @@ class TaskState(State):
         )
         history.add(track, "LambdaFunctionStarted")
         try:
-            result = self._call(ex, frame, self.resource, payload, timeout, heartbeat)
+            result = self._invoke(
+                ex,
+                frame,
+                self.resource,
+                payload,
+                timeout,
+                heartbeat,
+                size_name=self.resource,
+                compact_cause=False,
+            )
         except StateFailure as failure:
             kind = (
-                "LambdaFunctionTimedOut"
-                if failure.error in (TIMEOUT, HEARTBEAT_TIMEOUT)
-                else "LambdaFunctionFailed"
+                "LambdaFunctionTimedOut" if failure.error in _TIMEOUTS else "LambdaFunctionFailed"
             )
             history.add(
-                track,
-                kind,
-                f"{kind[0].lower()}{kind[1:]}EventDetails",
-                {"error": failure.error, "cause": failure.cause},
+                track, kind, _details_key(kind), {"error": failure.error, "cause": failure.cause}
             )
             raise
-        except LambdaFunctionError as exc:
-            # The plain-ARN integration reports Lambda's error document with ", " separators.
-            failure = StateFailure(exc.error_type, json.dumps(exc.payload))
-            history.add(
-                track,
-                "LambdaFunctionFailed",
-                "lambdaFunctionFailedEventDetails",
-                {"error": failure.error, "cause": failure.cause},
-            )
-            raise failure from None
-        except LambdaNotFoundError:
-            failure = _not_found(self.resource)
-            history.add(
-                track,
-                "LambdaFunctionFailed",
-                "lambdaFunctionFailedEventDetails",
-                {"error": failure.error, "cause": failure.cause},
-            )
-            raise failure from None
-        except LambdaTimeoutError as exc:
-            failure = StateFailure(TIMEOUT, str(exc))
-            history.add(
-                track,
-                "LambdaFunctionTimedOut",
-                "lambdaFunctionTimedOutEventDetails",
-                {"error": failure.error, "cause": failure.cause},
-            )
-            raise failure from None
-        if len(json.dumps(result).encode()) > MAX_STATE_DATA_BYTES:
-            failure = StateFailure(
-                DATA_LIMIT_EXCEEDED,
-                f"The state/task '{self.resource}' returned a result with a size exceeding the "
-                "maximum number of bytes service limit.",
-            )
-            history.add(
-                track,
-                "LambdaFunctionFailed",
-                "lambdaFunctionFailedEventDetails",
-                {"error": failure.error, "cause": failure.cause},
-            )
-            raise failure
         history.add(
             track,
             "LambdaFunctionSucceeded",
@@ -347,6 +312,13 @@ class TaskState(State):
             lambda: data_details("output", result),
         )
         return result
+
+
+_TIMEOUTS = (TIMEOUT, HEARTBEAT_TIMEOUT)
+
+
+def _details_key(event_type: str) -> str:
+    return f"{event_type[0].lower()}{event_type[1:]}EventDetails"
 
 
 def _not_found(function_arn: str) -> StateFailure:

@@ -526,3 +526,29 @@ def test_concurrent_executions_are_isolated() -> None:
     for t in threads:
         t.join()
     assert results == {i: [2 * x for x in range(i, i + 30)] for i in range(4)}
+
+
+def test_in_process_functions_cannot_alter_execution_data() -> None:
+    kept: list[Any] = []
+
+    def meddle(function: str, payload: Any) -> Any:
+        payload["items"].append("injected")
+        kept.append(payload)
+        return payload
+
+    sm = machine(
+        {
+            "T": {"Type": "Task", "Resource": FN + "m", "ResultPath": "$.r", "Next": "Later"},
+            "Later": {"Type": "Pass", "End": True},
+        }
+    )
+    result = sm.execute({"items": [1]}, services=Services(invoke_lambda=meddle))
+    kept[0]["items"].append("after the fact")
+    assert result.output == {"items": [1], "r": {"items": [1, "injected"]}}
+
+
+def test_unserializable_result_is_a_marshal_error() -> None:
+    sm = machine({"T": {"Type": "Task", "Resource": FN + "f", "End": True}})
+    result = sm.execute({}, services=Services(invoke_lambda=lambda f, p: {1, 2}))
+    assert result.error == "Runtime.MarshalError"
+    assert "Unable to marshal response" in result.cause

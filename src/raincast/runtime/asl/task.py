@@ -189,8 +189,11 @@ class TaskState(State):
         *,
         size_name: str,
         compact_cause: bool,
-    ) -> Any:
-        """Call the function and turn what crosses the seam into AWS errors."""
+    ) -> tuple[Any, int]:
+        """Call the function and turn what crosses the seam into AWS errors. The function
+        gets its own copy of the payload and we keep our own copy of the result, as if over
+        the wire, so an in-process function cannot alter the execution's data."""
+        payload = json.loads(json.dumps(payload))
         try:
             result = self._call(ex, frame, function, payload, timeout, heartbeat)
         except LambdaFunctionError as exc:
@@ -206,13 +209,26 @@ class TaskState(State):
             raise
         except Exception as exc:  # the invoker itself broke (worker crash, bug)
             raise StateFailure("Lambda.ServiceException", f"{type(exc).__name__}: {exc}") from None
-        if len(json.dumps(result).encode()) > MAX_STATE_DATA_BYTES:
+        try:
+            body = json.dumps(result)
+        except (TypeError, ValueError) as exc:  # what the Python Lambda runtime reports
+            raise StateFailure(
+                "Runtime.MarshalError",
+                to_json_string(
+                    {
+                        "errorMessage": f"Unable to marshal response: {exc}",
+                        "errorType": "Runtime.MarshalError",
+                    }
+                ),
+            ) from None
+        size = len(body.encode())
+        if size > MAX_STATE_DATA_BYTES:
             raise StateFailure(
                 DATA_LIMIT_EXCEEDED,
                 f"The state/task '{size_name}' returned a result with a size exceeding the "
                 "maximum number of bytes service limit.",
             )
-        return result
+        return json.loads(body), size
 
     def _lambda_invoke(
         self,
@@ -241,7 +257,7 @@ class TaskState(State):
         history.add(track, "TaskScheduled", "taskScheduledEventDetails", scheduled)
         history.add(track, "TaskStarted", "taskStartedEventDetails", base)
         try:
-            result = self._invoke(
+            result, size = self._invoke(
                 ex,
                 frame,
                 function,
@@ -256,7 +272,7 @@ class TaskState(State):
             details = {**base, "error": failure.error, "cause": failure.cause}
             history.add(track, kind, _details_key(kind), details)
             raise
-        output = _invoke_response(result, len(json.dumps(result).encode()))
+        output = _invoke_response(result, size)
         history.add(
             track,
             "TaskSucceeded",
@@ -287,7 +303,7 @@ class TaskState(State):
         )
         history.add(track, "LambdaFunctionStarted")
         try:
-            result = self._invoke(
+            result, _ = self._invoke(
                 ex,
                 frame,
                 self.resource,

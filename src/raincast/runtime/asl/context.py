@@ -61,8 +61,6 @@ class Execution:
             "RedriveCount": 0,
         }
         self.context_state_machine = {"Id": machine.arn, "Name": machine.name}
-        self.map_run_counter = 0
-        self.lock = threading.Lock()
 
     def child(self, name: str, arn: str, input: Any) -> Execution:
         """A child execution (Distributed Map iteration): own history and $$.Execution,

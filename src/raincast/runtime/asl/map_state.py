@@ -150,9 +150,6 @@ class MapState(State):
                 field="ToleratedFailurePercentage",
             )
 
-    def on_failed(self, ex: Execution, track: Track, failure: StateFailure) -> None:
-        pass
-
     def execute(
         self, ex: Execution, raw: Any, frame: Frame, track: Track
     ) -> tuple[str | None, Any, Any]:
@@ -351,8 +348,6 @@ class MapState(State):
         tolerated_percentage: float | None,
     ) -> Any:
         history = ex.history
-        with ex.lock:
-            ex.map_run_counter += 1
         run_id = str(uuid.uuid4())
         map_run_arn = f"arn:aws:states:{ex.region}:{ex.account}:mapRun:{ex.machine.name}/{self.label}:{run_id}"
         history.add(track, "MapRunStarted", "mapRunStartedEventDetails", {"mapRunArn": map_run_arn})
@@ -441,7 +436,7 @@ class MapState(State):
     ) -> dict[str, list[dict[str, Any]]]:
         records: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": [], "PENDING": []}
         run_id = map_run_arn.rsplit(":", 1)[-1]
-        child_machine = f"{ex.machine.arn.replace(':stateMachine:', ':stateMachine:')}/{self.label}"
+        child_machine = f"{ex.machine.arn}/{self.label}"
         for i, (value, outcome) in enumerate(zip(inputs, outcomes, strict=True)):
             name = f"{run_id[:8]}-{i:08d}"
             record: dict[str, Any] = {

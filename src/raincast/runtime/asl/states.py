@@ -161,7 +161,6 @@ class State:
                         continue
                 catcher = self._find_catcher(failure.error)
                 if catcher is None:
-                    self.on_failed(ex, track, failure)
                     raise
                 error_output = {"Error": failure.error, "Cause": failure.cause}
                 if catcher.assign is not None:
@@ -182,9 +181,6 @@ class State:
                 lambda: {"name": self.name, **data_details("output", output)},
             )
         return next_state, output
-
-    def on_failed(self, ex: Execution, track: Track, failure: StateFailure) -> None:
-        """Hook for state-specific failure events (MapStateFailed, ...)."""
 
     def _find_retrier(self, error: str | None) -> int | None:
         for i, retrier in enumerate(self.retriers):

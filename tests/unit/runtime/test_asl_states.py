@@ -478,6 +478,33 @@ def test_assign_variables() -> None:
             "field 'Parameters'",
         ),
         ({"StartAt": "A", "Extra": 1, "States": {"A": {"Type": "Pass", "End": True}}}, "Extra"),
+        (
+            {
+                "StartAt": "A",
+                "States": {
+                    "A": {
+                        "Type": "Parallel",
+                        "End": True,
+                        "Branches": [{"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}],
+                    }
+                },
+            },
+            "duplicate state name",
+        ),
+        (
+            {
+                "StartAt": "A",
+                "States": {
+                    "A": {
+                        "Type": "Task",
+                        "Resource": FN + "f",
+                        "End": True,
+                        "Retry": [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["X"]}],
+                    }
+                },
+            },
+            "last Retry",
+        ),
     ],
 )
 def test_validation_errors_name_the_state_and_problem(

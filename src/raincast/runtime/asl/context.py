@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
 def iso_timestamp(moment: datetime) -> str:
     """AWS context timestamps: millisecond precision, 'Z'."""
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 class BranchCancelled(Exception):

@@ -87,6 +87,11 @@ class Program:
 
 
 class ProgramBuilder:
+    """Builds the machine and its nested programs; state names are unique machine-wide."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
     def build(self, spec: Any, where: str, top_level: bool = False) -> Program:
         if not isinstance(spec, dict):
             raise DefinitionError(f"{where} must be an object with StartAt and States")
@@ -113,6 +118,12 @@ class ProgramBuilder:
                 raise DefinitionError("state names are limited to 80 characters", state=name)
             if not isinstance(state_spec, dict):
                 raise DefinitionError("a state must be an object", state=name)
+            if name in self.names:
+                raise DefinitionError(
+                    "duplicate state name (names must be unique in the whole state machine)",
+                    state=name,
+                )
+            self.names.add(name)
             state_type = state_spec.get("Type")
             cls = STATE_TYPES.get(state_type)  # type: ignore[arg-type]
             if cls is None:

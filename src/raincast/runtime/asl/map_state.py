@@ -376,6 +376,9 @@ class MapState(State):
         stops: list[str | None] = [None] * total
 
         def timed(job: Any, i: int) -> Any:
+            if self.result_writer is None:
+                return job  # start/stop dates only go into ResultWriter records
+
             def run(cancel: threading.Event) -> Any:
                 starts[i] = iso_timestamp(datetime.now(UTC))
                 try:

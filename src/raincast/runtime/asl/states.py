@@ -81,6 +81,12 @@ class State:
         self.assign = self._template("Assign")
         self.retriers = [Retrier(r, name) for r in self._list("Retry")]
         self.catchers = [Catcher(c, name) for c in self._list("Catch")]
+        for field, entries in (("Retry", self.retriers), ("Catch", self.catchers)):
+            for entry in entries[:-1]:
+                if "States.ALL" in entry.error_equals:
+                    raise DefinitionError(
+                        f"States.ALL must be in the last {field} entry", state=name, field=field
+                    )
         self.entered_type = f"{self.TYPE}StateEntered"
         self.exited_type = f"{self.TYPE}StateExited"
         self.static_result_size: int | None = None
@@ -303,6 +309,9 @@ class FailState(State):
                 raise DefinitionError(f"{a} and {b} are mutually exclusive", state=name, field=b)
         self.error = spec.get("Error")
         self.cause = spec.get("Cause")
+        for field in ("Error", "Cause", "ErrorPath", "CausePath"):
+            if field in spec and not isinstance(spec[field], str):
+                raise DefinitionError(f"{field} must be a string", state=name, field=field)
         self.error_path = (
             self._reference("ErrorPath", spec["ErrorPath"]) if "ErrorPath" in spec else None
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -81,19 +82,14 @@ class Execution:
     def check(self, scope: Scope) -> None:
         if self.stop_event.is_set():
             raise ExecutionAborted()
-        if self.deadline is not None:
-            import time
-
-            if time.monotonic() > self.deadline:
-                raise ExecutionTimedOut()
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise ExecutionTimedOut()
         for event in scope.cancel_events:
             if event.is_set():
                 raise BranchCancelled()
 
     def wait(self, seconds: float, scope: Scope) -> None:
         """Sleep (Wait states, Retry back-off), interruptible by stop/cancel."""
-        import time
-
         sleep = self.services.sleep
         if sleep is not time.sleep:
             sleep(seconds)  # an injected (test) clock

@@ -47,22 +47,28 @@ class History:
         details_key: str | None = None,
         details: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
     ) -> int:
-        """Append an event; ``details`` may be a callable so it is built only if wanted."""
+        """Append an event; ``details`` may be a callable so it is built only if wanted
+        (and outside the lock, so concurrent branches do not serialize on JSON encoding)."""
+        if not self.wanted:
+            with self._lock:
+                event_id = next(self._ids)
+            track.last_id = event_id
+            return event_id
+        built = details() if callable(details) else details
         with self._lock:
             event_id = next(self._ids)
-            if self.wanted:
-                event: dict[str, Any] = {
-                    "timestamp": datetime.now(UTC),
-                    "type": event_type,
-                    "id": event_id,
-                    "previousEventId": track.last_id,
-                }
-                if details_key is not None:
-                    event[details_key] = details() if callable(details) else (details or {})
-                if self.record:
-                    self.events.append(event)
-            track.last_id = event_id
-        if self.wanted and self.listener is not None:
+            event: dict[str, Any] = {
+                "timestamp": datetime.now(UTC),
+                "type": event_type,
+                "id": event_id,
+                "previousEventId": track.last_id,
+            }
+            if details_key is not None:
+                event[details_key] = built if built is not None else {}
+            if self.record:
+                self.events.append(event)
+        track.last_id = event_id
+        if self.listener is not None:
             try:
                 self.listener(event)
             except Exception:  # a broken progress display must not fail the execution

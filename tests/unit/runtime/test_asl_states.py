@@ -323,6 +323,16 @@ def test_a_broken_invoker_fails_the_task_not_the_interpreter() -> None:
     )
 
 
+def test_per_execution_stop_event_leaves_other_executions_running() -> None:
+    sm = machine({"W": {"Type": "Wait", "Seconds": 1, "End": True}})
+    services = Services()
+    stop = threading.Event()
+    stop.set()
+    assert sm.execute({}, services=services, stop_event=stop).status == "ABORTED"
+    assert not services.stop_event.is_set()
+    assert sm.execute({}, services=Services(sleep=lambda s: None)).status == "SUCCEEDED"
+
+
 def test_wait_states_use_services_sleep() -> None:
     slept: list[float] = []
     sm = machine(

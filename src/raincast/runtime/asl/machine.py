@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import threading
 import time
 import traceback
 import uuid
@@ -230,9 +232,20 @@ class StateMachine:
         execution_arn: str | None = None,
         listener: Callable[[dict[str, Any]], None] | None = None,
         record_history: bool = True,
+        stop_event: threading.Event | None = None,
     ) -> ExecutionResult:
-        """Run one execution to completion and return its result. Thread-safe."""
+        """Run one execution to completion and return its result. Thread-safe: several
+        executions may run at once from different threads.
+
+        ``input`` is the decoded JSON input (``None`` means ``{}``, as StartExecution without
+        input). ``listener`` receives every history event as it is recorded (from the
+        threads running Map iterations and Parallel branches too). ``record_history=False``
+        keeps ``result.history`` empty and skips building events nobody listens to.
+        Setting ``services.stop_event`` (or ``stop_event``, which overrides it for this
+        execution only) aborts the execution: status ``ABORTED``."""
         services = services or Services()
+        if stop_event is not None:
+            services = dataclasses.replace(services, stop_event=stop_event)
         name = execution_name or str(uuid.uuid4())
         arn = (
             execution_arn

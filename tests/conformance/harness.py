@@ -102,8 +102,11 @@ def run_case(case: dict[str, Any]) -> ExecutionResult:
         release.set()
 
 
+_SEGMENT = re.compile(r"\.([^.\[]+)|\['([^']*)'\]")
+
+
 def _delete_path(value: Any, path: str) -> None:
-    parts = [p for p in path.lstrip("$").split(".") if p]
+    parts = [a or b for a, b in _SEGMENT.findall(path[1:])]
     node = value
     for part in parts[:-1]:
         if not isinstance(node, dict) or part not in node:

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from .harness import compare, load_cases, run_case
+from .harness import DATA, compare, load_cases, run_case
 
 CASES = load_cases()
+JSONATA_CASES = load_cases(DATA / "jsonata" / "cases.jsonl")
 
 # Cases that do not pass yet, with the reason (keep docs/asl-conformance.md in step).
 KNOWN_GAPS: dict[str, str] = {}
 
 
-def _params() -> list[object]:
+def _params(cases: list[dict]) -> list[object]:
     params = []
-    for case in CASES:
+    for case in cases:
         marks = []
         if case["id"] in KNOWN_GAPS:
             marks.append(pytest.mark.xfail(reason=KNOWN_GAPS[case["id"]], strict=True))
@@ -23,13 +24,22 @@ def _params() -> list[object]:
     return params
 
 
-@pytest.mark.parametrize("case", _params())
+@pytest.mark.parametrize("case", _params(CASES))
 def test_recorded_case(case: dict) -> None:
     result = run_case(case)
     problems = compare(case, result)
     assert not problems, "\n".join(problems)
 
 
-def test_case_file_is_complete() -> None:
+@pytest.mark.parametrize("case", _params(JSONATA_CASES))
+def test_recorded_jsonata_case(case: dict) -> None:
+    result = run_case(case)
+    problems = compare(case, result)
+    assert not problems, "\n".join(problems)
+
+
+def test_case_files_are_complete() -> None:
     assert len(CASES) == 598
-    assert len({c["id"] for c in CASES}) == len(CASES)
+    assert len(JSONATA_CASES) == 140
+    ids = [c["id"] for c in CASES + JSONATA_CASES]
+    assert len(set(ids)) == len(ids)

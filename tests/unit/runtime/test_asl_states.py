@@ -589,3 +589,74 @@ def test_unserializable_result_is_a_marshal_error() -> None:
     result = sm.execute({}, services=Services(invoke_lambda=lambda f, p: {1, 2}))
     assert result.error == "Runtime.MarshalError"
     assert "Unable to marshal response" in result.cause
+
+
+def test_jsonata_states() -> None:
+    def boom(function: str, payload: Any) -> Any:
+        if payload.get("fail"):
+            raise LambdaFunctionError(
+                "ValueError", {"errorMessage": "no", "errorType": "ValueError"}
+            )
+        return {"sum": sum(payload["values"])}
+
+    sm = StateMachine(
+        {
+            "QueryLanguage": "JSONata",
+            "StartAt": "Prep",
+            "States": {
+                "Prep": {
+                    "Type": "Pass",
+                    "Assign": {"n": "{% $count($states.input.values) %}"},
+                    "Output": {
+                        "values": "{% $states.input.values %}",
+                        "fail": "{% $states.input.fail %}",
+                    },
+                    "Next": "Call",
+                },
+                "Call": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke",
+                    "Arguments": {"FunctionName": "adder", "Payload": "{% $states.input %}"},
+                    "Output": "{% {'sum': $states.result.Payload.sum, 'n': $n} %}",
+                    "Catch": [
+                        {
+                            "ErrorEquals": ["States.ALL"],
+                            "Output": "{% $states.errorOutput.Error %}",
+                            "Next": "Done",
+                        }
+                    ],
+                    "Next": "Check",
+                },
+                "Check": {
+                    "Type": "Choice",
+                    "Choices": [{"Condition": "{% $states.input.sum > 5 %}", "Next": "Done"}],
+                    "Default": "Small",
+                },
+                "Small": {"Type": "Fail", "Error": "{% 'TooSmall' & $string($n) %}"},
+                "Done": {"Type": "Succeed"},
+            },
+        }
+    )
+    services = Services(invoke_lambda=boom)
+    assert sm.execute({"values": [1, 2, 3], "fail": False}, services=services).output == {
+        "sum": 6,
+        "n": 3,
+    }
+    assert sm.execute({"values": [1, 2], "fail": False}, services=services).error == "TooSmall2"
+    assert sm.execute({"values": [1], "fail": True}, services=services).output == "ValueError"
+    undefined = sm.execute({"values": [1]}, services=services)
+    assert (
+        undefined.error == "States.QueryEvaluationError"
+        and "returned nothing (undefined)" in undefined.cause
+    )
+
+
+def test_jsonata_state_rejects_jsonpath_fields() -> None:
+    with pytest.raises(DefinitionError, match="InputPath"):
+        StateMachine(
+            {
+                "QueryLanguage": "JSONata",
+                "StartAt": "P",
+                "States": {"P": {"Type": "Pass", "InputPath": "$.x", "End": True}},
+            }
+        )

@@ -91,8 +91,9 @@ class Program:
 class ProgramBuilder:
     """Builds the machine and its nested programs; state names are unique machine-wide."""
 
-    def __init__(self) -> None:
+    def __init__(self, default_language: str = "JSONPath") -> None:
         self.names: set[str] = set()
+        self.default_language = default_language
 
     def build(self, spec: Any, where: str, top_level: bool = False) -> Program:
         if not isinstance(spec, dict):
@@ -100,10 +101,6 @@ class ProgramBuilder:
         unknown = set(spec) - (_TOP_FIELDS if top_level else _PROGRAM_FIELDS)
         if unknown:
             raise DefinitionError(f"unknown field(s) {', '.join(sorted(unknown))} in {where}")
-        if spec.get("QueryLanguage", "JSONPath") != "JSONPath":
-            raise DefinitionError(
-                "QueryLanguage JSONata is not supported (JSONPath only)", field="QueryLanguage"
-            )
         start_at = spec.get("StartAt")
         states_spec = spec.get("States")
         if not isinstance(start_at, str):
@@ -221,7 +218,14 @@ class StateMachine:
                 "TimeoutSeconds must be a positive integer", field="TimeoutSeconds"
             )
         self.timeout_seconds = timeout
-        self.program = ProgramBuilder().build(definition, "the state machine", top_level=True)
+        language = definition.get("QueryLanguage", "JSONPath")
+        if language not in ("JSONPath", "JSONata"):
+            raise DefinitionError(
+                "QueryLanguage must be JSONPath or JSONata", field="QueryLanguage"
+            )
+        self.program = ProgramBuilder(language).build(
+            definition, "the state machine", top_level=True
+        )
 
     def execute(
         self,

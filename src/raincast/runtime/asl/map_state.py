@@ -21,7 +21,14 @@ from .errors import (
     StateFailure,
 )
 from .history import Track
-from .jsonvalue import to_json_string
+from .jsonata_mode import (
+    JsonataTemplate,
+    QueryEvaluationFailure,
+    bindings,
+    describe_type,
+    is_expression,
+)
+from .jsonvalue import is_number, to_json_string
 from .payload import Template
 from .references import compile_path_reference, compile_reference
 from .states import State
@@ -61,6 +68,7 @@ class MapState(State):
         }
     )
     HAS_RESULT = True
+    JSONATA_FIELDS = frozenset({"Output", "Items"})
 
     def __init__(self, name: str, spec: dict[str, Any], builder: ProgramBuilder) -> None:
         # "Parameters" on a Map is the legacy name of ItemSelector: not a state-input template.
@@ -74,8 +82,24 @@ class MapState(State):
             )
         selector = spec.get("ItemSelector", spec.get("Parameters"))
         self.item_selector = (
-            Template(selector, state=name, field="ItemSelector") if selector is not None else None
+            Template(selector, state=name, field="ItemSelector")
+            if selector is not None and not self.jsonata
+            else None
         )
+        self.j_item_selector = (
+            JsonataTemplate(selector, state=name, field="ItemSelector")
+            if selector is not None and self.jsonata
+            else None
+        )
+        self.j_items = (
+            JsonataTemplate(spec["Items"], state=name, field="Items") if "Items" in spec else None
+        )
+        if self.jsonata:
+            for field in ("ItemReader", "ItemBatcher", "ResultWriter"):
+                if field in spec:
+                    raise DefinitionError(
+                        f"{field} is not supported yet in JSONata states", state=name, field=field
+                    )
         processor = spec.get("ItemProcessor", spec.get("Iterator"))
         if processor is None:
             raise DefinitionError(
@@ -103,16 +127,9 @@ class MapState(State):
                 self.items_path = compile_path_reference(spec["ItemsPath"])
             except ValueError as exc:
                 raise DefinitionError(str(exc), state=name, field="ItemsPath") from None
-        distributed_only = (
-            "ItemReader",
-            "ItemBatcher",
-            "ResultWriter",
-            "ToleratedFailurePercentage",
-            "ToleratedFailurePercentagePath",
-            "ToleratedFailureCount",
-            "ToleratedFailureCountPath",
-            "Label",
-        )
+        # AWS accepts the tolerated-failure fields on inline maps too (they only act in
+        # DISTRIBUTED mode); these need DISTRIBUTED.
+        distributed_only = ("ItemReader", "ItemBatcher", "ResultWriter")
         if self.mode == "INLINE":
             for field in distributed_only:
                 if field in spec:
@@ -128,7 +145,9 @@ class MapState(State):
         )
         self.label = spec.get("Label", name)
         self.max_concurrency = spec.get("MaxConcurrency", 0)
-        if not isinstance(self.max_concurrency, int) or self.max_concurrency < 0:
+        if self.jsonata and is_expression(self.max_concurrency):
+            pass  # checked when evaluated
+        elif not isinstance(self.max_concurrency, int) or self.max_concurrency < 0:
             raise DefinitionError(
                 "MaxConcurrency must be a non-negative integer", state=name, field="MaxConcurrency"
             )
@@ -143,7 +162,9 @@ class MapState(State):
         }
         self.tolerated_percentage = spec.get("ToleratedFailurePercentage")
         self.tolerated_count = spec.get("ToleratedFailureCount")
-        if self.tolerated_percentage is not None and not (0 <= self.tolerated_percentage <= 100):
+        if isinstance(self.tolerated_percentage, int | float) and not (
+            0 <= self.tolerated_percentage <= 100
+        ):
             raise DefinitionError(
                 "ToleratedFailurePercentage must be between 0 and 100",
                 state=name,
@@ -199,11 +220,95 @@ class MapState(State):
                     f"Map state input must be an array, but the ItemsPath '{source}' "
                     f"resolved to '{to_json_string(items)}'"
                 )
+        selector = self.item_selector
+
+        def select(item_frame: Frame) -> Any:
+            return selector(data, item_frame)  # type: ignore[misc]
+
+        result = self._iterate(
+            ex,
+            data,
+            frame,
+            track,
+            items,
+            select if selector is not None else None,
+            max_concurrency,
+            tolerated_count,
+            tolerated_percentage,
+        )
+        if self.result_selector is not None:
+            result = self.result_selector(result, frame)
+        output = self.result_path.apply(raw, result) if self.result_path is not None else result
+        return self.next, self.apply_output_path(output, frame), result
+
+    def execute_jsonata(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any]:
+        numbers: dict[str, Any] = {}
+        for field, kind in (
+            ("MaxConcurrency", "integer"),
+            ("ToleratedFailureCount", "integer"),
+            ("ToleratedFailurePercentage", "number"),
+        ):
+            value = self._jsonata_value(field, frame, raw) if field in self.spec else None
+            if value is not None and (
+                not is_number(value) or (kind == "integer" and value != int(value)) or value < 0
+            ):
+                raise QueryEvaluationFailure(
+                    f"The {field} field must be a non-negative {kind}, but was "
+                    f"{to_json_string(value)}"
+                )
+            numbers[field] = value
+        if self.j_items is not None:
+            items = self.j_items(bindings(frame, raw))
+            if not isinstance(items, list):
+                source = self.spec["Items"]
+                shown = source[2:-2].strip() if is_expression(source) else to_json_string(source)
+                raise QueryEvaluationFailure(
+                    f"The JSONata expression '{shown}' specified for the field 'Items' returned "
+                    f"an unexpected result type. Expected 'array', but was "
+                    f"'{describe_type(items)}' for value: {to_json_string(items)}"
+                )
+        else:
+            items = raw
+            if not isinstance(items, list):
+                raise QueryEvaluationFailure(
+                    f"Map state input must be an array but was: {to_json_string(items)}"
+                )
+        selector = self.j_item_selector
+
+        def select(item_frame: Frame) -> Any:
+            return selector(bindings(item_frame, raw))  # type: ignore[misc]
+
+        result = self._iterate(
+            ex,
+            raw,
+            frame,
+            track,
+            items,
+            select if selector is not None else None,
+            int(numbers["MaxConcurrency"] or 0),
+            numbers["ToleratedFailureCount"],
+            numbers["ToleratedFailurePercentage"],
+        )
+        return self.next, self.finish_jsonata(frame, raw, result, result=result)
+
+    def _iterate(
+        self,
+        ex: Execution,
+        data: Any,
+        frame: Frame,
+        track: Track,
+        items: list[Any],
+        select: Any,
+        max_concurrency: int,
+        tolerated_count: int | None,
+        tolerated_percentage: float | None,
+    ) -> Any:
         history = ex.history
         history.add(track, "MapStateStarted", "mapStateStartedEventDetails", {"length": len(items)})
         scope = frame.scope
-        if self.item_selector is not None:
-            selector = self.item_selector
+        if select is not None:
             inputs = []
             for index, item in enumerate(items):
                 item_frame = Frame(
@@ -213,7 +318,7 @@ class MapState(State):
                     frame.entered_time,
                     frame.retry_count,
                 )
-                inputs.append(selector(data, item_frame))
+                inputs.append(select(item_frame))
         else:
             inputs = list(items)
         if self.item_batcher is not None:
@@ -236,10 +341,7 @@ class MapState(State):
         else:
             result = self._run_inline(ex, frame, track, items, inputs, workers)
         history.add(track, "MapStateSucceeded")
-        if self.result_selector is not None:
-            result = self.result_selector(result, frame)
-        output = self.result_path.apply(raw, result) if self.result_path is not None else result
-        return self.next, self.apply_output_path(output, frame), result
+        return result
 
     def _iteration_job(
         self,

@@ -9,6 +9,7 @@ from .concurrency import run_jobs
 from .context import Execution, Frame
 from .errors import DefinitionError, StateFailure
 from .history import Track
+from .jsonata_mode import bindings
 from .states import State
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class ParallelState(State):
         }
     )
     HAS_RESULT = True
+    JSONATA_FIELDS = frozenset({"Output", "Arguments"})
 
     def __init__(self, name: str, spec: dict[str, Any], builder: ProgramBuilder) -> None:
         super().__init__(name, spec, builder)
@@ -49,6 +51,20 @@ class ParallelState(State):
     ) -> tuple[str | None, Any, Any]:
         data = self.apply_input_path(raw, frame)
         effective = self.parameters(data, frame) if self.parameters is not None else data
+        result = self._run_branches(ex, effective, frame, track)
+        if self.result_selector is not None:
+            result = self.result_selector(result, frame)
+        output = self.result_path.apply(raw, result) if self.result_path is not None else result
+        return self.next, self.apply_output_path(output, frame), result
+
+    def execute_jsonata(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any]:
+        effective = self.j_arguments(bindings(frame, raw)) if self.j_arguments else raw
+        result = self._run_branches(ex, effective, frame, track)
+        return self.next, self.finish_jsonata(frame, raw, result, result=result)
+
+    def _run_branches(self, ex: Execution, effective: Any, frame: Frame, track: Track) -> list[Any]:
         history = ex.history
         started = history.add(track, "ParallelStateStarted")
         scope = frame.scope
@@ -69,12 +85,7 @@ class ParallelState(State):
             if outcome.failure is not None:
                 history.add(track, "ParallelStateFailed")
                 raise outcome.failure
-        failures = [o for o in outcomes if not o.ok]
-        if failures:  # cancelled without a recorded failure: cannot happen, but be explicit
+        if not all(o.ok for o in outcomes):  # cancelled without a failure: cannot happen
             raise StateFailure("States.Runtime", "Parallel branch did not complete")
         history.add(track, "ParallelStateSucceeded")
-        result = [o.value for o in outcomes]
-        if self.result_selector is not None:
-            result = self.result_selector(result, frame)
-        output = self.result_path.apply(raw, result) if self.result_path is not None else result
-        return self.next, self.apply_output_path(output, frame), result
+        return [o.value for o in outcomes]

@@ -101,10 +101,11 @@ class Retrier:
 
 
 class Catcher:
-    __slots__ = ("assign", "error_equals", "next", "result_path")
+    __slots__ = ("assign", "error_equals", "j_assign", "jsonata", "next", "output", "result_path")
 
-    def __init__(self, spec: dict[str, Any], state: str) -> None:
-        unknown = set(spec) - _CATCHER_FIELDS
+    def __init__(self, spec: dict[str, Any], state: str, *, jsonata: bool = False) -> None:
+        allowed = _CATCHER_FIELDS - ({"ResultPath"} if jsonata else {"Output"})
+        unknown = set(spec) - allowed
         if unknown:
             raise DefinitionError(
                 f"unknown field(s) {sorted(unknown)} in a Catch entry", state=state, field="Catch"
@@ -116,11 +117,17 @@ class Catcher:
                 "every Catch entry needs a Next state", state=state, field="Catch"
             )
         self.next = nxt
+        self.jsonata = jsonata
         self.result_path = ResultPath(spec.get("ResultPath", "$"), state=state)
-        from .payload import Template
+        self.assign = self.output = self.j_assign = None
+        if jsonata:
+            from .jsonata_mode import JsonataTemplate
 
-        self.assign = (
-            Template(spec["Assign"], state=state, field="Catch.Assign")
-            if "Assign" in spec
-            else None
-        )
+            if "Output" in spec:
+                self.output = JsonataTemplate(spec["Output"], state=state, field="Output")
+            if "Assign" in spec:
+                self.j_assign = JsonataTemplate(spec["Assign"], state=state, field="Assign")
+        elif "Assign" in spec:
+            from .payload import Template
+
+            self.assign = Template(spec["Assign"], state=state, field="Catch.Assign")

@@ -19,6 +19,14 @@ from .errors import (
     StateFailure,
 )
 from .history import Track, data_details
+from .jsonata_mode import (
+    JSONPATH_ONLY,
+    JsonataTemplate,
+    QueryEvaluationFailure,
+    bindings,
+    describe_type,
+    is_expression,
+)
 from .jsonvalue import MAX_STATE_DATA_BYTES, is_number, to_json_string
 from .payload import ResultPath, Template
 from .references import Reference, compile_path_reference, compile_reference
@@ -45,21 +53,32 @@ class State:
     CAN_RETRY = False
     TERMINAL_ALLOWED = True  # may use End
     blocking = False  # may wait on I/O or time (Map runs such iterations on threads)
+    JSONATA_FIELDS: frozenset[str] = frozenset({"Output"})  # extra fields in JSONata mode
 
     def __init__(self, name: str, spec: dict[str, Any], builder: ProgramBuilder) -> None:
         self.name = name
         self.spec = spec
-        unknown = set(spec) - COMMON_FIELDS - self.FIELDS
-        if unknown:
+        language = spec.get("QueryLanguage", builder.default_language)
+        if language not in ("JSONPath", "JSONata"):
             raise DefinitionError(
-                f"unknown field(s) {', '.join(sorted(unknown))} for a {self.TYPE} state",
-                state=name,
+                "QueryLanguage must be JSONPath or JSONata", state=name, field="QueryLanguage"
             )
-        if spec.get("QueryLanguage", "JSONPath") != "JSONPath":
+        if language == "JSONPath" and builder.default_language == "JSONata":
             raise DefinitionError(
-                "QueryLanguage JSONata is not supported (JSONPath only)",
+                "a JSONPath state cannot be used when the state machine's QueryLanguage is JSONata",
                 state=name,
                 field="QueryLanguage",
+            )
+        self.jsonata = language == "JSONata"
+        allowed = COMMON_FIELDS | self.FIELDS
+        if self.jsonata:
+            allowed = (allowed - JSONPATH_ONLY) | self.JSONATA_FIELDS
+        unknown = set(spec) - allowed
+        if unknown:
+            raise DefinitionError(
+                f"unknown field(s) {', '.join(sorted(unknown))} for a {self.TYPE} state"
+                + (" (JSONata)" if self.jsonata else ""),
+                state=name,
             )
         self.next: str | None = None
         if "Next" in self.FIELDS:
@@ -78,9 +97,12 @@ class State:
         self.result_path = (
             ResultPath(spec.get("ResultPath", "$"), state=name) if self.HAS_RESULT else None
         )
-        self.assign = self._template("Assign")
+        self.assign = self._template("Assign") if not self.jsonata else None
+        self.j_output = self._jsonata_field("Output")
+        self.j_arguments = self._jsonata_field("Arguments")
+        self.j_assign = self._jsonata_field("Assign")
         self.retriers = [Retrier(r, name) for r in self._list("Retry")]
-        self.catchers = [Catcher(c, name) for c in self._list("Catch")]
+        self.catchers = [Catcher(c, name, jsonata=self.jsonata) for c in self._list("Catch")]
         for field, entries in (("Retry", self.retriers), ("Catch", self.catchers)):
             for entry in entries[:-1]:
                 if "States.ALL" in entry.error_equals:
@@ -93,7 +115,7 @@ class State:
 
     # -- compile helpers ----------------------------------------------------------------
     def _path_field(self, field: str) -> Reference | object | None:
-        if field not in self.spec:
+        if field not in self.spec or self.jsonata:
             return None
         value = self.spec[field]
         if value is None:
@@ -111,9 +133,42 @@ class State:
             raise DefinitionError(str(exc), state=self.name, field=field) from None
 
     def _template(self, field: str) -> Template | None:
-        if field not in self.spec or field not in self.FIELDS:
+        if field not in self.spec or field not in self.FIELDS or self.jsonata:
             return None
         return Template(self.spec[field], state=self.name, field=field)
+
+    def _jsonata_field(self, field: str) -> JsonataTemplate | None:
+        if not self.jsonata or field not in self.spec:
+            return None
+        return JsonataTemplate(self.spec[field], state=self.name, field=field)
+
+    def _jsonata_value(self, field: str, frame: Frame, raw: Any) -> Any:
+        """A field that is either a literal or a single ``{% %}`` expression."""
+        value = self.spec[field]
+        if is_expression(value):
+            return JsonataTemplate(value, state=self.name, field=field)(bindings(frame, raw))
+        return value
+
+    def finish_jsonata(
+        self, frame: Frame, raw: Any, default_output: Any, **states_fields: Any
+    ) -> Any:
+        """Output and Assign of a JSONata state, both seeing the same variables."""
+        if self.j_output is None and self.j_assign is None:
+            return default_output
+        values = bindings(frame, raw, **states_fields)
+        output = self.j_output(values) if self.j_output is not None else default_output
+        if self.j_assign is not None:
+            self._set_variables(self.j_assign(values), frame)
+        return output
+
+    @staticmethod
+    def _set_variables(values: Any, frame: Frame) -> None:
+        if not isinstance(values, dict):
+            raise RuntimeFailure("Assign must evaluate to a JSON object")
+        if frame.scope.variables is None:
+            frame.scope.variables = dict(values)
+        else:
+            frame.scope.variables.update(values)
 
     def _list(self, field: str) -> list[Any]:
         if field not in self.FIELDS or field not in self.spec:
@@ -143,9 +198,12 @@ class State:
         while True:
             frame = Frame(ex, scope, self.name, entered_time, retry_count, bool(self.retriers))
             try:
-                next_state, output, assign_source = self.execute(ex, raw, frame, track)
-                if assign_source is not _NULL and self.assign is not None:
-                    self._assign(assign_source, frame)
+                if self.jsonata:
+                    next_state, output = self.execute_jsonata(ex, raw, frame, track)
+                else:
+                    next_state, output, assign_source = self.execute(ex, raw, frame, track)
+                    if assign_source is not _NULL and self.assign is not None:
+                        self._assign(assign_source, frame)
                 self._check_size(output)
                 break
             except (ExecutionAborted, ExecutionTimedOut, BranchCancelled):
@@ -156,7 +214,12 @@ class State:
                 raise StateFailure(
                     failure.error, runtime_prefix(self.name, entered_id) + failure.detail
                 ) from None
-            except StateFailure as failure:
+            except StateFailure as raised:
+                failure = raised
+                if isinstance(raised, QueryEvaluationFailure):
+                    failure = StateFailure(
+                        raised.error, runtime_prefix(self.name, entered_id) + raised.detail
+                    )
                 retrier_index = self._find_retrier(failure.error)
                 if retrier_index is not None:
                     retrier = self.retriers[retrier_index]
@@ -167,11 +230,19 @@ class State:
                         continue
                 catcher = self._find_catcher(failure.error)
                 if catcher is None:
-                    raise
+                    if failure is raised:
+                        raise
+                    raise failure from None
                 error_output = {"Error": failure.error, "Cause": failure.cause}
-                if catcher.assign is not None:
-                    self._assign_with(catcher.assign, error_output, frame)
-                output = catcher.result_path.apply(raw, error_output)
+                if catcher.jsonata:
+                    values = bindings(frame, raw, errorOutput=error_output)
+                    output = catcher.output(values) if catcher.output is not None else error_output
+                    if catcher.j_assign is not None:
+                        self._set_variables(catcher.j_assign(values), frame)
+                else:
+                    if catcher.assign is not None:
+                        self._assign_with(catcher.assign, error_output, frame)
+                    output = catcher.result_path.apply(raw, error_output)
                 history.add(
                     track,
                     self.exited_type,
@@ -285,6 +356,11 @@ class PassState(State):
         output = self.apply_output(raw, result, frame)
         return self.next, output, result
 
+    def execute_jsonata(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any]:
+        return self.next, self.finish_jsonata(frame, raw, raw)
+
 
 class SucceedState(State):
     TYPE = "Succeed"
@@ -295,6 +371,11 @@ class SucceedState(State):
     ) -> tuple[str | None, Any, Any]:
         output = self.apply_output_path(self.apply_input_path(raw, frame), frame)
         return None, output, _NULL
+
+    def execute_jsonata(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any]:
+        return None, self.finish_jsonata(frame, raw, raw)
 
 
 class FailState(State):
@@ -311,6 +392,8 @@ class FailState(State):
         self.cause = spec.get("Cause")
         for field in ("Error", "Cause", "ErrorPath", "CausePath"):
             if field in spec and not isinstance(spec[field], str):
+                if self.jsonata and field in ("Error", "Cause"):
+                    continue
                 raise DefinitionError(f"{field} must be a string", state=name, field=field)
         self.error_path = (
             self._reference("ErrorPath", spec["ErrorPath"]) if "ErrorPath" in spec else None
@@ -349,6 +432,19 @@ class FailState(State):
         )
         raise StateFailure(error, cause)
 
+    def execute_jsonata(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any]:
+        error = self._jsonata_value("Error", frame, raw) if "Error" in self.spec else None
+        cause = self._jsonata_value("Cause", frame, raw) if "Cause" in self.spec else None
+        for field, value in (("Error", error), ("Cause", cause)):
+            if value is not None and not isinstance(value, str):
+                raise QueryEvaluationFailure(
+                    f"The {field} field must be a string, but was {describe_type(value)}: "
+                    f"{to_json_string(value)}"
+                )
+        raise StateFailure(error, cause)
+
 
 class ChoiceState(State):
     TYPE = "Choice"
@@ -360,11 +456,15 @@ class ChoiceState(State):
         if not isinstance(choices, list) or not choices:
             raise DefinitionError("Choices must be a non-empty list", state=name, field="Choices")
         self.rules = []
+        self.j_rules = []
         for rule in choices:
             if not isinstance(rule, dict) or not isinstance(rule.get("Next"), str):
                 raise DefinitionError(
                     "every top-level choice rule needs a Next", state=name, field="Choices"
                 )
+            if self.jsonata:
+                self.j_rules.append(self._jsonata_rule(rule))
+                continue
             assign = (
                 Template(rule["Assign"], state=name, field="Choices.Assign")
                 if "Assign" in rule
@@ -375,8 +475,51 @@ class ChoiceState(State):
             )
         self.default = spec.get("Default")
 
+    def _jsonata_rule(self, rule: dict[str, Any]) -> tuple[Any, str, Any, Any]:
+        unknown = set(rule) - {"Condition", "Next", "Output", "Assign", "Comment"}
+        if unknown or "Condition" not in rule:
+            raise DefinitionError(
+                "a JSONata choice rule has Condition, Next and optionally Output/Assign"
+                + (f" (unknown: {sorted(unknown)})" if unknown else ""),
+                state=self.name,
+                field="Choices",
+            )
+        condition = JsonataTemplate(rule["Condition"], state=self.name, field="Condition")
+        output = (
+            JsonataTemplate(rule["Output"], state=self.name, field="Output")
+            if "Output" in rule
+            else None
+        )
+        assign = (
+            JsonataTemplate(rule["Assign"], state=self.name, field="Assign")
+            if "Assign" in rule
+            else None
+        )
+        return condition, rule["Next"], output, assign
+
+    def execute_jsonata(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any]:
+        values = bindings(frame, raw)
+        for condition, next_state, output, assign in self.j_rules:
+            matched = condition(values)
+            if not isinstance(matched, bool):
+                raise QueryEvaluationFailure(
+                    "The Condition field must evaluate to a boolean, but was "
+                    f"{describe_type(matched)}: {to_json_string(matched)}"
+                )
+            if matched:
+                result = output(values) if output is not None else raw
+                if assign is not None:
+                    self._set_variables(assign(values), frame)
+                return next_state, result
+        if self.default is None:
+            raise StateFailure(NO_CHOICE_MATCHED, f"No Matches! (state '{self.name}')")
+        return self.default, self.finish_jsonata(frame, raw, raw)
+
     def targets(self) -> list[str]:
-        out = [next_state for _, next_state, _ in self.rules]
+        out = [r[1] for r in self.j_rules]
+        out += [next_state for _, next_state, _ in self.rules]
         if self.default:
             out.append(self.default)
         return out
@@ -426,6 +569,10 @@ class WaitState(State):
             )
         self.kind = given[0]
         value = spec[self.kind]
+        self.value = value
+        self.ref = None
+        if self.jsonata and is_expression(value):
+            return  # checked when evaluated
         if self.kind == "Seconds" and (
             not isinstance(value, int) or isinstance(value, bool) or value < 0
         ):
@@ -476,3 +623,27 @@ class WaitState(State):
             ex.wait(seconds, frame.scope)
         output = self.apply_output_path(data, frame)
         return self.next, output, data
+
+    def execute_jsonata(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any]:
+        value = self._jsonata_value(self.kind, frame, raw)
+        if self.kind == "Seconds":
+            if not is_number(value) or float(value) != int(value) or value < 0:
+                raise QueryEvaluationFailure(
+                    "The Seconds field must be a non-negative integer, but was "
+                    f"{to_json_string(value)}"
+                )
+            seconds = float(value)
+        else:
+            moment = parse_timestamp(value) if isinstance(value, str) else None
+            if moment is None:
+                shown = value if isinstance(value, str) else to_json_string(value)
+                raise QueryEvaluationFailure(
+                    "The Timestamp field cannot be parsed as an ISO-8601 extended offset "
+                    f"date-time format string: {shown}"
+                )
+            seconds = (moment - datetime.now(UTC)).total_seconds()
+        if seconds > 0 and math.isfinite(seconds):
+            ex.wait(seconds, frame.scope)
+        return self.next, self.finish_jsonata(frame, raw, raw)

@@ -23,6 +23,7 @@ from .errors import (
     StateFailure,
 )
 from .history import Track, data_details
+from .jsonata_mode import QueryEvaluationFailure, bindings, is_expression
 from .jsonvalue import MAX_STATE_DATA_BYTES, is_number, to_json_string
 from .states import State
 
@@ -57,6 +58,7 @@ class TaskState(State):
     )
     HAS_RESULT = True
     blocking = True
+    JSONATA_FIELDS = frozenset({"Output", "Arguments"})
 
     def __init__(self, name: str, spec: dict[str, Any], builder: ProgramBuilder) -> None:
         super().__init__(name, spec, builder)
@@ -66,8 +68,10 @@ class TaskState(State):
         self.resource = resource
         if resource == LAMBDA_INVOKE:
             self.kind = "invoke"
-            params = spec.get("Parameters")
-            if not isinstance(params, dict) or not (
+            params = spec.get("Arguments" if self.jsonata else "Parameters")
+            if self.jsonata and (params is None or is_expression(params)):
+                pass  # checked when evaluated
+            elif not isinstance(params, dict) or not (
                 "FunctionName" in params or "FunctionName.$" in params
             ):
                 raise DefinitionError(
@@ -89,6 +93,8 @@ class TaskState(State):
                     f"{field} and {field}Path are mutually exclusive", state=name, field=field
                 )
             value = spec.get(field)
+            if self.jsonata and is_expression(value):
+                continue
             if value is not None and (
                 not isinstance(value, int) or isinstance(value, bool) or value < 1
             ):
@@ -107,7 +113,11 @@ class TaskState(State):
             if "HeartbeatSecondsPath" in spec
             else None
         )
-        if self.timeout and self.heartbeat and self.heartbeat >= self.timeout:
+        if (
+            isinstance(self.timeout, int)
+            and isinstance(self.heartbeat, int)
+            and self.heartbeat >= self.timeout
+        ):
             raise DefinitionError(
                 "HeartbeatSeconds must be smaller than TimeoutSeconds",
                 state=name,
@@ -148,6 +158,30 @@ class TaskState(State):
         output = self.result_path.apply(raw, result) if self.result_path is not None else result
         output = self.apply_output_path(output, frame)
         return self.next, output, result
+
+    def execute_jsonata(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any]:
+        seconds: dict[str, int | None] = {}
+        for field in ("HeartbeatSeconds", "TimeoutSeconds"):
+            value = self._jsonata_value(field, frame, raw) if field in self.spec else None
+            if value is not None and (not is_number(value) or value != int(value) or value < 1):
+                raise QueryEvaluationFailure(
+                    f"The {field} field must be a positive integer, but was {to_json_string(value)}"
+                )
+            seconds[field] = int(value) if value is not None else None
+        effective = self.j_arguments(bindings(frame, raw)) if self.j_arguments else raw
+        if self.kind == "unsupported":
+            raise RuntimeFailure(
+                f"The resource '{self.resource}' is not supported by the local runtime "
+                f"(supported: {LAMBDA_INVOKE} and Lambda function ARNs)"
+            )
+        timeout, heartbeat = seconds["TimeoutSeconds"], seconds["HeartbeatSeconds"]
+        if self.kind == "invoke":
+            result = self._lambda_invoke(ex, effective, frame, track, timeout, heartbeat)
+        else:
+            result = self._lambda_function(ex, effective, frame, track, timeout, heartbeat)
+        return self.next, self.finish_jsonata(frame, raw, result, result=result)
 
     # -- Lambda ------------------------------------------------------------------------
     def _function_arn(self, ex: Execution, function: str) -> str:

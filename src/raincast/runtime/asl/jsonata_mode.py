@@ -115,7 +115,7 @@ def _parse(text: Any) -> Any:
 class Expression:
     """One compiled ``{% ... %}`` expression."""
 
-    __slots__ = ("compiled", "source")
+    __slots__ = ("compiled", "lock", "source")
 
     def __init__(self, source: str, *, state: str, field: str) -> None:
         self.source = source
@@ -134,10 +134,14 @@ class Expression:
         compiled.register_lambda("uuid", lambda: str(uuid.uuid4()))
         compiled.register_lambda("parse", _parse)
         self.compiled = compiled
+        # jsonata-python keeps per-evaluation state on the compiled object ($now's clock):
+        # one evaluation at a time per expression (it is CPU-bound under the GIL anyway).
+        self.lock = threading.Lock()
 
     def evaluate(self, bindings: dict[str, Any], field: str) -> Any:
         try:
-            value = self.compiled.evaluate(None, _null_markers(bindings))
+            with self.lock:
+                value = self.compiled.evaluate(None, _null_markers(bindings))
         except Exception as exc:
             message = getattr(exc, "message", None) or str(exc)
             raise QueryEvaluationFailure(

@@ -234,15 +234,12 @@ class State:
                         raise
                     raise failure from None
                 error_output = {"Error": failure.error, "Cause": failure.cause}
-                if catcher.jsonata:
-                    values = bindings(frame, raw, errorOutput=error_output)
-                    output = catcher.output(values) if catcher.output is not None else error_output
-                    if catcher.j_assign is not None:
-                        self._set_variables(catcher.j_assign(values), frame)
-                else:
-                    if catcher.assign is not None:
-                        self._assign_with(catcher.assign, error_output, frame)
-                    output = catcher.result_path.apply(raw, error_output)
+                try:
+                    output = self._caught_output(catcher, error_output, raw, frame)
+                except (RuntimeFailure, QueryEvaluationFailure) as late:
+                    raise StateFailure(
+                        late.error, runtime_prefix(self.name, entered_id) + late.detail
+                    ) from None
                 history.add(
                     track,
                     self.exited_type,
@@ -258,6 +255,17 @@ class State:
                 lambda: {"name": self.name, **data_details("output", output)},
             )
         return next_state, output
+
+    def _caught_output(self, catcher: Catcher, error_output: Any, raw: Any, frame: Frame) -> Any:
+        if catcher.jsonata:
+            values = bindings(frame, raw, errorOutput=error_output)
+            output = catcher.output(values) if catcher.output is not None else error_output
+            if catcher.j_assign is not None:
+                self._set_variables(catcher.j_assign(values), frame)
+            return output
+        if catcher.assign is not None:
+            self._assign_with(catcher.assign, error_output, frame)
+        return catcher.result_path.apply(raw, error_output)
 
     def _find_retrier(self, error: str | None) -> int | None:
         for i, retrier in enumerate(self.retriers):

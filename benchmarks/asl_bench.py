@@ -121,6 +121,37 @@ def main() -> None:
             f"{per:.4f} ms/state  [{args.chain} states in {seconds * 1000:.1f} ms]"
         )
 
+    def noop_fn(function: str, payload: Any) -> Any:
+        return payload
+
+    task_chain = StateMachine(
+        {
+            "StartAt": "T0",
+            "States": {
+                f"T{i}": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:lambda:us-east-1:000000000000:function:noop",
+                    "Parameters": {"v.$": "$.value", "i": i},
+                    "ResultPath": "$.r",
+                    **({"Next": f"T{i + 1}"} if i + 1 < 500 else {"End": True}),
+                }
+                for i in range(500)
+            },
+        },
+        name="TaskChain",
+    )
+    seconds, result = _best(
+        lambda: task_chain.execute(
+            data, services=Services(invoke_lambda=noop_fn), record_history=False
+        ),
+        args.repeat,
+    )
+    assert result.status == "SUCCEEDED"
+    print(
+        f"transition overhead (Lambda Task, in-process no-op function, history=off): "
+        f"{seconds / 500 * 1000:.4f} ms/state  [500 states in {seconds * 1000:.1f} ms]"
+    )
+
     items = [f"city-{i}" for i in range(args.items)]
     for mode in ("INLINE", "DISTRIBUTED"):
         machine = map_machine(mode)

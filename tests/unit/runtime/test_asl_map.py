@@ -355,3 +355,97 @@ def test_distributed_only_fields_need_distributed_mode() -> None:
                 },
             }
         )
+
+
+def test_forecast_like_pipeline_with_progress(s3: Any) -> None:
+    """CSV of cities in S3 -> batches of 2 -> a flaky Lambda retried -> results in S3."""
+    s3.put_object(
+        Bucket=BUCKET, Key="in/cities.csv", Body=b"city\nPerth\nOslo\nLima\nQuito\nNuuk\n"
+    )
+    attempts: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def forecast(function: str, event: Any) -> Any:
+        first = event["Items"][0]["city"]
+        with lock:
+            attempts[first] = attempts.get(first, 0) + 1
+            if first == "Lima" and attempts[first] == 1:
+                raise LambdaFunctionError(
+                    "TimeoutError", {"errorMessage": "upstream", "errorType": "TimeoutError"}
+                )
+        return [
+            {"city": item["city"], "rain": len(item["city"]) % 2 == 0, "run": event["run"]}
+            for item in event["Items"]
+        ]
+
+    sm = StateMachine(
+        {
+            "StartAt": "Cities",
+            "States": {
+                "Cities": {
+                    "Type": "Map",
+                    "ItemReader": {
+                        "Resource": "arn:aws:states:::s3:getObject",
+                        "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"},
+                        "Parameters": {"Bucket.$": "$.bucket", "Key.$": "$.key"},
+                    },
+                    "ItemBatcher": {
+                        "MaxItemsPerBatch": 2,
+                        "BatchInput": {"run.$": "$$.Execution.Name"},
+                    },
+                    "MaxConcurrency": 2,
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                        "StartAt": "Forecast",
+                        "States": {
+                            "Forecast": {
+                                "Type": "Task",
+                                "Resource": "arn:aws:states:::lambda:invoke",
+                                "Parameters": {"FunctionName": "forecast", "Payload.$": "$"},
+                                "OutputPath": "$.Payload",
+                                "Retry": [
+                                    {
+                                        "ErrorEquals": ["TimeoutError"],
+                                        "IntervalSeconds": 1,
+                                        "MaxAttempts": 2,
+                                    }
+                                ],
+                                "End": True,
+                            }
+                        },
+                    },
+                    "ResultWriter": {
+                        "Resource": "arn:aws:states:::s3:putObject",
+                        "Parameters": {"Bucket.$": "$.bucket", "Prefix": "out"},
+                    },
+                    "ResultPath": "$.results",
+                    "End": True,
+                }
+            },
+        },
+        name="Forecast",
+    )
+    progress: list[dict[str, Any]] = []
+    result = sm.execute(
+        {"bucket": BUCKET, "key": "in/cities.csv"},
+        services=Services(invoke_lambda=forecast, s3_client=s3, sleep=lambda s: None),
+        execution_name="run-1",
+        listener=lambda e: progress.append(e) if e["type"].startswith("MapIteration") else None,
+    )
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert attempts["Lima"] == 2
+    assert sorted(
+        e["mapIterationSucceededEventDetails"]["index"]
+        for e in progress
+        if e["type"] == "MapIterationSucceeded"
+    ) == [0, 1, 2]
+    key = result.output["results"]["ResultWriterDetails"]["Key"]
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    records = json.loads(
+        s3.get_object(Bucket=BUCKET, Key=manifest["ResultFiles"]["SUCCEEDED"][0]["Key"])[
+            "Body"
+        ].read()
+    )
+    outputs = [row for record in records for row in json.loads(record["Output"])]
+    assert [row["city"] for row in outputs] == ["Perth", "Oslo", "Lima", "Quito", "Nuuk"]
+    assert {row["run"] for row in outputs} == {"run-1"}

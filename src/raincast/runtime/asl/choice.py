@@ -166,7 +166,7 @@ def compile_rule(spec: Any, *, state: str, top_level: bool) -> Rule:
         )
     operator = operators[0]
     _check_fields(spec, {"Variable", operator} | allowed_extra, state)
-    variable_src = spec.get("Variable")
+    variable_src: Any = spec.get("Variable")
     try:
         variable = compile_path_reference(variable_src)
     except ValueError as exc:

@@ -192,7 +192,7 @@ class ItemReader:
             return out
         rows = list(csv.reader(io.StringIO(body), delimiter=self.delimiter))
         if self.header_location == "GIVEN":
-            headers = [str(h) for h in self.headers]
+            headers = [str(h) for h in self.headers or []]
         else:
             if not rows:
                 return []

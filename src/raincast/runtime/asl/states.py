@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -114,7 +115,7 @@ class State:
         self.static_result_size: int | None = None
 
     # -- compile helpers ----------------------------------------------------------------
-    def _path_field(self, field: str) -> Reference | object | None:
+    def _path_field(self, field: str) -> Any:
         if field not in self.spec or self.jsonata:
             return None
         value = self.spec[field]
@@ -210,12 +211,13 @@ class State:
                 if self.TYPE in _ABORT_EVENTS:
                     history.add(track, f"{self.TYPE}StateAborted")
                 raise
-            except RuntimeFailure as failure:
+            except RuntimeFailure as runtime_failure:
                 raise StateFailure(
-                    failure.error, runtime_prefix(self.name, entered_id) + failure.detail
+                    runtime_failure.error,
+                    runtime_prefix(self.name, entered_id) + runtime_failure.detail,
                 ) from None
             except StateFailure as raised:
-                failure = raised
+                failure: StateFailure = raised
                 if isinstance(raised, QueryEvaluationFailure):
                     failure = StateFailure(
                         raised.error, runtime_prefix(self.name, entered_id) + raised.detail
@@ -241,20 +243,17 @@ class State:
                         late.error, runtime_prefix(self.name, entered_id) + late.detail
                     ) from None
                 history.add(
-                    track,
-                    self.exited_type,
-                    "stateExitedEventDetails",
-                    lambda output=output: {"name": self.name, **data_details("output", output)},
+                    track, self.exited_type, "stateExitedEventDetails", self._exit_details(output)
                 )
                 return catcher.next, output
         if self.exited_type:
             history.add(
-                track,
-                self.exited_type,
-                "stateExitedEventDetails",
-                lambda: {"name": self.name, **data_details("output", output)},
+                track, self.exited_type, "stateExitedEventDetails", self._exit_details(output)
             )
         return next_state, output
+
+    def _exit_details(self, output: Any) -> Callable[[], dict[str, Any]]:
+        return lambda: {"name": self.name, **data_details("output", output)}
 
     def _caught_output(self, catcher: Catcher, error_output: Any, raw: Any, frame: Frame) -> Any:
         if catcher.jsonata:
@@ -336,6 +335,12 @@ class State:
         self, ex: Execution, raw: Any, frame: Frame, track: Track
     ) -> tuple[str | None, Any, Any]:
         """Returns (next state or None, output, value Assign is evaluated against)."""
+        raise NotImplementedError
+
+    def execute_jsonata(
+        self, ex: Execution, raw: Any, frame: Frame, track: Track
+    ) -> tuple[str | None, Any]:
+        """JSONata mode: returns (next state or None, output); applies Assign itself."""
         raise NotImplementedError
 
 

@@ -281,7 +281,11 @@ class TaskState(State):
         base = {"resourceType": "lambda", "resource": "invoke"}
 
         def scheduled() -> dict[str, Any]:
-            details = {**base, "region": ex.region, "parameters": to_json_string(params)}
+            details: dict[str, Any] = {
+                **base,
+                "region": ex.region,
+                "parameters": to_json_string(params),
+            }
             if timeout is not None:
                 details["timeoutInSeconds"] = timeout
             if heartbeat is not None:

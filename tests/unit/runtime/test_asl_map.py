@@ -449,3 +449,60 @@ def test_forecast_like_pipeline_with_progress(s3: Any) -> None:
     outputs = [row for record in records for row in json.loads(record["Output"])]
     assert [row["city"] for row in outputs] == ["Perth", "Oslo", "Lima", "Quito", "Nuuk"]
     assert {row["run"] for row in outputs} == {"run-1"}
+
+
+def test_jsonata_distributed_map(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="n.json", Body=b"[1, 2, 3, 4, 5]")
+    sm = StateMachine(
+        {
+            "QueryLanguage": "JSONata",
+            "StartAt": "M",
+            "States": {
+                "M": {
+                    "Type": "Map",
+                    "ItemReader": {
+                        "Resource": "arn:aws:states:::s3:getObject",
+                        "ReaderConfig": {
+                            "InputType": "JSON",
+                            "MaxItems": "{% $states.input.max %}",
+                        },
+                        "Arguments": {"Bucket": BUCKET, "Key": "{% $states.input.key %}"},
+                    },
+                    "ItemBatcher": {
+                        "MaxItemsPerBatch": "{% 1 + 1 %}",
+                        "BatchInput": {"tag": "{% $states.input.tag %}"},
+                    },
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                        "StartAt": "Sum",
+                        "States": {
+                            "Sum": {
+                                "Type": "Pass",
+                                "Output": "{% $sum($states.input.Items) & $states.input.tag %}",
+                                "End": True,
+                            }
+                        },
+                    },
+                    "ResultWriter": {
+                        "Resource": "arn:aws:states:::s3:putObject",
+                        "Arguments": {
+                            "Bucket": BUCKET,
+                            "Prefix": "{% 'out-' & $states.input.tag %}",
+                        },
+                    },
+                    "Output": "{% $states.result.ResultWriterDetails.Key %}",
+                    "End": True,
+                }
+            },
+        }
+    )
+    result = sm.execute({"key": "n.json", "max": 4, "tag": "t"}, services=Services(s3_client=s3))
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert result.output.startswith("out-t/") and result.output.endswith("/manifest.json")
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=result.output)["Body"].read())
+    records = json.loads(
+        s3.get_object(Bucket=BUCKET, Key=manifest["ResultFiles"]["SUCCEEDED"][0]["Key"])[
+            "Body"
+        ].read()
+    )
+    assert [json.loads(r["Output"]) for r in records] == ["3t", "7t"]

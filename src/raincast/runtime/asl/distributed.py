@@ -53,12 +53,54 @@ def resolve_positive_int(
     return value
 
 
+class _Parameters:
+    """``Parameters`` (JSONPath payload template) or ``Arguments`` (JSONata) of a reader or
+    writer, evaluated against the Map state's input."""
+
+    def __init__(self, spec: dict[str, Any], state: str, field: str, jsonata: bool) -> None:
+        self.jsonata = jsonata
+        if jsonata:
+            from .jsonata_mode import JsonataTemplate
+
+            self.template: Any = JsonataTemplate(
+                spec.get("Arguments", {}), state=state, field=f"{field}.Arguments"
+            )
+        else:
+            self.template = Template(
+                spec.get("Parameters", {}), state=state, field=f"{field}.Parameters"
+            )
+
+    def __call__(self, data: Any, frame: Frame) -> Any:
+        if self.jsonata:
+            from .jsonata_mode import bindings
+
+            return self.template(bindings(frame, data))
+        return self.template(data, frame)
+
+
+def _jsonata_number(value: Any, field: str, data: Any, frame: Frame, state: str) -> Any:
+    """A literal, or a ``{% %}`` expression evaluated against the Map state's input."""
+    from .jsonata_mode import JsonataTemplate, bindings, is_expression
+
+    if is_expression(value):
+        return JsonataTemplate(value, state=state, field=field)(bindings(frame, data))
+    return value
+
+
 class ItemReader:
     FIELDS = frozenset({"Resource", "Parameters", "ReaderConfig", "Arguments"})
 
-    def __init__(self, spec: Any, state: str) -> None:
+    def __init__(self, spec: Any, state: str, *, jsonata: bool = False) -> None:
+        self.state = state
+        self.jsonata = jsonata
         if not isinstance(spec, dict):
             raise DefinitionError("ItemReader must be an object", state=state, field="ItemReader")
+        if ("Arguments" if not jsonata else "Parameters") in spec:
+            raise DefinitionError(
+                "use Parameters in JSONPath states and Arguments in JSONata states",
+                state=state,
+                field="ItemReader",
+            )
         unknown = set(spec) - self.FIELDS
         if unknown:
             raise DefinitionError(
@@ -71,9 +113,7 @@ class ItemReader:
                 state=state,
                 field="ItemReader.Resource",
             )
-        self.parameters = Template(
-            spec.get("Parameters", {}), state=state, field="ItemReader.Parameters"
-        )
+        self.parameters = _Parameters(spec, state, "ItemReader", jsonata)
         config = spec.get("ReaderConfig", {})
         if not isinstance(config, dict):
             raise DefinitionError(
@@ -114,6 +154,8 @@ class ItemReader:
     def read(self, ex: Execution, data: Any, frame: Frame) -> list[Any]:
         params = self.parameters(data, frame)
         max_items = self.max_items
+        if self.jsonata:
+            max_items = _jsonata_number(max_items, "MaxItems", data, frame, self.state)
         if self.max_items_path is not None:
             max_items = int(resolve_positive_int(self.max_items_path, "MaxItemsPath", data, frame))
         client = _s3(ex, "ItemReader", ITEM_READER_FAILED)
@@ -210,6 +252,19 @@ class ItemReader:
         return out
 
 
+class _BatchInput:
+    def __init__(self, spec: Any, state: str, jsonata: bool) -> None:
+        self.inner = _Parameters(
+            {"Arguments" if jsonata else "Parameters": spec},
+            state,
+            "ItemBatcher.BatchInput",
+            jsonata,
+        )
+
+    def __call__(self, data: Any, frame: Frame) -> Any:
+        return self.inner(data, frame)
+
+
 class ItemBatcher:
     FIELDS = frozenset(
         {
@@ -221,9 +276,11 @@ class ItemBatcher:
         }
     )
 
-    def __init__(self, spec: Any, state: str) -> None:
+    def __init__(self, spec: Any, state: str, *, jsonata: bool = False) -> None:
         from .references import compile_reference
 
+        self.state = state
+        self.jsonata = jsonata
         if not isinstance(spec, dict):
             raise DefinitionError("ItemBatcher must be an object", state=state, field="ItemBatcher")
         unknown = set(spec) - self.FIELDS
@@ -250,18 +307,19 @@ class ItemBatcher:
             else None
         )
         self.batch_input = (
-            Template(spec["BatchInput"], state=state, field="ItemBatcher.BatchInput")
-            if "BatchInput" in spec
-            else None
+            _BatchInput(spec["BatchInput"], state, jsonata) if "BatchInput" in spec else None
         )
 
     def batch(self, items: list[Any], data: Any, frame: Frame) -> list[dict[str, Any]]:
         max_items = self.max_items
+        max_bytes = self.max_bytes
+        if self.jsonata:
+            max_items = _jsonata_number(max_items, "MaxItemsPerBatch", data, frame, self.state)
+            max_bytes = _jsonata_number(max_bytes, "MaxInputBytesPerBatch", data, frame, self.state)
         if self.max_items_path is not None:
             max_items = resolve_positive_int(
                 self.max_items_path, "MaxItemsPerBatchPath", data, frame
             )
-        max_bytes = self.max_bytes
         if self.max_bytes_path is not None:
             max_bytes = resolve_positive_int(
                 self.max_bytes_path, "MaxInputBytesPerBatchPath", data, frame
@@ -298,7 +356,7 @@ class ItemBatcher:
 class ResultWriter:
     FIELDS = frozenset({"Resource", "Parameters", "WriterConfig", "Arguments"})
 
-    def __init__(self, spec: Any, state: str) -> None:
+    def __init__(self, spec: Any, state: str, *, jsonata: bool = False) -> None:
         if not isinstance(spec, dict):
             raise DefinitionError(
                 "ResultWriter must be an object", state=state, field="ResultWriter"
@@ -320,9 +378,7 @@ class ResultWriter:
                 state=state,
                 field="ResultWriter.Resource",
             )
-        self.parameters = Template(
-            spec.get("Parameters", {}), state=state, field="ResultWriter.Parameters"
-        )
+        self.parameters = _Parameters(spec, state, "ResultWriter", jsonata)
 
     def write(
         self,

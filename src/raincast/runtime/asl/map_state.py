@@ -94,12 +94,7 @@ class MapState(State):
         self.j_items = (
             JsonataTemplate(spec["Items"], state=name, field="Items") if "Items" in spec else None
         )
-        if self.jsonata:
-            for field in ("ItemReader", "ItemBatcher", "ResultWriter"):
-                if field in spec:
-                    raise DefinitionError(
-                        f"{field} is not supported yet in JSONata states", state=name, field=field
-                    )
+
         processor = spec.get("ItemProcessor", spec.get("Iterator"))
         if processor is None:
             raise DefinitionError(
@@ -136,12 +131,20 @@ class MapState(State):
                     raise DefinitionError(
                         f"{field} needs ProcessorConfig Mode DISTRIBUTED", state=name, field=field
                     )
-        self.item_reader = ItemReader(spec["ItemReader"], name) if "ItemReader" in spec else None
+        self.item_reader = (
+            ItemReader(spec["ItemReader"], name, jsonata=self.jsonata)
+            if "ItemReader" in spec
+            else None
+        )
         self.item_batcher = (
-            ItemBatcher(spec["ItemBatcher"], name) if "ItemBatcher" in spec else None
+            ItemBatcher(spec["ItemBatcher"], name, jsonata=self.jsonata)
+            if "ItemBatcher" in spec
+            else None
         )
         self.result_writer = (
-            ResultWriter(spec["ResultWriter"], name) if "ResultWriter" in spec else None
+            ResultWriter(spec["ResultWriter"], name, jsonata=self.jsonata)
+            if "ResultWriter" in spec
+            else None
         )
         self.label = spec.get("Label", name)
         self.max_concurrency = spec.get("MaxConcurrency", 0)
@@ -259,7 +262,9 @@ class MapState(State):
                     f"{to_json_string(value)}"
                 )
             numbers[field] = value
-        if self.j_items is not None:
+        if self.item_reader is not None:
+            items = self.item_reader.read(ex, raw, frame)
+        elif self.j_items is not None:
             items = self.j_items(bindings(frame, raw))
             if not isinstance(items, list):
                 source = self.spec["Items"]

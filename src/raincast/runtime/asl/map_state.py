@@ -337,14 +337,13 @@ class MapState(State):
                 data,
                 frame,
                 track,
-                items,
                 inputs,
                 workers,
                 tolerated_count,
                 tolerated_percentage,
             )
         else:
-            result = self._run_inline(ex, frame, track, items, inputs, workers)
+            result = self._run_inline(ex, frame, track, inputs, workers)
         history.add(track, "MapStateSucceeded")
         return result
 
@@ -354,9 +353,7 @@ class MapState(State):
         scope: Any,
         parent: Track,
         index: int,
-        item: Any,
         value: Any,
-        event_prefix: str,
         map_run_arn: str | None = None,
     ) -> Any:
         processor = self.processor
@@ -368,11 +365,12 @@ class MapState(State):
             details = {"name": name, "index": index}
             history.add(
                 iteration_track,
-                f"{event_prefix}Started",
+                "MapIterationStarted",
                 "mapIterationStartedEventDetails",
                 details,
             )
-            iteration_scope = scope.child(cancel, map_item={"Index": index, "Value": item})
+            # $$.Map.Item exists only while ItemSelector is evaluated, as on AWS.
+            iteration_scope = scope.child(cancel)
             try:
                 if map_run_arn is None:
                     result = processor.run(ex, value, iteration_track, iteration_scope)
@@ -391,7 +389,7 @@ class MapState(State):
             except StateFailure as failure:
                 history.add(
                     iteration_track,
-                    f"{event_prefix}Failed",
+                    "MapIterationFailed",
                     "mapIterationFailedEventDetails",
                     details,
                 )
@@ -399,14 +397,14 @@ class MapState(State):
             except (ExecutionAborted, ExecutionTimedOut, BranchCancelled):
                 history.add(
                     iteration_track,
-                    f"{event_prefix}Aborted",
+                    "MapIterationAborted",
                     "mapIterationAbortedEventDetails",
                     details,
                 )
                 raise
             history.add(
                 iteration_track,
-                f"{event_prefix}Succeeded",
+                "MapIterationSucceeded",
                 "mapIterationSucceededEventDetails",
                 details,
             )
@@ -419,7 +417,6 @@ class MapState(State):
         ex: Execution,
         frame: Frame,
         track: Track,
-        items: list[Any],
         inputs: list[Any],
         workers: int,
     ) -> list[Any]:
@@ -429,9 +426,7 @@ class MapState(State):
                 frame.scope,
                 track,
                 i,
-                items[i] if i < len(items) else None,
                 value,
-                "MapIteration",
             )
             for i, value in enumerate(inputs)
         ]
@@ -448,7 +443,6 @@ class MapState(State):
         data: Any,
         frame: Frame,
         track: Track,
-        items: list[Any],
         inputs: list[Any],
         workers: int,
         tolerated_count: int | None,
@@ -502,9 +496,7 @@ class MapState(State):
                     frame.scope,
                     track,
                     i,
-                    items[i] if i < len(items) and self.item_batcher is None else None,
                     value,
-                    "MapIteration",
                     map_run_arn,
                 ),
                 i,

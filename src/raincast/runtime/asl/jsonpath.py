@@ -256,16 +256,6 @@ def compile_path(source: str) -> JsonPath:
     return JsonPath(source, steps)
 
 
-def is_path(value: Any) -> bool:
-    if not isinstance(value, str) or not value.startswith("$"):
-        return False
-    try:
-        compile_path(value[1:] if value.startswith("$$") else value)
-    except PathSyntaxError:
-        return False
-    return True
-
-
 _NAME_END = re.compile(r"[.\[]")
 
 

@@ -51,8 +51,6 @@ class State:
     TYPE = ""
     FIELDS: frozenset[str] = frozenset()
     HAS_RESULT = False  # ResultPath / ResultSelector apply
-    CAN_RETRY = False
-    TERMINAL_ALLOWED = True  # may use End
     blocking = False  # may wait on I/O or time (Map runs such iterations on threads)
     JSONATA_FIELDS: frozenset[str] = frozenset({"Output"})  # extra fields in JSONata mode
 
@@ -112,7 +110,6 @@ class State:
                     )
         self.entered_type = f"{self.TYPE}StateEntered"
         self.exited_type = f"{self.TYPE}StateExited"
-        self.static_result_size: int | None = None
 
     # -- compile helpers ----------------------------------------------------------------
     def _path_field(self, field: str) -> Any:

@@ -660,3 +660,41 @@ def test_jsonata_state_rejects_jsonpath_fields() -> None:
                 "States": {"P": {"Type": "Pass", "InputPath": "$.x", "End": True}},
             }
         )
+
+
+def test_variables_assigned_in_branches_do_not_leak() -> None:
+    sm = machine(
+        {
+            "Init": {"Type": "Pass", "Assign": {}, "Next": "Par"},
+            "Par": {
+                "Type": "Parallel",
+                "Branches": [
+                    {
+                        "StartAt": "A",
+                        "States": {
+                            "A": {"Type": "Pass", "Assign": {"x": "a"}, "Next": "A2"},
+                            "A2": {"Type": "Pass", "Parameters": {"x.$": "$x"}, "End": True},
+                        },
+                    },
+                    {
+                        "StartAt": "B",
+                        "States": {
+                            "B": {"Type": "Pass", "Assign": {"x": "b"}, "Next": "B2"},
+                            "B2": {"Type": "Pass", "Parameters": {"x.$": "$x"}, "End": True},
+                        },
+                    },
+                ],
+                "Next": "After",
+            },
+            "After": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$x", "IsPresent": True, "Next": "Leaked"}],
+                "Default": "Clean",
+            },
+            "Leaked": {"Type": "Fail", "Error": "Leaked"},
+            "Clean": {"Type": "Succeed"},
+        }
+    )
+    result = sm.execute({})
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert result.output == [{"x": "a"}, {"x": "b"}]

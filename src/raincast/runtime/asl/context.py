@@ -126,7 +126,7 @@ class Scope:
         self, cancel: threading.Event | None = None, map_item: dict[str, Any] | None = None
     ) -> Scope:
         events = (*self.cancel_events, cancel) if cancel is not None else self.cancel_events
-        variables = dict(self.variables) if self.variables else self.variables
+        variables = dict(self.variables) if self.variables is not None else None
         return Scope(variables, events, map_item)
 
 

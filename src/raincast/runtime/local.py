@@ -210,9 +210,10 @@ class LocalRuntime:
             self.buckets = resolve_buckets(self.template)
         self.functions.update(functions or {})
         self.workers = workers or default_worker_count()
-        # Threads an execution may use for Map/Parallel; Lambda-bound Maps gain nothing from
-        # many more threads than workers (they contend for the GIL), Wait-bound ones do.
-        self.map_workers = map_workers or max(4, 2 * self.workers)
+        # Threads an execution may use for Map/Parallel: as many as Lambda invocations can
+        # run at once. More threads cannot run more invocations and only contend for the GIL
+        # (measured: benchmarks/lambda_bench.py); raise it for Maps that mostly Wait.
+        self.map_workers = map_workers or self.workers
         self._s3_endpoint_url = s3_endpoint_url
         self._s3: LocalS3 | None = None
         self._s3_lock = threading.Lock()

@@ -175,6 +175,20 @@ class LocalExecution:
 
 
 class LocalRuntime:
+    """A template's resources, runnable here.
+
+    ``template``: the SAM/CloudFormation template (``None`` for none: register functions
+    and definitions yourself). ``s3_endpoint_url``: an S3 endpoint to use (``raincast
+    serve``'s); ``None`` starts an embedded moto server on first use. ``workers``: Lambda
+    invocations that may run at once (default: CPU count, at least 2). ``parameter_overrides``:
+    template parameters. ``env_overrides``: per function logical id (or ``"*"``), variables
+    over the template's. ``functions``: extra functions (``function_from_callable``).
+    ``map_workers``: threads per execution for Map/Parallel (default ``workers``).
+    ``max_environments``: live worker processes kept warm (default ``max(8, 4*workers)``).
+
+    ``functions`` / ``state_machines`` / ``buckets`` are by logical id; state machines may
+    also be named by name or ARN, functions by name or (qualified) ARN."""
+
     def __init__(
         self,
         template: str | Path | None = "template.yaml",

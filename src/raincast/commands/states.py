@@ -209,7 +209,8 @@ def _run(args: argparse.Namespace) -> int:
         except DefinitionError as exc:
             raise UsageError(f"invalid definition: {exc}") from None
 
-        result = runtime.execute(key, execution_input, name=args.name)
+        # The history is only built when --verbose will print it.
+        result = runtime.execute(key, execution_input, name=args.name, record_history=args.verbose)
         if args.verbose:
             _print_verbose(result, runtime)
     if result.status == "SUCCEEDED":

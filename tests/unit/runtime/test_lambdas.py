@@ -215,6 +215,16 @@ def test_callables_and_init_errors(handlers_dir: Path) -> None:
         assert pool.invoke("echo", 1)["event"] == 1  # the pool is still usable
 
 
+def test_a_segfault_is_an_exit_error_naming_the_signal(handlers_dir: Path) -> None:
+    with make_pool(handlers_dir, crash="fixture_handlers:segfault") as pool:
+        with pytest.raises(LambdaFunctionError) as caught:
+            pool.invoke("crash", {})
+        assert caught.value.error_type == "Runtime.ExitError"
+        assert "Runtime exited with error: signal: segmentation fault" in str(
+            caught.value.payload["errorMessage"]
+        )
+
+
 def test_bad_callable_spec() -> None:
     with pytest.raises(ValueError, match="module:callable"):
         function_from_callable("f", "no_colon")

@@ -215,10 +215,9 @@ class Worker:
         except subprocess.TimeoutExpired:
             return "no exit status"
         if code < 0:
-            try:
-                return f"signal: {signal.Signals(-code).name}"
-            except ValueError:
-                return f"signal: {-code}"
+            # Lambda words it as Go does: "signal: segmentation fault", "signal: killed".
+            description = signal.strsignal(-code) or str(-code)
+            return f"signal: {description.lower()}"
         return f"exit status {code}"
 
     def _log(self, line: str) -> None:

@@ -165,6 +165,9 @@ def slow(event, context):
     time.sleep(event)
     return os.getpid()
 NOT_CALLABLE = 3
+def segfault(event, context):
+    import ctypes
+    ctypes.string_at(0)
 """
 
 

@@ -42,6 +42,12 @@ _MAX_MESSAGE = 200
 
 
 class JsonHttpClient:
+    """GETs JSON from one provider (``provider`` names it in every error message).
+
+    ``session`` is created on first use unless given (tests and callers may pass their own);
+    ``secrets`` are the strings to blank out of messages (the API key).
+    """
+
     def __init__(
         self,
         provider: str,
@@ -69,9 +75,11 @@ class JsonHttpClient:
     ) -> tuple[int, Any]:
         """GET ``url`` and return (status, decoded JSON body).
 
-        2xx and the ``accept_statuses`` (statuses the caller interprets itself, e.g.
+        2xx and the ``accept_statuses`` (other 4xx the caller interprets itself, e.g.
         LocationIQ's 404 "Unable to geocode") return; everything else raises the typed
-        error. A returned body that is not JSON is a ``ProviderError`` too.
+        error. 429, 5xx, 401 and 403 always raise, accepted or not, so that retries and key
+        problems look the same for every provider. A returned body that is not JSON is a
+        ``ProviderError`` too.
         """
         try:
             response = self.session.get(url, params=dict(params), timeout=self.timeout)

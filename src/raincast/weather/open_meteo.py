@@ -165,7 +165,7 @@ class OpenMeteoWeather(WeatherSource):
                 return f"open-meteo: {reason}"
             raise ProviderError(self.name, f"HTTP {status}: {reason}")
         if status == 400:
-            raise ProviderError(self.name, "unexpected HTTP 400")
+            raise ProviderError(self.name, f"HTTP 400 without an error reason: {body!r:.120}")
         return body
 
     # -- mapping --

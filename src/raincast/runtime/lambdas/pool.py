@@ -271,7 +271,7 @@ class _Watchdog:
     def watch(self, worker: Worker) -> None:
         with self._lock:
             self._workers.add(worker)
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="raincast-lambda-watchdog", daemon=True
                 )
@@ -286,6 +286,9 @@ class _Watchdog:
             time.sleep(self.TICK)
             with self._lock:
                 workers = list(self._workers)
+                if not workers:  # nothing to watch: end; watch() starts a new thread
+                    self._thread = None
+                    return
             now = time.monotonic()
             for worker in workers:
                 if worker.deadline is not None and now >= worker.deadline:

@@ -137,3 +137,30 @@ def test_concurrent_executions_and_stop(runtime: LocalRuntime) -> None:
 def test_unknown_state_machine(runtime: LocalRuntime) -> None:
     with pytest.raises(KeyError, match="no state machine 'Nope'"):
         runtime.start_execution("Nope", {})
+
+
+def test_an_existing_s3_endpoint_parameters_and_env_overrides(tmp_path: Path) -> None:
+    """What `raincast serve` does: its own S3 endpoint, handed to the runtime by URL."""
+    from raincast.runtime.s3 import LocalS3
+
+    with LocalS3() as s3:
+        with LocalRuntime(
+            FIXTURE,
+            s3_endpoint_url=s3.endpoint_url,
+            workers=1,
+            parameter_overrides={"Stage": "prod", "Greeting": "hi"},
+            env_overrides={"ToolsFunction": {"EXTRA": "x"}},
+            stack_name="other",
+            log_dir=tmp_path,
+        ) as rt:
+            assert rt.s3_endpoint_url == s3.endpoint_url
+            names = {b["Name"] for b in s3.client().list_buckets()["Buckets"]}
+            assert "other-data-prod" in names  # the runtime created its buckets there
+            described = rt.invoke("ToolsFunction", {})
+            assert described["env"]["AWS_ENDPOINT_URL"] == s3.endpoint_url
+            assert described["env"]["DATA_BUCKET"] == "other-data-prod"
+            assert described["env"]["GREETING"] == "hi"
+            assert described["env"]["MODE"] == "strict"
+            assert described["env"]["EXTRA"] == "x"
+            assert described["function_name"] == "other-ToolsFunction"
+        assert (tmp_path / "other-ToolsFunction.log").exists()  # a given log dir is kept

@@ -1,0 +1,253 @@
+"""Numpy-only inference of the exported rain model (what the predict Lambda runs).
+
+The artifact is two files, neither a pickle, so loading it runs no code:
+
+- ``rain_model.json``: metadata (format version, feature list, training period, metrics,
+  how members are combined, calibration kind, the sha256 of the arrays file);
+- ``rain_model.npz``: numeric arrays only, loaded with ``allow_pickle=False``.
+
+The model is a small ensemble, exported from scikit-learn:
+
+- gradient-boosted tree members (``HistGradientBoostingClassifier``, node by node); each
+  gives ``sigmoid(baseline + sum of its trees' leaf values)``, and they are averaged;
+- a small neural network (``MLPClassifier`` after median imputation with missing-value
+  indicators and standardisation): ReLU hidden layers, logistic output;
+- the blend ``(1 - w) * trees + w * network`` is calibrated by Platt scaling
+  ``sigmoid(a * logit(p) + b)`` fitted on a validation period.
+
+This module must not import scikit-learn or scipy: it is the cold-start path of every
+prediction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from raincast.features import FEATURE_NAMES, features_from_observations
+from raincast.weather.base import Observation
+
+FORMAT = "raincast-rain-model"
+FORMAT_VERSION = 1
+METADATA_NAME = "rain_model.json"
+ARRAYS_NAME = "rain_model.npz"
+
+# Rows scored at once: bounds the (rows x trees) node-index matrices to a few MB.
+_CHUNK_ROWS = 1024
+
+# The arrays of the .npz file. Nodes of all trees of all members are concatenated; child
+# indices are global (into the concatenated arrays). A leaf points to itself so that
+# descending past it is a no-op (every row takes the same number of steps).
+ARRAY_NAMES: tuple[str, ...] = (
+    "node_feature",  # int32, feature index tested at the node (0 at leaves, unused)
+    "node_threshold",  # float64, go left when x <= threshold
+    "node_missing_left",  # bool, where NaN goes
+    "node_left",  # int32
+    "node_right",  # int32
+    "node_value",  # float64, leaf value (0 at inner nodes)
+    "tree_root",  # int32, global index of each tree's root
+    "tree_member",  # int32, the ensemble member each tree belongs to
+    "member_baseline",  # float64, raw-score intercept of each member
+    "mlp_fill",  # float64 per feature: value imputed for NaN (training median)
+    "mlp_indicator_features",  # int32: features that get a "was missing" input
+    "mlp_mean",  # float64: standardisation of [features, indicators]
+    "mlp_scale",  # float64
+    "calibration",  # float64 [a, b] of Platt scaling
+)
+# The network's layers are "mlp_w{i}" / "mlp_b{i}" for i < metadata["mlp_layers"].
+# Probabilities are clipped to [_EPS, 1 - _EPS] before the logit of the calibration.
+_EPS = 1e-12
+
+
+class ModelArtifactError(ValueError):
+    """The artifact files are missing, inconsistent or of an unknown format version."""
+
+
+def default_artifact_dir() -> Path:
+    """The artifact shipped in the model layer (``raincast_model`` package)."""
+    import raincast_model
+
+    return Path(raincast_model.ARTIFACT_DIR)
+
+
+def _sigmoid(raw: np.ndarray) -> np.ndarray:
+    # Same formula as scikit-learn's expit for both signs without overflow warnings.
+    out = np.empty_like(raw)
+    positive = raw >= 0
+    out[positive] = 1.0 / (1.0 + np.exp(-raw[positive]))
+    exp = np.exp(raw[~positive])
+    out[~positive] = exp / (1.0 + exp)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RainModel:
+    """Probability of rain tomorrow (more than 1 mm) from today's observations."""
+
+    metadata: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> RainModel:
+        """Load the artifact in directory ``path`` (default: the model layer's). Loaded
+        artifacts are cached per process, keyed by their resolved directory."""
+        directory = Path(path) if path is not None else default_artifact_dir()
+        key = str(directory.resolve())
+        cached = _CACHE.get(key)
+        if cached is None:
+            cached = cls._read(directory)
+            _CACHE[key] = cached
+        return cached
+
+    @classmethod
+    def _read(cls, directory: Path) -> RainModel:
+        meta_path = directory / METADATA_NAME
+        arrays_path = directory / ARRAYS_NAME
+        try:
+            metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelArtifactError(f"no model metadata at {meta_path}") from None
+        except json.JSONDecodeError as exc:
+            raise ModelArtifactError(f"{meta_path}: not JSON ({exc})") from None
+        if metadata.get("format") != FORMAT:
+            raise ModelArtifactError(f"{meta_path}: not a {FORMAT} artifact")
+        if metadata.get("format_version") != FORMAT_VERSION:
+            raise ModelArtifactError(
+                f"{meta_path}: format version {metadata.get('format_version')!r}, "
+                f"this code reads version {FORMAT_VERSION}"
+            )
+        if tuple(metadata.get("features", ())) != FEATURE_NAMES:
+            raise ModelArtifactError(
+                f"{meta_path}: the model's feature list differs from this feature builder's"
+            )
+        if not arrays_path.is_file():
+            raise ModelArtifactError(f"no model arrays at {arrays_path}")
+        if _sha256(arrays_path) != metadata.get("arrays_sha256"):
+            raise ModelArtifactError(f"{arrays_path} does not match {meta_path} (sha256)")
+        with np.load(arrays_path, allow_pickle=False) as npz:
+            names = [*ARRAY_NAMES, *_layer_names(int(metadata["mlp_layers"]))]
+            missing = [name for name in names if name not in npz.files]
+            if missing:
+                raise ModelArtifactError(f"{arrays_path}: missing arrays {', '.join(missing)}")
+            arrays = {name: npz[name] for name in names}
+        return cls(metadata=metadata, arrays=arrays)
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(self.metadata["features"])
+
+    def predict_raw(self, features: np.ndarray) -> np.ndarray:
+        """Per-member raw scores (rows x members): baseline + sum of leaf values."""
+        a = self.arrays
+        x = np.asarray(features, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES):
+            raise ValueError(f"features must be (rows, {len(FEATURE_NAMES)}), got {x.shape}")
+        n_members = len(a["member_baseline"])
+        raw = np.empty((len(x), n_members), dtype=np.float64)
+        depth = int(self.metadata["max_tree_depth"])
+        roots, member = a["tree_root"], a["tree_member"]
+        feat, thr, miss = a["node_feature"], a["node_threshold"], a["node_missing_left"]
+        left, right, value = a["node_left"], a["node_right"], a["node_value"]
+        for start in range(0, len(x), _CHUNK_ROWS):
+            chunk = x[start : start + _CHUNK_ROWS]
+            rows = np.arange(len(chunk))[:, None]
+            node = np.broadcast_to(roots, (len(chunk), len(roots))).copy()
+            for _ in range(depth):
+                data = chunk[rows, feat[node]]
+                go_left = np.where(np.isnan(data), miss[node], data <= thr[node])
+                node = np.where(go_left, left[node], right[node])
+            leaf_values = value[node]
+            for m in range(n_members):
+                raw[start : start + len(chunk), m] = a["member_baseline"][m] + leaf_values[
+                    :, member == m
+                ].sum(axis=1)
+        return raw
+
+    def predict_network(self, features: np.ndarray) -> np.ndarray:
+        """The network member's probability for each row."""
+        a = self.arrays
+        x = np.asarray(features, dtype=np.float64)
+        filled = np.where(np.isnan(x), a["mlp_fill"], x)
+        indicators = np.isnan(x[:, a["mlp_indicator_features"]]).astype(np.float64)
+        h = (np.hstack([filled, indicators]) - a["mlp_mean"]) / a["mlp_scale"]
+        layers = int(self.metadata["mlp_layers"])
+        for i in range(layers):
+            h = h @ a[f"mlp_w{i}"] + a[f"mlp_b{i}"]
+            if i < layers - 1:
+                h = np.maximum(h, 0.0)
+        return _sigmoid(h[:, 0])
+
+    def predict_uncalibrated(self, features: np.ndarray) -> np.ndarray:
+        """The blend of the members before calibration."""
+        trees = _sigmoid(self.predict_raw(features)).mean(axis=1)
+        weight = float(self.metadata["network_weight"])
+        return (1.0 - weight) * trees + weight * self.predict_network(features)
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Calibrated probability of rain tomorrow for each row of a feature matrix built by
+        ``raincast.features`` (rows x ``FEATURE_NAMES``; NaN = missing)."""
+        return platt(self.predict_uncalibrated(features), self.arrays["calibration"])
+
+    def predict_observations(
+        self,
+        observations: Sequence[Observation],
+        latitudes: Sequence[float | None] | float | None = None,
+    ) -> np.ndarray:
+        """Probability of rain the day after each observation. ``latitudes`` (one per
+        observation, or one for all) place the date in the local season; without them the
+        model predicts from the weather alone."""
+        if not observations:
+            return np.empty(0, dtype=np.float64)
+        return self.predict_proba(features_from_observations(observations, latitudes))
+
+
+_CACHE: dict[str, RainModel] = {}
+
+
+def _layer_names(layers: int) -> list[str]:
+    return [f"mlp_{kind}{i}" for i in range(layers) for kind in ("w", "b")]
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1.0 - _EPS)
+    return np.log(p / (1.0 - p))
+
+
+def platt(p: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """Platt scaling ``sigmoid(a * logit(p) + b)``."""
+    a, b = (float(c) for c in coefficients)
+    return _sigmoid(a * logit(p) + b)
+
+
+def write_artifact(
+    directory: str | Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any]
+) -> Path:
+    """Write the two artifact files (arrays first, then metadata naming their hash)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    names = [*ARRAY_NAMES, *_layer_names(int(metadata["mlp_layers"]))]
+    missing = [name for name in names if name not in arrays]
+    if missing:
+        raise ModelArtifactError(f"missing arrays: {', '.join(missing)}")
+    arrays_path = directory / ARRAYS_NAME
+    np.savez_compressed(arrays_path, **{name: arrays[name] for name in names})
+    full = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **metadata,
+        "arrays_sha256": _sha256(arrays_path),
+    }
+    meta_path = directory / METADATA_NAME
+    meta_path.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    _CACHE.pop(str(directory.resolve()), None)
+    return meta_path

@@ -86,7 +86,7 @@ def test_artifact_is_not_a_pickle(artifact_dir):
         assert all(npz[name].dtype != object for name in npz.files)
     metadata = json.loads((artifact_dir / METADATA_NAME).read_text())
     assert metadata["format_version"] == 1
-    assert len(metadata["arrays_sha256"]) == 64
+    assert len(metadata["artifact_id"]) == 32
 
 
 def _rewrite_metadata(directory, **changes):
@@ -102,7 +102,7 @@ def _rewrite_metadata(directory, **changes):
         ({"format_version": 99}, "format version 99"),
         ({"format": "something-else"}, "not a raincast-rain-model"),
         ({"features": ["humidity_3pm"]}, "feature list differs"),
-        ({"arrays_sha256": "0" * 64}, "does not match"),
+        ({"artifact_id": "0" * 32}, "does not match"),
     ],
 )
 def test_inconsistent_artifacts_are_refused(artifact_dir, change, message):

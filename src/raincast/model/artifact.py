@@ -3,7 +3,8 @@
 The artifact is two files, neither a pickle, so loading it runs no code:
 
 - ``rain_model.json``: metadata (format version, feature list, training period, metrics,
-  how members are combined, calibration kind, the sha256 of the arrays file);
+  how members are combined, and a random ``artifact_id`` also stored in the arrays file, so
+  a mismatched pair is refused);
 - ``rain_model.npz``: numeric arrays only, loaded with ``allow_pickle=False``.
 
 The model is a small ensemble, exported from scikit-learn:
@@ -21,8 +22,8 @@ prediction.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +39,8 @@ FORMAT_VERSION = 1
 METADATA_NAME = "rain_model.json"
 ARRAYS_NAME = "rain_model.npz"
 
-# Rows scored at once: bounds the (rows x trees) node-index matrices to a few MB.
-_CHUNK_ROWS = 1024
+# Rows scored at once: bounds the (rows x trees) node-index arrays to a few MB each.
+_CHUNK_ROWS = 512
 
 # The arrays of the .npz file. Nodes of all trees of all members are concatenated; child
 # indices are global (into the concatenated arrays). A leaf points to itself so that
@@ -86,10 +87,6 @@ def _sigmoid(raw: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @dataclass(frozen=True)
 class RainModel:
     """Probability of rain tomorrow (more than 1 mm) from today's observations."""
@@ -132,14 +129,18 @@ class RainModel:
             )
         if not arrays_path.is_file():
             raise ModelArtifactError(f"no model arrays at {arrays_path}")
-        if _sha256(arrays_path) != metadata.get("arrays_sha256"):
-            raise ModelArtifactError(f"{arrays_path} does not match {meta_path} (sha256)")
         with np.load(arrays_path, allow_pickle=False) as npz:
+            if "artifact_id" not in npz.files or str(npz["artifact_id"]) != metadata.get(
+                "artifact_id"
+            ):
+                raise ModelArtifactError(f"{arrays_path} does not match {meta_path} (artifact_id)")
             names = [*ARRAY_NAMES, *_layer_names(int(metadata["mlp_layers"]))]
             missing = [name for name in names if name not in npz.files]
             if missing:
                 raise ModelArtifactError(f"{arrays_path}: missing arrays {', '.join(missing)}")
             arrays = {name: npz[name] for name in names}
+        if np.any(np.diff(arrays["tree_member"]) < 0):
+            raise ModelArtifactError(f"{arrays_path}: trees are not grouped by member")
         return cls(metadata=metadata, arrays=arrays)
 
     @property
@@ -152,24 +153,32 @@ class RainModel:
         x = np.asarray(features, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES):
             raise ValueError(f"features must be (rows, {len(FEATURE_NAMES)}), got {x.shape}")
-        n_members = len(a["member_baseline"])
-        raw = np.empty((len(x), n_members), dtype=np.float64)
-        depth = int(self.metadata["max_tree_depth"])
         roots, member = a["tree_root"], a["tree_member"]
         feat, thr, miss = a["node_feature"], a["node_threshold"], a["node_missing_left"]
         left, right, value = a["node_left"], a["node_right"], a["node_value"]
+        is_leaf = left == np.arange(len(left))
+        n_trees, n_features = len(roots), x.shape[1]
+        # trees of one member are contiguous: member m owns columns bounds[m]:bounds[m + 1]
+        bounds = np.searchsorted(member, np.arange(len(a["member_baseline"]) + 1))
+        raw = np.empty((len(x), len(a["member_baseline"])), dtype=np.float64)
         for start in range(0, len(x), _CHUNK_ROWS):
-            chunk = x[start : start + _CHUNK_ROWS]
-            rows = np.arange(len(chunk))[:, None]
-            node = np.broadcast_to(roots, (len(chunk), len(roots))).copy()
-            for _ in range(depth):
-                data = chunk[rows, feat[node]]
-                go_left = np.where(np.isnan(data), miss[node], data <= thr[node])
-                node = np.where(go_left, left[node], right[node])
-            leaf_values = value[node]
-            for m in range(n_members):
+            chunk = np.ascontiguousarray(x[start : start + _CHUNK_ROWS])
+            flat = chunk.ravel()
+            # one entry per (row, tree); descend only the entries not yet at a leaf
+            node = np.tile(roots, len(chunk))
+            row_base = np.repeat(np.arange(len(chunk)) * n_features, n_trees)
+            active = np.flatnonzero(~is_leaf[node])
+            while active.size:
+                at = node[active]
+                data = flat[row_base[active] + feat[at]]
+                go_left = np.where(np.isnan(data), miss[at], data <= thr[at])
+                at = np.where(go_left, left[at], right[at])
+                node[active] = at
+                active = active[~is_leaf[at]]
+            leaf_values = value[node].reshape(len(chunk), n_trees)
+            for m in range(len(bounds) - 1):
                 raw[start : start + len(chunk), m] = a["member_baseline"][m] + leaf_values[
-                    :, member == m
+                    :, bounds[m] : bounds[m + 1]
                 ].sum(axis=1)
         return raw
 
@@ -232,20 +241,23 @@ def platt(p: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
 def write_artifact(
     directory: str | Path, arrays: dict[str, np.ndarray], metadata: dict[str, Any]
 ) -> Path:
-    """Write the two artifact files (arrays first, then metadata naming their hash)."""
+    """Write the two artifact files (arrays first, then the metadata naming them)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     names = [*ARRAY_NAMES, *_layer_names(int(metadata["mlp_layers"]))]
     missing = [name for name in names if name not in arrays]
     if missing:
         raise ModelArtifactError(f"missing arrays: {', '.join(missing)}")
+    artifact_id = os.urandom(16).hex()
     arrays_path = directory / ARRAYS_NAME
-    np.savez_compressed(arrays_path, **{name: arrays[name] for name in names})
+    np.savez_compressed(
+        arrays_path, artifact_id=np.array(artifact_id), **{name: arrays[name] for name in names}
+    )
     full = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "artifact_id": artifact_id,
         **metadata,
-        "arrays_sha256": _sha256(arrays_path),
     }
     meta_path = directory / METADATA_NAME
     meta_path.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n", encoding="utf-8")

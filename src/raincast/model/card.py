@@ -55,6 +55,9 @@ Bureau of Meteorology. Evaporation is not used (no online source supplies it); R
 | validation | {p["validation"]["start"]} | {p["validation"]["end"]} | {p["validation"]["rows"]} | {p["validation"]["rain_rate"]} |
 | test (held out) | {p["test"]["start"]} | {p["test"]["end"]} | {p["test"]["rows"]} | {p["test"]["rain_rate"]} |
 
+Every row of the test period is later than every training row: the scores measure
+forecasting a period the model never saw, not interpolation between shuffled days.
+
 Stage 1 fits the members on the fit period; the blend weight of the network
 (chosen: {v["network_weight"]}, by validation Brier score) and the Platt calibration
 (a = {v["calibration"][0]}, b = {v["calibration"][1]}) are chosen on the validation period.
@@ -72,7 +75,8 @@ is used for nothing but the scores below.
   on median-imputed, standardised features with missing-value indicators.
 - Blend (1 - w) * trees + w * network, then Platt scaling.
 - {meta["trees"]} trees, {meta["nodes"]} nodes in total. Trained with scikit-learn
-  {t["scikit_learn"]}, numpy {t["numpy"]}, in {t["seconds"]} s.
+  {t["scikit_learn"]}, numpy {t["numpy"]}, in {t["seconds"]} s (`raincast train`; wall
+  time depends on how busy the machine's cores are).
 
 ## Features ({len(meta["features"])})
 {features}.
@@ -87,17 +91,24 @@ no coordinates beyond the hemisphere: the model is meant to apply to any place.
 
 ## Test-period scores ({p["test"]["start"]} to {p["test"]["end"]}, {p["test"]["rows"]} rows)
 Brier skill = 1 - Brier / Brier of climatology (training base rate {meta["climatology"]:.4f}).
-Persistence uses the base rate when today's rain is unknown.
+Persistence uses the base rate when today's rain is unknown. The tutorial recipe is trained
+on the same period and features with median imputation. Reproduce with
+`python benchmarks/model_bench.py`.
 
 {metrics_table(meta["test_metrics"])}
 
 ## Limits
 - Trained on 49 Australian stations, 2007-2016 (fit + validation to
   {meta["trained_period"]["end"]}): tropical, arid, temperate and alpine Australian climates.
-  Elsewhere (other continents, the northern hemisphere, monsoon or mountain climates not
-  represented here) the probabilities are an extrapolation: the ranking of days tends to
-  transfer (humidity, pressure and cloud mean much the same everywhere) but calibration may
-  not. Check it on local data with `raincast predict-observations` before relying on it.
+  Elsewhere (other continents, the northern hemisphere, climates not represented here) the
+  probabilities are an extrapolation that has not been measured: the physics behind the
+  main features (afternoon humidity, pressure, cloud, wind) is general, but how they map to
+  rain depends on the local climate, so expect lower skill and possibly biased
+  probabilities. Score it on local data with `raincast predict-observations` before relying
+  on it.
+- No station identity, so the model cannot learn a place's own climate (e.g. that 60%
+  afternoon humidity is dry for one coast and wet for another); this costs some skill even
+  in Australia and is the price of applying to any place.
 - Online sources (Open-Meteo) give model reanalysis/forecast values, not station
   measurements; sunshine and cloud definitions differ. Expect somewhat lower skill.
 - "Rain" is > 1 mm over 24 h to 9 am local time; light rain below that counts as dry.

@@ -43,6 +43,15 @@ WEATHERAUS_LATITUDE = -25.0
 
 Progress = Callable[[str], None]
 
+TREE_PARAMS_REPORTED = (
+    "learning_rate",
+    "max_iter",
+    "max_leaf_nodes",
+    "min_samples_leaf",
+    "l2_regularization",
+    "max_features",
+)
+
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -338,7 +347,9 @@ def result_metadata(result: TrainingResult) -> dict[str, Any]:
         "test_metrics": {name: _rounded(s.to_dict()) for name, s in result.metrics.items()},
         "validation": result.validation,
         "training": {
-            "tree_params": config.tree_params,
+            "tree_params": {  # effective values, defaults included
+                name: result.ensemble.trees[0].get_params()[name] for name in TREE_PARAMS_REPORTED
+            },
             "network_hidden": list(config.network_hidden),
             "network_alpha": config.network_alpha,
             "seed": config.seed,

@@ -27,6 +27,7 @@ def small_ensemble():
     config = TrainingConfig(
         tree_members=2,
         tree_params={"max_iter": 40, "max_leaf_nodes": 15, "max_features": 0.5},
+        networks=2,
         network_hidden=(16, 8),
         network_max_iter=40,
     )

@@ -28,6 +28,7 @@ def test_train_writes_a_loadable_artifact_and_card(tmp_path, small_data, monkeyp
         training.TrainingConfig,
         tree_members=1,
         tree_params={"max_iter": 20, "max_leaf_nodes": 7},
+        networks=1,
         network_hidden=(8,),
         network_max_iter=20,
     )
@@ -37,7 +38,7 @@ def test_train_writes_a_loadable_artifact_and_card(tmp_path, small_data, monkeyp
     captured = capsys.readouterr()
     assert "| **raincast model** |" in captured.out
     assert "persistence" in captured.out
-    assert "stage 2 (train period): network" in captured.err  # progress is shown
+    assert "stage 2 (train period): network 1/1" in captured.err  # progress is shown
     model = RainModel.load(out)
     assert model.metadata["trained_period"]["end"] == "2014-12-31"
     assert model.metadata["periods"]["test"]["start"] >= "2015-01-01"

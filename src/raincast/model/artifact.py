@@ -11,9 +11,9 @@ The model is a small ensemble, exported from scikit-learn:
 
 - gradient-boosted tree members (``HistGradientBoostingClassifier``, node by node); each
   gives ``sigmoid(baseline + sum of its trees' leaf values)``, and they are averaged;
-- a small neural network (``MLPClassifier`` after median imputation with missing-value
-  indicators and standardisation): ReLU hidden layers, logistic output;
-- the blend ``(1 - w) * trees + w * network`` is calibrated by Platt scaling
+- small neural networks (``MLPClassifier`` after median imputation with missing-value
+  indicators and standardisation): ReLU hidden layers, logistic output; averaged;
+- the blend ``(1 - w) * trees + w * networks`` is calibrated by Platt scaling
   ``sigmoid(a * logit(p) + b)`` fitted on a validation period.
 
 This module must not import scikit-learn or scipy: it is the cold-start path of every
@@ -55,13 +55,16 @@ ARRAY_NAMES: tuple[str, ...] = (
     "tree_root",  # int32, global index of each tree's root
     "tree_member",  # int32, the ensemble member each tree belongs to
     "member_baseline",  # float64, raw-score intercept of each member
-    "mlp_fill",  # float64 per feature: value imputed for NaN (training median)
-    "mlp_indicator_features",  # int32: features that get a "was missing" input
-    "mlp_mean",  # float64: standardisation of [features, indicators]
-    "mlp_scale",  # float64
     "calibration",  # float64 [a, b] of Platt scaling
 )
-# The network's layers are "mlp_w{i}" / "mlp_b{i}" for i < metadata["mlp_layers"].
+# Network k (k < metadata["networks"]) has the arrays "net{k}_" + each of these, and its
+# layers "net{k}_w{i}" / "net{k}_b{i}" for i < metadata["network_layers"].
+NETWORK_ARRAY_NAMES: tuple[str, ...] = (
+    "fill",  # float64 per feature: value imputed for NaN (training median)
+    "indicator_features",  # int32: features that get a "was missing" input
+    "mean",  # float64: standardisation of [features, indicators]
+    "scale",  # float64
+)
 # Probabilities are clipped to [_EPS, 1 - _EPS] before the logit of the calibration.
 _EPS = 1e-12
 
@@ -134,7 +137,7 @@ class RainModel:
                 "artifact_id"
             ):
                 raise ModelArtifactError(f"{arrays_path} does not match {meta_path} (artifact_id)")
-            names = [*ARRAY_NAMES, *_layer_names(int(metadata["mlp_layers"]))]
+            names = array_names(metadata)
             missing = [name for name in names if name not in npz.files]
             if missing:
                 raise ModelArtifactError(f"{arrays_path}: missing arrays {', '.join(missing)}")
@@ -183,18 +186,23 @@ class RainModel:
         return raw
 
     def predict_network(self, features: np.ndarray) -> np.ndarray:
-        """The network member's probability for each row."""
+        """The networks' mean probability for each row."""
         a = self.arrays
         x = np.asarray(features, dtype=np.float64)
-        filled = np.where(np.isnan(x), a["mlp_fill"], x)
-        indicators = np.isnan(x[:, a["mlp_indicator_features"]]).astype(np.float64)
-        h = (np.hstack([filled, indicators]) - a["mlp_mean"]) / a["mlp_scale"]
-        layers = int(self.metadata["mlp_layers"])
-        for i in range(layers):
-            h = h @ a[f"mlp_w{i}"] + a[f"mlp_b{i}"]
-            if i < layers - 1:
-                h = np.maximum(h, 0.0)
-        return _sigmoid(h[:, 0])
+        missing = np.isnan(x)
+        layers = int(self.metadata["network_layers"])
+        total = np.zeros(len(x), dtype=np.float64)
+        networks = int(self.metadata["networks"])
+        for k in range(networks):
+            filled = np.where(missing, a[f"net{k}_fill"], x)
+            indicators = missing[:, a[f"net{k}_indicator_features"]].astype(np.float64)
+            h = (np.hstack([filled, indicators]) - a[f"net{k}_mean"]) / a[f"net{k}_scale"]
+            for i in range(layers):
+                h = h @ a[f"net{k}_w{i}"] + a[f"net{k}_b{i}"]
+                if i < layers - 1:
+                    h = np.maximum(h, 0.0)
+            total += _sigmoid(h[:, 0])
+        return total / networks
 
     def predict_uncalibrated(self, features: np.ndarray) -> np.ndarray:
         """The blend of the members before calibration."""
@@ -223,8 +231,15 @@ class RainModel:
 _CACHE: dict[str, RainModel] = {}
 
 
-def _layer_names(layers: int) -> list[str]:
-    return [f"mlp_{kind}{i}" for i in range(layers) for kind in ("w", "b")]
+def array_names(metadata: dict[str, Any]) -> list[str]:
+    """Every array an artifact with this metadata must contain."""
+    names = list(ARRAY_NAMES)
+    for k in range(int(metadata["networks"])):
+        names += [f"net{k}_{name}" for name in NETWORK_ARRAY_NAMES]
+        names += [
+            f"net{k}_{kind}{i}" for i in range(int(metadata["network_layers"])) for kind in "wb"
+        ]
+    return names
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -244,7 +259,7 @@ def write_artifact(
     """Write the two artifact files (arrays first, then the metadata naming them)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    names = [*ARRAY_NAMES, *_layer_names(int(metadata["mlp_layers"]))]
+    names = array_names(metadata)
     missing = [name for name in names if name not in arrays]
     if missing:
         raise ModelArtifactError(f"missing arrays: {', '.join(missing)}")

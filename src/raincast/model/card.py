@@ -58,7 +58,7 @@ Bureau of Meteorology. Evaporation is not used (no online source supplies it); R
 Every row of the test period is later than every training row: the scores measure
 forecasting a period the model never saw, not interpolation between shuffled days.
 
-Stage 1 fits the members on the fit period; the blend weight of the network
+Stage 1 fits the members on the fit period; the blend weight of the networks
 (chosen: {v["network_weight"]}, by validation Brier score) and the Platt calibration
 (a = {v["calibration"][0]}, b = {v["calibration"][1]}) are chosen on the validation period.
 Stage 2 refits the same members on fit + validation ({meta["trained_period"]["start"]} to
@@ -71,9 +71,10 @@ is used for nothing but the scores below.
   {tp["max_leaf_nodes"]} leaves, min {tp["min_samples_leaf"]} samples per leaf,
   {tp["max_features"]} of features per split, seeds {t["seed"]}..), probabilities averaged;
   missing values handled natively by the trees.
-- A neural network (hidden layers {t["network_hidden"]}, ReLU, L2 {t["network_alpha"]})
-  on median-imputed, standardised features with missing-value indicators.
-- Blend (1 - w) * trees + w * network, then Platt scaling.
+- {meta["networks"]} neural networks (hidden layers {t["network_hidden"]}, ReLU, L2
+  {t["network_alpha"]}, seeds {t["seed"]}..) on median-imputed, standardised features with
+  missing-value indicators, probabilities averaged.
+- Blend (1 - w) * trees + w * networks, then Platt scaling.
 - {meta["trees"]} trees, {meta["nodes"]} nodes in total. Trained with scikit-learn
   {t["scikit_learn"]}, numpy {t["numpy"]}, in {t["seconds"]} s (`raincast train`; wall
   time depends on how busy the machine's cores are).

@@ -69,10 +69,11 @@ class TrainingConfig:
             "early_stopping": False,
         }
     )
+    networks: int = 3
     network_hidden: tuple[int, ...] = (64, 32)
     network_alpha: float = 1e-3
     network_max_iter: int = 200
-    network_weights: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+    network_weights: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
     baseline_forest: bool = True
     seed: int = 0
 
@@ -83,7 +84,7 @@ class Ensemble:
     exported artifact must reproduce."""
 
     trees: list[HistGradientBoostingClassifier]
-    network: Pipeline  # SimpleImputer(median, indicators) -> StandardScaler -> MLPClassifier
+    networks: list[Pipeline]  # SimpleImputer(median, indicators) -> StandardScaler -> MLP
     network_weight: float = 0.0
     calibration: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0]))
 
@@ -91,7 +92,7 @@ class Ensemble:
         return np.mean([m.predict_proba(x)[:, 1] for m in self.trees], axis=0)
 
     def predict_network(self, x: np.ndarray) -> np.ndarray:
-        return self.network.predict_proba(x)[:, 1]
+        return np.mean([n.predict_proba(x)[:, 1] for n in self.networks], axis=0)
 
     def blend(self, trees: np.ndarray, network: np.ndarray, weight: float) -> np.ndarray:
         return (1.0 - weight) * trees + weight * network
@@ -112,21 +113,23 @@ def fit_ensemble(
         model = HistGradientBoostingClassifier(random_state=config.seed + i, **config.tree_params)
         trees.append(model.fit(x, y))
         progress(f"{label}: tree member {i + 1}/{config.tree_members} ({_since(start)})")
-    start = time.perf_counter()
-    network = make_pipeline(
-        SimpleImputer(strategy="median", add_indicator=True),
-        StandardScaler(),
-        MLPClassifier(
-            hidden_layer_sizes=config.network_hidden,
-            alpha=config.network_alpha,
-            early_stopping=True,
-            max_iter=config.network_max_iter,
-            random_state=config.seed,
-        ),
-    )
-    network.fit(x, y)
-    progress(f"{label}: network ({_since(start)})")
-    return Ensemble(trees=trees, network=network)
+    networks = []
+    for i in range(config.networks):
+        start = time.perf_counter()
+        network = make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True),
+            StandardScaler(),
+            MLPClassifier(
+                hidden_layer_sizes=config.network_hidden,
+                alpha=config.network_alpha,
+                early_stopping=True,
+                max_iter=config.network_max_iter,
+                random_state=config.seed + i,
+            ),
+        )
+        networks.append(network.fit(x, y))
+        progress(f"{label}: network {i + 1}/{config.networks} ({_since(start)})")
+    return Ensemble(trees=trees, networks=networks)
 
 
 def fit_platt(p: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -290,15 +293,6 @@ def export_arrays(ensemble: Ensemble) -> tuple[dict[str, np.ndarray], dict[str, 
             members.append(m)
             max_depth = max(max_depth, int(nodes["depth"].max()))
             offset += n
-    imputer, scaler, mlp = (step for _, step in ensemble.network.steps)
-    if mlp.out_activation_ != "logistic" or mlp.activation != "relu":
-        raise ValueError("the network must be ReLU with a logistic output")
-    indicator = imputer.indicator_
-    indicator_features = (
-        np.asarray(indicator.features_, dtype=np.int32)
-        if indicator is not None
-        else np.zeros(0, dtype=np.int32)
-    )
     arrays: dict[str, np.ndarray] = {
         "node_feature": np.concatenate(feature),
         "node_threshold": np.concatenate(threshold),
@@ -309,24 +303,44 @@ def export_arrays(ensemble: Ensemble) -> tuple[dict[str, np.ndarray], dict[str, 
         "tree_root": np.array(roots, dtype=np.int32),
         "tree_member": np.array(members, dtype=np.int32),
         "member_baseline": np.array(baselines, dtype=np.float64),
-        "mlp_fill": np.asarray(imputer.statistics_, dtype=np.float64),
-        "mlp_indicator_features": indicator_features,
-        "mlp_mean": np.asarray(scaler.mean_, dtype=np.float64),
-        "mlp_scale": np.asarray(scaler.scale_, dtype=np.float64),
         "calibration": np.asarray(ensemble.calibration, dtype=np.float64),
     }
-    for i, (w, b) in enumerate(zip(mlp.coefs_, mlp.intercepts_, strict=True)):
-        arrays[f"mlp_w{i}"] = np.asarray(w, dtype=np.float64)
-        arrays[f"mlp_b{i}"] = np.asarray(b, dtype=np.float64)
+    layers = {len(network.steps[-1][1].coefs_) for network in ensemble.networks}
+    if len(layers) != 1:
+        raise ValueError("all networks must have the same number of layers")
+    for k, network in enumerate(ensemble.networks):
+        arrays.update(_network_arrays(network, f"net{k}_"))
     layout = {
         "max_tree_depth": max_depth,
-        "mlp_layers": len(mlp.coefs_),
+        "networks": len(ensemble.networks),
+        "network_layers": layers.pop(),
         "network_weight": float(ensemble.network_weight),
         "tree_members": len(ensemble.trees),
         "trees": len(roots),
         "nodes": offset,
     }
     return arrays, layout
+
+
+def _network_arrays(network: Pipeline, prefix: str) -> dict[str, np.ndarray]:
+    imputer, scaler, mlp = (step for _, step in network.steps)
+    if mlp.out_activation_ != "logistic" or mlp.activation != "relu":
+        raise ValueError("the network must be ReLU with a logistic output")
+    indicator = imputer.indicator_
+    arrays = {
+        "fill": np.asarray(imputer.statistics_, dtype=np.float64),
+        "indicator_features": (
+            np.asarray(indicator.features_, dtype=np.int32)
+            if indicator is not None
+            else np.zeros(0, dtype=np.int32)
+        ),
+        "mean": np.asarray(scaler.mean_, dtype=np.float64),
+        "scale": np.asarray(scaler.scale_, dtype=np.float64),
+    }
+    for i, (w, b) in enumerate(zip(mlp.coefs_, mlp.intercepts_, strict=True)):
+        arrays[f"w{i}"] = np.asarray(w, dtype=np.float64)
+        arrays[f"b{i}"] = np.asarray(b, dtype=np.float64)
+    return {prefix + name: array for name, array in arrays.items()}
 
 
 def result_metadata(result: TrainingResult) -> dict[str, Any]:

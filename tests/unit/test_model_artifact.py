@@ -24,10 +24,15 @@ def test_committed_artifact_loads_without_sklearn_or_scipy():
         "from raincast.model.artifact import RainModel\n"
         "from raincast.weather.base import Observation\n"
         "model = RainModel.load()\n"
-        "obs = Observation(date=datetime.date(2016, 6, 1), humidity_3pm=95.0, rainfall=5.0,"
-        " pressure_3pm=1004.0, cloud_3pm=8.0)\n"
-        "p = model.predict_observations([obs], [-33.9])\n"
-        "print(float(p[0]))\n"
+        "day = datetime.date(2016, 6, 1)\n"
+        "wet = Observation(date=day, rainfall=12.0, sunshine=0.0, humidity_9am=96.0,"
+        " humidity_3pm=94.0, pressure_9am=1006.0, pressure_3pm=1002.0, cloud_9am=8.0,"
+        " cloud_3pm=8.0, temp_9am=11.0, temp_3pm=12.0, min_temp=9.0, max_temp=13.0)\n"
+        "dry = Observation(date=day, rainfall=0.0, sunshine=10.0, humidity_9am=45.0,"
+        " humidity_3pm=20.0, pressure_9am=1026.0, pressure_3pm=1023.0, cloud_9am=0.0,"
+        " cloud_3pm=1.0, temp_9am=12.0, temp_3pm=21.0, min_temp=5.0, max_temp=22.0)\n"
+        "p = model.predict_observations([wet, dry], [-33.9, -33.9])\n"
+        "print(float(p[0]), float(p[1]))\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))\n"
     )
     env_path = f"{ROOT / 'src'}:{ROOT / 'layers/model/python'}"
@@ -38,7 +43,9 @@ def test_committed_artifact_loads_without_sklearn_or_scipy():
         check=True,
         env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
     ).stdout.splitlines()
-    assert 0.5 < float(out[0]) < 1.0  # a humid, overcast, low-pressure, rainy day
+    wet, dry = (float(v) for v in out[0].split())
+    assert wet > 0.8  # raining, saturated, overcast, low and falling pressure
+    assert dry < 0.1  # sunny, dry afternoon air, high pressure
     assert out[1] == "[]"
 
 

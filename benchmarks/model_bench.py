@@ -150,7 +150,8 @@ def main() -> int:
     print("\n== size")
     print(
         f"raincast artifact: {artifact_size / 1e6:.2f} MB "
-        f"({meta['trees']} trees, {meta['nodes']} nodes, network {meta['training']['network_hidden']})"
+        f"({meta['trees']} trees, {meta['nodes']} nodes, {meta['networks']} networks "
+        f"{meta['training']['network_hidden']})"
     )
     print(f"pickled tutorial forest: {pickled_size / 1e6:.1f} MB")
     return 0

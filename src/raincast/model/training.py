@@ -1,0 +1,399 @@
+"""Training, evaluation and export of the rain model (scikit-learn; not shipped to Lambda).
+
+Time-based split of the shipped observations (never shuffled across time):
+
+    fit         ... < validation_start     members fitted here (stage 1)
+    validation  validation_start .. < test_start
+                                           blend weight and Platt calibration chosen here
+    test        >= test_start              scored once, never used for any choice
+
+Stage 1 fits the members on the fit period and chooses the blend weight and the calibration
+on the validation period. Stage 2 refits the same members on fit + validation (the most
+recent data the test period allows) and keeps the stage-1 blend and calibration. The test
+period is then scored for the model and the three baselines: climatology (training base
+rate), persistence (rain tomorrow = rain today) and the tutorial's recipe (random forest,
+200 trees, depth 11, median imputation, same features).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from raincast.features import FEATURE_NAMES, features_from_table
+from raincast.model.artifact import logit, platt, write_artifact
+from raincast.model.metrics import Scores, score
+from raincast.weather.weatheraus import ObservationTable
+
+# Every weatherAUS station is south of the equator; the feature builder only uses the sign.
+WEATHERAUS_LATITUDE = -25.0
+
+Progress = Callable[[str], None]
+
+TREE_PARAMS_REPORTED = (
+    "learning_rate",
+    "max_iter",
+    "max_leaf_nodes",
+    "min_samples_leaf",
+    "l2_regularization",
+    "max_features",
+)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    validation_start: str = "2014-01-01"
+    test_start: str = "2015-01-01"
+    tree_members: int = 3
+    tree_params: dict[str, Any] = field(
+        default_factory=lambda: {
+            "learning_rate": 0.05,
+            "max_iter": 600,
+            "max_leaf_nodes": 31,
+            "min_samples_leaf": 200,
+            "l2_regularization": 1.0,
+            "max_features": 0.5,
+            "early_stopping": False,
+        }
+    )
+    networks: int = 3
+    network_hidden: tuple[int, ...] = (64, 32)
+    network_alpha: float = 1e-3
+    network_max_iter: int = 200
+    network_weights: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+    baseline_forest: bool = True
+    seed: int = 0
+
+
+@dataclass
+class Ensemble:
+    """The scikit-learn estimators of the model; ``predict_proba`` is the reference the
+    exported artifact must reproduce."""
+
+    trees: list[HistGradientBoostingClassifier]
+    networks: list[Pipeline]  # SimpleImputer(median, indicators) -> StandardScaler -> MLP
+    network_weight: float = 0.0
+    calibration: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0]))
+
+    def predict_trees(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([m.predict_proba(x)[:, 1] for m in self.trees], axis=0)
+
+    def predict_network(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([n.predict_proba(x)[:, 1] for n in self.networks], axis=0)
+
+    def blend(self, trees: np.ndarray, network: np.ndarray, weight: float) -> np.ndarray:
+        return (1.0 - weight) * trees + weight * network
+
+    def predict_uncalibrated(self, x: np.ndarray) -> np.ndarray:
+        return self.blend(self.predict_trees(x), self.predict_network(x), self.network_weight)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return platt(self.predict_uncalibrated(x), self.calibration)
+
+
+def fit_ensemble(
+    x: np.ndarray, y: np.ndarray, config: TrainingConfig, progress: Progress, label: str
+) -> Ensemble:
+    trees = []
+    for i in range(config.tree_members):
+        start = time.perf_counter()
+        model = HistGradientBoostingClassifier(random_state=config.seed + i, **config.tree_params)
+        trees.append(model.fit(x, y))
+        progress(f"{label}: tree member {i + 1}/{config.tree_members} ({_since(start)})")
+    networks = []
+    for i in range(config.networks):
+        start = time.perf_counter()
+        network = make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True),
+            StandardScaler(),
+            MLPClassifier(
+                hidden_layer_sizes=config.network_hidden,
+                alpha=config.network_alpha,
+                early_stopping=True,
+                max_iter=config.network_max_iter,
+                random_state=config.seed + i,
+            ),
+        )
+        networks.append(network.fit(x, y))
+        progress(f"{label}: network {i + 1}/{config.networks} ({_since(start)})")
+    return Ensemble(trees=trees, networks=networks)
+
+
+def fit_platt(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """[a, b] of sigmoid(a * logit(p) + b), by (nearly unregularised) logistic regression."""
+    model = LogisticRegression(C=1e6).fit(logit(p)[:, None], y)
+    return np.array([float(model.coef_[0, 0]), float(model.intercept_[0])])
+
+
+@dataclass
+class TrainingResult:
+    ensemble: Ensemble
+    config: TrainingConfig
+    periods: dict[str, dict[str, Any]]
+    climatology: float
+    metrics: dict[str, Scores]  # test period: "model" and the baselines
+    validation: dict[str, Any]
+    forest: Pipeline | None = None
+    seconds: float = 0.0
+
+
+def _since(start: float) -> str:
+    return f"{time.perf_counter() - start:.1f} s"
+
+
+def _period(dates: np.ndarray, mask: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    chosen = dates[mask]
+    return {
+        "start": str(chosen.min()),
+        "end": str(chosen.max()),
+        "rows": int(mask.sum()),
+        "rain_rate": round(float(y[mask].mean()), 4),
+    }
+
+
+def split_masks(
+    dates: np.ndarray, config: TrainingConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    validation_start = np.datetime64(config.validation_start)
+    test_start = np.datetime64(config.test_start)
+    fit = dates < validation_start
+    validation = (dates >= validation_start) & (dates < test_start)
+    return fit, validation, dates >= test_start
+
+
+def tutorial_forest(seed: int = 0) -> Pipeline:
+    """The tutorial's recipe on our features: 200 trees of depth 11, median imputation."""
+    return make_pipeline(
+        SimpleImputer(strategy="median"),
+        RandomForestClassifier(n_estimators=200, max_depth=11, n_jobs=-1, random_state=seed),
+    )
+
+
+def persistence(x: np.ndarray, climatology: float) -> np.ndarray:
+    """Rain tomorrow = rain today (1 or 0); the base rate when today's rain is unknown."""
+    rain_today = x[:, FEATURE_NAMES.index("rain_today")]
+    return np.where(np.isnan(rain_today), climatology, rain_today)
+
+
+def train(
+    table: ObservationTable,
+    config: TrainingConfig | None = None,
+    progress: Progress = lambda message: None,
+) -> TrainingResult:
+    config = config or TrainingConfig()
+    started = time.perf_counter()
+    labelled = ~np.isnan(table.rain_tomorrow)
+    x_all = features_from_table(table, WEATHERAUS_LATITUDE)
+    x, y, dates = x_all[labelled], table.rain_tomorrow[labelled], table.dates[labelled]
+    fit, validation, test = split_masks(dates, config)
+    for name, mask in (("fit", fit), ("validation", validation), ("test", test)):
+        if mask.sum() == 0 or len(np.unique(y[mask])) < 2:
+            raise ValueError(f"the {name} period has no rows of both classes")
+    train_rows = fit | validation
+    periods = {
+        "fit": _period(dates, fit, y),
+        "validation": _period(dates, validation, y),
+        "train": _period(dates, train_rows, y),
+        "test": _period(dates, test, y),
+    }
+    progress(
+        f"{len(y)} labelled rows, {len(FEATURE_NAMES)} features; fit {periods['fit']['rows']}, "
+        f"validation {periods['validation']['rows']}, test {periods['test']['rows']}"
+    )
+
+    # Stage 1: choose the blend weight and the calibration on the validation period.
+    stage1 = fit_ensemble(x[fit], y[fit], config, progress, "stage 1 (fit period)")
+    trees_v = stage1.predict_trees(x[validation])
+    network_v = stage1.predict_network(x[validation])
+    climatology_fit = float(y[fit].mean())
+    by_weight = {
+        w: score(y[validation], stage1.blend(trees_v, network_v, w), climatology_fit)
+        for w in config.network_weights
+    }
+    weight = min(by_weight, key=lambda w: by_weight[w].brier)
+    calibration = fit_platt(stage1.blend(trees_v, network_v, weight), y[validation])
+    validation_report = {
+        "network_weight": weight,
+        "brier_by_network_weight": {str(w): round(s.brier, 5) for w, s in by_weight.items()},
+        "calibration": [round(float(c), 6) for c in calibration],
+    }
+    progress(
+        f"validation: network weight {weight}, Platt a={calibration[0]:.4f} b={calibration[1]:.4f}"
+    )
+
+    # Stage 2: refit on fit + validation, keep the stage-1 blend and calibration.
+    ensemble = fit_ensemble(
+        x[train_rows], y[train_rows], config, progress, "stage 2 (train period)"
+    )
+    ensemble.network_weight = weight
+    ensemble.calibration = calibration
+
+    climatology = float(y[train_rows].mean())
+    y_test = y[test]
+    metrics = {
+        "model": score(y_test, ensemble.predict_proba(x[test]), climatology),
+        "climatology": score(y_test, np.full(len(y_test), climatology), climatology),
+        "persistence": score(y_test, persistence(x[test], climatology), climatology),
+    }
+    forest = None
+    if config.baseline_forest:
+        start = time.perf_counter()
+        forest = tutorial_forest(config.seed).fit(x[train_rows], y[train_rows])
+        metrics["tutorial_forest"] = score(y_test, forest.predict_proba(x[test])[:, 1], climatology)
+        progress(f"baseline: tutorial forest ({_since(start)})")
+    return TrainingResult(
+        ensemble=ensemble,
+        config=config,
+        periods=periods,
+        climatology=climatology,
+        metrics=metrics,
+        validation=validation_report,
+        forest=forest,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def export_arrays(ensemble: Ensemble) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The artifact's arrays and the metadata entries that describe their layout."""
+    feature, threshold, missing_left, left, right, value = [], [], [], [], [], []
+    roots, members, baselines = [], [], []
+    offset = 0
+    max_depth = 0
+    for m, model in enumerate(ensemble.trees):
+        if model.n_trees_per_iteration_ != 1:
+            raise ValueError("only binary classifiers can be exported")
+        if getattr(model, "is_categorical_", None) is not None and model.is_categorical_.any():
+            raise ValueError("categorical splits are not supported by the artifact")
+        baselines.append(float(model._baseline_prediction[0, 0]))
+        for (predictor,) in model._predictors:
+            nodes = predictor.nodes
+            n = len(nodes)
+            own = np.arange(offset, offset + n)
+            leaf = nodes["is_leaf"].astype(bool)
+            feature.append(np.where(leaf, 0, nodes["feature_idx"]).astype(np.int32))
+            threshold.append(nodes["num_threshold"].astype(np.float64))
+            missing_left.append(nodes["missing_go_to_left"].astype(bool))
+            left.append(np.where(leaf, own, offset + nodes["left"].astype(np.int64)))
+            right.append(np.where(leaf, own, offset + nodes["right"].astype(np.int64)))
+            value.append(np.where(leaf, nodes["value"], 0.0).astype(np.float64))
+            roots.append(offset)
+            members.append(m)
+            max_depth = max(max_depth, int(nodes["depth"].max()))
+            offset += n
+    arrays: dict[str, np.ndarray] = {
+        "node_feature": np.concatenate(feature),
+        "node_threshold": np.concatenate(threshold),
+        "node_missing_left": np.concatenate(missing_left),
+        "node_left": np.concatenate(left).astype(np.int32),
+        "node_right": np.concatenate(right).astype(np.int32),
+        "node_value": np.concatenate(value),
+        "tree_root": np.array(roots, dtype=np.int32),
+        "tree_member": np.array(members, dtype=np.int32),
+        "member_baseline": np.array(baselines, dtype=np.float64),
+        "calibration": np.asarray(ensemble.calibration, dtype=np.float64),
+    }
+    layers = {len(network.steps[-1][1].coefs_) for network in ensemble.networks}
+    if len(layers) != 1:
+        raise ValueError("all networks must have the same number of layers")
+    for k, network in enumerate(ensemble.networks):
+        arrays.update(_network_arrays(network, f"net{k}_"))
+    layout = {
+        "max_tree_depth": max_depth,
+        "networks": len(ensemble.networks),
+        "network_layers": layers.pop(),
+        "network_weight": float(ensemble.network_weight),
+        "tree_members": len(ensemble.trees),
+        "trees": len(roots),
+        "nodes": offset,
+    }
+    return arrays, layout
+
+
+def _network_arrays(network: Pipeline, prefix: str) -> dict[str, np.ndarray]:
+    imputer, scaler, mlp = (step for _, step in network.steps)
+    if mlp.out_activation_ != "logistic" or mlp.activation != "relu":
+        raise ValueError("the network must be ReLU with a logistic output")
+    indicator = imputer.indicator_
+    arrays = {
+        "fill": np.asarray(imputer.statistics_, dtype=np.float64),
+        "indicator_features": (
+            np.asarray(indicator.features_, dtype=np.int32)
+            if indicator is not None
+            else np.zeros(0, dtype=np.int32)
+        ),
+        "mean": np.asarray(scaler.mean_, dtype=np.float64),
+        "scale": np.asarray(scaler.scale_, dtype=np.float64),
+    }
+    for i, (w, b) in enumerate(zip(mlp.coefs_, mlp.intercepts_, strict=True)):
+        arrays[f"w{i}"] = np.asarray(w, dtype=np.float64)
+        arrays[f"b{i}"] = np.asarray(b, dtype=np.float64)
+    return {prefix + name: array for name, array in arrays.items()}
+
+
+def result_metadata(result: TrainingResult) -> dict[str, Any]:
+    """Everything the artifact records about how it was made and how good it is."""
+    import sklearn
+
+    config = result.config
+    return {
+        "features": list(FEATURE_NAMES),
+        "label": "rain tomorrow: more than 1 mm in the 24 h to 9 am of the next day",
+        "trained_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        "trained_period": {
+            "start": result.periods["train"]["start"],
+            "end": result.periods["train"]["end"],
+        },
+        "periods": result.periods,
+        "climatology": round(result.climatology, 6),
+        "test_metrics": {name: _rounded(s.to_dict()) for name, s in result.metrics.items()},
+        "validation": result.validation,
+        "training": {
+            "tree_params": {  # effective values, defaults included
+                name: result.ensemble.trees[0].get_params()[name] for name in TREE_PARAMS_REPORTED
+            },
+            "network_hidden": list(config.network_hidden),
+            "network_alpha": config.network_alpha,
+            "seed": config.seed,
+            "seconds": round(result.seconds, 1),
+            "scikit_learn": sklearn.__version__,
+            "numpy": np.__version__,
+        },
+    }
+
+
+def _rounded(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, 5) if isinstance(v, float) else v for k, v in values.items()}
+
+
+def check_export(ensemble: Ensemble, x: np.ndarray) -> float:
+    """Largest difference between the estimators' and the exported arrays' predictions."""
+    from raincast.model.artifact import RainModel
+
+    arrays, layout = export_arrays(ensemble)
+    model = RainModel(metadata={"features": list(FEATURE_NAMES), **layout}, arrays=arrays)
+    return float(np.max(np.abs(model.predict_proba(x) - ensemble.predict_proba(x))))
+
+
+def write_model(result: TrainingResult, directory: str | Path) -> dict[str, Any]:
+    """Export the ensemble, write the artifact and MODEL_CARD.md; returns the metadata."""
+    from raincast.model.card import model_card
+
+    arrays, layout = export_arrays(result.ensemble)
+    metadata = {**result_metadata(result), **layout}
+    meta_path = write_artifact(directory, arrays, metadata)
+    full = json.loads(meta_path.read_text(encoding="utf-8"))
+    (Path(directory) / "MODEL_CARD.md").write_text(model_card(full), encoding="utf-8")
+    return full

@@ -1,0 +1,102 @@
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from raincast.features import (
+    FEATURE_NAMES,
+    build_features,
+    features_from_observations,
+    features_from_table,
+)
+from raincast.weather.base import OBSERVATION_FIELDS, Observation
+from raincast.weather.weatheraus import read_observations
+
+
+@pytest.fixture(scope="module")
+def table():
+    return read_observations()
+
+
+def column(x: np.ndarray, name: str) -> np.ndarray:
+    return x[:, FEATURE_NAMES.index(name)]
+
+
+def test_observation_lists_and_tables_give_identical_rows(table):
+    rows = np.arange(0, len(table), 997)  # ~125 rows across stations, years and gaps
+    latitudes = np.where(rows % 2 == 0, -33.9, 51.5)  # both hemispheres
+    from_table = features_from_table(table, latitudes=None)[rows]
+    observations = [table.observation(int(i)) for i in rows]
+    from_records = features_from_observations(observations)
+    np.testing.assert_array_equal(from_records, from_table)  # NaN in the same places too
+
+    sub_values = {name: table.values[name][rows] for name in OBSERVATION_FIELDS}
+    with_lat = build_features(sub_values, table.dates[rows], latitudes)
+    np.testing.assert_array_equal(
+        features_from_observations(observations, list(latitudes)), with_lat
+    )
+    assert from_table.shape == (len(rows), len(FEATURE_NAMES))
+    # the data really has gaps: some rows miss sunshine, and they stay NaN (not dropped)
+    assert np.isnan(column(from_table, "sunshine")).any()
+
+
+def test_derived_features_from_one_observation():
+    obs = Observation(
+        date=dt.date(2020, 1, 1),
+        rainfall=1.2,
+        humidity_9am=80.0,
+        humidity_3pm=60.0,
+        pressure_9am=1015.0,
+        pressure_3pm=1011.5,
+        temp_9am=20.0,
+        temp_3pm=25.0,
+        min_temp=15.0,
+        max_temp=27.0,
+        wind_gust_speed=40.0,
+        wind_gust_dir=90.0,  # from the east
+        wind_speed_9am=0.0,  # calm: no direction reported
+        wind_speed_3pm=20.0,
+        wind_dir_3pm=180.0,  # from the south
+    )
+    x = features_from_observations([obs], -30.0)
+    assert column(x, "rain_today")[0] == 1.0
+    assert column(x, "humidity_change")[0] == -20.0
+    assert column(x, "pressure_change")[0] == pytest.approx(-3.5)
+    assert column(x, "temp_change")[0] == 5.0
+    assert column(x, "temp_range")[0] == 12.0
+    assert column(x, "max_minus_temp_3pm")[0] == 2.0
+    assert column(x, "gust_east")[0] == pytest.approx(40.0)
+    assert column(x, "gust_north")[0] == pytest.approx(0.0, abs=1e-9)
+    assert column(x, "wind_9am_north")[0] == 0.0  # calm is zero, not missing
+    assert column(x, "wind_3pm_north")[0] == pytest.approx(-20.0)
+    # dew point below the air temperature, and equal to it at 100% humidity
+    assert 10.0 < column(x, "dew_point_3pm")[0] < 25.0
+    saturated = features_from_observations(
+        [Observation(date=dt.date(2020, 1, 1), temp_3pm=12.0, humidity_3pm=100.0)]
+    )
+    assert column(saturated, "dew_point_3pm")[0] == pytest.approx(12.0)
+    # missing inputs make missing features
+    assert np.isnan(column(x, "cloud_change")[0])
+    assert np.isnan(column(x, "sunshine")[0])
+
+
+def test_season_is_hemisphere_aware_and_unknown_without_latitude():
+    obs = [Observation(date=dt.date(2021, 1, 1)), Observation(date=dt.date(2021, 7, 2))]
+    south = features_from_observations(obs, [-33.9, -33.9])
+    north = features_from_observations(obs, [48.9, 48.9])
+    # 1 January in the south is the same point of the season as early July in the north
+    assert column(south, "season_cos")[0] == pytest.approx(1.0, abs=1e-3)
+    assert column(north, "season_cos")[1] == pytest.approx(1.0, abs=1e-3)
+    assert column(north, "season_cos")[0] == pytest.approx(-1.0, abs=1e-3)
+    unknown = features_from_observations(obs)
+    assert np.isnan(column(unknown, "season_cos")).all()
+    assert np.isnan(column(unknown, "season_sin")).all()
+
+
+def test_bad_shapes_are_rejected():
+    obs = [Observation(date=dt.date(2021, 1, 1))]
+    with pytest.raises(ValueError, match="latitudes"):
+        features_from_observations(obs, [1.0, 2.0])
+    values = {name: np.zeros(2) for name in OBSERVATION_FIELDS}
+    with pytest.raises(ValueError, match="shape"):
+        build_features(values, np.array(["2020-01-01"], dtype="datetime64[D]"))

@@ -1,0 +1,123 @@
+"""The exported artifact reproduces the trained scikit-learn ensemble (small model, data
+subset: no full training here)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from raincast.features import features_from_table
+from raincast.model.artifact import (
+    ARRAYS_NAME,
+    METADATA_NAME,
+    ModelArtifactError,
+    RainModel,
+    write_artifact,
+)
+from raincast.model.training import TrainingConfig, export_arrays, fit_ensemble
+from raincast.weather.weatheraus import read_observations
+
+
+@pytest.fixture(scope="module")
+def small_ensemble():
+    table = read_observations()
+    rows = np.arange(0, len(table), 25)  # 5k rows
+    x = features_from_table(table, -25.0)[rows]
+    y = table.rain_tomorrow[rows]
+    config = TrainingConfig(
+        tree_members=2,
+        tree_params={"max_iter": 40, "max_leaf_nodes": 15, "max_features": 0.5},
+        networks=2,
+        network_hidden=(16, 8),
+        network_max_iter=40,
+    )
+    ensemble = fit_ensemble(x, y, config, lambda message: None, "test")
+    ensemble.network_weight = 0.3
+    ensemble.calibration = np.array([1.07, -0.04])
+    return ensemble, x, table, rows
+
+
+@pytest.fixture()
+def artifact_dir(tmp_path, small_ensemble):
+    ensemble, *_ = small_ensemble
+    arrays, layout = export_arrays(ensemble)
+    write_artifact(tmp_path, arrays, {"features": list(_feature_names()), **layout})
+    return tmp_path
+
+
+def _feature_names():
+    from raincast.features import FEATURE_NAMES
+
+    return FEATURE_NAMES
+
+
+def test_exported_predictions_equal_the_estimators(small_ensemble, artifact_dir):
+    ensemble, x, *_ = small_ensemble
+    model = RainModel.load(artifact_dir)
+    # rows with missing values included: NaN routing must match the trees' own
+    assert np.isnan(x).any(axis=1).mean() > 0.3
+    expected = ensemble.predict_proba(x)
+    got = model.predict_proba(x)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    # the members separately, too (a blend could hide an error in one of them)
+    np.testing.assert_allclose(
+        model.predict_network(x), ensemble.predict_network(x), rtol=0, atol=1e-9
+    )
+    raw = model.predict_raw(x)
+    for m, tree_model in enumerate(ensemble.trees):
+        np.testing.assert_allclose(raw[:, m], tree_model.decision_function(x), rtol=0, atol=1e-9)
+    assert 0.0 < got.min() < got.max() < 1.0
+
+
+def test_predict_observations_matches_the_feature_matrix(small_ensemble, artifact_dir):
+    _, x, table, rows = small_ensemble
+    model = RainModel.load(artifact_dir)
+    observations = [table.observation(int(i)) for i in rows[:50]]
+    got = model.predict_observations(observations, [-25.0] * 50)
+    np.testing.assert_array_equal(got, model.predict_proba(x[:50]))
+    assert model.predict_observations([]).shape == (0,)
+
+
+def test_load_is_cached_per_directory(artifact_dir):
+    assert RainModel.load(artifact_dir) is RainModel.load(str(artifact_dir))
+
+
+def test_artifact_is_not_a_pickle(artifact_dir):
+    with np.load(artifact_dir / ARRAYS_NAME, allow_pickle=False) as npz:
+        assert all(npz[name].dtype != object for name in npz.files)
+    metadata = json.loads((artifact_dir / METADATA_NAME).read_text())
+    assert metadata["format_version"] == 1
+    assert len(metadata["artifact_id"]) == 32
+
+
+def _rewrite_metadata(directory, **changes):
+    path = directory / METADATA_NAME
+    metadata = json.loads(path.read_text())
+    metadata.update(changes)
+    path.write_text(json.dumps(metadata))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"format_version": 99}, "format version 99"),
+        ({"format": "something-else"}, "not a raincast-rain-model"),
+        ({"features": ["humidity_3pm"]}, "feature list differs"),
+        ({"artifact_id": "0" * 32}, "does not match"),
+    ],
+)
+def test_inconsistent_artifacts_are_refused(artifact_dir, change, message):
+    _rewrite_metadata(artifact_dir, **change)
+    with pytest.raises(ModelArtifactError, match=message):
+        RainModel._read(artifact_dir)
+
+
+def test_missing_artifact_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelArtifactError, match="no model metadata"):
+        RainModel.load(tmp_path)
+
+
+def test_wrong_feature_width_is_refused(artifact_dir):
+    model = RainModel.load(artifact_dir)
+    with pytest.raises(ValueError, match="features must be"):
+        model.predict_proba(np.zeros((2, 3)))

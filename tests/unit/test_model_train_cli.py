@@ -1,0 +1,57 @@
+"""``raincast train`` end to end on a subset of the shipped data with a tiny configuration
+(the real configuration takes minutes; its output is the committed artifact)."""
+
+import functools
+import gzip
+
+import numpy as np
+import pytest
+
+from raincast.cli import main
+from raincast.model import training
+from raincast.model.artifact import RainModel
+from raincast.weather.weatheraus import default_path
+
+
+@pytest.fixture()
+def small_data(tmp_path):
+    with gzip.open(default_path(), "rt", encoding="utf-8") as handle:
+        lines = handle.readlines()
+    path = tmp_path / "subset.csv"
+    path.write_text(lines[0] + "".join(lines[1::15]))  # ~8k rows over all years
+    return path
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_train_writes_a_loadable_artifact_and_card(tmp_path, small_data, monkeypatch, capsys):
+    tiny = functools.partial(
+        training.TrainingConfig,
+        tree_members=1,
+        tree_params={"max_iter": 20, "max_leaf_nodes": 7},
+        networks=1,
+        network_hidden=(8,),
+        network_max_iter=20,
+    )
+    monkeypatch.setattr(training, "TrainingConfig", tiny)
+    out = tmp_path / "model"
+    assert main(["train", "--data", str(small_data), "--out", str(out), "--no-forest"]) == 0
+    captured = capsys.readouterr()
+    assert "| **raincast model** |" in captured.out
+    assert "persistence" in captured.out
+    assert "stage 2 (train period): network 1/1" in captured.err  # progress is shown
+    model = RainModel.load(out)
+    assert model.metadata["trained_period"]["end"] == "2014-12-31"
+    assert model.metadata["periods"]["test"]["start"] >= "2015-01-01"
+    assert set(model.metadata["test_metrics"]) == {"model", "climatology", "persistence"}
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "## Limits" in card and "no station identity" in card.lower()
+    p = model.predict_proba(np.full((3, len(model.features)), np.nan))
+    assert p.shape == (3,) and np.all((p > 0) & (p < 1))
+
+
+def test_train_refuses_a_bad_data_file(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Location,Rainfall\nSydney,1\n")
+    assert main(["train", "--data", str(bad), "--out", str(tmp_path / "m")]) == 2
+    assert "missing column(s) Date" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

@@ -81,11 +81,6 @@ def test_distributed_map_with_item_reader_batcher_and_result_writer(runtime: Loc
     assert sum(o["total"] for o in outputs) == sum(range(10))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the interpreter merges BatchInput's fields into the batch object; AWS passes "
-    '{"BatchInput": {...}, "Items": [...]} (see the lambda helper\'s report)',
-)
 def test_batch_input_reaches_the_batch_under_its_own_key(runtime: LocalRuntime) -> None:
     outputs = run_distributed(runtime, "items/ten-again.json")
     assert {o["label"] for o in outputs} == {"L"}

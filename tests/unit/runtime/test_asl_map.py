@@ -206,14 +206,23 @@ def test_item_batcher() -> None:
     )
     result = sm.execute({"items": [1, 2, 3, 4, 5], "per": 2, "run": "r1"})
     assert result.output == [
-        {"Items": [{"id": 1}, {"id": 2}], "run": "r1"},
-        {"Items": [{"id": 3}, {"id": 4}], "run": "r1"},
-        {"Items": [{"id": 5}], "run": "r1"},
+        {"BatchInput": {"run": "r1"}, "Items": [{"id": 1}, {"id": 2}]},
+        {"BatchInput": {"run": "r1"}, "Items": [{"id": 3}, {"id": 4}]},
+        {"BatchInput": {"run": "r1"}, "Items": [{"id": 5}]},
     ]
     by_bytes = distributed(PASS, ItemBatcher={"MaxInputBytesPerBatch": 30})
     batches = by_bytes.execute(["aaaa", "bbbb", "cccc", "dddd"]).output
     assert [b["Items"] for b in batches] == [["aaaa", "bbbb"], ["cccc", "dddd"]]
     assert all(len(json.dumps(b, separators=(",", ":"))) <= 30 for b in batches)
+    # The limit counts the whole child input, BatchInput under its own key included.
+    labelled = distributed(
+        PASS, ItemBatcher={"MaxInputBytesPerBatch": 50, "BatchInput": {"l": "x"}}
+    ).execute(["aaaa", "bbbb", "cccc", "dddd"])
+    assert labelled.output == [
+        {"BatchInput": {"l": "x"}, "Items": ["aaaa", "bbbb"]},
+        {"BatchInput": {"l": "x"}, "Items": ["cccc", "dddd"]},
+    ]
+    assert all(len(json.dumps(b, separators=(",", ":"))) <= 50 for b in labelled.output)
 
 
 def _flaky_services(fail_on: set[int], s3: Any = None) -> Services:
@@ -374,7 +383,11 @@ def test_forecast_like_pipeline_with_progress(s3: Any) -> None:
                     "TimeoutError", {"errorMessage": "upstream", "errorType": "TimeoutError"}
                 )
         return [
-            {"city": item["city"], "rain": len(item["city"]) % 2 == 0, "run": event["run"]}
+            {
+                "city": item["city"],
+                "rain": len(item["city"]) % 2 == 0,
+                "run": event["BatchInput"]["run"],
+            }
             for item in event["Items"]
         ]
 
@@ -478,7 +491,7 @@ def test_jsonata_distributed_map(s3: Any) -> None:
                         "States": {
                             "Sum": {
                                 "Type": "Pass",
-                                "Output": "{% $sum($states.input.Items) & $states.input.tag %}",
+                                "Output": "{% $sum($states.input.Items) & $states.input.BatchInput.tag %}",
                                 "End": True,
                             }
                         },

@@ -329,7 +329,10 @@ class ItemBatcher:
             raise RuntimeFailure("ItemBatcher BatchInput must be a JSON object")
         max_items = int(max_items) if max_items else None
         max_bytes = int(max_bytes) if max_bytes else None
-        base_size = len(to_json_string({"Items": [], **(extra or {})}).encode())
+        # AWS hands each child {"BatchInput": {...}, "Items": [...]}: BatchInput keeps its own
+        # key (it is left out when the ItemBatcher has none).
+        shell: dict[str, Any] = {} if extra is None else {"BatchInput": extra}
+        base_size = len(to_json_string({**shell, "Items": []}).encode())
         batches: list[list[Any]] = []
         current: list[Any] = []
         size = base_size
@@ -350,7 +353,7 @@ class ItemBatcher:
             size += item_size
         if current:
             batches.append(current)
-        return [{"Items": b, **(extra or {})} for b in batches]
+        return [{**shell, "Items": b} for b in batches]
 
 
 class ResultWriter:

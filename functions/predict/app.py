@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from raincast.pipeline import handler_support as support
@@ -17,14 +17,12 @@ from raincast.pipeline.steps import predict_batch
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
 
 MODEL = support.rain_model()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = support.parse_batch(event, logger)
     predict_batch(batch, MODEL)

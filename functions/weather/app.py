@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from raincast.pipeline import handler_support as support
@@ -16,12 +16,10 @@ from raincast.pipeline.steps import weather_batch
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = support.parse_batch(event, logger)
     weather_batch(batch, support.weather_source(batch.settings.weather))

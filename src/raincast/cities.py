@@ -235,7 +235,7 @@ def _parse_csv(text: str, name: str) -> list[CityRow]:
     start = 0
     while start < len(lines) and (not lines[start].strip() or lines[start].startswith("#")):
         start += 1
-    reader = csv.reader(io.StringIO("\n".join(lines[start:])))
+    reader = csv.reader(io.StringIO("\n".join(lines[start:])), strict=True)
     try:
         header = next(reader)
     except StopIteration:

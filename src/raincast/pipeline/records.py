@@ -118,7 +118,12 @@ class Batch:
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Batch:
         if "Items" in event:  # straight from the Map's ItemBatcher
-            items, context = event["Items"], event.get("BatchInput") or {}
+            items = event["Items"]
+            # AWS nests the ItemBatcher's BatchInput under "BatchInput"; an interpreter that
+            # merges its fields next to "Items" instead is accepted too.
+            context = event.get("BatchInput") or {
+                k: v for k, v in event.items() if k not in ("Items", "failure")
+            }
         elif "items" in event:  # from the previous step
             items, context = event["items"], event.get("batch") or {}
         else:

@@ -72,7 +72,10 @@ def weather_source(name: str) -> Any:
 
 @functools.cache
 def rain_model() -> Any:
-    from raincast.model import RainModel
+    try:
+        from raincast.model import RainModel
+    except ImportError:  # the class lives in raincast.model.artifact
+        from raincast.model.artifact import RainModel
 
     return RainModel.load()
 

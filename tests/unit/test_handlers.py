@@ -489,3 +489,11 @@ def test_locationiq_key_missing_is_a_clear_provider_error(monkeypatch) -> None:
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ProviderError, match="no API key"):
         handler_support.locationiq_api_key()
+
+
+def test_prepare_decodes_a_url_encoded_event_key(aws, monkeypatch) -> None:
+    monkeypatch.setattr(handler_support, "default_date", lambda weather: "2016-06-25")
+    aws.put_object(Bucket=INPUT_BUCKET, Key="incoming/my list.txt", Body=b"Sydney\n")
+    request = {"bucket": INPUT_BUCKET, "key": "incoming/my+list.txt", "trigger": "s3"}
+    out = load_handler("prepare").lambda_handler(prepare_event(request), FakeContext())
+    assert out["ok"] is True and out["count"] == 1

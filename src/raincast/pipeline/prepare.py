@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -116,13 +117,20 @@ def _read_cities(request: dict[str, Any], s3: Any) -> CityList:
         return parse_city_items(request["cities"])
     bucket, key = request["bucket"], request["key"]
     name = f"s3://{bucket}/{key}"
-    try:
-        response = s3.get_object(Bucket=bucket, Key=key)
-    except Exception as exc:  # botocore ClientError: NoSuchKey, NoSuchBucket, AccessDenied
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-        if code in ("NoSuchKey", "NoSuchBucket", "404", "AccessDenied", "403"):
-            raise InvalidRequest(f"{name}: cannot read the city list ({code})") from None
-        raise
+    response = None
+    # S3 event notifications URL-encode object keys ("my+list.csv" for "my list.csv"): when
+    # the key as given does not exist, its decoded form is tried too.
+    for candidate in dict.fromkeys((key, urllib.parse.unquote_plus(key))):
+        try:
+            response = s3.get_object(Bucket=bucket, Key=candidate)
+            break
+        except Exception as exc:  # botocore ClientError: NoSuchKey, NoSuchBucket, AccessDenied
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code not in ("NoSuchKey", "NoSuchBucket", "404", "AccessDenied", "403"):
+                raise
+            error_code = code
+    if response is None:
+        raise InvalidRequest(f"{name}: cannot read the city list ({error_code})")
     size = int(response.get("ContentLength") or 0)
     if size > MAX_FILE_BYTES:
         response["Body"].close()

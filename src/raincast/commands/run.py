@@ -264,7 +264,13 @@ def format_table(rows: list[dict[str, str]]) -> str:
             lines.append((row["city"], place, row["date"], probability, row["rain_tomorrow"]))
         else:
             lines.append(
-                (row["city"] or "(empty)", place, row["date"], "-", f"error: {_clip(row['reason'], 120)}")
+                (
+                    row["city"] or "(empty)",
+                    place,
+                    row["date"],
+                    "-",
+                    f"error: {_clip(row['reason'], 120)}",
+                )
             )
     widths = [
         max(len(h), *(len(_clip(r[i])) for r in lines)) if lines else len(h)

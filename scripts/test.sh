@@ -1,9 +1,38 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, then the tests. CI runs exactly this (.ci/run).
+# The whole test suite: lint, template and ASL validation, then the tests. CI runs exactly
+# this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "== ruff"
 .venv/bin/ruff check .
+
+# Validation tools live apart from .venv (aws-sam-cli pins its own dependencies): a tools
+# venv (.tools/) and node_modules/ (asl-validator). Both are installed once and reused.
+PYTHON=${PYTHON:-python3}
+tools_stamp=.tools/.raincast-tools-installed
+if [ ! -f "$tools_stamp" ]; then
+  echo "== installing validation tools into .tools (aws-sam-cli, cfn-lint)"
+  [ -x .tools/bin/python ] || "$PYTHON" -m venv .tools
+  .tools/bin/python -m pip install --quiet --disable-pip-version-check aws-sam-cli cfn-lint
+  touch "$tools_stamp"
+fi
+if [ ! -d node_modules/asl-validator ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "== installing asl-validator (npm ci)"
+  npm ci --no-audit --no-fund --silent
+fi
+
+echo "== sam validate --lint"
+# Offline: sam only needs a region (and, for some versions, credentials) to be set.
+AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1} \
+AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-offline} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-offline} \
+SAM_CLI_TELEMETRY=0 .tools/bin/sam validate --lint --template template.yaml
+echo "== cfn-lint"
+.tools/bin/cfn-lint template.yaml
+echo "== asl-validator"
+node_modules/.bin/asl-validator --json-path statemachine/forecast.asl.json
+echo "== template checks (substitutions, least privilege, retried errors)"
+.venv/bin/python scripts/validate_template.py
+
 echo "== pytest"
 .venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,70 @@
+"""Unzipped size of the predict function as Lambda sees it: its code plus its layers
+(SharedLayer built exactly as `sam build` builds it, for CPython 3.12 on manylinux aarch64,
+and ModelLayer). The budget is 80 MB (Lambda's own limit is 250 MB).
+
+    python benchmarks/package_size.py [--keep DIR]
+
+Needs network access to PyPI (pip downloads the aarch64 wheels). Exit 1 over budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET_MB = 80.0
+
+
+def tree_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(
+        p.stat().st_size for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    )
+
+
+def mb(size: int) -> str:
+    return f"{size / 1e6:7.1f} MB"
+
+
+def build_shared_layer(target: Path) -> None:
+    env = {**os.environ, "RAINCAST_ROOT": str(ROOT)}
+    subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT / "layers" / "shared"), "build-SharedLayer",
+         f"ARTIFACTS_DIR={target}", f"PYTHON={sys.executable}"],
+        check=True, env=env, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--keep", type=Path, help="build the shared layer here and keep it")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="raincast-layer-") as tmp:
+        shared = (args.keep or Path(tmp)).resolve()
+        build_shared_layer(shared)
+        parts = {
+            "PredictFunction code (functions/predict)": tree_size(ROOT / "functions" / "predict"),
+            "SharedLayer (built for arm64 / py3.12)": tree_size(shared),
+            "ModelLayer (layers/model)": tree_size(ROOT / "layers" / "model"),
+        }
+        total = sum(parts.values())
+        print("Predict function, unzipped, as deployed:")
+        for name, size in parts.items():
+            print(f"  {name:44s} {mb(size)}")
+        print(f"  {'total':44s} {mb(total)}   (budget {BUDGET_MB:.0f} MB)")
+        print("\nLargest parts of the shared layer:")
+        python = shared / "python"
+        sizes = sorted(((tree_size(p), p.name) for p in python.iterdir()), reverse=True)[:8]
+        for size, name in sizes:
+            print(f"  {name:44s} {mb(size)}")
+    return 0 if total / 1e6 < BUDGET_MB else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

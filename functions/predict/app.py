@@ -1,0 +1,32 @@
+"""Predict step: the probability of rain tomorrow for every city of one batch.
+
+The model comes from the model layer (/opt/python/raincast_model) and is loaded once per
+execution environment, at import time, so its cost lands in the cold start (Lambda's init
+phase gets a full CPU burst) rather than in the first invocation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from raincast.pipeline import handler_support as support
+from raincast.pipeline.steps import predict_batch
+
+logger = Logger()
+tracer = Tracer()
+
+MODEL = support.rain_model()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    batch = support.parse_batch(event, logger)
+    predict_batch(batch, MODEL)
+    logger.info(
+        "predicted", extra={"items": len(batch.items), "failed": support.count_failed(batch)}
+    )
+    return batch.to_event()

@@ -1,0 +1,35 @@
+"""Store step: one JSON document per city under runs/<run_id>/cities/, for one batch.
+
+Also the state machine's RecordFailedBatch step: when the event carries a Catch's
+``failure``, every city of the batch not already failed is stored with that failure as its
+reason, so a crashed batch is recorded rather than lost. Returns the batch's result rows
+(the CSV columns plus each object's key), which the Map's ResultWriter keeps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from raincast.pipeline import handler_support as support
+from raincast.pipeline.steps import record_failed_batch, store_batch
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    batch = support.parse_batch(event, logger)
+    if batch.failure is not None:
+        logger.warning("recording a failed batch", extra={"failure": batch.failure.get("Error")})
+        record_failed_batch(batch)
+    rows = store_batch(batch, support.s3_client(), support.results_bucket())
+    support.record_outcomes(metrics, rows)
+    logger.info("stored", extra={"items": len(rows), "failed": support.count_failed(batch)})
+    return {"batch": batch.to_event()["batch"], "rows": rows}

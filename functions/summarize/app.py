@@ -1,0 +1,39 @@
+"""Summarize step: the run's forecast.csv, summary.json and manifest.json.
+
+Its output (counts by status and by error reason, and the keys written) is the
+execution's output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from raincast.pipeline import handler_support as support
+from raincast.pipeline.summary import summarize_run
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = event["settings"]
+    logger.append_keys(run_id=settings["run_id"], execution=settings.get("execution"))
+    summary = summarize_run(event, support.s3_client(), support.results_bucket())
+    metrics.add_metric(name="RunsSummarized", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "run summarized",
+        extra={
+            "total": summary["total"],
+            "by_status": summary["by_status"],
+            "completed": summary["completed"],
+        },
+    )
+    return summary

@@ -1,0 +1,264 @@
+"""Online weather: the Open-Meteo forecast API (https://open-meteo.com/en/docs), no key.
+
+One request per (point, day): ``/v1/forecast`` with ``start_date`` = ``end_date`` = the day
+and ``timezone=auto``, so hourly ``time`` values are the place's local clock times and the
+daily values are for its local calendar day. The response is mapped into the same
+``Observation`` as the replay source (weatherAUS units), so one feature builder serves both:
+
+- min/max temperature, rainfall, sunshine, gust speed: the daily aggregates
+  (``sunshine_duration`` seconds -> hours);
+- the 9am / 3pm values: the hourly values at 09:00 and 15:00 local time
+  (``pressure_msl`` for pressure, ``cloud_cover`` % -> oktas = round(% / 12.5));
+- wind directions: degrees, snapped to the 16 compass points the Bureau reports.
+
+Two differences from the Bureau's observations are accepted: ``precipitation_sum`` is the
+local calendar day's total (the Bureau's Rainfall is the 24 h to 9 am), and the gust
+direction is the day's dominant wind direction (Open-Meteo has no direction of the
+strongest gust).
+
+The forecast API serves about the last 3 months and the next 16 days; a date outside that
+is answered with HTTP 400 and ``{"error": true, "reason": "..."}``, which becomes a
+not-found ``WeatherResult`` carrying the reason, not an exception.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import requests
+
+from raincast.errors import (
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from raincast.weather.base import Observation, WeatherResult, WeatherSource
+from raincast.weather.stations import haversine_km
+
+FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
+
+HOURLY_VARIABLES = (
+    "temperature_2m",
+    "relative_humidity_2m",
+    "pressure_msl",
+    "cloud_cover",
+    "wind_speed_10m",
+    "wind_direction_10m",
+)
+DAILY_VARIABLES = (
+    "temperature_2m_max",
+    "temperature_2m_min",
+    "precipitation_sum",
+    "sunshine_duration",
+    "wind_gusts_10m_max",
+    "wind_direction_10m_dominant",
+)
+# The units the mapping assumes (as requested: wind_speed_unit=kmh, the other defaults).
+# A response in other units is refused rather than silently mis-scaled.
+EXPECTED_UNITS = {
+    "temperature_2m": "°C",
+    "relative_humidity_2m": "%",
+    "pressure_msl": "hPa",
+    "cloud_cover": "%",
+    "wind_speed_10m": "km/h",
+    "wind_direction_10m": "°",
+    "temperature_2m_max": "°C",
+    "temperature_2m_min": "°C",
+    "precipitation_sum": "mm",
+    "sunshine_duration": "s",
+    "wind_gusts_10m_max": "km/h",
+    "wind_direction_10m_dominant": "°",
+}
+# Observation field (9am, 3pm) <- hourly variable.
+HOURLY_FIELDS = {
+    "temperature_2m": ("temp_9am", "temp_3pm"),
+    "relative_humidity_2m": ("humidity_9am", "humidity_3pm"),
+    "pressure_msl": ("pressure_9am", "pressure_3pm"),
+    "cloud_cover": ("cloud_9am", "cloud_3pm"),
+    "wind_speed_10m": ("wind_speed_9am", "wind_speed_3pm"),
+    "wind_direction_10m": ("wind_dir_9am", "wind_dir_3pm"),
+}
+DEFAULT_TIMEOUT = (3.05, 10.0)  # (connect, read) seconds
+
+
+def cloud_oktas(percent: float | None) -> float | None:
+    """Cloud cover in % -> oktas (eighths of the sky), as the Bureau reports it."""
+    if percent is None:
+        return None
+    return float(min(8, max(0, round(percent / 12.5))))
+
+
+def compass_degrees(degrees: float | None) -> float | None:
+    """Degrees -> the nearest of the 16 compass points, in degrees (360 -> 0)."""
+    if degrees is None:
+        return None
+    return (round(degrees / 22.5) % 16) * 22.5
+
+
+def sunshine_hours(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 3600.0, 2)
+
+
+def _number(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ProviderError("open-meteo", f"{what} is not a number: {value!r}")
+    return float(value)
+
+
+class OpenMeteoWeather(WeatherSource):
+    """Observations of one day at a point from the Open-Meteo forecast API."""
+
+    name = "open-meteo"
+
+    def __init__(
+        self,
+        url: str = FORECAST_URL,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.session.headers.setdefault("User-Agent", "raincast (+https://open-meteo.com terms)")
+
+    def params(self, lat: float, lon: float, date: dt.date) -> dict[str, str]:
+        day = date.isoformat()
+        return {
+            "latitude": f"{lat:.4f}",
+            "longitude": f"{lon:.4f}",
+            "start_date": day,
+            "end_date": day,
+            "timezone": "auto",
+            "hourly": ",".join(HOURLY_VARIABLES),
+            "daily": ",".join(DAILY_VARIABLES),
+            "wind_speed_unit": "kmh",
+        }
+
+    def observe(self, lat: float, lon: float, date: dt.date) -> WeatherResult:
+        if not (
+            math.isfinite(lat) and -90 <= lat <= 90 and math.isfinite(lon) and -180 <= lon <= 180
+        ):
+            raise ValueError(f"coordinates out of range: {lat}, {lon}")
+        if isinstance(date, dt.datetime) or not isinstance(date, dt.date):
+            raise TypeError(f"date must be a datetime.date, not {type(date).__name__}")
+        body = self._get(self.params(lat, lon, date))
+        if isinstance(body, str):  # the API's own "error": true reason
+            return WeatherResult(lat, lon, date, None, reason=body, provider=self.name)
+        return self._result(lat, lon, date, body)
+
+    # -- HTTP --
+
+    def _get(self, params: dict[str, str]) -> dict[str, Any] | str:
+        """The JSON body of a 200 answer, or the reason string of a 400 answer."""
+        try:
+            response = self.session.get(self.url, params=params, timeout=self.timeout)
+        except requests.Timeout as exc:
+            raise ProviderTimeout(self.name, f"no answer within {self.timeout} s: {exc}") from exc
+        except requests.ConnectionError as exc:
+            raise ProviderUnavailable(self.name, f"connection failed: {exc}") from exc
+        except requests.RequestException as exc:
+            raise ProviderError(self.name, f"request failed: {exc}") from exc
+
+        status = response.status_code
+        if status == 429:
+            raise ProviderRateLimited(
+                self.name, "HTTP 429 Too Many Requests", _retry_after(response)
+            )
+        if status >= 500:
+            raise ProviderUnavailable(self.name, f"HTTP {status} {response.reason or ''}".strip())
+        try:
+            body = response.json()
+        except ValueError:
+            raise ProviderError(self.name, f"HTTP {status}: the answer is not JSON") from None
+        if not isinstance(body, dict):
+            raise ProviderError(self.name, f"HTTP {status}: unexpected JSON {type(body).__name__}")
+        if body.get("error"):
+            reason = str(body.get("reason") or "no reason given")
+            if status == 400:
+                return f"open-meteo: {reason}"
+            raise ProviderError(self.name, f"HTTP {status}: {reason}")
+        if status != 200:
+            raise ProviderError(self.name, f"unexpected HTTP {status}")
+        return body
+
+    # -- mapping --
+
+    def _result(self, lat: float, lon: float, date: dt.date, body: dict[str, Any]) -> WeatherResult:
+        hourly = self._block(body, "hourly", HOURLY_VARIABLES)
+        daily = self._block(body, "daily", DAILY_VARIABLES)
+        day = date.isoformat()
+        try:
+            d = daily["time"].index(day)
+        except ValueError:
+            reason = f"open-meteo: the answer has no daily values for {day}"
+            return WeatherResult(lat, lon, date, None, reason=reason, provider=self.name)
+
+        def daily_value(variable: str) -> float | None:
+            return _number(daily[variable][d], f"daily {variable}")
+
+        values: dict[str, float | None] = {
+            "min_temp": daily_value("temperature_2m_min"),
+            "max_temp": daily_value("temperature_2m_max"),
+            "rainfall": daily_value("precipitation_sum"),
+            "sunshine": sunshine_hours(daily_value("sunshine_duration")),
+            "wind_gust_speed": daily_value("wind_gusts_10m_max"),
+            # Open-Meteo has no direction of the strongest gust: the day's dominant wind
+            # direction stands in for the Bureau's WindGustDir.
+            "wind_gust_dir": compass_degrees(daily_value("wind_direction_10m_dominant")),
+        }
+        times = hourly["time"]
+        for variable, (field_9am, field_3pm) in HOURLY_FIELDS.items():
+            for field_name, clock in ((field_9am, "09:00"), (field_3pm, "15:00")):
+                stamp = f"{day}T{clock}"
+                value = None
+                if stamp in times:
+                    value = _number(hourly[variable][times.index(stamp)], f"{variable} at {stamp}")
+                if variable == "cloud_cover":
+                    value = cloud_oktas(value)
+                elif variable == "wind_direction_10m":
+                    value = compass_degrees(value)
+                values[field_name] = value
+
+        grid_lat = _number(body.get("latitude"), "latitude")
+        grid_lon = _number(body.get("longitude"), "longitude")
+        source: dict[str, Any] = {
+            "provider": self.name,
+            "grid_lat": grid_lat,
+            "grid_lon": grid_lon,
+            "elevation": body.get("elevation"),
+            "timezone": body.get("timezone"),
+            "utc_offset_seconds": body.get("utc_offset_seconds"),
+        }
+        if grid_lat is not None and grid_lon is not None:
+            source["distance_km"] = round(haversine_km(lat, lon, grid_lat, grid_lon), 2)
+        observation = Observation(date=date, source=source, **values)
+        return WeatherResult(lat, lon, date, observation, provider=self.name)
+
+    def _block(self, body: dict[str, Any], key: str, variables: tuple[str, ...]) -> dict[str, list]:
+        block = body.get(key)
+        if not isinstance(block, dict) or not isinstance(block.get("time"), list):
+            raise ProviderError(self.name, f"the answer has no {key!r} object with a 'time' array")
+        units = body.get(f"{key}_units") or {}
+        for variable in variables:
+            series = block.get(variable)
+            if not isinstance(series, list) or len(series) != len(block["time"]):
+                raise ProviderError(self.name, f"{key}.{variable} is missing or the wrong length")
+            unit = units.get(variable)
+            if unit is not None and unit != EXPECTED_UNITS[variable]:
+                raise ProviderError(
+                    self.name,
+                    f"{key}.{variable} in {unit!r}, expected {EXPECTED_UNITS[variable]!r}",
+                )
+        return block
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None

@@ -106,8 +106,11 @@ def run(args: argparse.Namespace) -> int:
     )
     server = Server(config)
     stop = threading.Event()
+    hurry = threading.Event()  # a second Ctrl-C: do not wait for running executions
 
     def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            hurry.set()
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -121,5 +124,5 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("raincast.serve").info("ready (Ctrl-C to stop)")
     while not stop.wait(0.5):
         pass
-    server.stop()
+    server.stop(hurry)
     return 0

@@ -207,6 +207,19 @@ class Executions:
     def _mark_aborted(self, record: ExecutionRecord, cause: str) -> None:
         now = time.time()
         history = list(record.history or [])
+        if not history:  # the process died before the history was saved: keep the start
+            history.append(
+                {
+                    "timestamp": record.start_date,
+                    "type": "ExecutionStarted",
+                    "id": 1,
+                    "previousEventId": 0,
+                    "executionStartedEventDetails": {
+                        "input": record.input,
+                        "inputDetails": {"truncated": False},
+                    },
+                }
+            )
         last_id = history[-1]["id"] if history else 0
         history.append(
             {
@@ -360,9 +373,10 @@ class Executions:
         with self._lock:
             return [r for r in self._records.values() if r.status == "RUNNING"]
 
-    def shutdown(self, grace_seconds: float) -> None:
-        """Refuse new executions, let running ones finish within the grace period, then stop
-        the rest and record them as ABORTED."""
+    def shutdown(self, grace_seconds: float, hurry: threading.Event | None = None) -> None:
+        """Refuse new executions, let running ones finish within the grace period (cut short
+        when ``hurry`` is set: a second Ctrl-C), then stop the rest and record them as
+        ABORTED."""
         with self._lock:
             self._accepting = False
             watchers = list(self._watchers)
@@ -374,7 +388,10 @@ class Executions:
                 len(self.running()),
             )
         for watcher in watchers:
-            watcher.join(max(0.0, deadline - time.monotonic()))
+            while watcher.is_alive() and time.monotonic() < deadline:
+                if hurry is not None and hurry.is_set():
+                    break
+                watcher.join(min(0.2, max(0.0, deadline - time.monotonic())))
         for record in self.running():
             with self._lock:
                 handle = self._live.get(record.execution_arn)

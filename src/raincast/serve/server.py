@@ -208,7 +208,7 @@ class Server:
         sm = self.runtime.state_machines[logical_id]
         return self.executions.start(sm.arn, input_text, None, trigger)
 
-    def stop(self) -> None:
+    def stop(self, hurry: threading.Event | None = None) -> None:
         """Stop triggers, let running executions finish within the grace period (S3 stays up
         for them), abort the rest, then close the endpoints and the runtime."""
         log.info("stopping")
@@ -217,7 +217,7 @@ class Server:
         if self.bus is not None:
             self.bus.close()
         if self.executions is not None:
-            self.executions.shutdown(self.config.grace_seconds)
+            self.executions.shutdown(self.config.grace_seconds, hurry)
         for server in self._servers:
             server.shutdown()
         for server in self._servers:

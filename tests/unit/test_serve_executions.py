@@ -54,9 +54,9 @@ class Handle:
         if not (isinstance(payload, dict) and payload.get("block")):
             self.release.set()
 
-    def wait(self, timeout: float | None = None) -> Result | None:
+    def wait(self, timeout: float | None = None) -> Result:
         if not self.release.wait(timeout):
-            return None
+            raise TimeoutError(f"execution {self.name} still running after {timeout} s")
         now = datetime.now(UTC)
         if self.stopped:
             kind, status = "ExecutionAborted", "ABORTED"
@@ -86,8 +86,14 @@ class Runtime:
         self.handles: list[Handle] = []
 
     def start_execution(
-        self, sm: Machine, input: Any, name: str | None = None, listener: Any = None
+        self,
+        state_machine: str,
+        input: Any = None,
+        *,
+        name: str | None = None,
+        listener: Any = None,
     ) -> Handle:
+        assert state_machine in self.state_machines
         handle = Handle(name or "generated", input)
         self.handles.append(handle)
         return handle

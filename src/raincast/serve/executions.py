@@ -42,7 +42,12 @@ class Runtime(Protocol):
     state_machines: dict[str, Any]
 
     def start_execution(
-        self, sm: Any, input: Any, name: str | None = None, listener: Any = None
+        self,
+        state_machine: str,
+        input: Any = None,
+        *,
+        name: str | None = None,
+        listener: Any = None,
     ) -> Any: ...
 
     def close(self) -> None: ...
@@ -305,7 +310,7 @@ class Executions:
                 raise SfnError(
                     "ExecutionAlreadyExists", f"Execution Already Exists: '{existing_arn}'"
                 )
-            handle = self.runtime.start_execution(sm, payload, name=name)
+            handle = self.runtime.start_execution(sm.logical_id, payload, name=name)
             record = ExecutionRecord(
                 execution_arn=handle.arn,
                 state_machine_arn=sm.arn,
@@ -328,9 +333,18 @@ class Executions:
         return record
 
     def _watch(self, record: ExecutionRecord, handle: Any) -> None:
-        result = handle.wait(None)
+        try:
+            result = handle.wait(None)
+        except Exception as exc:  # the interpreter crashed: the execution failed, visibly
+            log.exception("execution %s crashed the runtime", record.name)
+            result = None
+            crash = f"{type(exc).__name__}: {exc}"
         with self._lock:
-            if record.status == "RUNNING":
+            if record.status == "RUNNING" and result is None:
+                record.history = [normalise_event(e) for e in list(handle.history)]
+                record.status, record.error, record.cause = "FAILED", "States.Runtime", crash
+                record.stop_date = time.time()
+            elif record.status == "RUNNING":
                 record.status = result.status
                 record.output = _json_text(result.output)
                 record.error = result.error
@@ -360,7 +374,10 @@ class Executions:
         if handle is None or record.status != "RUNNING":
             return record.stop_date or time.time()
         handle.stop(error, cause)
-        handle.wait(30)
+        try:
+            handle.wait(30)
+        except Exception:  # still running (a Lambda that ignores the stop) or crashed
+            log.warning("execution %s did not stop within 30s; recording it ABORTED", record.name)
         with self._lock:
             if record.status == "RUNNING":  # the runtime did not close it in time
                 self._mark_aborted(record, cause or "stopped")

@@ -73,7 +73,7 @@ def test_upload_with_aws_cli_starts_one_execution_with_the_rules_input(
     )
     assert summary["counts"] == {"ok": 2, "error": 1}
     assert f"started by s3 s3://{input_bucket}/{key}" in stack.log()
-    assert "ok: 2, error: 1" in stack.log()
+    assert "3 cities: ok 2, error 1" in stack.log()
 
 
 def test_multipart_upload_triggers_once_and_outside_prefix_not_at_all(

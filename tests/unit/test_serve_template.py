@@ -180,3 +180,87 @@ def test_start_api_routes_validation_auth_and_errors() -> None:
     assert _call(api, "/forecasts", '{"cities": ["taken"]}') == (
         400, {"__type": "ExecutionAlreadyExists", "message": "Execution Already Exists: 'x'"}
     )  # fmt: skip
+
+
+def test_sam_state_machine_events(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(
+        """
+Parameters:
+  Expr: {Type: String, Default: "rate(5 minutes)"}
+Resources:
+  InputBucket:
+    Type: AWS::S3::Bucket
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: prod
+      Auth: {DefaultAuthorizer: AWS_IAM}
+      Models:
+        Req: {type: object, required: [cities]}
+  ForecastStateMachine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Events:
+        Upload:
+          Type: EventBridgeRule
+          Properties:
+            Pattern: {source: [aws.s3], detail: {bucket: {name: [!Ref InputBucket]}}}
+            InputTransformer:
+              InputPathsMap: {key: $.detail.object.key}
+              InputTemplate: '{"key": <key>}'
+        Nightly:
+          Type: ScheduleV2
+          Properties:
+            ScheduleExpression: !Ref Expr
+            ScheduleExpressionTimezone: Australia/Perth
+            Input: '{"cities": ["Perth"]}'
+        Off:
+          Type: ScheduleV2
+          Properties: {ScheduleExpression: rate(1 hour), State: DISABLED}
+        Start:
+          Type: Api
+          Properties:
+            RestApiId: !Ref Api
+            Path: /runs
+            Method: post
+            RequestModel: {Model: Req, ValidateBody: true}
+""",
+        encoding="utf-8",
+    )
+    template = load_template(tmp_path / "template.yaml")
+    triggers = read_triggers(template, _stack(template))
+    (rule,) = triggers.rules
+    assert rule.pattern == {"source": ["aws.s3"], "detail": {"bucket": {"name": ["in-bucket"]}}}
+    assert rule.target_input.transformer is not None
+    assert json.loads(rule.target_input.render({"detail": {"object": {"key": "k"}}})) == {
+        "key": "k"
+    }
+    (schedule,) = triggers.schedules
+    assert (schedule.expression, schedule.timezone) == ("rate(5 minutes)", "Australia/Perth")
+    (route,) = triggers.api_routes
+    assert (route.method, route.path, route.stage, route.iam_auth) == (
+        "POST",
+        "/runs",
+        "prod",
+        True,
+    )
+    assert route.validate_body and route.body_schema == {"type": "object", "required": ["cities"]}
+    rendered = json.loads(
+        render_mapping_template(route.request_template or "", '{"cities": ["x"]}', {})
+    )
+    assert rendered == {"input": '{"cities":["x"]}', "stateMachineArn": SM_ARN}
+
+
+def test_outcome_summary_for_the_log() -> None:
+    from raincast.serve.executions import outcome_summary
+
+    output = {
+        "total": 3,
+        "by_status": {"error": 1, "ok": 2},
+        "errors_by_reason": {"unknown city": 1},
+    }
+    assert outcome_summary(json.dumps(output)) == "3 cities: error 1, ok 2 (unknown city: 1)"
+    assert outcome_summary(json.dumps({"summary": {"counts": {"ok": 1}}})) == "1 city: ok 1"
+    assert outcome_summary(json.dumps({"something": "else"})) is None
+    assert outcome_summary("not json") is None
+    assert outcome_summary(None) is None

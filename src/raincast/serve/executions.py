@@ -151,23 +151,29 @@ def parse_input(text: str) -> Any:
         ) from exc
 
 
-def outcome_counts(output: str | None) -> dict[str, int] | None:
-    """Per-city outcome counts if the execution output carries them (``counts`` at the top
-    level or in ``summary``)."""
+def outcome_summary(output: str | None) -> str | None:
+    """Per-city outcome counts, if the execution output carries them (``by_status`` or
+    ``counts``, at the top level or under ``summary``), as ``"3 cities: ok 2, error 1"``."""
     if not output:
         return None
     try:
         document = json.loads(output)
     except json.JSONDecodeError:
         return None
-    for candidate in (
-        document,
-        (document or {}).get("summary") if isinstance(document, dict) else None,
-    ):
-        if isinstance(candidate, dict) and isinstance(candidate.get("counts"), dict):
-            counts = candidate["counts"]
-            if all(isinstance(v, int) for v in counts.values()):
-                return {str(k): v for k, v in counts.items()}
+    if not isinstance(document, dict):
+        return None
+    for candidate in (document, document.get("summary")):
+        if not isinstance(candidate, dict):
+            continue
+        counts = candidate.get("by_status", candidate.get("counts"))
+        if isinstance(counts, dict) and all(isinstance(v, int) for v in counts.values()):
+            total = candidate.get("total", sum(counts.values()))
+            noun = "city" if total == 1 else "cities"
+            text = f"{total} {noun}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+            reasons = candidate.get("errors_by_reason")
+            if isinstance(reasons, dict) and reasons:
+                text += " (" + ", ".join(f"{k}: {v}" for k, v in reasons.items()) + ")"
+            return text
     return None
 
 
@@ -360,9 +366,9 @@ class Executions:
     def _log_closed(self, record: ExecutionRecord) -> None:
         took = (record.stop_date or time.time()) - record.start_date
         message = f"execution {record.name} {record.status} in {took:.1f}s"
-        counts = outcome_counts(record.output)
-        if counts:
-            message += " — " + ", ".join(f"{k}: {v}" for k, v in counts.items())
+        outcome = outcome_summary(record.output)
+        if outcome:
+            message += f" — {outcome}"
         if record.error:
             message += f" — error {record.error}: {(record.cause or '')[:300]}"
         (log.info if record.status == "SUCCEEDED" else log.warning)(message)

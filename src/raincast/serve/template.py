@@ -249,7 +249,86 @@ def read_triggers(template: Mapping[str, Any], stack: LocalStack) -> TemplateTri
             _read_schedule(logical_id, stack.resolve(props), stack, triggers)
         elif kind in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi"):
             _read_api(logical_id, kind, props, stack, triggers)
+        elif kind == "AWS::Serverless::StateMachine":
+            _read_sam_events(logical_id, props.get("Events") or {}, resources, stack, triggers)
     return triggers
+
+
+def _read_sam_events(
+    sm_id: str,
+    events: Mapping[str, Any],
+    resources: Mapping[str, Any],
+    stack: LocalStack,
+    out: TemplateTriggers,
+) -> None:
+    """SAM's event sources on a state machine: EventBridgeRule, ScheduleV2, Schedule, Api."""
+    for event_id, event in events.items():
+        kind = event.get("Type")
+        props = stack.resolve(event.get("Properties") or {})
+        if kind == "EventBridgeRule":
+            if props.get("State", "ENABLED") != "ENABLED":
+                continue
+            transformer = None
+            if "InputTransformer" in props:
+                spec = props["InputTransformer"]
+                transformer = InputTransformer(
+                    dict(spec.get("InputPathsMap") or {}),
+                    str(spec.get("InputTemplate", "")),
+                    rule_name=f"{sm_id}{event_id}",
+                )
+            target_input = TargetInput(
+                constant=props.get("Input"),
+                input_path=props.get("InputPath"),
+                transformer=transformer,
+            )
+            out.rules.append(RuleTrigger(event_id, props.get("Pattern") or {}, sm_id, target_input))
+        elif kind in ("ScheduleV2", "Schedule"):
+            expression = props.get("ScheduleExpression") or props.get("Schedule")
+            enabled = props.get("State", "ENABLED") == "ENABLED" and props.get("Enabled", True) in (
+                True,
+                "true",
+                "True",
+            )
+            if not enabled or not isinstance(expression, str):
+                continue
+            input_value = props.get("Input", "{}")
+            if not isinstance(input_value, str):
+                input_value = json.dumps(input_value)
+            timezone_name = props.get("ScheduleExpressionTimezone")
+            out.schedules.append(
+                ScheduleTrigger(event_id, expression, timezone_name, sm_id, input_value)
+            )
+        elif kind == "Api":
+            out.api_routes.append(_sam_api_route(sm_id, props, resources, stack))
+
+
+def _sam_api_route(
+    sm_id: str, props: Mapping[str, Any], resources: Mapping[str, Any], stack: LocalStack
+) -> ApiRoute:
+    """The integration SAM generates for a state machine's Api event: the body becomes the
+    execution input."""
+    api_id = props.get("RestApiId")
+    api_props = (
+        stack.resolve((resources.get(api_id) or {}).get("Properties") or {}) if api_id else {}
+    )
+    auth = {**(api_props.get("Auth") or {}), **(props.get("Auth") or {})}
+    authorizer = (props.get("Auth") or {}).get("Authorizer") or auth.get("DefaultAuthorizer")
+    request_model = props.get("RequestModel") or {}
+    models = api_props.get("Models") or {}
+    schema = models.get(request_model.get("Model")) if request_model else None
+    arn = stack.state_machines[sm_id][0]
+    return ApiRoute(
+        api_id=str(api_id or "ServerlessRestApi"),
+        method=str(props.get("Method", "post")).upper(),
+        path=str(props.get("Path", "/")),
+        stage=str(api_props.get("StageName")) if api_props.get("StageName") else None,
+        iam_auth=authorizer == "AWS_IAM",
+        validate_body=bool(request_model.get("ValidateBody", bool(schema))),
+        body_schema=schema,
+        request_template=(
+            f'{{"input": "$util.escapeJavaScript($input.json(\'$\'))", "stateMachineArn": "{arn}"}}'
+        ),
+    )
 
 
 def _read_rule(

@@ -121,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"raincast serve: {exc}", file=sys.stderr)
         server.stop()
         return 2
+    except Exception as exc:  # the runtime refusing the template, for one: say so, no trace
+        print(f"raincast serve: could not start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        server.stop()
+        return 2
     logging.getLogger("raincast.serve").info("ready (Ctrl-C to stop)")
     while not stop.wait(0.5):
         pass

@@ -281,6 +281,17 @@ def test_schedule_fires_with_the_targets_input_then_restart_keeps_everything(
             lambda: _executions_for_key(server, sm_arn, key), 30, "upload execution"
         )[0]
         assert server.wait_closed(upload_arn)["status"] == "SUCCEEDED"
+        # objects with awkward keys, and deletions (one by one and in bulk), persist too
+        odd_key = "archive/a b+c%20ü ?x=1#y.txt"
+        s3.put_object(Bucket=input_bucket, Key=odd_key, Body=b"odd", ContentType="text/plain")
+        odd_etag = s3.head_object(Bucket=input_bucket, Key=odd_key)["ETag"]
+        for name in ("gone-1", "gone-2", "gone-3"):
+            s3.put_object(Bucket=input_bucket, Key=f"archive/{name}", Body=b"x")
+        server.aws("s3", "rm", f"s3://{input_bucket}/archive/gone-1")
+        s3.delete_objects(
+            Bucket=input_bucket,
+            Delete={"Objects": [{"Key": "archive/gone-2"}, {"Key": "archive/gone-3"}]},
+        )
         slow = server.sfn().start_execution(
             stateMachineArn=sm_arn,
             name="slow-at-shutdown",
@@ -309,6 +320,14 @@ def test_schedule_fires_with_the_targets_input_then_restart_keeps_everything(
         assert summary["counts"] == {"ok": 1, "error": 0}
         before = len(server_executions := restarted.executions(sm_arn))
         assert before == len({e["executionArn"] for e in server_executions})
+        odd = s3.get_object(Bucket=input_bucket, Key=odd_key)
+        assert (odd["Body"].read(), odd["ETag"], odd["ContentType"]) == (
+            b"odd",
+            odd_etag,
+            "text/plain",
+        )
+        archived = s3.list_objects_v2(Bucket=input_bucket, Prefix="archive/")["Contents"]
+        assert [o["Key"] for o in archived] == [odd_key]
         # dedupe survives the restart: the same object again starts nothing
         s3.put_object(Bucket=input_bucket, Key=key, Body=b"Melbourne\n")
         assert len(_executions_for_key(restarted, sm_arn, key)) == 1

@@ -142,7 +142,15 @@ class S3Endpoint:
 
     # ------------------------------------------------------------------ WSGI
     def _bucket_and_key(self, environ: Environ) -> tuple[str | None, str | None]:
-        path = unquote(environ.get("PATH_INFO", "") or "/")
+        # The raw request URI, decoded once as UTF-8: PATH_INFO is already percent-decoded
+        # (as latin-1), and decoding it again would corrupt keys containing "%" or non-ASCII.
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        if raw:
+            path = unquote(raw.split("?", 1)[0].split("#", 1)[0], encoding="utf-8")
+            if "://" in path:  # absolute-form request target
+                path = "/" + path.split("://", 1)[1].partition("/")[2]
+        else:
+            path = (environ.get("PATH_INFO") or "/").encode("latin-1").decode("utf-8", "replace")
         host = (environ.get("HTTP_HOST") or "").split(":")[0].lower()
         for base in self.server_hosts:
             if host.endswith("." + base):  # virtual-hosted style: <bucket>.<host>

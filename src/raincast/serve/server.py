@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -117,15 +118,37 @@ class Server:
         from moto.moto_server.werkzeug_app import MotoRequestHandler
         from werkzeug.serving import make_server
 
-        server = make_server(
-            self.config.host, port, app, threaded=True, request_handler=MotoRequestHandler
-        )
+        try:
+            server = make_server(
+                self.config.host, port, app, threaded=True, request_handler=MotoRequestHandler
+            )
+        except (OSError, SystemExit) as exc:  # werkzeug exits on a port in use
+            raise OSError(
+                f"cannot listen on {self.config.host}:{port} for the {name} "
+                "(in use? choose other ports with --port-base)"
+            ) from exc
         thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
         thread.start()
         self._servers.append(server)
         self._threads.append(thread)
 
+    def _check_ports(self) -> None:
+        """Both ports free before anything starts, so a clash is one clear error."""
+        for port in (self.config.port_base, self.config.port_base + 1):
+            with socket.socket(
+                socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+            ) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((self.config.host, port))
+                except OSError as exc:
+                    raise OSError(
+                        f"cannot listen on {self.config.host}:{port}: {exc.strerror} "
+                        "(choose other ports with --port-base)"
+                    ) from exc
+
     def start(self) -> None:
+        self._check_ports()
         s3 = S3Endpoint(
             self.data, region=self.region, account=DEFAULT_ACCOUNT, server_hosts=[self.config.host]
         )

@@ -316,7 +316,9 @@ class Executions:
                 raise SfnError(
                     "ExecutionAlreadyExists", f"Execution Already Exists: '{existing_arn}'"
                 )
-            handle = self.runtime.start_execution(sm.logical_id, payload, name=name)
+            handle = self.runtime.start_execution(
+                sm.logical_id, payload, name=name, listener=_progress_logger(sm, name)
+            )
             record = ExecutionRecord(
                 execution_arn=handle.arn,
                 state_machine_arn=sm.arn,
@@ -433,6 +435,27 @@ class Executions:
                     self._live.pop(record.execution_arn, None)
                     self.data.save_execution(record.to_json())
             log.warning("execution %s ABORTED (server stopping)", record.name)
+
+
+def _progress_logger(sm: Any, execution_name: str) -> Callable[[dict[str, Any]], None]:
+    """Logs an execution's progress through its top-level states (not every Map
+    iteration), so a long run shows where it is."""
+    definition = sm.definition if isinstance(sm.definition, dict) else {}
+    top_level = set(definition.get("States") or {})
+
+    def listener(event: dict[str, Any]) -> None:
+        try:
+            kind = str(event.get("type", ""))
+            if kind.endswith("StateEntered"):
+                state = (event.get("stateEnteredEventDetails") or {}).get("name")
+                if state in top_level:
+                    log.info("execution %s: %s", execution_name, state)
+            elif kind in ("MapRunFailed", "ExecutionTimedOut"):
+                log.warning("execution %s: %s", execution_name, kind)
+        except Exception:  # progress logging must never disturb the execution
+            pass
+
+    return listener
 
 
 def _short(arn: str) -> str:

@@ -316,9 +316,15 @@ class Executions:
                 raise SfnError(
                     "ExecutionAlreadyExists", f"Execution Already Exists: '{existing_arn}'"
                 )
-            handle = self.runtime.start_execution(
-                sm.logical_id, payload, name=name, listener=_progress_logger(sm, name)
-            )
+            # logged first: the execution's own progress lines follow it
+            log.info("execution %s started by %s (%s)", name, trigger, _short(sm.arn))
+            try:
+                handle = self.runtime.start_execution(
+                    sm.logical_id, payload, name=name, listener=_progress_logger(sm, name)
+                )
+            except Exception as exc:
+                log.error("execution %s could not start: %s", name, exc)
+                raise
             record = ExecutionRecord(
                 execution_arn=handle.arn,
                 state_machine_arn=sm.arn,
@@ -336,7 +342,6 @@ class Executions:
                 target=self._watch, args=(record, handle), name=f"watch-{name}", daemon=True
             )
             self._watchers.append(watcher)
-        log.info("execution %s started by %s (%s)", record.name, trigger, _short(sm.arn))
         watcher.start()
         return record
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "serve"))
@@ -93,10 +94,14 @@ def test_multipart_upload_triggers_once_and_outside_prefix_not_at_all(
     other = f"archive/{uuid.uuid4().hex}.txt"
     stack.aws("s3", "cp", str(big), f"s3://{input_bucket}/{other}")
     assert _executions_for_key(stack, sm_arn, other) == []
-    # the bytes survive the round trip
+    # the bytes survive the round trip, through the CLI and through a presigned URL
     downloaded = tmp_path / "back.txt"
     stack.aws("s3", "cp", f"s3://{input_bucket}/{key}", str(downloaded))
     assert downloaded.read_bytes() == big.read_bytes()
+    url = stack.s3().generate_presigned_url(
+        "get_object", Params={"Bucket": input_bucket, "Key": key}, ExpiresIn=300
+    )
+    assert requests.get(url, timeout=60).content == big.read_bytes()
 
 
 def test_same_object_delivered_twice_starts_one_execution(
@@ -189,6 +194,11 @@ def test_stepfunctions_cli_start_describe_history_and_errors(stack: ServeProcess
     definition = sfn.describe_state_machine(stateMachineArn=sm_arn)
     assert json.loads(definition["definition"])["StartAt"]
 
+    # a service this endpoint does not offer gets a clear answer, not an S3 error
+    other = stack.aws("dynamodb", "list-tables", "--endpoint-url", stack.endpoint, check=False)
+    assert other.returncode != 0
+    assert "offers S3 and Step Functions" in other.stderr
+
 
 def test_same_name_and_input_while_running_returns_the_same_execution_and_stop_aborts(
     stack: ServeProcess,
@@ -227,8 +237,6 @@ def test_start_api_validates_and_starts(stack: ServeProcess) -> None:
     assert bad.json()["message"] == "Invalid request body"
     assert any("cities" in problem for problem in bad.json()["errors"])
     assert stack.post_signed("/forecasts", "not json").status_code == 400
-
-    import requests
 
     unsigned = requests.post(stack.api + "/forecasts", json={"cities": ["Perth"]}, timeout=30)
     assert unsigned.status_code == 403

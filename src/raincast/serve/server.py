@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -86,7 +88,32 @@ class _Dispatcher:
     ) -> Iterable[bytes]:
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith(TARGET_PREFIX):
             return self.sfn(environ, start_response)
+        service = _signed_service(environ)
+        if environ.get("HTTP_X_AMZ_TARGET") or service not in (None, "s3", "states"):
+            # another AWS service pointed at this endpoint: say so instead of an S3 error
+            what = service or environ.get("HTTP_X_AMZ_TARGET")
+            body = json.dumps(
+                {
+                    "__type": "UnknownOperationException",
+                    "message": f"raincast serve offers S3 and Step Functions here, not {what}",
+                }
+            ).encode()
+            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")])
+            return [body]
         return self.s3(environ, start_response)
+
+
+def _signed_service(environ: dict[str, Any]) -> str | None:
+    """The service in a SigV4 credential scope (``Credential=AKID/date/region/SERVICE/...``)."""
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    match = re.search(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request", authorization)
+    if match:
+        return match.group(1)
+    query = environ.get("QUERY_STRING", "")
+    match = re.search(
+        r"X-Amz-Credential=[^&]*?(?:/|%2F)\d{8}(?:/|%2F)[^&/%]+(?:/|%2F)([a-z0-9-]+)", query
+    )
+    return match.group(1) if match else None
 
 
 class Server:

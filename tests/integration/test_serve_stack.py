@@ -311,7 +311,6 @@ def test_schedule_fires_with_the_targets_input_then_restart_keeps_everything(
     assert "ABORTED (server stopping)" in log
 
     restarted = ServeProcess(data_dir, FIXTURE_TEMPLATE, "--no-schedule")
-    restarted.port = server.port
     restarted.start()
     try:
         sfn, s3 = restarted.sfn(), restarted.s3()

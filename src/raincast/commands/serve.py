@@ -47,7 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="template parameter values, as sam deploy takes them",
     )
     parser.add_argument(
-        "--workers", type=int, default=None, help="Lambda worker processes per function"
+        "--workers",
+        type=int,
+        default=None,
+        help="Lambda worker processes (default: the runtime's choice)",
     )
     parser.add_argument(
         "--grace-seconds",

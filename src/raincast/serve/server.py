@@ -134,12 +134,21 @@ class Server:
         self._threads: list[threading.Thread] = []
 
     @property
+    def _client_host(self) -> str:
+        """Where clients (and the Lambda workers) reach the server: a wildcard listen
+        address is reached through loopback."""
+        host = self.config.host
+        if host in ("0.0.0.0", "", "::"):
+            return "127.0.0.1"
+        return f"[{host}]" if ":" in host else host
+
+    @property
     def endpoint_url(self) -> str:
-        return f"http://{self.config.host}:{self.config.port_base}"
+        return f"http://{self._client_host}:{self.config.port_base}"
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.config.host}:{self.config.port_base + 1}"
+        return f"http://{self._client_host}:{self.config.port_base + 1}"
 
     def _serve(self, app: Any, port: int, name: str) -> None:
         from moto.moto_server.werkzeug_app import MotoRequestHandler

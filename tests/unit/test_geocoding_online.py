@@ -21,11 +21,11 @@ from raincast.errors import (
 )
 from raincast.geocoding import get_geocoder
 from raincast.geocoding.geonames import GeoNamesGeocoder
-from raincast.geocoding.http import parse_retry_after
 from raincast.geocoding.locationiq import SEARCH_URL as LIQ_URL
 from raincast.geocoding.locationiq import LocationIQGeocoder, MissingApiKey
 from raincast.geocoding.open_meteo import SEARCH_URL as OM_URL
 from raincast.geocoding.open_meteo import OpenMeteoGeocoder
+from raincast.http import parse_retry_after
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "geocoding"
 SECRET = "pk.0123456789abcdef-secret"

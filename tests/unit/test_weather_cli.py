@@ -92,4 +92,4 @@ def test_provider_failure_exits_2(capsys):
     responses.get(FORECAST_URL, body="unavailable", status=503)
     args = ["weather", "-33.8688", "151.2093", "--date", "2026-11-20", "--provider", "open-meteo"]
     assert main(args) == 2
-    assert "open-meteo: HTTP 503" in capsys.readouterr().err
+    assert "open-meteo: server error HTTP 503" in capsys.readouterr().err

@@ -19,8 +19,8 @@ from typing import Any
 import requests
 
 from raincast.errors import ProviderError
-from raincast.geocoding.base import Geocoder, GeocodeResult, Place
-from raincast.geocoding.http import DEFAULT_TIMEOUT, JsonHttpClient
+from raincast.geocoding.base import GeocodeResult, Place
+from raincast.geocoding.http import DEFAULT_TIMEOUT, HttpGeocoder
 from raincast.geocoding.text import check_query
 
 PROVIDER = "locationiq"
@@ -33,7 +33,7 @@ class MissingApiKey(ValueError):
     """No LocationIQ key in the configuration or the environment."""
 
 
-class LocationIQGeocoder(Geocoder):
+class LocationIQGeocoder(HttpGeocoder):
     name = PROVIDER
 
     def __init__(
@@ -50,10 +50,11 @@ class LocationIQGeocoder(Geocoder):
             raise MissingApiKey(
                 f"the locationiq geocoder needs an API key: pass api_key=... or set {API_KEY_ENV}"
             )
+        super().__init__(
+            max_alternatives=max_alternatives, timeout=timeout, session=session, secrets=[key]
+        )
         self._api_key = key
         self.url = url
-        self.max_alternatives = max_alternatives
-        self.http = JsonHttpClient(PROVIDER, session=session, timeout=timeout, secrets=[key])
 
     def __repr__(self) -> str:
         return f"LocationIQGeocoder(url={self.url!r}, api_key=***)"
@@ -70,7 +71,7 @@ class LocationIQGeocoder(Geocoder):
             "addressdetails": 1,
             "normalizecity": 1,
         }
-        status, body = self.http.get(self.url, params, ok_statuses=[404])
+        status, body = self.http.get(self.url, params, accept_statuses=[404])
         if status == 404:
             if isinstance(body, dict) and body.get("error") == NOT_FOUND_ERROR:
                 return self._not_found(query, f"not found: no place matches {query.strip()!r}")
@@ -81,16 +82,7 @@ class LocationIQGeocoder(Geocoder):
             raise ProviderError(PROVIDER, f"expected a JSON list, got {type(body).__name__}")
         if not body:
             return self._not_found(query, f"not found: no place matches {query.strip()!r}")
-        places = [_place(item) for item in body]
-        return GeocodeResult(
-            query=query,
-            place=places[0],
-            alternatives=tuple(places[1 : 1 + self.max_alternatives]),
-            provider=PROVIDER,
-        )
-
-    def _not_found(self, query: str, reason: str) -> GeocodeResult:
-        return GeocodeResult(query=query, place=None, reason=reason, provider=PROVIDER)
+        return self._found(query, [_place(item) for item in body])
 
 
 def _place(item: Any) -> Place:

@@ -17,8 +17,8 @@ from typing import Any
 import requests
 
 from raincast.errors import ProviderError
-from raincast.geocoding.base import Geocoder, GeocodeResult, Place
-from raincast.geocoding.http import DEFAULT_TIMEOUT, JsonHttpClient
+from raincast.geocoding.base import GeocodeResult, Place
+from raincast.geocoding.http import DEFAULT_TIMEOUT, HttpGeocoder
 from raincast.geocoding.regions import ADMIN1_NAMES, COUNTRY_ALIASES
 from raincast.geocoding.text import fold, split_query
 
@@ -30,7 +30,7 @@ COUNT = 10
 COUNT_FILTERED = 100
 
 
-class OpenMeteoGeocoder(Geocoder):
+class OpenMeteoGeocoder(HttpGeocoder):
     name = PROVIDER
 
     def __init__(
@@ -42,10 +42,9 @@ class OpenMeteoGeocoder(Geocoder):
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
     ) -> None:
+        super().__init__(max_alternatives=max_alternatives, timeout=timeout, session=session)
         self.url = url
         self.language = language
-        self.max_alternatives = max_alternatives
-        self.http = JsonHttpClient(PROVIDER, session=session, timeout=timeout)
 
     def geocode(self, query: str) -> GeocodeResult:
         parsed = split_query(query)
@@ -77,15 +76,7 @@ class OpenMeteoGeocoder(Geocoder):
         if not places:
             where = ", ".join(qualifiers)
             return self._not_found(query, f"not found: no place named {name!r} in {where}")
-        return GeocodeResult(
-            query=query,
-            place=places[0],
-            alternatives=tuple(places[1 : 1 + self.max_alternatives]),
-            provider=PROVIDER,
-        )
-
-    def _not_found(self, query: str, reason: str) -> GeocodeResult:
-        return GeocodeResult(query=query, place=None, reason=reason, provider=PROVIDER)
+        return self._found(query, places)
 
 
 def _place(item: Any) -> Place:

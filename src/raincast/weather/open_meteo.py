@@ -29,12 +29,8 @@ from typing import Any
 
 import requests
 
-from raincast.errors import (
-    ProviderError,
-    ProviderRateLimited,
-    ProviderTimeout,
-    ProviderUnavailable,
-)
+from raincast.errors import ProviderError
+from raincast.http import DEFAULT_TIMEOUT, JsonHttpClient
 from raincast.weather.base import Observation, WeatherResult, WeatherSource
 from raincast.weather.stations import haversine_km
 
@@ -81,7 +77,6 @@ HOURLY_FIELDS = {
     "wind_speed_10m": ("wind_speed_9am", "wind_speed_3pm"),
     "wind_direction_10m": ("wind_dir_9am", "wind_dir_3pm"),
 }
-DEFAULT_TIMEOUT = (3.05, 10.0)  # (connect, read) seconds
 
 
 def cloud_oktas(percent: float | None) -> float | None:
@@ -122,9 +117,11 @@ class OpenMeteoWeather(WeatherSource):
         session: requests.Session | None = None,
     ) -> None:
         self.url = url
-        self.timeout = timeout
-        self.session = session or requests.Session()
-        self.session.headers.setdefault("User-Agent", "raincast (+https://open-meteo.com terms)")
+        self.http = JsonHttpClient(self.name, session=session, timeout=timeout)
+
+    @property
+    def timeout(self) -> float | tuple[float, float]:
+        return self.http.timeout
 
     def params(self, lat: float, lon: float, date: dt.date) -> dict[str, str]:
         day = date.isoformat()
@@ -154,27 +151,12 @@ class OpenMeteoWeather(WeatherSource):
     # -- HTTP --
 
     def _get(self, params: dict[str, str]) -> dict[str, Any] | str:
-        """The JSON body of a 200 answer, or the reason string of a 400 answer."""
-        try:
-            response = self.session.get(self.url, params=params, timeout=self.timeout)
-        except requests.Timeout as exc:
-            raise ProviderTimeout(self.name, f"no answer within {self.timeout} s: {exc}") from exc
-        except requests.ConnectionError as exc:
-            raise ProviderUnavailable(self.name, f"connection failed: {exc}") from exc
-        except requests.RequestException as exc:
-            raise ProviderError(self.name, f"request failed: {exc}") from exc
+        """The JSON body of a 2xx answer, or the reason string of a 400 answer.
 
-        status = response.status_code
-        if status == 429:
-            raise ProviderRateLimited(
-                self.name, "HTTP 429 Too Many Requests", _retry_after(response)
-            )
-        if status >= 500:
-            raise ProviderUnavailable(self.name, f"HTTP {status} {response.reason or ''}".strip())
-        try:
-            body = response.json()
-        except ValueError:
-            raise ProviderError(self.name, f"HTTP {status}: the answer is not JSON") from None
+        Timeouts, 429, 5xx, 401/403 and bodies that are not JSON are the shared client's
+        typed errors; only the API's own ``{"error": true, "reason": ...}`` is read here.
+        """
+        status, body = self.http.get(self.url, params, accept_statuses=[400])
         if not isinstance(body, dict):
             raise ProviderError(self.name, f"HTTP {status}: unexpected JSON {type(body).__name__}")
         if body.get("error"):
@@ -182,8 +164,8 @@ class OpenMeteoWeather(WeatherSource):
             if status == 400:
                 return f"open-meteo: {reason}"
             raise ProviderError(self.name, f"HTTP {status}: {reason}")
-        if status != 200:
-            raise ProviderError(self.name, f"unexpected HTTP {status}")
+        if status == 400:
+            raise ProviderError(self.name, f"HTTP 400 without an error reason: {body!r:.120}")
         return body
 
     # -- mapping --
@@ -255,10 +237,3 @@ class OpenMeteoWeather(WeatherSource):
                     f"{key}.{variable} in {unit!r}, expected {EXPECTED_UNITS[variable]!r}",
                 )
         return block
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None

@@ -1,0 +1,81 @@
+"""Running Map iterations and Parallel branches: in order on the calling thread when they
+cannot block, on a bounded thread pool when they can; results always in item order."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .context import BranchCancelled
+from .errors import ExecutionAborted, ExecutionTimedOut, StateFailure
+
+Job = Callable[[threading.Event], Any]  # gets the cancel event its scope must watch
+
+
+class Outcome:
+    __slots__ = ("failure", "ok", "value")
+
+    def __init__(self, ok: bool, value: Any = None, failure: StateFailure | None = None) -> None:
+        self.ok = ok
+        self.value = value
+        self.failure = failure
+
+
+PENDING = Outcome(False)  # never ran (cancelled before it started)
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    *,
+    workers: int,
+    should_stop: Callable[[Outcome], bool],
+) -> list[Outcome]:
+    """Run every job; ``should_stop(outcome)`` is asked after each failure and, if it says
+    so, the remaining jobs are cancelled. Execution-level stops (abort, timeout) win."""
+    cancel = threading.Event()
+    outcomes: list[Outcome] = [PENDING] * len(jobs)
+    fatal: list[BaseException] = []
+    lock = threading.Lock()
+
+    def run_one(index: int) -> None:
+        if cancel.is_set():
+            return
+        try:
+            outcome = Outcome(True, jobs[index](cancel))
+        except StateFailure as failure:
+            outcome = Outcome(False, failure=failure)
+            with lock:
+                outcomes[index] = outcome
+                if should_stop(outcome):
+                    cancel.set()
+            return
+        except BranchCancelled:
+            return
+        except (ExecutionAborted, ExecutionTimedOut) as exc:
+            with lock:
+                fatal.append(exc)
+            cancel.set()
+            return
+        except Exception as exc:  # an interpreter bug must not hang the pool
+            with lock:
+                fatal.append(exc)
+            cancel.set()
+            return
+        outcomes[index] = outcome
+
+    if workers <= 1 or len(jobs) <= 1:
+        for index in range(len(jobs)):
+            run_one(index)
+            if cancel.is_set():
+                break
+    else:
+        with ThreadPoolExecutor(
+            max_workers=min(workers, len(jobs)), thread_name_prefix="asl"
+        ) as pool:
+            for _ in pool.map(run_one, range(len(jobs))):
+                pass
+    if fatal:
+        raise fatal[0]
+    return outcomes

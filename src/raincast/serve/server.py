@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -53,18 +52,6 @@ class ServeConfig:
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     workers: int | None = None
     grace_seconds: float = 30.0
-
-
-def _runtime_factory() -> Callable[..., Any]:
-    """The local runtime class. ``RAINCAST_SERVE_RUNTIME=module:attr`` substitutes another
-    implementation with the same interface (used by tests)."""
-    spec = os.environ.get("RAINCAST_SERVE_RUNTIME")
-    if spec:
-        module_name, _, attr = spec.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
-    from raincast.runtime.local import LocalRuntime
-
-    return LocalRuntime
 
 
 class _NotReady:
@@ -196,7 +183,9 @@ class Server:
         dispatcher = _Dispatcher(s3)
         # S3 answers first: the runtime (and its Lambda workers) talk to it
         self._serve(dispatcher, self.config.port_base, "endpoint")
-        self.runtime = _runtime_factory()(
+        from raincast.runtime.local import LocalRuntime
+
+        self.runtime = LocalRuntime(
             str(self.template_path),
             s3_endpoint_url=self.endpoint_url,
             workers=self.config.workers,

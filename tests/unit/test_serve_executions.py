@@ -294,3 +294,42 @@ def test_delivery_claims_persist(tmp_path: Path) -> None:
     again = DataDir(tmp_path)
     assert not again.claim_delivery("b", "incoming/x", "e1")
     assert not again.claim_delivery("b", "incoming/x", "e2")
+
+
+def test_a_killed_server_keeps_the_running_executions_history_so_far(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import raincast.serve.executions as executions_module
+
+    monkeypatch.setattr(executions_module, "SNAPSHOT_SECONDS", 0.02)
+    runtime = Runtime()
+    executions = Executions(runtime, DataDir(tmp_path))
+    record = executions.start(SM_ARN, '{"block": true}', "long", "test")
+    handle = runtime.handles[0]
+    handle.history.append(
+        {"timestamp": datetime.now(UTC), "type": "PassStateEntered", "id": 2, "previousEventId": 1,
+         "stateEnteredEventDetails": {"name": "P"}}
+    )  # fmt: skip
+
+    def snapshot_has_the_pass_state() -> bool:
+        saved = {doc["name"]: doc for doc in DataDir(tmp_path).executions_saved()}
+        return len(saved["long"].get("historySoFar") or []) == 2
+
+    for _ in range(500):
+        if snapshot_has_the_pass_state():
+            break
+        threading.Event().wait(0.01)
+    else:
+        raise AssertionError("no snapshot of the running execution was saved")
+
+    # the server dies here; a new one restores from disk
+    restored = Executions(Runtime(), DataDir(tmp_path))
+    restored.restore()
+    history = restored.history(record.execution_arn)
+    assert [e["type"] for e in history] == [
+        "ExecutionStarted",
+        "PassStateEntered",
+        "ExecutionAborted",
+    ]
+    assert history[-1]["previousEventId"] == 2
+    handle.release.set()

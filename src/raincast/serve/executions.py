@@ -22,6 +22,7 @@ log = logging.getLogger("raincast.serve")
 __all__ = ["ExecutionRecord", "Executions", "SfnError", "epoch"]
 
 MAX_INPUT_BYTES = 256 * 1024
+SNAPSHOT_SECONDS = 10.0  # how often a running execution's history so far is saved
 _NAME_FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 
 
@@ -206,6 +207,7 @@ class Executions:
         for document in self.data.executions_saved():
             record = ExecutionRecord.from_json(document)
             if record.status == "RUNNING":
+                record.history = document.get("historySoFar") or None
                 self._mark_aborted(record, "raincast serve stopped while the execution was running")
                 self.data.save_execution(record.to_json())
                 aborted += 1
@@ -346,12 +348,18 @@ class Executions:
         return record
 
     def _watch(self, record: ExecutionRecord, handle: Any) -> None:
-        try:
-            result = handle.wait(None)
-        except Exception as exc:  # the interpreter crashed: the execution failed, visibly
-            log.exception("execution %s crashed the runtime", record.name)
-            result = None
-            crash = f"{type(exc).__name__}: {exc}"
+        result = None
+        while True:
+            try:
+                result = handle.wait(SNAPSHOT_SECONDS)
+                break
+            except TimeoutError:
+                # still running: save the history so far, so a killed server loses little
+                self._snapshot(record, handle)
+            except Exception as exc:  # the interpreter crashed: the execution failed, visibly
+                log.exception("execution %s crashed the runtime", record.name)
+                crash = f"{type(exc).__name__}: {exc}"
+                break
         with self._lock:
             if record.status == "RUNNING" and result is None:
                 record.history = [normalise_event(e) for e in list(handle.history)]
@@ -369,6 +377,14 @@ class Executions:
         self._log_closed(record)
         if self.on_closed:
             self.on_closed(record)
+
+    def _snapshot(self, record: ExecutionRecord, handle: Any) -> None:
+        with self._lock:
+            if record.status != "RUNNING":
+                return
+            document = record.to_json()
+            document["historySoFar"] = [normalise_event(e) for e in list(handle.history)]
+            self.data.save_execution(document)
 
     def _log_closed(self, record: ExecutionRecord) -> None:
         took = (record.stop_date or time.time()) - record.start_date

@@ -17,6 +17,13 @@ if [ ! -f "$tools_stamp" ]; then
   .tools/bin/python -m pip install --quiet --disable-pip-version-check aws-sam-cli cfn-lint
   touch "$tools_stamp"
 fi
+# The aws CLI, for raincast serve's end-to-end tests: its own venv, because awscli pins
+# botocore to an exact version that need not match boto3's in .venv.
+if [ ! -x .tools/awscli/bin/aws ]; then
+  echo "== installing the aws CLI into .tools/awscli"
+  "$PYTHON" -m venv .tools/awscli
+  .tools/awscli/bin/python -m pip install --quiet --disable-pip-version-check awscli
+fi
 if [ ! -d node_modules/asl-validator ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "== installing asl-validator (npm ci)"
   npm ci --no-audit --no-fund --silent

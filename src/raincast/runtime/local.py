@@ -287,6 +287,7 @@ class LocalRuntime:
         """What one execution gets: Lambda, S3, its own stop event."""
         return Services(
             invoke_lambda=self.lambdas.invoke,
+            invoke_lambda_json=self.lambdas.invoke_json,
             s3_client=_LazyS3Client(self),
             map_workers=self.map_workers,
         )

@@ -56,6 +56,8 @@ class LambdaNotFoundError(Exception):
 
 # invoke_lambda(function_name_or_arn, payload) -> the function's JSON-decoded result.
 InvokeLambda = Callable[[str, Any], Any]
+# invoke_lambda_json(function_name_or_arn, event_json_bytes) -> the result's JSON bytes.
+InvokeLambdaJson = Callable[[str, bytes], bytes]
 
 
 @dataclass
@@ -64,6 +66,9 @@ class Services:
     with a clear error naming what is missing."""
 
     invoke_lambda: InvokeLambda | None = None
+    # Optional, preferred when set: the same call with the JSON text crossing the seam, for
+    # invokers that serialise anyway (worker processes): one encode and one decode per call.
+    invoke_lambda_json: InvokeLambdaJson | None = None
     s3_client: Any | None = None  # a boto3 S3 client (ItemReader / ResultWriter)
     sleep: Callable[[float], None] = time.sleep  # Wait states and Retry back-off
     stop_event: threading.Event = field(default_factory=threading.Event)  # StopExecution

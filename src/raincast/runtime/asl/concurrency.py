@@ -3,9 +3,9 @@ cannot block, on a bounded thread pool when they can; results always in item ord
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .context import BranchCancelled
@@ -71,11 +71,25 @@ def run_jobs(
             if cancel.is_set():
                 break
     else:
-        with ThreadPoolExecutor(
-            max_workers=min(workers, len(jobs)), thread_name_prefix="asl"
-        ) as pool:
-            for _ in pool.map(run_one, range(len(jobs))):
-                pass
+        # Long-lived threads that each take the next index: no future per item, and the
+        # items still start in order.
+        indexes = itertools.count()  # next() on a count is atomic under the GIL
+        total = len(jobs)
+
+        def drain() -> None:
+            for index in indexes:
+                if index >= total or cancel.is_set():
+                    return
+                run_one(index)
+
+        threads = [
+            threading.Thread(target=drain, name=f"asl-{n}", daemon=True)
+            for n in range(min(workers, total))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     if fatal:
         raise fatal[0]
     return outcomes

@@ -1,8 +1,9 @@
 """Execution history: events in the shape of AWS GetExecutionHistory.
 
 Event ids are always allocated (state errors quote "entered at the event id #N"); the event
-dicts are only built when someone wants them (recorded history or a listener), so large
-Map runs stay cheap when nobody looks.
+dicts are only built when someone wants them, so large Map runs stay cheap when nobody
+looks: at once for a listener, and for a recorded history only when it is read (state data
+is never changed in place, so details built later are the details of that moment).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +21,8 @@ from .jsonvalue import to_json_string
 _log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
+Details = dict[str, Any] | Callable[[], dict[str, Any]] | None
+_REMEMBERED_TEXTS = 64  # enough for the states in flight across a Map's threads
 
 
 class Track:
@@ -33,25 +37,58 @@ class Track:
 
 class History:
     def __init__(self, *, record: bool, listener: Listener | None) -> None:
-        self.events: list[dict[str, Any]] = []
+        self._built: list[dict[str, Any]] = []
+        # Recorded without a listener: (time, type, id, previous id, details key, details),
+        # built into events when read.
+        self._pending: list[tuple[float, str, int, int, str | None, Details]] = []
         self.record = record
         self.listener = listener
         self.wanted = record or listener is not None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._texts: dict[int, tuple[Any, str]] = {}
+
+    def json(self, value: Any) -> str:
+        """``to_json_string(value)``, remembered for recent objects. State data is never
+        changed in place (every step copies what it changes), and a state's input, its
+        task's payload and its output are often one object, encoded for several events and
+        for the size check: each is encoded once."""
+        if type(value) is not dict and type(value) is not list:
+            return to_json_string(value)
+        key = id(value)
+        hit = self._texts.get(key)
+        if hit is not None and hit[0] is value:  # the stored reference keeps the id unique
+            return hit[1]
+        text = to_json_string(value)
+        if len(self._texts) >= _REMEMBERED_TEXTS:
+            self._texts.clear()
+        self._texts[key] = (value, text)
+        return text
+
+    def data(self, key: str, value: Any) -> dict[str, Any]:
+        """``{"input": "<json>", "inputDetails": {"truncated": false}}`` and the like."""
+        return {key: self.json(value), f"{key}Details": {"truncated": False}}
 
     def add(
         self,
         track: Track,
         event_type: str,
         details_key: str | None = None,
-        details: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+        details: Details = None,
     ) -> int:
         """Append an event; ``details`` may be a callable so it is built only if wanted
         (and outside the lock, so concurrent branches do not serialize on JSON encoding)."""
         if not self.wanted:
             with self._lock:
                 event_id = next(self._ids)
+            track.last_id = event_id
+            return event_id
+        if self.listener is None:
+            with self._lock:
+                event_id = next(self._ids)
+                self._pending.append(
+                    (time.time(), event_type, event_id, track.last_id, details_key, details)
+                )
             track.last_id = event_id
             return event_id
         built = details() if callable(details) else details
@@ -66,7 +103,7 @@ class History:
             if details_key is not None:
                 event[details_key] = built if built is not None else {}
             if self.record:
-                self.events.append(event)
+                self._built.append(event)
         track.last_id = event_id
         if self.listener is not None:
             try:
@@ -75,7 +112,20 @@ class History:
                 _log.exception("history listener failed on %s event", event_type)
         return event_id
 
-
-def data_details(key: str, value: Any) -> dict[str, Any]:
-    """``{"input": "<json>", "inputDetails": {"truncated": false}}`` and the like."""
-    return {key: to_json_string(value), f"{key}Details": {"truncated": False}}
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The recorded events, in order (built now if they were deferred)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for when, event_type, event_id, previous_id, details_key, details in pending:
+            event: dict[str, Any] = {
+                "timestamp": datetime.fromtimestamp(when, UTC),
+                "type": event_type,
+                "id": event_id,
+                "previousEventId": previous_id,
+            }
+            if details_key is not None:
+                built = details() if callable(details) else details
+                event[details_key] = built if built is not None else {}
+            self._built.append(event)
+        return self._built

@@ -25,7 +25,7 @@ from .errors import (
     ExecutionTimedOut,
     StateFailure,
 )
-from .history import History, Track, data_details
+from .history import History, Track
 from .map_state import MapState
 from .parallel import ParallelState
 from .states import ChoiceState, FailState, PassState, State, SucceedState, WaitState
@@ -55,11 +55,24 @@ class ExecutionResult:
     output: Any = None
     error: str | None = None
     cause: str | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
     start_date: datetime | None = None
     stop_date: datetime | None = None
     execution_arn: str = ""
     name: str = ""
+    # The events, or a callable that builds them: a recorded history is built when read.
+    _history: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]] = field(
+        default_factory=list, repr=False, compare=False
+    )
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        if callable(self._history):
+            self._history = self._history()
+        return self._history
+
+    @history.setter
+    def history(self, events: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]]) -> None:
+        self._history = events
 
     def to_dict(self) -> dict[str, Any]:
         """``{"status": ..., "output": ...}`` or ``{"status": ..., "error": ..., "cause": ...}``."""
@@ -270,7 +283,7 @@ class StateMachine:
             track,
             "ExecutionStarted",
             "executionStartedEventDetails",
-            lambda: {**data_details("input", data), "roleArn": self.role_arn},
+            lambda: {**history.data("input", data), "roleArn": self.role_arn},
         )
         result = ExecutionResult(status="RUNNING", start_date=start, execution_arn=arn, name=name)
         try:
@@ -280,7 +293,7 @@ class StateMachine:
                 track,
                 "ExecutionSucceeded",
                 "executionSucceededEventDetails",
-                lambda: data_details("output", output),
+                lambda: history.data("output", output),
             )
             result.status, result.output = "SUCCEEDED", output
         except StateFailure as failure:
@@ -315,5 +328,5 @@ class StateMachine:
             )
             result.status, result.error, result.cause = "FAILED", RUNTIME, cause
         result.stop_date = datetime.now(UTC)
-        result.history = history.events
+        result.history = lambda: history.events
         return result

@@ -19,7 +19,7 @@ from .errors import (
     RuntimeFailure,
     StateFailure,
 )
-from .history import Track, data_details
+from .history import History, Track
 from .jsonata_mode import (
     JSONPATH_ONLY,
     JsonataTemplate,
@@ -189,7 +189,7 @@ class State:
             track,
             self.entered_type,
             "stateEnteredEventDetails",
-            lambda: {"name": self.name, **data_details("input", raw)},
+            lambda: {"name": self.name, **history.data("input", raw)},
         )
         attempts = [0] * len(self.retriers)
         retry_count = 0
@@ -202,7 +202,7 @@ class State:
                     next_state, output, assign_source = self.execute(ex, raw, frame, track)
                     if assign_source is not _NULL and self.assign is not None:
                         self._assign(assign_source, frame)
-                self._check_size(output)
+                self._check_size(output, history)
                 break
             except (ExecutionAborted, ExecutionTimedOut, BranchCancelled):
                 if self.TYPE in _ABORT_EVENTS:
@@ -240,17 +240,23 @@ class State:
                         late.error, runtime_prefix(self.name, entered_id) + late.detail
                     ) from None
                 history.add(
-                    track, self.exited_type, "stateExitedEventDetails", self._exit_details(output)
+                    track,
+                    self.exited_type,
+                    "stateExitedEventDetails",
+                    self._exit_details(output, history),
                 )
                 return catcher.next, output
         if self.exited_type:
             history.add(
-                track, self.exited_type, "stateExitedEventDetails", self._exit_details(output)
+                track,
+                self.exited_type,
+                "stateExitedEventDetails",
+                self._exit_details(output, history),
             )
         return next_state, output
 
-    def _exit_details(self, output: Any) -> Callable[[], dict[str, Any]]:
-        return lambda: {"name": self.name, **data_details("output", output)}
+    def _exit_details(self, output: Any, history: History) -> Callable[[], dict[str, Any]]:
+        return lambda: {"name": self.name, **history.data("output", output)}
 
     def _caught_output(self, catcher: Catcher, error_output: Any, raw: Any, frame: Frame) -> Any:
         if catcher.jsonata:
@@ -290,14 +296,14 @@ class State:
         else:
             variables.update(values)
 
-    def _check_size(self, output: Any) -> None:
+    def _check_size(self, output: Any, history: History) -> None:
         kind = type(output)
         if kind is str:
             if len(output) * 4 < MAX_STATE_DATA_BYTES:
                 return
         elif kind is not dict and kind is not list:
             return
-        if len(to_json_string(output).encode()) > MAX_STATE_DATA_BYTES:
+        if len(history.json(output).encode()) > MAX_STATE_DATA_BYTES:
             raise StateFailure(
                 DATA_LIMIT_EXCEEDED,
                 f"The state/task '{self.name}' returned a result with a size exceeding "

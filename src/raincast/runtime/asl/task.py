@@ -6,6 +6,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from .errors import (
     RuntimeFailure,
     StateFailure,
 )
-from .history import Track, data_details
+from .history import Track
 from .jsonata_mode import QueryEvaluationFailure, bindings, is_expression
 from .jsonvalue import MAX_STATE_DATA_BYTES, is_number, to_json_string
 from .states import State
@@ -197,9 +198,27 @@ class TaskState(State):
         payload: Any,
         timeout: int | None,
         heartbeat: int | None,
-    ) -> Any:
-        invoke = ex.services.invoke_lambda
-        if invoke is None:
+    ) -> bytes:
+        """The function's result as JSON text. What crosses the seam is JSON, as over the
+        wire: the function gets its own copy of the payload and we decode our own copy of
+        the result, so an in-process function cannot alter the execution's data."""
+        services = ex.services
+        call: Callable[[], bytes]
+        if services.invoke_lambda_json is not None:
+            # Worker processes serialise anyway: one encode, one decode per call.
+            invoke_json = services.invoke_lambda_json
+            body = json.dumps(payload).encode()
+
+            def call() -> bytes:
+                return invoke_json(function, body)
+
+        elif services.invoke_lambda is not None:
+            invoke = services.invoke_lambda
+
+            def call() -> bytes:
+                return _marshal(invoke(function, json.loads(json.dumps(payload))))
+
+        else:
             raise StateFailure(
                 "States.Runtime",
                 f"No Lambda invoker configured: cannot call '{function}' (Services.invoke_lambda is None)",
@@ -209,8 +228,8 @@ class TaskState(State):
         if heartbeat is not None and (limit is None or heartbeat < limit):
             limit, error = heartbeat, HEARTBEAT_TIMEOUT
         if limit is None and ex.deadline is None:
-            return invoke(function, payload)  # fast path: no clock to watch
-        return _call_with_timeout(lambda: invoke(function, payload), limit, error, ex, frame)
+            return call()  # fast path: no clock to watch
+        return _call_with_timeout(call, limit, error, ex, frame)
 
     def _invoke(
         self,
@@ -224,12 +243,10 @@ class TaskState(State):
         size_name: str,
         compact_cause: bool,
     ) -> tuple[Any, int]:
-        """Call the function and turn what crosses the seam into AWS errors. The function
-        gets its own copy of the payload and we keep our own copy of the result, as if over
-        the wire, so an in-process function cannot alter the execution's data."""
-        payload = json.loads(json.dumps(payload))
+        """Call the function and turn what crosses the seam into AWS errors; the result and
+        its size in bytes."""
         try:
-            result = self._call(ex, frame, function, payload, timeout, heartbeat)
+            body = self._call(ex, frame, function, payload, timeout, heartbeat)
         except LambdaFunctionError as exc:
             # lambda:invoke reports Lambda's error document compactly; the plain-ARN form
             # with Python's default ", " separators (both as recorded on AWS).
@@ -243,19 +260,7 @@ class TaskState(State):
             raise
         except Exception as exc:  # the invoker itself broke (worker crash, bug)
             raise StateFailure("Lambda.ServiceException", f"{type(exc).__name__}: {exc}") from None
-        try:
-            body = json.dumps(result)
-        except (TypeError, ValueError) as exc:  # what the Python Lambda runtime reports
-            raise StateFailure(
-                "Runtime.MarshalError",
-                to_json_string(
-                    {
-                        "errorMessage": f"Unable to marshal response: {exc}",
-                        "errorType": "Runtime.MarshalError",
-                    }
-                ),
-            ) from None
-        size = len(body.encode())
+        size = len(body)
         if size > MAX_STATE_DATA_BYTES:
             raise StateFailure(
                 DATA_LIMIT_EXCEEDED,
@@ -315,7 +320,7 @@ class TaskState(State):
             track,
             "TaskSucceeded",
             "taskSucceededEventDetails",
-            lambda: {**base, **data_details("output", output)},
+            lambda: {**base, **history.data("output", output)},
         )
         return output
 
@@ -331,7 +336,7 @@ class TaskState(State):
         history = ex.history
 
         def scheduled() -> dict[str, Any]:
-            details = {"resource": self.resource, **data_details("input", payload)}
+            details = {"resource": self.resource, **history.data("input", payload)}
             if timeout is not None:
                 details["timeoutInSeconds"] = timeout
             return details
@@ -363,7 +368,7 @@ class TaskState(State):
             track,
             "LambdaFunctionSucceeded",
             "lambdaFunctionSucceededEventDetails",
-            lambda: data_details("output", result),
+            lambda: history.data("output", result),
         )
         return result
 
@@ -418,6 +423,22 @@ def _invoke_response(payload: Any, length: int) -> dict[str, Any]:
         "SdkResponseMetadata": {"RequestId": request_id},
         "StatusCode": 200,
     }
+
+
+def _marshal(result: Any) -> bytes:
+    """An in-process function's result as the JSON text a Lambda runtime would send."""
+    try:
+        return json.dumps(result).encode()
+    except (TypeError, ValueError) as exc:  # what the Python Lambda runtime reports
+        raise StateFailure(
+            "Runtime.MarshalError",
+            to_json_string(
+                {
+                    "errorMessage": f"Unable to marshal response: {exc}",
+                    "errorType": "Runtime.MarshalError",
+                }
+            ),
+        ) from None
 
 
 def _call_with_timeout(

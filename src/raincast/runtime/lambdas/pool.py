@@ -438,6 +438,19 @@ class LambdaPool:
         return json.loads(self.invoke_raw(function, payload))
 
     def invoke_raw(self, function: str, payload: Any) -> bytes:
+        """The handler's result as the JSON text (bytes) the worker sent."""
+        try:
+            body = json.dumps(payload).encode()
+        except (TypeError, ValueError) as exc:
+            raise LambdaFunctionError(
+                "Lambda.InvalidRequestContentException",
+                {"errorType": "InvalidRequestContentException", "errorMessage": str(exc)},
+            ) from None
+        return self.invoke_json(function, body)
+
+    def invoke_json(self, function: str, body: bytes) -> bytes:
+        """``Services.invoke_lambda_json``: ``body`` is the event as JSON text; the result
+        comes back as JSON text, so a caller that encodes and decodes anyway does it once."""
         target = self.lookup(function)
         if target.unsupported:
             raise LambdaFunctionError(
@@ -447,13 +460,6 @@ class LambdaPool:
                     "errorMessage": f"{target.logical_id} cannot run locally: {target.unsupported}",
                 },
             )
-        try:
-            body = json.dumps(payload).encode()
-        except (TypeError, ValueError) as exc:
-            raise LambdaFunctionError(
-                "Lambda.InvalidRequestContentException",
-                {"errorType": "InvalidRequestContentException", "errorMessage": str(exc)},
-            ) from None
         if len(body) > MAX_PAYLOAD_BYTES:
             message = (
                 f"{len(body)} byte payload is too large for the Invoke operation "

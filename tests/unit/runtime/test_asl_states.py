@@ -410,6 +410,70 @@ def test_history_can_be_switched_off() -> None:
     assert result.status == "SUCCEEDED" and result.history == []
 
 
+def test_recorded_history_built_when_read_matches_the_history_seen_live() -> None:
+    # Without a listener the events are built only when read, after the run: they must
+    # still show each state's data as it was then (ResultPath/Parameters make new objects).
+    def double(function: str, payload: Any) -> Any:
+        return {"v": payload["v"] * 2}
+
+    sm = machine(
+        {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 1,
+                "ItemProcessor": {
+                    "StartAt": "T",
+                    "States": {
+                        "T": {
+                            "Type": "Task",
+                            "Resource": FN + "double",
+                            "Parameters": {"v.$": "$.n"},
+                            "ResultPath": "$.doubled",
+                            "Next": "P",
+                        },
+                        "P": {"Type": "Pass", "Parameters": {"out.$": "$.doubled.v"}, "End": True},
+                    },
+                },
+                "End": True,
+            }
+        }
+    )
+    data = {"items": [{"n": 1}, {"n": 2}]}
+    live: list[dict[str, Any]] = []
+    seen = sm.execute(data, services=Services(invoke_lambda=double), listener=live.append)
+    recorded = sm.execute(data, services=Services(invoke_lambda=double))
+
+    def without_times(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in e.items() if k != "timestamp"} for e in events]
+
+    assert recorded.output == [{"out": 2}, {"out": 4}]
+    assert without_times(recorded.history) == without_times(seen.history)
+    entered = [e for e in recorded.history if e["type"] == "TaskStateEntered"]
+    assert [e["stateEnteredEventDetails"]["input"] for e in entered] == ['{"n":1}', '{"n":2}']
+    exited = [e for e in recorded.history if e["type"] == "TaskStateExited"]
+    assert exited[1]["stateExitedEventDetails"]["output"] == '{"n":2,"doubled":{"v":4}}'
+    times = [e["timestamp"] for e in recorded.history]
+    assert times == sorted(times) and recorded.start_date <= times[0]
+
+
+def test_an_invoker_that_speaks_json_gets_the_event_as_json_text() -> None:
+    calls: list[tuple[str, bytes]] = []
+
+    def invoke_json(function: str, body: bytes) -> bytes:
+        calls.append((function, body))
+        return b'{"echo": ' + body + b', "note": "caf\\u00e9"}'
+
+    sm = machine({"T": {"Type": "Task", "Resource": FN + "j", "ResultPath": "$.r", "End": True}})
+    result = sm.execute({"a": [1, "x"]}, services=Services(invoke_lambda_json=invoke_json))
+    assert calls == [(FN + "j", b'{"a": [1, "x"]}')]
+    assert result.output == {"a": [1, "x"], "r": {"echo": {"a": [1, "x"]}, "note": "caf\u00e9"}}
+
+    big = b'"' + b"x" * 262_144 + b'"'
+    result = sm.execute({}, services=Services(invoke_lambda_json=lambda f, body: big))
+    assert result.error == "States.DataLimitExceeded"
+
+
 def test_assign_variables() -> None:
     sm = machine(
         {

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
+from raincast.runtime.template import parse_template_text
 
 SUBSTITUTION = re.compile(r"\$\{([^}]+)\}")
 
@@ -40,35 +40,10 @@ WILDCARD_RESOURCE_ACTIONS = frozenset(
 )
 
 
-def _constructor(tag: str):
-    """A CloudFormation short-form intrinsic (``!Ref X``) kept as its long form (``{"Ref": "X"}``)."""
-    name = "Ref" if tag == "Ref" else f"Fn::{tag}"
-
-    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-            if tag == "GetAtt":
-                value = str(value).split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)
-        return {name: value}
-
-    return construct
-
-
-class CfnLoader(yaml.SafeLoader):
-    pass
-
-
-for _tag in ("Ref", "GetAtt", "Sub", "If", "Not", "Equals", "Join", "Select", "Split",
-             "FindInMap", "ImportValue", "And", "Or", "Condition", "Base64", "GetAZs"):  # fmt: skip
-    CfnLoader.add_constructor(f"!{_tag}", _constructor(_tag))
-
-
 def load_template(path: str | Path) -> dict[str, Any]:
-    return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=CfnLoader)
+    """The template as data, short-form tags (``!Ref X``) in their long form (``{"Ref": "X"}``),
+    intrinsics unresolved: the checks look at what is written."""
+    return parse_template_text(Path(path).read_text(encoding="utf-8"))
 
 
 def state_machines(template: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -403,6 +403,8 @@ class Template:
             return self._get_att(str(arg[0]), str(arg[1]), where)
         if name == "Sub":
             return self._sub(arg, where)
+        if name == "Transform":
+            return self._include(arg, where)
         if name == "ImportValue":
             export = self._resolve(arg, where)
             if export in self.import_values:
@@ -458,6 +460,31 @@ class Template:
         if name == "ToJsonString":
             return json.dumps(arg, separators=(",", ":"))
         raise TemplateError(f"{where}: intrinsic function Fn::{name} is not supported locally")
+
+    def _include(self, arg: Any, where: str) -> Any:
+        """``Fn::Transform`` with ``AWS::Include``: the YAML/JSON snippet at ``Location`` (a path
+        relative to the template; an S3 location needs the cloud), its intrinsics resolved."""
+        here = f"{where} (Fn::Transform)"
+        if not isinstance(arg, dict) or arg.get("Name") != "AWS::Include":
+            name = arg.get("Name") if isinstance(arg, dict) else arg
+            raise TemplateError(f"{here}: only AWS::Include is supported locally, not {name!r}")
+        location = self._resolve((arg.get("Parameters") or {}).get("Location"), where)
+        if not isinstance(location, str) or not location:
+            raise TemplateError(f"{here}: AWS::Include needs Parameters.Location")
+        if location.startswith("s3://"):
+            raise TemplateError(
+                f"{here}: AWS::Include location {location!r} is in S3; locally it must be a file"
+            )
+        path = (self.base_dir / location).resolve()
+        try:
+            snippet = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
+        except OSError as exc:
+            raise TemplateError(
+                f"{here}: AWS::Include location {location!r}: cannot read {path}: {exc.strerror}"
+            ) from None
+        except yaml.YAMLError as exc:
+            raise TemplateError(f"{here}: {path} is not valid YAML/JSON: {exc}") from None
+        return self._resolve(snippet, f"{where} ({location})")
 
     _SUB_PATTERN = re.compile(r"\$\{([^}]*)\}")
 

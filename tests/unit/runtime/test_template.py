@@ -345,3 +345,40 @@ def test_unreadable_template_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("Resources: [unclosed\n")
     with pytest.raises(TemplateError, match="not valid YAML"):
         load_template(bad)
+
+
+def test_aws_include_inlines_the_snippet_with_its_intrinsics_resolved(tmp_path: Path) -> None:
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "openapi.yaml").write_text(
+        "paths:\n  /runs:\n    post:\n      uri: !Sub 'arn:${AWS::Partition}:states:${Bucket}'\n"
+    )
+    body = """\
+        Parameters:
+          Spec: {Type: String, Default: api/openapi.yaml}
+        Resources:
+          Bucket: {Type: AWS::S3::Bucket, Properties: {BucketName: b}}
+          Api:
+            Type: AWS::Serverless::Api
+            Properties:
+              DefinitionBody:
+                Fn::Transform:
+                  Name: AWS::Include
+                  Parameters: {Location: !Ref Spec}
+              Elsewhere:
+                Fn::Transform: {Name: AWS::Include, Parameters: {Location: s3://x/y.yaml}}
+              Missing:
+                Fn::Transform: {Name: AWS::Include, Parameters: {Location: absent.yaml}}
+              Other:
+                Fn::Transform: {Name: AWS::SecretsManager-2020-07-23}
+    """
+    template = load_template(write_template(tmp_path, body))
+    props = template.resources["Api"]["Properties"]
+    assert template.resolve(props["DefinitionBody"]) == {
+        "paths": {"/runs": {"post": {"uri": "arn:aws:states:b"}}}
+    }
+    with pytest.raises(TemplateError, match=r"Api\.Elsewhere \(Fn::Transform\): .* is in S3"):
+        template.resolve(props["Elsewhere"], "Api.Elsewhere")
+    with pytest.raises(TemplateError, match=r"location 'absent\.yaml': cannot read"):
+        template.resolve(props["Missing"])
+    with pytest.raises(TemplateError, match="only AWS::Include is supported locally"):
+        template.resolve(props["Other"])

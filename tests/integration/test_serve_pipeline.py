@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "serve
 
 from stack import REPO, ServeProcess, wait_until
 
-from raincast.serve.template import load_template, parameter_values
+from raincast.serve.template import load_template
 
 TEMPLATE = REPO / "template.yaml"
 AUSTRALIA = REPO / "examples" / "cities-australia.csv"
@@ -57,7 +57,7 @@ def _succeeded(server: ServeProcess, arn: str, timeout: float = 240) -> dict[str
 
 def test_pipeline_through_schedule_upload_and_api_across_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    scheduled_key = parameter_values(load_template(TEMPLATE), {})["ScheduledCityListKey"]
+    scheduled_key = load_template(TEMPLATE).parameters["ScheduledCityListKey"]
 
     # 1. the schedule, fired every few seconds (a local extension of rate())
     first = ServeProcess(

@@ -1,37 +1,42 @@
 """Reading the triggers out of a SAM template, and the start API's request handling."""
 
+import copy
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from raincast.runtime.template import Template
 from raincast.serve.apigateway import StartApi, escape_javascript, render_mapping_template
 from raincast.serve.executions import SfnError
-from raincast.serve.template import (
-    LocalStack,
-    TemplateError,
-    load_template,
-    parameter_values,
-    read_triggers,
-)
+from raincast.serve.template import TemplateError, load_template, read_triggers
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "serve" / "template.yaml"
 SM_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:Forecast"
 
 
-def _stack(template: dict, **overrides: str) -> LocalStack:
-    return LocalStack(
-        parameters=parameter_values(template, overrides),
-        buckets={"InputBucket": "in-bucket", "ResultsBucket": "out-bucket"},
-        state_machines={"ForecastStateMachine": (SM_ARN, "Forecast")},
-        template_dir=FIXTURE.parent,
-    )
+# Physical names pinned the CloudFormation way (BucketName, Name) so the triggers name them.
+PINNED = {
+    "InputBucket": ("AWS::S3::Bucket", "BucketName", "in-bucket"),
+    "ResultsBucket": ("AWS::S3::Bucket", "BucketName", "out-bucket"),
+    "ForecastStateMachine": ("AWS::Serverless::StateMachine", "Name", "Forecast"),
+}
+
+
+def _stack(template: Template | dict[str, Any], **overrides: str) -> Template:
+    body = copy.deepcopy(template.body if isinstance(template, Template) else template)
+    resources = body.setdefault("Resources", {})
+    for logical_id, (kind, key, name) in PINNED.items():
+        resource = resources.setdefault(logical_id, {"Type": kind})
+        resource.setdefault("Properties", {})[key] = name
+    return Template(path=FIXTURE, body=body, parameter_overrides=overrides)
 
 
 def test_fixture_template_triggers() -> None:
     template = load_template(FIXTURE)
-    triggers = read_triggers(template, _stack(template, CityListKey="lists/x.csv"))
+    triggers = read_triggers(_stack(template, CityListKey="lists/x.csv"))
 
     assert triggers.eventbridge_buckets == {"in-bucket"}
     (rule,) = triggers.rules
@@ -80,7 +85,7 @@ Resources:
         encoding="utf-8",
     )
     template = load_template(tmp_path / "template.yaml")
-    triggers = read_triggers(template, _stack(template))
+    triggers = read_triggers(_stack(template))
     assert triggers.schedules == []
     (route,) = triggers.api_routes
     assert route.body_schema == {"type": "object", "required": ["cities"]}
@@ -147,7 +152,7 @@ def _call(api: StartApi, path: str, body: str, signed: bool = True) -> tuple[int
 
 def test_start_api_routes_validation_auth_and_errors() -> None:
     template = load_template(FIXTURE)
-    triggers = read_triggers(template, _stack(template))
+    triggers = read_triggers(_stack(template))
     calls: list[tuple[dict, str]] = []
 
     def start(request: dict, trigger: str) -> dict:
@@ -228,7 +233,7 @@ Resources:
         encoding="utf-8",
     )
     template = load_template(tmp_path / "template.yaml")
-    triggers = read_triggers(template, _stack(template))
+    triggers = read_triggers(_stack(template))
     (rule,) = triggers.rules
     assert rule.pattern == {"source": ["aws.s3"], "detail": {"bucket": {"name": ["in-bucket"]}}}
     assert rule.target_input.transformer is not None

@@ -25,13 +25,7 @@ from raincast.serve.executions import Executions
 from raincast.serve.s3 import S3Endpoint
 from raincast.serve.stepfunctions import TARGET_PREFIX, StepFunctionsApi
 from raincast.serve.store import DataDir
-from raincast.serve.template import (
-    LocalStack,
-    TemplateTriggers,
-    load_template,
-    parameter_values,
-    read_triggers,
-)
+from raincast.serve.template import TemplateTriggers, load_template, read_triggers
 from raincast.serve.triggers import EventBus, Scheduler
 
 log = logging.getLogger("raincast.serve")
@@ -108,7 +102,6 @@ class Server:
         self.config = config
         self.data = DataDir(config.data_dir)
         self.template_path = Path(config.template).resolve()
-        self.template = load_template(self.template_path)
         self.region = (
             os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
         )
@@ -171,6 +164,8 @@ class Server:
                     ) from exc
 
     def start(self) -> None:
+        # a file that is no template, or a parameter without a value: say so before listening
+        load_template(self.template_path, parameter_overrides=self.config.parameter_overrides)
         self._check_ports()
         s3 = S3Endpoint(
             self.data, region=self.region, account=DEFAULT_ACCOUNT, server_hosts=[self.config.host]
@@ -195,18 +190,8 @@ class Server:
         for bucket in self.runtime.buckets.values():
             if s3.ensure_bucket(bucket):
                 log.info("created bucket %s", bucket)
-        stack = LocalStack(
-            region=self.region,
-            account=_account_of(self.runtime) or DEFAULT_ACCOUNT,
-            parameters=parameter_values(self.template, self.config.parameter_overrides),
-            buckets=dict(self.runtime.buckets),
-            state_machines={
-                logical_id: (sm.arn, sm.name)
-                for logical_id, sm in self.runtime.state_machines.items()
-            },
-            template_dir=self.template_path.parent,
-        )
-        self.triggers = read_triggers(self.template, stack)
+        # the runtime's own template: triggers name the buckets and state machines it runs
+        self.triggers = read_triggers(self.runtime.template)
         self.executions = Executions(self.runtime, self.data)
         loaded, aborted = self.executions.restore()
         if loaded:
@@ -222,7 +207,9 @@ class Server:
         self.bus = EventBus(self.triggers.rules, self.data, self._start_by_logical_id)
         s3.event_buckets = self.triggers.eventbridge_buckets
         s3.on_event = self.bus.put_event
-        api = StartApi(self.triggers.api_routes, sfn.start_execution_for, stack.account)
+        api = StartApi(
+            self.triggers.api_routes, sfn.start_execution_for, self.runtime.template.account_id
+        )
         self._serve(api, self.config.port_base + 1, "start-api")
         log.info(
             "S3 + Step Functions endpoint: %s  (AWS_ENDPOINT_URL=%s)",
@@ -276,11 +263,3 @@ class Server:
             except Exception:
                 log.exception("closing the runtime failed")
         log.info("stopped; state kept in %s", self.data.root)
-
-
-def _account_of(runtime: Any) -> str | None:
-    for sm in runtime.state_machines.values():
-        parts = str(sm.arn).split(":")
-        if len(parts) > 4 and parts[4]:
-            return parts[4]
-    return None

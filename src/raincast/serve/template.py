@@ -1,24 +1,22 @@
 """Reads the three triggers out of ``template.yaml`` — EventBridge rules, schedules and the
-start API — and resolves the intrinsic functions they use (``!Ref``, ``!GetAtt``, ``!Sub``,
-``!Join``, ``!Select``, ``!If`` with ``Conditions`` left out, ``AWS::Include``) against the
-local stack: bucket names, state machine ARNs, parameter values."""
+start API. Their properties are resolved by ``raincast.runtime.template.Template``, the same
+one ``LocalRuntime`` runs the stack from, so bucket names, state machine ARNs and parameter
+values are the runtime's."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from raincast.runtime import template as runtime_template
+from raincast.runtime.template import BUCKET_TYPE, STATE_MACHINE_TYPES, Template, TemplateError
 from raincast.serve.eventbridge import InputTransformer, TargetInput
 
 __all__ = [
     "ApiRoute",
-    "LocalStack",
     "RuleTrigger",
     "ScheduleTrigger",
     "TemplateError",
@@ -28,158 +26,14 @@ __all__ = [
 ]
 
 
-class TemplateError(ValueError):
-    """The template has a trigger the local stack cannot read; the message says where."""
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """YAML loader that turns CloudFormation short tags (``!Ref X``) into long form
-    (``{"Ref": "X"}``)."""
-
-
-def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = str(value).split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
-def load_template(path: str | Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        document = yaml.load(handle, Loader=_CfnLoader)
-    if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
+def load_template(
+    path: str | Path, *, parameter_overrides: Mapping[str, Any] | None = None
+) -> Template:
+    """The template as ``LocalRuntime`` loads it, refused when it has no ``Resources``."""
+    template = runtime_template.load_template(path, parameter_overrides=parameter_overrides)
+    if not isinstance(template.body.get("Resources"), dict):
         raise TemplateError(f"{path}: not a CloudFormation/SAM template (no Resources)")
-    return document
-
-
-@dataclass
-class LocalStack:
-    """What the intrinsic functions resolve to locally."""
-
-    region: str = "us-east-1"
-    account: str = "123456789012"
-    stack_name: str = "raincast"
-    parameters: dict[str, str] = field(default_factory=dict)
-    buckets: dict[str, str] = field(default_factory=dict)  # logical id -> bucket name
-    state_machines: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (arn, name)
-    template_dir: Path = Path(".")
-
-    def ref(self, name: str) -> Any:
-        pseudo = {
-            "AWS::Region": self.region,
-            "AWS::AccountId": self.account,
-            "AWS::Partition": "aws",
-            "AWS::StackName": self.stack_name,
-            "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account}:stack/"
-            f"{self.stack_name}/local",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NoValue": None,
-        }
-        if name in pseudo:
-            return pseudo[name]
-        if name in self.parameters:
-            return self.parameters[name]
-        if name in self.buckets:
-            return self.buckets[name]
-        if name in self.state_machines:
-            return self.state_machines[name][0]
-        return name  # other resources: their logical id stands in for the physical id
-
-    def get_att(self, name: str, attribute: str) -> Any:
-        if name in self.buckets:
-            bucket = self.buckets[name]
-            return {
-                "Arn": f"arn:aws:s3:::{bucket}",
-                "DomainName": f"{bucket}.s3.amazonaws.com",
-                "RegionalDomainName": f"{bucket}.s3.{self.region}.amazonaws.com",
-            }.get(attribute, bucket)
-        if name in self.state_machines:
-            arn, sm_name = self.state_machines[name]
-            return {"Arn": arn, "Name": sm_name}.get(attribute, arn)
-        return f"arn:aws:local:{self.region}:{self.account}:{name}/{attribute}"
-
-    def resolve(self, value: Any) -> Any:
-        """Resolve intrinsic functions anywhere in ``value``."""
-        if isinstance(value, list):
-            return [self.resolve(item) for item in value]
-        if not isinstance(value, dict):
-            return value
-        if len(value) == 1:
-            (key, arg), *_ = value.items()
-            if key == "Ref":
-                return self.ref(arg)
-            if key == "Fn::GetAtt":
-                parts = arg.split(".", 1) if isinstance(arg, str) else list(arg)
-                return self.get_att(parts[0], self.resolve(parts[1]))
-            if key == "Fn::Sub":
-                return self._sub(arg)
-            if key == "Fn::Join":
-                separator, items = arg
-                return str(separator).join(str(i) for i in self.resolve(items))
-            if key == "Fn::Select":
-                index, items = self.resolve(arg)
-                return items[int(index)]
-            if key == "Fn::Split":
-                separator, text = self.resolve(arg)
-                return str(text).split(separator)
-            if key == "Fn::ToJsonString":
-                return json.dumps(self.resolve(arg))
-            if key == "Fn::Transform":
-                return self._include(arg)
-            if key == "Fn::If":
-                raise TemplateError("Fn::If is not supported in trigger properties")
-        return {k: self.resolve(v) for k, v in value.items()}
-
-    def _sub(self, arg: Any) -> str:
-        if isinstance(arg, list):
-            text, variables = arg[0], self.resolve(arg[1]) if len(arg) > 1 else {}
-        else:
-            text, variables = arg, {}
-
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name.startswith("!"):
-                return "${" + name[1:] + "}"
-            if name in variables:
-                return str(variables[name])
-            if "." in name and not name.startswith("AWS::"):
-                resource, attribute = name.split(".", 1)
-                return str(self.get_att(resource, attribute))
-            return str(self.ref(name))
-
-        return re.sub(r"\$\{([^}]+)\}", replace, str(text))
-
-    def _include(self, arg: Mapping[str, Any]) -> Any:
-        if arg.get("Name") != "AWS::Include":
-            raise TemplateError(f"unsupported Fn::Transform {arg.get('Name')!r}")
-        location = self.resolve(arg.get("Parameters", {}).get("Location"))
-        path = self.template_dir / str(location)
-        if not path.is_file():
-            raise TemplateError(f"AWS::Include location {location!r} is not a local file")
-        return self.resolve(load_template_fragment(path))
-
-
-def load_template_fragment(path: Path) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_CfnLoader)
-
-
-def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for name, spec in (template.get("Parameters") or {}).items():
-        if isinstance(spec, dict) and "Default" in spec:
-            values[name] = str(spec["Default"])
-    values.update(overrides)
-    return values
+    return template
 
 
 @dataclass(frozen=True)
@@ -223,48 +77,48 @@ class TemplateTriggers:
     eventbridge_buckets: set[str] = field(default_factory=set)  # bucket names sending events
 
 
-def _state_machine_of(stack: LocalStack, arn: Any, where: str) -> str | None:
-    for logical_id, (sm_arn, _) in stack.state_machines.items():
-        if arn == sm_arn:
-            return logical_id
-    return None
-
-
-def read_triggers(template: Mapping[str, Any], stack: LocalStack) -> TemplateTriggers:
-    """Every rule, schedule and StartExecution API method that targets one of the stack's
-    state machines."""
+def read_triggers(template: Template) -> TemplateTriggers:
+    """Every rule, schedule and StartExecution API method that targets one of the template's
+    state machines (resources whose ``Condition`` is false are not in ``template.resources``)."""
     triggers = TemplateTriggers()
-    resources: Mapping[str, Any] = template.get("Resources") or {}
-    for logical_id, resource in resources.items():
-        kind = resource.get("Type")
+    state_machines = {
+        template.state_machine_arn(logical_id): logical_id
+        for logical_id, resource in template.resources.items()
+        if resource["Type"] in STATE_MACHINE_TYPES
+    }
+    for logical_id, resource in template.resources.items():
+        kind = resource["Type"]
         props = resource.get("Properties") or {}
-        if kind == "AWS::S3::Bucket":
-            notification = stack.resolve(props.get("NotificationConfiguration") or {})
+        where = f"{logical_id}.Properties"
+        if kind == BUCKET_TYPE:
+            notification = template.resolve(
+                props.get("NotificationConfiguration") or {}, f"{where}.NotificationConfiguration"
+            )
             eventbridge = notification.get("EventBridgeConfiguration") or {}
             if eventbridge.get("EventBridgeEnabled") in (True, "true", "True"):
-                triggers.eventbridge_buckets.add(stack.buckets.get(logical_id, logical_id))
+                triggers.eventbridge_buckets.add(template.bucket_name(logical_id))
         elif kind == "AWS::Events::Rule":
-            _read_rule(logical_id, stack.resolve(props), stack, triggers)
+            _read_rule(logical_id, template.resolve(props, where), state_machines, triggers)
         elif kind == "AWS::Scheduler::Schedule":
-            _read_schedule(logical_id, stack.resolve(props), stack, triggers)
+            _read_schedule(logical_id, template.resolve(props, where), state_machines, triggers)
         elif kind in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi"):
-            _read_api(logical_id, kind, props, stack, triggers)
+            _read_api(logical_id, kind, props, template, triggers)
         elif kind == "AWS::Serverless::StateMachine":
-            _read_sam_events(logical_id, props.get("Events") or {}, resources, stack, triggers)
+            _read_sam_events(logical_id, props.get("Events") or {}, template, triggers)
     return triggers
 
 
 def _read_sam_events(
     sm_id: str,
     events: Mapping[str, Any],
-    resources: Mapping[str, Any],
-    stack: LocalStack,
+    template: Template,
     out: TemplateTriggers,
 ) -> None:
     """SAM's event sources on a state machine: EventBridgeRule, ScheduleV2, Schedule, Api."""
     for event_id, event in events.items():
         kind = event.get("Type")
-        props = stack.resolve(event.get("Properties") or {})
+        raw_props = event.get("Properties") or {}
+        props = template.resolve(raw_props, f"{sm_id}.Properties.Events.{event_id}.Properties")
         if kind == "EventBridgeRule":
             if props.get("State", "ENABLED") != "ENABLED":
                 continue
@@ -299,24 +153,35 @@ def _read_sam_events(
                 ScheduleTrigger(event_id, expression, timezone_name, sm_id, input_value)
             )
         elif kind == "Api":
-            out.api_routes.append(_sam_api_route(sm_id, props, resources, stack))
+            api_id = _logical_id(raw_props.get("RestApiId"))
+            out.api_routes.append(_sam_api_route(sm_id, api_id, props, template))
+
+
+def _logical_id(reference: Any) -> str | None:
+    """The resource a ``RestApiId: !Ref Api`` names (its logical id, not the physical id the
+    ``Ref`` resolves to)."""
+    if isinstance(reference, dict) and set(reference) == {"Ref"}:
+        return str(reference["Ref"])
+    return str(reference) if reference else None
 
 
 def _sam_api_route(
-    sm_id: str, props: Mapping[str, Any], resources: Mapping[str, Any], stack: LocalStack
+    sm_id: str, api_id: str | None, props: Mapping[str, Any], template: Template
 ) -> ApiRoute:
     """The integration SAM generates for a state machine's Api event: the body becomes the
     execution input."""
-    api_id = props.get("RestApiId")
+    where = f"{sm_id}.Properties.Events (RestApiId)"
     api_props = (
-        stack.resolve((resources.get(api_id) or {}).get("Properties") or {}) if api_id else {}
+        template.resolve(template.resource(api_id, where).get("Properties") or {}, api_id)
+        if api_id
+        else {}
     )
     auth = {**(api_props.get("Auth") or {}), **(props.get("Auth") or {})}
     authorizer = (props.get("Auth") or {}).get("Authorizer") or auth.get("DefaultAuthorizer")
     request_model = props.get("RequestModel") or {}
     models = api_props.get("Models") or {}
     schema = models.get(request_model.get("Model")) if request_model else None
-    arn = stack.state_machines[sm_id][0]
+    arn = template.state_machine_arn(sm_id)
     return ApiRoute(
         api_id=str(api_id or "ServerlessRestApi"),
         method=str(props.get("Method", "post")).upper(),
@@ -332,12 +197,12 @@ def _sam_api_route(
 
 
 def _read_rule(
-    rule_id: str, props: dict[str, Any], stack: LocalStack, out: TemplateTriggers
+    rule_id: str, props: dict[str, Any], state_machines: Mapping[str, str], out: TemplateTriggers
 ) -> None:
     if props.get("State", "ENABLED") != "ENABLED":
         return
     for target in props.get("Targets") or []:
-        sm_id = _state_machine_of(stack, target.get("Arn"), rule_id)
+        sm_id = state_machines.get(str(target.get("Arn")))
         if sm_id is None:
             continue
         transformer = None
@@ -368,12 +233,15 @@ def _read_rule(
 
 
 def _read_schedule(
-    schedule_id: str, props: dict[str, Any], stack: LocalStack, out: TemplateTriggers
+    schedule_id: str,
+    props: dict[str, Any],
+    state_machines: Mapping[str, str],
+    out: TemplateTriggers,
 ) -> None:
     if props.get("State", "ENABLED") != "ENABLED":
         return
     target = props.get("Target") or {}
-    sm_id = _state_machine_of(stack, target.get("Arn"), schedule_id)
+    sm_id = state_machines.get(str(target.get("Arn")))
     if sm_id is None:
         return
     expression = props.get("ScheduleExpression")
@@ -390,13 +258,15 @@ def _read_schedule(
 
 
 def _read_api(
-    api_id: str, kind: str, props: dict[str, Any], stack: LocalStack, out: TemplateTriggers
+    api_id: str, kind: str, props: dict[str, Any], template: Template, out: TemplateTriggers
 ) -> None:
-    body = props.get("DefinitionBody") if kind == "AWS::Serverless::Api" else props.get("Body")
-    if body is None:
+    key = "DefinitionBody" if kind == "AWS::Serverless::Api" else "Body"
+    if props.get(key) is None:
         return
-    body = stack.resolve(body)
-    stage = stack.resolve(props.get("StageName"))
+    body = template.resolve(props[key], f"{api_id}.Properties.{key}")
+    if not isinstance(body, dict):
+        raise TemplateError(f"{api_id}.Properties.{key}: not an OpenAPI document (a mapping)")
+    stage = template.resolve(props.get("StageName"), f"{api_id}.Properties.StageName")
     default_iam = (
         ((props.get("Auth") or {}).get("DefaultAuthorizer") == "AWS_IAM")
         if kind == "AWS::Serverless::Api"

@@ -120,6 +120,7 @@ def test_pipeline_through_schedule_upload_and_api_across_a_restart(tmp_path: Pat
         api_run = _succeeded(second, response.json()["executionArn"])["name"]
         api_summary = _summary(second, results_bucket, api_run)
         assert api_summary["total"] == 2
+        assert api_summary["trigger"] == "api"
         assert api_summary["by_status"].get("error", 0) >= 1  # Atlantis
         refused = second.post_signed("/forecasts", json.dumps({"cities": ["Perth"], "bogus": 1}))
         assert refused.status_code == 400

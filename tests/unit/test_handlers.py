@@ -154,6 +154,20 @@ def test_prepare_inline_list_with_run_id_and_date(aws) -> None:
     assert out["source"] == {"inline": True}
 
 
+def test_prepare_unwraps_the_start_apis_request(aws) -> None:
+    # The API's mapping template sends {"trigger": "api", "request": <validated body>}.
+    app = load_handler("prepare")
+    wrapped = {"trigger": "api", "request": {"cities": ["Perth"], "run_id": "from-api"}}
+    out = app.lambda_handler(prepare_event(wrapped), FakeContext())
+    assert out["ok"] is True
+    assert (out["settings"]["trigger"], out["settings"]["run_id"]) == ("api", "from-api")
+    assert out["count"] == 1
+    # Anything else with a "request" key is not the wrapper and is refused as unknown.
+    odd = {"trigger": "api", "request": {"cities": ["Perth"]}, "cities": ["Hobart"]}
+    refused = app.lambda_handler(prepare_event(odd), FakeContext())
+    assert refused["ok"] is False and "unknown input field(s) request" in refused["message"]
+
+
 @pytest.mark.parametrize(
     ("request_", "body", "error", "message"),
     [

@@ -52,6 +52,7 @@ def prepare_run(
     the normalised list to ``results_bucket`` and returns what the Map needs.
 
     ``default_date(weather)`` gives the observation date when the request has none."""
+    request = _unwrap_api_request(request)
     try:
         settings, source = _settings(request, execution_name, execution_id, default_date)
         cities = _read_cities(request, s3)
@@ -75,6 +76,19 @@ def prepare_run(
         "count": len(cities),
         "invalid_rows": len(cities.invalid_rows),
     }
+
+
+def _unwrap_api_request(request: Any) -> Any:
+    """The start API's mapping template sends ``{"trigger": "api", "request": <body>}``: it
+    can wrap the validated body but not add a field to it. The body's own schema allows
+    neither key, so the wrapper is unambiguous."""
+    if (
+        isinstance(request, dict)
+        and set(request) == {"trigger", "request"}
+        and isinstance(request["request"], dict)
+    ):
+        return {**request["request"], "trigger": request["trigger"]}
+    return request
 
 
 def _settings(

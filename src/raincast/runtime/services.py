@@ -73,3 +73,7 @@ class Services:
     sleep: Callable[[float], None] = time.sleep  # Wait states and Retry back-off
     stop_event: threading.Event = field(default_factory=threading.Event)  # StopExecution
     map_workers: int = 8  # threads an execution may use for Map/Parallel branches
+    # True when every call above waits through raincast.runtime.cooperative when it blocks
+    # (the LambdaPool does): Map iterations and Parallel branches then run as greenlets on
+    # one thread instead of threads (see run_jobs). In-process invokers leave it False.
+    cooperative: bool = False

@@ -1,5 +1,6 @@
 """Running Map iterations and Parallel branches: in order on the calling thread when they
-cannot block, on a bounded thread pool when they can; results always in item order."""
+cannot block; when they can, on a bounded number of greenlets of a cooperative hub (when the
+execution's services wait cooperatively) or threads; results always in item order."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import itertools
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from raincast.runtime.cooperative import Hub, current_hub
 
 from .context import BranchCancelled
 from .errors import ExecutionAborted, ExecutionTimedOut, StateFailure
@@ -31,9 +34,14 @@ def run_jobs(
     *,
     workers: int,
     should_stop: Callable[[Outcome], bool],
+    cooperative: bool = False,
 ) -> list[Outcome]:
     """Run every job; ``should_stop(outcome)`` is asked after each failure and, if it says
-    so, the remaining jobs are cancelled. Execution-level stops (abort, timeout) win."""
+    so, the remaining jobs are cancelled. Execution-level stops (abort, timeout) win.
+
+    ``cooperative``: the jobs only block in waits that ask ``current_hub()`` (the Lambda
+    pool's, ``Execution.wait``), so they can share one thread as greenlets; jobs started
+    from a hub's greenlet always run on that hub."""
     cancel = threading.Event()
     outcomes: list[Outcome] = [PENDING] * len(jobs)
     fatal: list[BaseException] = []
@@ -71,10 +79,11 @@ def run_jobs(
             if cancel.is_set():
                 break
     else:
-        # Long-lived threads that each take the next index: no future per item, and the
-        # items still start in order.
+        # Long-lived drains (threads or greenlets) that each take the next index: no future
+        # per item, and the items still start in order.
         indexes = itertools.count()  # next() on a count is atomic under the GIL
         total = len(jobs)
+        drains = min(workers, total)
 
         def drain() -> None:
             for index in indexes:
@@ -82,14 +91,21 @@ def run_jobs(
                     return
                 run_one(index)
 
-        threads = [
-            threading.Thread(target=drain, name=f"asl-{n}", daemon=True)
-            for n in range(min(workers, total))
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        hub = current_hub()
+        if hub is not None:  # nested in a hub's greenlet: more greenlets on the same hub
+            hub.join([hub.spawn(drain) for _ in range(drains)])
+        elif cooperative:
+            with Hub.running() as hub:
+                greenlets = [hub.spawn(drain) for _ in range(drains)]
+                hub.run_until(lambda: all(glet.dead for glet in greenlets))
+        else:
+            threads = [
+                threading.Thread(target=drain, name=f"asl-{n}", daemon=True) for n in range(drains)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
     if fatal:
         raise fatal[0]
     return outcomes

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..cooperative import current_hub
 from ..services import Services
 from .errors import ExecutionAborted, ExecutionTimedOut
 from .history import History
@@ -95,6 +96,7 @@ class Execution:
             sleep(seconds)  # an injected (test) clock
             self.check(scope)
             return
+        hub = current_hub()  # on a hub, the other iterations run while this one sleeps
         end = time.monotonic() + seconds
         while True:
             self.check(scope)
@@ -103,7 +105,10 @@ class Execution:
                 return
             if self.deadline is not None:
                 remaining = min(remaining, max(self.deadline - time.monotonic(), 0) + 0.001)
-            self.stop_event.wait(min(remaining, 0.1))
+            if hub is not None:
+                hub.sleep(min(remaining, 0.1))
+            else:
+                self.stop_event.wait(min(remaining, 0.1))
 
 
 class Scope:

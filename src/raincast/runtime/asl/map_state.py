@@ -430,7 +430,12 @@ class MapState(State):
             )
             for i, value in enumerate(inputs)
         ]
-        outcomes = run_jobs(jobs, workers=workers, should_stop=lambda outcome: True)
+        outcomes = run_jobs(
+            jobs,
+            workers=workers,
+            should_stop=lambda outcome: True,
+            cooperative=ex.services.cooperative,
+        )
         for outcome in outcomes:
             if outcome.failure is not None:
                 ex.history.add(track, "MapStateFailed")
@@ -503,7 +508,9 @@ class MapState(State):
             )
             for i, value in enumerate(inputs)
         ]
-        outcomes = run_jobs(jobs, workers=workers, should_stop=should_stop)
+        outcomes = run_jobs(
+            jobs, workers=workers, should_stop=should_stop, cooperative=ex.services.cooperative
+        )
         if self.result_writer is not None:
             records = self._records(ex, map_run_arn, inputs, outcomes, starts, stops)
             result: Any = self.result_writer.write(ex, data, frame, map_run_arn, records)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
+from ..cooperative import Signal, current_hub
 from ..services import LambdaFunctionError, LambdaNotFoundError, LambdaTimeoutError
 from .context import BranchCancelled, Execution, Frame
 from .errors import (
@@ -447,7 +448,10 @@ def _call_with_timeout(
     """Run ``call`` on a worker thread; give up after ``timeout`` seconds (``error``) or when
     the execution stops, without waiting for the thread, which finishes on its own."""
     box: dict[str, Any] = {}
-    done = threading.Event()
+    # On a hub the state waits cooperatively (the other iterations keep running and keep
+    # reading their replies, so the call's thread can get a Lambda concurrency slot).
+    hub = current_hub()
+    done: threading.Event | Signal = threading.Event() if hub is None else hub.signal()
 
     def worker() -> None:
         try:

@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from raincast.runtime.cooperative import Signal, current_hub
 from raincast.runtime.lambdas.functions import LocalFunction
 from raincast.runtime.services import (
     LambdaFunctionError,
@@ -143,32 +144,45 @@ class Worker:
     # -- framing --------------------------------------------------------------------
 
     def _send(self, kind: bytes, body: bytes) -> None:
-        data = memoryview(_LENGTH.pack(len(body) + 1) + kind + body)
-        while data:
-            data = data[os.write(self._request_write, data) :]
-
-    def _fill(self, count: int) -> None:
-        # Plain blocking reads (one GIL release per reply, which matters with many threads);
-        # the watchdog kills a worker past its deadline, which ends the read with EOF.
-        while len(self._buffer) < count:
-            chunk = os.read(self._response_read, max(65536, count - len(self._buffer)))
-            if not chunk:
-                raise _WorkerTimedOut if self.timed_out else _WorkerDied
-            self._buffer += chunk
+        data = _LENGTH.pack(len(body) + 1) + kind + body
+        written = os.write(self._request_write, data)
+        if written < len(data):  # a payload bigger than the pipe's buffer
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(self._request_write, view) :]
 
     def _receive(self, deadline: float) -> tuple[bytes, bytes]:
-        """One reply frame: (kind, body); see ``worker._Channel``."""
+        """One reply frame: (kind, body); see ``worker._Channel``.
+
+        Blocking reads, or in a hub's greenlet a cooperative wait for data first (the other
+        iterations run meanwhile); the watchdog kills a worker past its deadline, which ends
+        the read with EOF."""
         self.deadline = deadline
+        hub = current_hub()
+        fd = self._response_read
+        buffer = self._buffer
         try:
-            self._fill(4)
-            (length,) = _LENGTH.unpack_from(self._buffer)
-            self._fill(4 + length)
+            while True:
+                if hub is not None:
+                    hub.wait_readable(fd)
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise _WorkerTimedOut if self.timed_out else _WorkerDied
+                if not buffer and len(chunk) >= 4:
+                    # The usual case: the whole reply in one read.
+                    end = 4 + _LENGTH.unpack_from(chunk)[0]
+                    if len(chunk) == end:
+                        return chunk[4:5], chunk[5:]
+                buffer += chunk
+                if len(buffer) >= 4:
+                    end = 4 + _LENGTH.unpack_from(buffer)[0]
+                    if len(buffer) >= end:
+                        frame = bytes(buffer[4:end])
+                        del buffer[:end]
+                        return frame[:1], frame[1:]
         finally:
             with self._guard:
                 self.deadline = None
-        frame = bytes(self._buffer[4 : 4 + length])
-        del self._buffer[: 4 + length]
-        return frame[:1], frame[1:]
 
     def expire(self, now: float) -> None:
         """Called by the watchdog: kill the process if it is past its deadline."""
@@ -332,6 +346,8 @@ class LambdaPool:
         # logical id -> idle workers, least recently used first
         self._idle: dict[str, collections.deque[Worker]] = {}
         self._busy: set[Worker] = set()
+        # Greenlets on a hub waiting for a concurrency slot (threads wait on self._lock).
+        self._slot_signals: collections.deque[Signal] = collections.deque()
         self._total = 0  # live environments, idle or busy
         self._running = 0  # invocations in flight (<= max_workers)
         self._closed = False
@@ -492,7 +508,17 @@ class LambdaPool:
         victim: Worker | None = None
         with self._lock:
             while self._running >= self.max_workers and not self._closed:
-                self._lock.wait()
+                hub = current_hub()
+                if hub is None:
+                    self._lock.wait()
+                    continue
+                signal = hub.signal()
+                self._slot_signals.append(signal)
+                self._lock.release()
+                try:
+                    signal.wait()
+                finally:
+                    self._lock.acquire()
             if self._closed:
                 raise RuntimeError("the Lambda pool is closed")
             self._running += 1
@@ -520,11 +546,18 @@ class LambdaPool:
             with self._lock:
                 self._total -= 1
                 self._running -= 1
-                self._lock.notify()
+                self._notify_slot()
             raise
         with self._lock:
             self._busy.add(worker)
         return worker
+
+    def _notify_slot(self) -> None:
+        # Under self._lock: a slot is free; wake one waiting thread and one waiting greenlet
+        # (whichever loses the race waits again).
+        self._lock.notify()
+        if self._slot_signals:
+            self._slot_signals.popleft().set()
 
     def _least_recently_used_idle(self) -> Worker | None:
         oldest: collections.deque[Worker] | None = None
@@ -537,7 +570,7 @@ class LambdaPool:
         with self._lock:
             self._running -= 1
             self._busy.discard(worker)
-            self._lock.notify()
+            self._notify_slot()
             # A failed invocation kills (and closes) its worker; a finished one is alive.
             if not worker.closed and not self._closed:
                 worker.last_used = time.monotonic()
@@ -564,6 +597,8 @@ class LambdaPool:
         with self._lock:
             self._closed = True
             self._lock.notify_all()
+            while self._slot_signals:
+                self._slot_signals.popleft().set()
         self._finalizer()
         if self._owns_log_dir:
             shutil.rmtree(self.log_dir, ignore_errors=True)

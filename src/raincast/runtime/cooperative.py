@@ -31,6 +31,10 @@ from typing import Any
 import greenlet
 
 _local = threading.local()
+# With replies awaited, the hub polls without blocking this long before it sleeps in
+# poll(): a reply that comes within it costs its worker no cross-CPU wake-up of this
+# thread (see IDLE_SPIN_SECONDS in raincast.runtime.lambdas.worker).
+SPIN_SECONDS = 0.0002
 
 
 def current_hub() -> Hub | None:
@@ -222,7 +226,12 @@ class Hub:
                 timeout_ms = max(0, int((timers[0][0] - time.monotonic()) * 1000 + 0.999))
             elif not readers and not self.signal_waits and not self._incoming:
                 raise RuntimeError("cooperative hub: every greenlet waits and nothing can wake one")
-            for fd, _events in self._poll.poll(timeout_ms):
+            events = self._poll.poll(0) if readers else None
+            if readers and not events and (timeout_ms is None or timeout_ms > 0):
+                end = time.perf_counter() + SPIN_SECONDS
+                while not events and time.perf_counter() < end:
+                    events = self._poll.poll(0)
+            for fd, _events in events or self._poll.poll(timeout_ms):
                 if fd == self._wake_read:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self._wake_read, 4096)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import operator
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,11 @@ _log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], None]
 Details = dict[str, Any] | Callable[[], dict[str, Any]] | None
+# details(history, a, b): event details built from arguments, without a closure per event.
+Builder = Callable[["History", Any, Any], dict[str, Any]]
+_NO_ARGUMENTS: Any = object()
+_FIELDS = 8  # values per deferred event in History._pending
+_event_id = operator.itemgetter(2)
 _REMEMBERED_TEXTS = 64  # enough for the states in flight across a Map's threads
 
 
@@ -38,15 +44,18 @@ class Track:
 class History:
     def __init__(self, *, record: bool, listener: Listener | None) -> None:
         self._built: list[dict[str, Any]] = []
-        # Recorded without a listener: (time, type, id, previous id, details key, details),
-        # built into events when read.
-        self._pending: list[tuple[float, str, int, int, str | None, Details]] = []
+        # Recorded without a listener: _FIELDS values per event, flat (time, type, id,
+        # previous id, details key, details, a, b), built into events when read. Flat, and
+        # with builder arguments rather than closures, so a large Map's deferred events are
+        # not tens of thousands of objects for the garbage collector to traverse.
+        self._pending: list[Any] = []
         self.record = record
         self.listener = listener
         self.wanted = record or listener is not None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._texts: dict[int, tuple[Any, str]] = {}
+        self._within_limit: dict[int, Any] = {}
 
     def json(self, value: Any) -> str:
         """``to_json_string(value)``, remembered for recent objects. State data is never
@@ -65,6 +74,17 @@ class History:
         self._texts[key] = (value, text)
         return text
 
+    def note_within_limit(self, value: Any) -> None:
+        """``value`` is known to encode within the state data limit (a task result decoded
+        from JSON text that was checked, which is never shorter than the compact encoding),
+        so the state's size check need not encode it."""
+        if len(self._within_limit) >= _REMEMBERED_TEXTS:
+            self._within_limit.clear()
+        self._within_limit[id(value)] = value  # the reference keeps the id unique
+
+    def within_limit(self, value: Any) -> bool:
+        return self._within_limit.get(id(value)) is value
+
     def data(self, key: str, value: Any) -> dict[str, Any]:
         """``{"input": "<json>", "inputDetails": {"truncated": false}}`` and the like."""
         return {key: self.json(value), f"{key}Details": {"truncated": False}}
@@ -74,24 +94,26 @@ class History:
         track: Track,
         event_type: str,
         details_key: str | None = None,
-        details: Details = None,
+        details: Details | Builder = None,
+        a: Any = _NO_ARGUMENTS,
+        b: Any = None,
     ) -> int:
-        """Append an event; ``details`` may be a callable so it is built only if wanted
-        (and outside the lock, so concurrent branches do not serialize on JSON encoding)."""
+        """Append an event. ``details`` may be a callable so it is built only if wanted
+        (and outside the lock, so concurrent branches do not serialize on JSON encoding):
+        called with no arguments, or as ``details(history, a, b)`` when ``a`` is given."""
+        # next() on a count and list.extend are atomic under the GIL; threads may append
+        # out of id order, which ``events`` sorts out.
         if not self.wanted:
-            with self._lock:
-                event_id = next(self._ids)
-            track.last_id = event_id
+            event_id = track.last_id = next(self._ids)
             return event_id
         if self.listener is None:
-            with self._lock:
-                event_id = next(self._ids)
-                self._pending.append(
-                    (time.time(), event_type, event_id, track.last_id, details_key, details)
-                )
+            event_id = next(self._ids)
+            self._pending.extend(
+                (time.time(), event_type, event_id, track.last_id, details_key, details, a, b)
+            )
             track.last_id = event_id
             return event_id
-        built = details() if callable(details) else details
+        built = self._build(details, a, b)
         with self._lock:
             event_id = next(self._ids)
             event: dict[str, Any] = {
@@ -112,12 +134,19 @@ class History:
                 _log.exception("history listener failed on %s event", event_type)
         return event_id
 
+    def _build(self, details: Any, a: Any, b: Any) -> dict[str, Any] | None:
+        if not callable(details):
+            return details
+        return details() if a is _NO_ARGUMENTS else details(self, a, b)
+
     @property
     def events(self) -> list[dict[str, Any]]:
         """The recorded events, in order (built now if they were deferred)."""
         with self._lock:
             pending, self._pending = self._pending, []
-        for when, event_type, event_id, previous_id, details_key, details in pending:
+        records = [pending[i : i + _FIELDS] for i in range(0, len(pending), _FIELDS)]
+        records.sort(key=_event_id)
+        for when, event_type, event_id, previous_id, details_key, details, a, b in records:
             event: dict[str, Any] = {
                 "timestamp": datetime.fromtimestamp(when, UTC),
                 "type": event_type,
@@ -125,7 +154,7 @@ class History:
                 "previousEventId": previous_id,
             }
             if details_key is not None:
-                built = details() if callable(details) else details
+                built = self._build(details, a, b)
                 event[details_key] = built if built is not None else {}
             self._built.append(event)
         return self._built

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,14 @@ _NULL = object()
 _ABORT_EVENTS = frozenset(
     {"Task", "Map", "Parallel", "Wait"}
 )  # types with *StateAborted  # "InputPath": null / "OutputPath": null
+
+
+def _entered_details(history: History, name: str, raw: Any) -> dict[str, Any]:
+    return {"name": name, **history.data("input", raw)}
+
+
+def _exited_details(history: History, name: str, output: Any) -> dict[str, Any]:
+    return {"name": name, **history.data("output", output)}
 
 
 def runtime_prefix(state: str, entered_id: int) -> str:
@@ -189,7 +196,9 @@ class State:
             track,
             self.entered_type,
             "stateEnteredEventDetails",
-            lambda: {"name": self.name, **history.data("input", raw)},
+            _entered_details,
+            self.name,
+            raw,
         )
         attempts = [0] * len(self.retriers)
         retry_count = 0
@@ -243,7 +252,9 @@ class State:
                     track,
                     self.exited_type,
                     "stateExitedEventDetails",
-                    self._exit_details(output, history),
+                    _exited_details,
+                    self.name,
+                    output,
                 )
                 return catcher.next, output
         if self.exited_type:
@@ -251,12 +262,11 @@ class State:
                 track,
                 self.exited_type,
                 "stateExitedEventDetails",
-                self._exit_details(output, history),
+                _exited_details,
+                self.name,
+                output,
             )
         return next_state, output
-
-    def _exit_details(self, output: Any, history: History) -> Callable[[], dict[str, Any]]:
-        return lambda: {"name": self.name, **history.data("output", output)}
 
     def _caught_output(self, catcher: Catcher, error_output: Any, raw: Any, frame: Frame) -> Any:
         if catcher.jsonata:
@@ -301,7 +311,7 @@ class State:
         if kind is str:
             if len(output) * 4 < MAX_STATE_DATA_BYTES:
                 return
-        elif kind is not dict and kind is not list:
+        elif (kind is not dict and kind is not list) or history.within_limit(output):
             return
         if len(history.json(output).encode()) > MAX_STATE_DATA_BYTES:
             raise StateFailure(

@@ -24,7 +24,7 @@ from .errors import (
     RuntimeFailure,
     StateFailure,
 )
-from .history import Track
+from .history import History, Track
 from .jsonata_mode import QueryEvaluationFailure, bindings, is_expression
 from .jsonvalue import MAX_STATE_DATA_BYTES, is_number, to_json_string
 from .states import State
@@ -268,7 +268,11 @@ class TaskState(State):
                 f"The state/task '{size_name}' returned a result with a size exceeding the "
                 "maximum number of bytes service limit.",
             )
-        return json.loads(body), size
+        # The worker's JSON text (ASCII, with spaces) is never shorter than the compact
+        # UTF-8 encoding the size limit counts, so a result that passed is within it.
+        result = _decode(body.decode())
+        ex.history.note_within_limit(result)
+        return result, size
 
     def _lambda_invoke(
         self,
@@ -335,15 +339,13 @@ class TaskState(State):
         heartbeat: int | None,
     ) -> Any:
         history = ex.history
-
-        def scheduled() -> dict[str, Any]:
-            details = {"resource": self.resource, **history.data("input", payload)}
-            if timeout is not None:
-                details["timeoutInSeconds"] = timeout
-            return details
-
         history.add(
-            track, "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails", scheduled
+            track,
+            "LambdaFunctionScheduled",
+            "lambdaFunctionScheduledEventDetails",
+            _function_scheduled,
+            (self.resource, timeout),
+            payload,
         )
         history.add(track, "LambdaFunctionStarted")
         try:
@@ -369,12 +371,30 @@ class TaskState(State):
             track,
             "LambdaFunctionSucceeded",
             "lambdaFunctionSucceededEventDetails",
-            lambda: history.data("output", result),
+            _output_data,
+            result,
         )
         return result
 
 
 _TIMEOUTS = (TIMEOUT, HEARTBEAT_TIMEOUT)
+
+
+def _function_scheduled(
+    history: History, resource_timeout: tuple[str, int | None], payload: Any
+) -> dict[str, Any]:
+    resource, timeout = resource_timeout
+    details = {"resource": resource, **history.data("input", payload)}
+    if timeout is not None:
+        details["timeoutInSeconds"] = timeout
+    return details
+
+
+def _output_data(history: History, result: Any, _unused: Any) -> dict[str, Any]:
+    return history.data("output", result)
+
+
+_decode = json.JSONDecoder().decode
 
 
 def _details_key(event_type: str) -> str:

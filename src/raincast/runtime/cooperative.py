@@ -117,6 +117,8 @@ class Hub:
         self._incoming: collections.deque[tuple[_Waiter, Any]] = collections.deque()
         self._joiners: dict[greenlet.greenlet, list[_Waiter]] = {}
         self._thread = threading.get_ident()
+        self._closed = False
+        self._wake_lock = threading.Lock()  # other threads' wake-ups vs close()
         self.signal_waits = 0
 
     @classmethod
@@ -134,9 +136,11 @@ class Hub:
             hub.close()
 
     def close(self) -> None:
-        for fd in (self._wake_read, self._wake_write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with self._wake_lock:
+            self._closed = True
+            for fd in (self._wake_read, self._wake_write):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     # -- greenlets ------------------------------------------------------------------
 
@@ -204,9 +208,12 @@ class Hub:
                 waiter.value = value
                 self._ready.append(waiter)
             return
-        self._incoming.append((waiter, value))
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_write, b"\0")  # a full pipe already means "wake up"
+        with self._wake_lock:
+            if self._closed:  # the wait it would end is long over
+                return
+            self._incoming.append((waiter, value))
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._wake_write, b"\0")  # a full pipe already means "wake up"
 
     # -- the loop ---------------------------------------------------------------------
 

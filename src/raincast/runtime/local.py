@@ -183,7 +183,8 @@ class LocalRuntime:
     invocations that may run at once (default: CPU count, at least 2). ``parameter_overrides``:
     template parameters. ``env_overrides``: per function logical id (or ``"*"``), variables
     over the template's. ``functions``: extra functions (``function_from_callable``).
-    ``map_workers``: threads per execution for Map/Parallel (default ``workers``).
+    ``map_workers``: Map iterations / Parallel branches an execution runs at once (default
+    ``workers``).
     ``max_environments``: live worker processes kept warm (default ``max(8, 4*workers)``).
 
     ``functions`` / ``state_machines`` / ``buckets`` are by logical id; state machines may
@@ -224,9 +225,10 @@ class LocalRuntime:
             self.buckets = resolve_buckets(self.template)
         self.functions.update(functions or {})
         self.workers = workers or default_worker_count()
-        # Threads an execution may use for Map/Parallel: as many as Lambda invocations can
-        # run at once. More threads cannot run more invocations and only contend for the GIL
-        # (measured: benchmarks/lambda_bench.py); raise it for Maps that mostly Wait.
+        # Map iterations / Parallel branches an execution runs at once (greenlets on the
+        # execution's thread, see raincast.runtime.cooperative): as many as Lambda
+        # invocations can run at once; more would only wait for a slot. Raise it for Maps
+        # that mostly Wait.
         self.map_workers = map_workers or self.workers
         self._s3_endpoint_url = s3_endpoint_url
         self._s3: LocalS3 | None = None

@@ -72,7 +72,7 @@ class Services:
     s3_client: Any | None = None  # a boto3 S3 client (ItemReader / ResultWriter)
     sleep: Callable[[float], None] = time.sleep  # Wait states and Retry back-off
     stop_event: threading.Event = field(default_factory=threading.Event)  # StopExecution
-    map_workers: int = 8  # threads an execution may use for Map/Parallel branches
+    map_workers: int = 8  # Map iterations / Parallel branches an execution runs at once
     # True when every call above waits through raincast.runtime.cooperative when it blocks
     # (the LambdaPool does): Map iterations and Parallel branches then run as greenlets on
     # one thread instead of threads (see run_jobs). In-process invokers leave it False.

@@ -218,6 +218,11 @@ class Worker:
                     "requestId": request_id,
                 },
             ) from None
+        except BaseException:
+            # Interrupted mid-invocation (KeyboardInterrupt, a greenlet killed): its reply
+            # may still come, so this environment cannot serve another invocation.
+            self.kill()
+            raise
         if kind != b"O":
             document = json.loads(body)
             raise LambdaFunctionError(document.get("errorType", "Runtime.Unknown"), document)

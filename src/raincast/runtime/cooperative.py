@@ -84,6 +84,7 @@ class Signal:
         waiter = _Waiter(greenlet.getcurrent())
         self._waiter = waiter
         if self.is_set:  # set by another thread between the check and registering
+            waiter.armed = False  # a resume it may have queued must not fire later
             self._waiter = None
             return True
         hub.signal_waits += 1

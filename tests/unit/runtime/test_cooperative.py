@@ -328,3 +328,40 @@ def test_an_invocation_interrupted_mid_wait_retires_its_environment(tmp_path: Pa
         assert [str(e) for e in raised] == ["interrupted"]
         assert pool.invoke("slow", {"i": 2})["i"] == 2
         assert pool.cold_starts == 2
+
+
+def test_a_greenlet_interrupted_while_waiting_for_a_slot_does_not_take_the_next_one(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "coop_handlers.py").write_text(HANDLERS)
+    slow = function_from_callable("slow", "coop_handlers:slow", code_dir=tmp_path)
+    with LambdaPool({"slow": slow}, max_workers=1) as pool:
+        pool.warm("slow")
+        done: list[Any] = []
+
+        def call(i: int, seconds: float) -> Any:
+            def run() -> None:
+                try:
+                    done.append(pool.invoke("slow", {"seconds": seconds, "i": i})["i"])
+                except RuntimeError as exc:
+                    done.append(str(exc))
+
+            return run
+
+        with Hub.running() as hub:
+            holder = hub.spawn(call(1, 0.3))  # takes the only slot
+            victim = hub.spawn(call(2, 0))  # queued first for the slot
+            last = hub.spawn(call(3, 0))  # queued second
+
+            def interrupter() -> None:
+                hub.sleep(0.05)
+                victim.throw(RuntimeError("interrupted"))
+
+            def watchdog() -> None:
+                hub.sleep(10)
+                raise AssertionError("a greenlet waiting for a slot was never woken")
+
+            hub.spawn(interrupter)
+            hub.spawn(watchdog)
+            hub.run_until(lambda: holder.dead and victim.dead and last.dead)
+    assert done == ["interrupted", 1, 3]

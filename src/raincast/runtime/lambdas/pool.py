@@ -522,6 +522,14 @@ class LambdaPool:
                 self._lock.release()
                 try:
                     signal.wait()
+                except BaseException:
+                    # Interrupted: leave the queue, or pass on a wake-up already taken.
+                    with self._lock:
+                        if signal in self._slot_signals:
+                            self._slot_signals.remove(signal)
+                        elif self._running < self.max_workers:
+                            self._notify_slot()
+                    raise
                 finally:
                     self._lock.acquire()
             if self._closed:

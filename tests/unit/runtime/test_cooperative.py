@@ -126,6 +126,10 @@ def slow(event, context):
     return {"pid": os.getpid(), "i": event.get("i")}
 def fail(event, context):
     raise KeyError("no such city")
+def echo(event, context):
+    return event
+def text(event, context):
+    return "\u00e9" * event["characters"]
 """
 
 
@@ -365,3 +369,38 @@ def test_a_greenlet_interrupted_while_waiting_for_a_slot_does_not_take_the_next_
             hub.spawn(watchdog)
             hub.run_until(lambda: holder.dead and victim.dead and last.dead)
     assert done == ["interrupted", 1, 3]
+
+
+@pytest.mark.parametrize("on_hub", [False, True])
+def test_payloads_bigger_than_a_pipe_buffer_cross_both_ways(tmp_path: Path, on_hub: bool) -> None:
+    (tmp_path / "coop_handlers.py").write_text(HANDLERS)
+    echo = function_from_callable("echo", "coop_handlers:echo", code_dir=tmp_path)
+    event = {"cities": [f"Sydney-{i:06d}" for i in range(200_000)]}  # ~2.8 MB of JSON
+    replies: list[Any] = []
+    with LambdaPool({"echo": echo}, max_workers=1) as pool:
+        if on_hub:
+            run_on_hub(lambda: replies.append(pool.invoke("echo", event)))
+        else:
+            replies.append(pool.invoke("echo", event))
+    assert replies == [event]
+
+
+def test_task_results_at_the_state_size_limit_through_a_worker(tmp_path: Path) -> None:
+    # 100,000 x "\u00e9" is 200,002 bytes of UTF-8 JSON (600,006 with \\u escapes, as
+    # runtimes before python3.12 sent it): under the 262,144-byte limit. 140,000 of them
+    # (280,002 bytes) are over it.
+    (tmp_path / "coop_handlers.py").write_text(HANDLERS)
+    text = function_from_callable("text", "coop_handlers:text", code_dir=tmp_path)
+    with LocalRuntime(None, workers=1, functions={"text": text}) as rt:
+        rt.add_state_machine(
+            {
+                "StartAt": "T",
+                "States": {"T": {"Type": "Task", "Resource": arn("text"), "End": True}},
+            },
+            name="text",
+        )
+        within = rt.execute("text", {"characters": 100_000}, timeout=60)
+        over = rt.execute("text", {"characters": 140_000}, timeout=60)
+    assert within.status == "SUCCEEDED", within.cause
+    assert within.output == "\u00e9" * 100_000
+    assert over.status == "FAILED" and over.error == "States.DataLimitExceeded"

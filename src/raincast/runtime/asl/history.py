@@ -76,8 +76,8 @@ class History:
 
     def note_within_limit(self, value: Any) -> None:
         """``value`` is known to encode within the state data limit (a task result decoded
-        from JSON text that was checked, which is never shorter than the compact encoding),
-        so the state's size check need not encode it."""
+        from UTF-8 JSON text that was checked and is never shorter than the compact
+        encoding), so the state's size check need not encode it."""
         if len(self._within_limit) >= _REMEMBERED_TEXTS:
             self._within_limit.clear()
         self._within_limit[id(value)] = value  # the reference keeps the id unique

@@ -268,8 +268,9 @@ class TaskState(State):
                 f"The state/task '{size_name}' returned a result with a size exceeding the "
                 "maximum number of bytes service limit.",
             )
-        # The worker's JSON text (ASCII, with spaces) is never shorter than the compact
-        # UTF-8 encoding the size limit counts, so a result that passed is within it.
+        # The function's JSON text (UTF-8, with spaces after separators) is never shorter
+        # than the compact encoding of the decoded result, so one that passed is within
+        # the limit and the state's own size check need not encode it again.
         result = _decode(body.decode())
         ex.history.note_within_limit(result)
         return result, size
@@ -449,7 +450,7 @@ def _invoke_response(payload: Any, length: int) -> dict[str, Any]:
 def _marshal(result: Any) -> bytes:
     """An in-process function's result as the JSON text a Lambda runtime would send."""
     try:
-        return json.dumps(result).encode()
+        return json.dumps(result, ensure_ascii=False).encode()
     except (TypeError, ValueError) as exc:  # what the Python Lambda runtime reports
         raise StateFailure(
             "Runtime.MarshalError",

@@ -161,11 +161,12 @@ class Worker:
         hub = current_hub()
         fd = self._response_read
         buffer = self._buffer
+        want = 65536
         try:
             while True:
                 if hub is not None:
                     hub.wait_readable(fd)
-                chunk = os.read(fd, 65536)
+                chunk = os.read(fd, want)
                 if not chunk:
                     raise _WorkerTimedOut if self.timed_out else _WorkerDied
                 if not buffer and len(chunk) >= 4:
@@ -176,6 +177,7 @@ class Worker:
                 buffer += chunk
                 if len(buffer) >= 4:
                     end = 4 + _LENGTH.unpack_from(buffer)[0]
+                    want = max(65536, end - len(buffer))  # a big reply: larger reads
                     if len(buffer) >= end:
                         frame = bytes(buffer[4:end])
                         del buffer[:end]

@@ -267,7 +267,9 @@ def main(request_fd: int, response_fd: int) -> int:
     channel.send(b"O", json.dumps({"init_ms": (time.monotonic() - started) * 1000}).encode())
     memory = facts["memory_limit_in_mb"]
     loads, dumps, monotonic = json.loads, json.dumps, time.monotonic
-    encode = _Encoder().encode  # one encoder: json.dumps(cls=...) builds one per call
+    # One encoder (json.dumps(cls=...) builds one per call). Unicode unescaped, as the
+    # python3.12 runtime returns it (earlier runtimes sent \u escapes).
+    encode = _Encoder(ensure_ascii=False).encode
 
     while True:
         channel.wait_briefly()

@@ -95,9 +95,18 @@ def run_jobs(
         if hub is not None:  # nested in a hub's greenlet: more greenlets on the same hub
             hub.join([hub.spawn(drain) for _ in range(drains)])
         elif cooperative:
+            running = [drains]  # asked after every switch: a count, not a scan
+
+            def counted_drain() -> None:
+                try:
+                    drain()
+                finally:
+                    running[0] -= 1
+
             with Hub.running() as hub:
-                greenlets = [hub.spawn(drain) for _ in range(drains)]
-                hub.run_until(lambda: all(glet.dead for glet in greenlets))
+                for _ in range(drains):
+                    hub.spawn(counted_drain)
+                hub.run_until(lambda: not running[0])
         else:
             threads = [
                 threading.Thread(target=drain, name=f"asl-{n}", daemon=True) for n in range(drains)

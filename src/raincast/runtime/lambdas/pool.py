@@ -355,6 +355,7 @@ class LambdaPool:
         self._busy: set[Worker] = set()
         # Greenlets on a hub waiting for a concurrency slot (threads wait on self._lock).
         self._slot_signals: collections.deque[Signal] = collections.deque()
+        self._waiting_threads = 0
         self._total = 0  # live environments, idle or busy
         self._running = 0  # invocations in flight (<= max_workers)
         self._closed = False
@@ -517,7 +518,11 @@ class LambdaPool:
             while self._running >= self.max_workers and not self._closed:
                 hub = current_hub()
                 if hub is None:
-                    self._lock.wait()
+                    self._waiting_threads += 1
+                    try:
+                        self._lock.wait()
+                    finally:
+                        self._waiting_threads -= 1
                     continue
                 signal = hub.signal()
                 self._slot_signals.append(signal)
@@ -570,7 +575,8 @@ class LambdaPool:
     def _notify_slot(self) -> None:
         # Under self._lock: a slot is free; wake one waiting thread and one waiting greenlet
         # (whichever loses the race waits again).
-        self._lock.notify()
+        if self._waiting_threads:
+            self._lock.notify()
         if self._slot_signals:
             self._slot_signals.popleft().set()
 

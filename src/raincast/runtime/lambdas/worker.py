@@ -29,7 +29,7 @@ _TIMEOUT = struct.Struct(">d")
 # After each reply the environment watches its request pipe this long before it blocks in
 # read(). A Map hands a warm environment its next item within tens of microseconds; a
 # process that is still running takes it at once, while waking a sleeping one costs the
-# sender a cross-CPU wake-up (measured on a 2-vCPU VM: a quarter of a Map's time per item;
+# sender a cross-CPU wake-up (measured on a 2-vCPU VM: about half of a Map's time per item;
 # benchmarks/lambda_bench.py). sched_yield between looks leaves the CPU to anything runnable.
 IDLE_SPIN_SECONDS = 0.0002
 

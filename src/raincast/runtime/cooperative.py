@@ -234,9 +234,10 @@ class Hub:
                 timeout_ms = max(0, int((timers[0][0] - time.monotonic()) * 1000 + 0.999))
             elif not readers and not self.signal_waits and not self._incoming:
                 raise RuntimeError("cooperative hub: every greenlet waits and nothing can wake one")
-            events = self._poll.poll(0) if readers else None
-            if readers and not events and (timeout_ms is None or timeout_ms > 0):
+            events = None
+            if readers and (timeout_ms is None or timeout_ms > 0):
                 end = time.perf_counter() + SPIN_SECONDS
+                events = self._poll.poll(0)
                 while not events and time.perf_counter() < end:
                     events = self._poll.poll(0)
             for fd, _events in events or self._poll.poll(timeout_ms):

@@ -271,7 +271,7 @@ class TaskState(State):
         # The function's JSON text (UTF-8, with spaces after separators) is never shorter
         # than the compact encoding of the decoded result, so one that passed is within
         # the limit and the state's own size check need not encode it again.
-        result = _decode(body.decode())
+        result = json.loads(body.decode())
         ex.history.note_within_limit(result)
         return result, size
 
@@ -393,9 +393,6 @@ def _function_scheduled(
 
 def _output_data(history: History, result: Any, _unused: Any) -> dict[str, Any]:
     return history.data("output", result)
-
-
-_decode = json.JSONDecoder().decode
 
 
 def _details_key(event_type: str) -> str:

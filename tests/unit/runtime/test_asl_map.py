@@ -519,3 +519,27 @@ def test_jsonata_distributed_map(s3: Any) -> None:
         ].read()
     )
     assert [json.loads(r["Output"]) for r in records] == ["3t", "7t"]
+
+
+def test_map_jobs_are_made_when_they_run_not_all_up_front() -> None:
+    from raincast.runtime.asl.concurrency import LazyJobs, run_jobs
+    from raincast.runtime.asl.errors import StateFailure
+
+    made: list[int] = []
+
+    def make(index: int):
+        made.append(index)
+
+        def job(cancel):
+            if index == 2:
+                raise StateFailure("Boom", "item 2")
+            return index * 10
+
+        return job
+
+    jobs = LazyJobs(100, make)
+    assert len(jobs) == 100 and made == []
+    outcomes = run_jobs(jobs, workers=1, should_stop=lambda outcome: True)
+    assert made == [0, 1, 2]  # the failure stopped the rest before they were made
+    assert [o.value for o in outcomes[:2]] == [0, 10]
+    assert outcomes[2].failure is not None and outcomes[2].failure.error == "Boom"

@@ -29,6 +29,24 @@ class Outcome:
 PENDING = Outcome(False)  # never ran (cancelled before it started)
 
 
+class LazyJobs(Sequence[Job]):
+    """``count`` jobs, each made by ``make(index)`` when it is about to run: a large Map does
+    not hold thousands of closures for its whole run (long-lived enough that the garbage
+    collector promotes them and then scans the old generation in full)."""
+
+    def __init__(self, count: int, make: Callable[[int], Job]) -> None:
+        self._count = count
+        self._make = make
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: int) -> Job:  # type: ignore[override]
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        return self._make(index)
+
+
 def run_jobs(
     jobs: Sequence[Job],
     *,

@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .concurrency import Outcome, run_jobs
+from .concurrency import LazyJobs, Outcome, run_jobs
 from .context import BranchCancelled, Execution, Frame, iso_timestamp
 from .distributed import ItemBatcher, ItemReader, ResultWriter, resolve_positive_int
 from .errors import (
@@ -420,18 +420,9 @@ class MapState(State):
         inputs: list[Any],
         workers: int,
     ) -> list[Any]:
-        jobs = [
-            self._iteration_job(
-                ex,
-                frame.scope,
-                track,
-                i,
-                value,
-            )
-            for i, value in enumerate(inputs)
-        ]
+        scope = frame.scope
         outcomes = run_jobs(
-            jobs,
+            LazyJobs(len(inputs), lambda i: self._iteration_job(ex, scope, track, i, inputs[i])),
             workers=workers,
             should_stop=lambda outcome: True,
             cooperative=ex.services.cooperative,
@@ -494,20 +485,14 @@ class MapState(State):
 
             return run
 
-        jobs = [
-            timed(
-                self._iteration_job(
-                    ex,
-                    frame.scope,
-                    track,
-                    i,
-                    value,
-                    map_run_arn,
-                ),
+        scope = frame.scope
+        jobs = LazyJobs(
+            len(inputs),
+            lambda i: timed(
+                self._iteration_job(ex, scope, track, i, inputs[i], map_run_arn),
                 i,
-            )
-            for i, value in enumerate(inputs)
-        ]
+            ),
+        )
         outcomes = run_jobs(
             jobs, workers=workers, should_stop=should_stop, cooperative=ex.services.cooperative
         )

@@ -8,6 +8,7 @@ same number of worker processes (target: within 2x).
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import multiprocessing
@@ -168,22 +169,37 @@ def runtime_map(
     repeats: int,
     map_workers: int | None = None,
     record_history: bool = True,
+    collections: dict[int, int] | None = None,
 ) -> tuple[float, float, float]:
     """Best (wall, this process's CPU) seconds of a Map execution through LocalRuntime,
-    and the median wall time."""
+    and the median wall time. ``collections`` (generation -> count) is filled with the
+    garbage collections during the timed runs."""
     from raincast.runtime.local import LocalRuntime
 
     function = function_from_callable("noop", "bench_handlers:noop", code_dir=code_dir)
     best: tuple[float, float] | None = None
     walls: list[float] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and collections is not None:
+            generation = info["generation"]
+            collections[generation] = collections.get(generation, 0) + 1
+
     with LocalRuntime(
         None, workers=workers, functions={"noop": function}, map_workers=map_workers
     ) as runtime:
         runtime.add_state_machine(MAP_DEFINITION, name="bench")
         runtime.lambdas.warm("noop", workers)
+        # Workers get the S3 endpoint's URL, so warming starts it, in the background; wait
+        # for it to be up, or the first timed runs share the CPU with its start.
+        runtime.s3_client().list_buckets()
         for _ in range(repeats):
             started, cpu = time.perf_counter(), time.process_time()
-            result = runtime.execute("bench", {"items": items}, record_history=record_history)
+            gc.callbacks.append(count)
+            try:
+                result = runtime.execute("bench", {"items": items}, record_history=record_history)
+            finally:
+                gc.callbacks.remove(count)
             sample = (time.perf_counter() - started, time.process_time() - cpu)
             walls.append(sample[0])
             assert result.status == "SUCCEEDED", (result.error, result.cause)
@@ -237,7 +253,10 @@ def main() -> None:
             f"LambdaPool.invoke from {args.workers} threads (no interpreter): {direct * 1000:.0f} ms"
         )
         try:
-            best, cpu, median = runtime_map(items, args.workers, code_dir, args.repeats)
+            collections: dict[int, int] = {}
+            best, cpu, median = runtime_map(
+                items, args.workers, code_dir, args.repeats, collections=collections
+            )
         except ImportError as exc:
             print(f"LocalRuntime Map: skipped, the ASL interpreter is not available ({exc})")
             return
@@ -245,6 +264,10 @@ def main() -> None:
             f"LocalRuntime: Map of {args.items} no-op Lambda tasks (defaults): {best * 1000:.0f} ms"
             f" (best of {args.repeats}; {best / args.items * 1e6:.0f} us/item;"
             f" runtime process CPU {cpu * 1000:.0f} ms; median {median * 1000:.0f} ms)"
+        )
+        print(
+            f"  garbage collections in those {args.repeats} runs: "
+            + ", ".join(f"gen{g} {collections.get(g, 0)}" for g in range(3))
         )
         for map_workers, history in ((args.workers, True), (args.workers, False), (1, False)):
             wall, cpu, _ = runtime_map(

@@ -87,8 +87,8 @@ def main() -> int:
     from raincast.model.artifact import RainModel
     from raincast.model.card import metrics_table
     from raincast.model.metrics import score
-    from raincast.model.training import WEATHERAUS_LATITUDE, persistence, tutorial_forest
     from raincast.weather.weatheraus import read_observations
+    from raincast_cli.training import WEATHERAUS_LATITUDE, persistence, tutorial_forest
 
     model = RainModel.load()
     meta = model.metadata

@@ -19,8 +19,9 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "layers" / "model" / "python")]
 
 
 def main() -> int:
-    from raincast.commands.run import LOCAL_ENV
-    from raincast.runtime.local import LocalRuntime
+    from sfnstack.local import LocalRuntime
+
+    from raincast_cli.commands.run import LOCAL_ENV
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cities", type=int, default=300)

@@ -1,6 +1,6 @@
 """Checks template.yaml and statemachine/*.asl.json beyond what sam/cfn-lint/asl-validator
 check: ${...} substitutions, least-privilege IAM, retried error names (see
-raincast.template_checks). Exit 1 with one line per problem."""
+raincast_cli.template_checks). Exit 1 with one line per problem."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from raincast.template_checks import check_all  # noqa: E402
+from raincast_cli.template_checks import check_all  # noqa: E402
 
 
 def main() -> int:

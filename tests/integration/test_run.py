@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from raincast.commands.run import LOCAL_ENV
 from raincast.geocoding import get_geocoder
 from raincast.weather import get_weather_source
+from raincast_cli.commands.run import LOCAL_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 AUSTRALIA = ROOT / "examples" / "cities-australia.csv"
@@ -32,7 +32,7 @@ def raincast_run(*args: str | Path, timeout: float = 300) -> subprocess.Complete
         ),
     }
     return subprocess.run(
-        [sys.executable, "-m", "raincast", "run", *map(str, args)],
+        [sys.executable, "-m", "raincast_cli", "run", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT,
     )  # fmt: skip
 
@@ -148,7 +148,7 @@ def test_a_bad_file_is_refused_before_anything_runs(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def runtime():
-    from raincast.runtime.local import LocalRuntime
+    from sfnstack.local import LocalRuntime
 
     rt = LocalRuntime(ROOT / "template.yaml", workers=2, env_overrides={"*": LOCAL_ENV})
     yield rt

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "serve"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sfnstack/tests/fixtures/serve"))
 
-from stack import REPO, ServeProcess, wait_until
+from sfnstack.serve.template import load_template
+from stack import ServeProcess, wait_until
 
-from raincast.serve.template import load_template
-
-TEMPLATE = REPO / "template.yaml"
-AUSTRALIA = REPO / "examples" / "cities-australia.csv"
-WORLD = REPO / "examples" / "cities-world.csv"
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+AUSTRALIA = ROOT / "examples" / "cities-australia.csv"
+WORLD = ROOT / "examples" / "cities-world.csv"
 
 pytestmark = pytest.mark.skipif(
     not TEMPLATE.exists() or not AUSTRALIA.exists(),
@@ -55,13 +55,19 @@ def _succeeded(server: ServeProcess, arn: str, timeout: float = 240) -> dict[str
     return described
 
 
+def _serve(data_dir: Path, *args: str) -> ServeProcess:
+    """``raincast serve`` (the forecaster's CLI around sfnstack's) on the real template."""
+    paths = [ROOT / "src", ROOT / "layers" / "model" / "python"]
+    return ServeProcess(data_dir, TEMPLATE, *args, module="raincast_cli", python_path=paths)
+
+
 def test_pipeline_through_schedule_upload_and_api_across_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     scheduled_key = load_template(TEMPLATE).parameters["ScheduledCityListKey"]
 
     # 1. the schedule, fired every few seconds (a local extension of rate())
-    first = ServeProcess(
-        data_dir, TEMPLATE, "--schedule-expression", "rate(5 seconds)", "--grace-seconds", "0"
+    first = _serve(
+        data_dir, "--schedule-expression", "rate(5 seconds)", "--grace-seconds", "0"
     ).start()
     try:
         input_bucket, results_bucket = _bucket(first, "input"), _bucket(first, "result")
@@ -89,7 +95,7 @@ def test_pipeline_through_schedule_upload_and_api_across_a_restart(tmp_path: Pat
     assert "started by schedule ForecastSchedule" in first.log()
 
     # 2. restarted without the schedule: the earlier run is still there
-    second = ServeProcess(data_dir, TEMPLATE, "--no-schedule").start()
+    second = _serve(data_dir, "--no-schedule").start()
     try:
         assert second.sfn().describe_execution(executionArn=scheduled_arn)["status"] == "SUCCEEDED"
         assert _summary(second, results_bucket, described["name"]) == scheduled_summary

@@ -1,4 +1,4 @@
-"""``raincast geocode`` through ``raincast.cli.main``."""
+"""``raincast geocode`` through ``raincast_cli.cli.main``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import responses
 
-from raincast.cli import main
 from raincast.geocoding.locationiq import SEARCH_URL as LIQ_URL
 from raincast.geocoding.open_meteo import SEARCH_URL as OM_URL
+from raincast_cli.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "geocoding"
 

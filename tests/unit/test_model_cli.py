@@ -6,10 +6,10 @@ import gzip
 import numpy as np
 import pytest
 
-from raincast.cli import main
 from raincast.features import features_from_table
 from raincast.model.artifact import RainModel
 from raincast.weather.weatheraus import default_path, read_observations
+from raincast_cli.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from raincast.model.artifact import (
     RainModel,
     write_artifact,
 )
-from raincast.model.training import TrainingConfig, export_arrays, fit_ensemble
 from raincast.weather.weatheraus import read_observations
+from raincast_cli.training import TrainingConfig, export_arrays, fit_ensemble
 
 
 @pytest.fixture(scope="module")

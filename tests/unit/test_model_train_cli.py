@@ -7,10 +7,10 @@ import gzip
 import numpy as np
 import pytest
 
-from raincast.cli import main
-from raincast.model import training
 from raincast.model.artifact import RainModel
 from raincast.weather.weatheraus import default_path
+from raincast_cli import training
+from raincast_cli.cli import main
 
 
 @pytest.fixture()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from raincast.cities import CityListError
-from raincast.commands import run as run_command
 from raincast.pipeline.records import InvalidRequest
+from raincast_cli.commands import run as run_command
 
 ROOT = Path(__file__).resolve().parents[2]
 

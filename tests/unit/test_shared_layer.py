@@ -1,65 +1,74 @@
-"""The shared layer ships only part of src/raincast (layers/shared/Makefile's MODULES): every
-raincast module that the shipped code or the functions import must be in it, or the
-function fails on AWS with an ImportError that no local run shows (locally, all of
-src/raincast is on the path)."""
+"""The shared layer ships the raincast package as such (layers/shared/Makefile copies
+src/raincast whole): everything the functions and the package import must be inside it or
+be a dependency the layer installs, and nothing of the CLI (raincast_cli), the training
+code or the local AWS stack (sfnstack) may be reached from it, or the function fails on AWS
+with an ImportError that no local run shows (locally, all of them are on the path)."""
 
 from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "raincast"
-# Shipped although not under raincast/: the training code is removed from the layer.
-REMOVED_FROM_LAYER = {"raincast.model.training"}
+# Top-level packages a shipped module may import: the package itself, the model layer, the
+# layer's requirements (layers/shared/requirements.txt) and what the python3.12 runtime has.
+ALLOWED_TOP_LEVEL = {"raincast", "raincast_model", "numpy", "requests", "aws_lambda_powertools"}
+RUNTIME_PROVIDED = {"boto3", "botocore"}
+LOCAL_ONLY = {"raincast_cli", "sfnstack", "sklearn", "moto"}
 
 
-def shipped_modules() -> set[str]:
-    makefile = (ROOT / "layers" / "shared" / "Makefile").read_text()
-    (entries,) = re.findall(r"^MODULES := (.+)$", makefile, re.MULTILINE)
-    modules = {"raincast"}
-    for entry in entries.split():
-        path = SRC / entry
-        if path.is_dir():
-            for file in path.rglob("*.py"):
-                parts = file.relative_to(SRC).with_suffix("").parts
-                modules.add(".".join(("raincast", *parts)).removesuffix(".__init__"))
-        elif path.suffix == ".py" and entry != "__init__.py":
-            modules.add(f"raincast.{path.stem}")
-    return modules - REMOVED_FROM_LAYER
-
-
-def raincast_imports(file: Path) -> set[str]:
+def imports_of(file: Path) -> set[str]:
+    """Absolute module names imported anywhere in the file (also inside functions)."""
     found = set()
     for node in ast.walk(ast.parse(file.read_text(), str(file))):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module.split(".")[0] == "raincast":
-                found.add(node.module)
+            found.add(node.module)
         elif isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.split(".")[0] == "raincast")
+            found.update(a.name for a in node.names)
     return found
 
 
-def test_everything_the_shipped_code_imports_is_shipped() -> None:
-    shipped = shipped_modules()
-    files = list((ROOT / "functions").rglob("*.py"))
-    for module in shipped:
-        package = SRC.joinpath(*module.split(".")[1:], "__init__.py")
-        files.append(
-            package if package.exists() else SRC.joinpath(*module.split(".")[1:]).with_suffix(".py")
-        )
-    missing = {
+def shipped_files() -> list[Path]:
+    return [*SRC.rglob("*.py"), *(ROOT / "functions").rglob("*.py")]
+
+
+def test_the_layer_build_copies_the_package_not_a_module_list() -> None:
+    makefile = (ROOT / "layers" / "shared" / "Makefile").read_text()
+    assert not re.search(r"^MODULES\s*:?=", makefile, re.MULTILINE)
+    assert 'cp -R "$(SRC)" "$(ARTIFACTS_DIR)/python/raincast"' in makefile
+
+
+def test_shipped_code_imports_only_what_the_layer_has() -> None:
+    stdlib = set(sys.stdlib_module_names)
+    wrong = {
         f"{file.relative_to(ROOT)} imports {name}"
-        for file in files
-        for name in raincast_imports(file)
-        if name not in shipped
+        for file in shipped_files()
+        for name in imports_of(file)
+        if (top := name.split(".")[0]) not in stdlib
+        and top not in ALLOWED_TOP_LEVEL | RUNTIME_PROVIDED
     }
+    assert not wrong, sorted(wrong)
+
+
+def test_shipped_modules_exist() -> None:
+    """A ``raincast.x`` import must name a module or package inside src/raincast."""
+    missing = set()
+    for file in shipped_files():
+        for name in imports_of(file):
+            parts = name.split(".")
+            if parts[0] != "raincast":
+                continue
+            path = SRC.joinpath(*parts[1:])
+            if not (path.with_suffix(".py").exists() or (path / "__init__.py").exists()):
+                missing.add(f"{file.relative_to(ROOT)} imports {name}")
     assert not missing, sorted(missing)
 
 
 def test_the_layer_leaves_the_local_tools_out() -> None:
-    shipped = shipped_modules()
-    assert "raincast.http" in shipped  # the online providers' client
-    for local_only in ("raincast.cli", "raincast.runtime", "raincast.serve", "raincast.commands"):
-        assert not any(m == local_only or m.startswith(local_only + ".") for m in shipped)
+    names = {name.split(".")[0] for file in shipped_files() for name in imports_of(file)}
+    assert not names & LOCAL_ONLY
+    assert not (SRC / "cli.py").exists() and not (SRC / "commands").exists()
+    assert not (SRC / "model" / "training.py").exists()

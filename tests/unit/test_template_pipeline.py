@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from raincast.template_checks import (
+from raincast_cli.template_checks import (
     check_least_privilege,
     check_retry_errors,
     check_substitutions,

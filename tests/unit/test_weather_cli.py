@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import responses
 
-from raincast.cli import main
 from raincast.weather.open_meteo import FORECAST_URL
+from raincast_cli.cli import main
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "open_meteo"
 

@@ -1,0 +1,137 @@
+"""``sfnstack states run`` as a user runs it: a subprocess, one JSON object on stdout, the
+exit code saying how it went."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+FIXTURE = ROOT / "tests" / "fixtures" / "runtime" / "template.yaml"
+
+HANDLERS = """
+import os
+
+def double(event, context):
+    return {"value": event["value"] * 2, "name": context.function_name, "env": os.environ.get("CLI_ENV")}
+
+class Nope(Exception):
+    pass
+
+def refuse(event, context):
+    raise Nope("not today")
+"""
+
+DEFINITION = {
+    "StartAt": "Double",
+    "States": {
+        "Double": {
+            "Type": "Task",
+            "Resource": "arn:aws:lambda:us-east-1:123456789012:function:double",
+            "Next": "Refuse?",
+        },
+        "Refuse?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.value", "NumericGreaterThan": 100, "Next": "Refuse"}],
+            "Default": "Done",
+        },
+        "Refuse": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": "refuse", "Payload.$": "$"},
+            "End": True,
+        },
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+
+def states_run(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", "sfnstack", "states", "run", *args],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "cli_handlers.py").write_text(HANDLERS)
+    (tmp_path / "machine.asl.json").write_text(json.dumps(DEFINITION))
+    (tmp_path / "input.json").write_text('{"value": 21}')
+    return tmp_path
+
+
+FUNCTIONS = ("--function", "double=cli_handlers:double", "--function", "refuse=cli_handlers:refuse")
+
+
+def test_success_prints_the_output_and_exits_0(workdir: Path) -> None:
+    done = states_run(
+        workdir, "machine.asl.json", "--input", "input.json", *FUNCTIONS, "--env", "CLI_ENV=set"
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "status": "SUCCEEDED",
+        "output": {"value": 42, "name": "double", "env": "set"},
+    }
+    assert done.stdout.count("\n") == 1  # exactly one JSON object
+
+
+def test_failure_prints_error_and_cause_and_exits_1(workdir: Path) -> None:
+    done = states_run(
+        workdir, "machine.asl.json", "--input", "-", *FUNCTIONS, "--verbose", stdin='{"value": 60}'
+    )
+    assert done.returncode == 1, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "FAILED"
+    assert result["error"] == "Nope"
+    assert json.loads(result["cause"])["errorMessage"] == "not today"
+    assert "ExecutionFailed" in done.stderr  # --verbose: the history
+    assert "[ERROR] Nope: not today" in done.stderr  # and the function's log
+
+
+def test_usage_and_definition_errors_exit_2(workdir: Path) -> None:
+    (workdir / "bad.asl.json").write_text(
+        '{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Missing"}}}'
+    )
+    done = states_run(workdir, "bad.asl.json", "--input", "{}")
+    assert done.returncode == 2
+    assert "Missing" in done.stderr and done.stdout == ""
+    done = states_run(workdir, "machine.asl.json", "--input", "{not json")
+    assert done.returncode == 2 and "--input" in done.stderr
+    done = states_run(workdir, "machine.asl.json", "--function", "double")
+    assert done.returncode == 2 and "KEY=VALUE" in done.stderr
+    done = states_run(workdir)
+    assert done.returncode == 2 and "DEFINITION" in done.stderr
+
+
+def test_template_state_machine_and_substitutions(workdir: Path) -> None:
+    # --state-machine: the template's own definition (a Catch of the fixture's FixtureError)
+    done = states_run(
+        workdir, "--template", str(FIXTURE), "--state-machine", "InlineStateMachine",
+        "--input", '{"why": "cli"}',
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    output = json.loads(done.stdout)["output"]
+    assert output["caught"]["Error"] == "FixtureError"
+    # A definition file that is a template state machine's DefinitionUri gets its
+    # DefinitionSubstitutions; an empty key list makes the Map trivial.
+    definition = FIXTURE.parent / "statemachine" / "map.asl.json"
+    done = states_run(
+        workdir, str(definition), "--template", str(FIXTURE), "--input", '{"keys": []}'
+    )
+    # copied[0] does not exist for an empty Map: the lambda:invoke Payload path fails
+    result = json.loads(done.stdout)
+    assert result["status"] == "FAILED" and result["error"] == "States.Runtime", result
+    assert done.returncode == 1

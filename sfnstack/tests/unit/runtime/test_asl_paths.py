@@ -1,0 +1,168 @@
+"""JSONPath evaluator, intrinsic functions and payload templates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sfnstack.asl import DefinitionError, StateMachine
+from sfnstack.asl.errors import PathNotFound
+from sfnstack.asl.jsonpath import PathSyntaxError, compile_path
+
+STORE = {
+    "book": [
+        {"title": "A", "price": 8, "isbn": "1"},
+        {"title": "B", "price": 12},
+        {"title": "C", "price": 22, "isbn": "3"},
+    ],
+    "bicycle": {"color": "red", "price": 19},
+    "odd key": {"x.y": 1},
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("$", STORE),
+        ("$.book[0].title", "A"),
+        ("$.book[-1].title", "C"),
+        ("$['bicycle']['color']", "red"),
+        ("$['odd key']['x.y']", 1),
+        ("$.book.length()", 3),
+        ("$.book[*].title", ["A", "B", "C"]),
+        ("$.book[0:2].price", [8, 12]),
+        ("$.book[-2:].title", ["B", "C"]),
+        ("$.book[0,2].title", ["A", "C"]),
+        ("$..price", [8, 12, 22, 19]),
+        ("$.book[?(@.price < 10)].title", ["A"]),
+        ("$.book[?(@.isbn)].title", ["A", "C"]),
+        ("$.book[?(@.price > 10 && @.title != 'C')].title", ["B"]),
+        ("$.book[?(@.title == 'A' || @.price >= 22)].title", ["A", "C"]),
+        ("$.book[?(@.title =~ /[AB]/)].title", ["A", "B"]),
+        ("$.nothing[*]", []),
+    ],
+)
+def test_jsonpath_matches_jayway(path: str, expected: Any) -> None:
+    assert compile_path(path).get(STORE) == expected
+
+
+def test_definite_path_errors_use_jayway_messages() -> None:
+    with pytest.raises(PathNotFound) as leaf:
+        compile_path("$.missing").get(STORE)
+    assert leaf.value.detail == "Invalid path '$.missing' : No results for path: $['missing']"
+    with pytest.raises(PathNotFound) as inner:
+        compile_path("$.missing.deeper").get(STORE)
+    assert "Missing property in path $['missing']" in inner.value.detail
+
+
+def test_invalid_path_syntax() -> None:
+    with pytest.raises(PathSyntaxError):
+        compile_path("$.a[")
+    with pytest.raises(PathSyntaxError):
+        compile_path("a.b")
+
+
+def _eval(expression: str, data: Any = None) -> Any:
+    machine = StateMachine(
+        {
+            "StartAt": "P",
+            "States": {"P": {"Type": "Pass", "Parameters": {"v.$": expression}, "End": True}},
+        }
+    )
+    result = machine.execute(data if data is not None else {})
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    return result.output["v"]
+
+
+def _fail(expression: str, data: Any = None) -> tuple[str | None, str | None]:
+    machine = StateMachine(
+        {
+            "StartAt": "P",
+            "States": {"P": {"Type": "Pass", "Parameters": {"v.$": expression}, "End": True}},
+        }
+    )
+    result = machine.execute(data if data is not None else {})
+    assert result.status == "FAILED"
+    return result.error, result.cause
+
+
+def test_intrinsics() -> None:
+    data = {"a": [1, 2, 2, {"k": 1}, {"k": 1}, True, 1.0], "name": "x", "n": 3}
+    assert _eval("States.ArrayUnique($.a)", data) == [1, 2, {"k": 1}, True]
+    assert _eval("States.ArrayUnique(States.Array(1, 'a', 'a', null, null))") == [1, "a", None]
+    assert _eval("States.Format('hi {} \\{{}\\} \\'q\\'', $.name, $.n)", data) == "hi x {3} 'q'"
+    assert _eval("States.ArrayPartition(States.ArrayRange(1, 7, 2), 3)") == [[1, 3, 5], [7]]
+    assert _eval("States.ArrayContains($.a, true)", data) is True
+    assert _eval("States.ArrayGetItem($.a, 3)", data) == {"k": 1}
+    assert _eval("States.ArrayLength($.a)", data) == 7
+    assert _eval("States.Base64Decode(States.Base64Encode('Hello'))") == "Hello"
+    assert _eval("States.Hash('abc', 'SHA-1')") == "a9993e364706816aba3e25717850c26c9cd0d89d"
+    assert _eval(
+        "States.JsonMerge(States.StringToJson('{\"a\":1}'), States.StringToJson('{\"b\":2}'), false)"
+    ) == {"a": 1, "b": 2}
+    assert _eval("States.JsonToString($.a[3])", data) == '{"k":1}'
+    assert _eval("States.StringSplit('a,b;;c', ',;')") == ["a", "b", "c"]
+    assert _eval("States.MathAdd($.n, -5)", data) == -2
+    assert 1 <= _eval("States.MathRandom(1, 10)") < 10
+    assert len(_eval("States.UUID()")) == 36
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "States.ArrayGetItem(States.Array(1), 5)",
+        "States.ArrayRange(1, 5000, 1)",
+        "States.ArrayRange(1, 5, 0)",
+        "States.StringToJson('{not json')",
+        "States.Hash('x', 'SHA-3')",
+        "States.JsonMerge(States.StringToJson('{}'), States.StringToJson('{}'), true)",
+        "States.Format('{} {}', 'only one')",
+        "States.ArrayPartition(States.Array(1), 0)",
+        "States.Base64Decode('%%%')",
+    ],
+)
+def test_intrinsic_failures_are_states_intrinsic_failure(expression: str) -> None:
+    error, cause = _fail(expression)
+    assert error == "States.IntrinsicFailure"
+    assert cause
+
+
+def test_unknown_intrinsic_is_a_definition_error() -> None:
+    with pytest.raises(DefinitionError, match=r"States\.Nope"):
+        StateMachine(
+            {
+                "StartAt": "P",
+                "States": {
+                    "P": {"Type": "Pass", "Parameters": {"v.$": "States.Nope(1)"}, "End": True}
+                },
+            }
+        )
+
+
+def test_missing_parameter_path_is_states_runtime_naming_the_field() -> None:
+    error, cause = _fail("$.nope", {"a": 1})
+    assert error == "States.Runtime"
+    assert cause == (
+        "An error occurred while executing the state 'P' (entered at the event id #2). "
+        "The JSONPath '$.nope' specified for the field 'v.$' could not be found in the input '{\"a\":1}'"
+    )
+
+
+def test_states_never_share_mutable_data() -> None:
+    machine = StateMachine(
+        {
+            "StartAt": "A",
+            "States": {
+                "A": {"Type": "Pass", "Result": {"x": 1}, "ResultPath": "$.r", "Next": "B"},
+                "B": {"Type": "Pass", "Result": 2, "ResultPath": "$.r.y", "End": True},
+            },
+        }
+    )
+    data = {"keep": {"n": 1}}
+    first = machine.execute(data)
+    second = machine.execute(data)
+    assert first.output == second.output == {"keep": {"n": 1}, "r": {"x": 1, "y": 2}}
+    assert data == {"keep": {"n": 1}}
+    assert machine.definition["States"]["A"]["Result"] == {"x": 1}
+    first.output["r"]["x"] = 99  # the caller owns its output
+    assert machine.execute(data).output["r"]["x"] == 1

@@ -1,0 +1,68 @@
+"""The embedded S3 endpoint: started on a free local port, buckets created, reachable by
+boto3 clients in this process and by handlers in worker processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sfnstack.lambdas import LambdaPool, function_from_callable
+from sfnstack.s3 import LocalS3
+
+HANDLER = """
+import boto3, os
+def copy(event, context):
+    s3 = boto3.client("s3")  # no endpoint argument: AWS_ENDPOINT_URL points at the local S3
+    body = s3.get_object(Bucket=event["bucket"], Key="in.txt")["Body"].read()
+    s3.put_object(Bucket=event["bucket"], Key="out.txt", Body=body.upper())
+    return {"endpoint": os.environ["AWS_ENDPOINT_URL_S3"]}
+"""
+
+
+def test_round_trip_between_this_process_and_a_handler(tmp_path: Path) -> None:
+    (tmp_path / "s3_handlers.py").write_text(HANDLER)
+    with LocalS3() as s3:
+        assert s3.embedded and s3.endpoint_url.startswith("http://127.0.0.1:")
+        s3.create_buckets(["round-trip", "round-trip"])  # idempotent
+        client = s3.client()
+        client.put_object(Bucket="round-trip", Key="in.txt", Body=b"hello")
+        env = {"AWS_ENDPOINT_URL": s3.endpoint_url, "AWS_ENDPOINT_URL_S3": s3.endpoint_url}
+        function = function_from_callable("copy", "s3_handlers:copy", code_dir=tmp_path)
+        with LambdaPool({"copy": function}, max_workers=1, base_env=env) as pool:
+            assert pool.invoke("copy", {"bucket": "round-trip"}) == {"endpoint": s3.endpoint_url}
+        assert client.get_object(Bucket="round-trip", Key="out.txt")["Body"].read() == b"HELLO"
+
+        # A second LocalS3 given the URL shares the same store (how `sfnstack serve` is used).
+        shared = LocalS3(s3.endpoint_url)
+        assert not shared.embedded
+        listed = shared.client().list_objects_v2(Bucket="round-trip")
+        assert sorted(o["Key"] for o in listed["Contents"]) == ["in.txt", "out.txt"]
+        shared.close()  # does not stop a server it did not start
+        assert client.head_bucket(Bucket="round-trip")["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_closed_server_refuses_connections() -> None:
+    s3 = LocalS3()
+    client = s3.client()
+    client.list_buckets()
+    s3.close()
+    with pytest.raises(Exception):  # noqa: B017 - any connection error will do
+        client.list_buckets()
+
+
+def test_background_start_serves_requests_made_before_it_is_ready() -> None:
+    s3 = LocalS3(background=True)
+    try:
+        # The URL is known at once; this request waits in the socket backlog until moto serves.
+        client = s3.client()
+        client.create_bucket(Bucket="early")
+        # (moto keeps one store per process: buckets of other tests may be listed too)
+        assert "early" in [b["Name"] for b in client.list_buckets()["Buckets"]]
+    finally:
+        s3.close()
+
+
+def test_closing_while_starting_does_not_hang() -> None:
+    s3 = LocalS3(background=True)
+    s3.close()  # the starting thread sees the close and never serves
+    assert not s3.embedded

@@ -1,0 +1,383 @@
+"""Template resolution: intrinsics, parameters, conditions, Globals, layers, state machine
+substitutions, and the errors for what cannot be resolved locally."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from sfnstack.lambdas.functions import resolve_functions
+from sfnstack.template import (
+    TemplateError,
+    load_template,
+    parse_template_text,
+    resolve_buckets,
+    resolve_state_machines,
+    substitute_definition,
+)
+
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "runtime" / "template.yaml"
+ACCOUNT = "123456789012"
+
+
+def write_template(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "template.yaml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+# -- the fixture stack --------------------------------------------------------------
+
+
+def test_fixture_functions_resolve_names_arns_code_and_handlers() -> None:
+    functions = resolve_functions(load_template(FIXTURE))
+    tools = functions["ToolsFunction"]
+    assert tools.name == "local-ToolsFunction"
+    assert tools.arn == f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:local-ToolsFunction"
+    assert tools.code_dir == FIXTURE.parent / "functions" / "tools"
+    assert tools.handler == "app.describe"
+    assert tools.runtime == "python3.11"
+    # FunctionName given with !Sub and the stack name pseudo parameter
+    assert functions["DoubleFunction"].name == "local-double"
+    # AWS::Lambda::Function with a local Code path
+    standalone = functions["StandaloneFunction"]
+    assert standalone.code_dir == FIXTURE.parent / "functions" / "standalone"
+    assert standalone.timeout == 3 and standalone.memory_size == 128  # Lambda's defaults
+    assert standalone.layers == []
+
+
+def test_globals_merge_environment_layers_timeout_and_memory() -> None:
+    functions = resolve_functions(load_template(FIXTURE))
+    tools = functions["ToolsFunction"]
+    assert tools.environment == {
+        "DATA_BUCKET": "local-data-dev",  # !Ref of a bucket with a !Sub BucketName
+        "STAGE": "dev",
+        "GREETING": "hello",
+        "MODE": "relaxed",  # !If on a condition
+        "TOOLS_ARN": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:local-ShortFunction",
+        "JOINED": "a-y-us-east-1",
+    }
+    assert tools.timeout == 10
+    assert tools.memory_size == 256  # !FindInMap in Globals
+    assert functions["ShortFunction"].timeout == 1  # the function's own value wins
+    assert tools.layers == [FIXTURE.parent / "layers" / "shared" / "python"]
+
+
+def test_parameter_overrides_change_conditions_and_mappings() -> None:
+    template = load_template(FIXTURE, parameter_overrides={"Stage": "prod"})
+    functions = resolve_functions(template)
+    assert "ProdOnlyFunction" in functions
+    assert functions["ToolsFunction"].environment["MODE"] == "strict"
+    assert functions["ToolsFunction"].memory_size == 1024
+    assert resolve_buckets(template)["DataBucket"] == "local-data-prod"
+    dev = resolve_functions(load_template(FIXTURE))
+    assert "ProdOnlyFunction" not in dev  # Condition: IsProd is false by default
+
+
+def test_non_python_function_is_kept_but_marked_unsupported() -> None:
+    node = resolve_functions(load_template(FIXTURE))["NodeFunction"]
+    assert node.unsupported is not None and "nodejs20.x" in node.unsupported
+
+
+def test_state_machine_substitutions_become_local_arns_names_and_numbers() -> None:
+    machines = resolve_state_machines(load_template(FIXTURE))
+    machine = machines["MapStateMachine"]
+    assert machine.name == "fixture-map"
+    assert machine.arn == f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:fixture-map"
+    copy_all = machine.definition["States"]["CopyAll"]
+    assert copy_all["MaxConcurrency"] == 4  # substituted outside a string: a number
+    task = copy_all["ItemProcessor"]["States"]["Copy"]
+    assert task["Resource"] == f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:local-S3CopyFunction"
+    params = machine.definition["States"]["DoubleFirst"]["Parameters"]
+    assert params["FunctionName"] == "local-double"
+    assert machine.definition["States"]["Done"]["Parameters"]["bucket"] == "local-data-dev"
+    assert machine.definition_uri == FIXTURE.parent / "statemachine" / "map.asl.json"
+    # AWS::StepFunctions::StateMachine with a !Sub DefinitionString
+    inline = machines["InlineStateMachine"]
+    assert inline.name == "fixture-inline"
+    assert inline.definition["States"]["Fail"]["Resource"].endswith(":function:local-FailFunction")
+
+
+def test_buckets_use_given_names_or_stack_derived_ones() -> None:
+    template = load_template(FIXTURE, stack_name="MyStack")
+    assert resolve_buckets(template) == {
+        "DataBucket": "MyStack-data-dev",  # as given (CloudFormation would reject the case)
+        "ScratchBucket": "mystack-scratchbucket",
+    }
+
+
+# -- intrinsics -----------------------------------------------------------------------
+
+
+INTRINSICS = """\
+    AWSTemplateFormatVersion: 2010-09-09
+    Parameters:
+      Names:
+        Type: CommaDelimitedList
+        Default: "a, b ,c"
+      Count:
+        Type: Number
+        Default: 3
+    Conditions:
+      IsThree: !Equals [!Ref Count, "3"]
+      IsNotThree: !Not [!Condition IsThree]
+      Both: !And [!Condition IsThree, !Not [!Condition IsNotThree]]
+      Either: !Or [!Condition IsNotThree, !Condition Both]
+    Mappings:
+      Sizes:
+        small: {Mb: 128}
+    Resources:
+      Bucket:
+        Type: AWS::S3::Bucket
+      Queue:
+        Type: AWS::SQS::Queue
+      Fn:
+        Type: AWS::Serverless::Function
+        Properties:
+          CodeUri: .
+          Handler: app.handler
+          Environment:
+            Variables:
+              SUB_VARS: !Sub ["${Greeting}, ${AWS::AccountId} ${!Literal}", {Greeting: hi}]
+              BUCKET_ARN: !GetAtt Bucket.Arn
+              BUCKET_ARN_LONG: {"Fn::GetAtt": [Bucket, Arn]}
+              BUCKET_SUB: "${Bucket}/${Bucket.Arn}"
+              NOT_SUB: "${Bucket}"
+              JOINED: !Join [",", !Ref Names]
+              SECOND: !Select [1, !Split ["/", "x/y/z"]]
+              MAPPED: !FindInMap [Sizes, small, Mb]
+              B64: !Base64 "hello"
+              AZ: !Select [0, !GetAZs ""]
+              COUNT: !Ref Count
+              BOTH: !If [Both, "yes", "no"]
+              EITHER: !If [Either, "yes", "no"]
+              GONE: !If [IsNotThree, "present", !Ref AWS::NoValue]
+              QUEUE_URL: !Ref Queue
+              QUEUE_ARN: !GetAtt Queue.Arn
+              PARTITION: !Sub "${AWS::Partition}.${AWS::URLSuffix}.${AWS::Region}.${AWS::StackName}"
+"""
+
+
+def test_intrinsic_functions(tmp_path: Path) -> None:
+    template = load_template(write_template(tmp_path, INTRINSICS), stack_name="s")
+    assert template.body["AWSTemplateFormatVersion"] == "2010-09-09"  # not a date
+    env = resolve_functions(template)["Fn"].environment
+    assert env == {
+        "SUB_VARS": f"hi, {ACCOUNT} ${{Literal}}",
+        "BUCKET_ARN": "arn:aws:s3:::s-bucket",
+        "BUCKET_ARN_LONG": "arn:aws:s3:::s-bucket",
+        "BUCKET_SUB": "${Bucket}/${Bucket.Arn}",  # a plain string: no Fn::Sub, no substitution
+        "NOT_SUB": "${Bucket}",
+        "JOINED": "a,b,c",  # CommaDelimitedList items are stripped
+        "SECOND": "y",
+        "MAPPED": "128",
+        "B64": "aGVsbG8=",
+        "AZ": "us-east-1a",
+        "COUNT": "3",
+        "BOTH": "yes",
+        "EITHER": "yes",
+        "QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/s-Queue",
+        "QUEUE_ARN": f"arn:aws:sqs:us-east-1:{ACCOUNT}:s-Queue",
+        "PARTITION": "aws.amazonaws.com.us-east-1.s",
+    }
+    assert "GONE" not in env  # AWS::NoValue removes the key
+
+
+def test_sub_with_resource_attributes(tmp_path: Path) -> None:
+    template = load_template(write_template(tmp_path, INTRINSICS), stack_name="s")
+    value = template.resolve({"Fn::Sub": "${Bucket}|${Bucket.Arn}|${Fn.Arn}"})
+    assert (
+        value == f"s-bucket|arn:aws:s3:::s-bucket|arn:aws:lambda:us-east-1:{ACCOUNT}:function:s-Fn"
+    )
+
+
+def test_short_form_tags_parse_to_long_form() -> None:
+    parsed = parse_template_text(
+        "a: !Ref X\nb: !GetAtt X.Arn\nc: !Sub [x, {}]\nd: !Condition C\ne: !ImportValue Y\n"
+    )
+    assert parsed == {
+        "a": {"Ref": "X"},
+        "b": {"Fn::GetAtt": ["X", "Arn"]},
+        "c": {"Fn::Sub": ["x", {}]},
+        "d": {"Condition": "C"},
+        "e": {"Fn::ImportValue": "Y"},
+    }
+
+
+def test_json_templates_load(tmp_path: Path) -> None:
+    path = tmp_path / "template.json"
+    path.write_text(
+        '{"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "bee"}}}}'
+    )
+    assert resolve_buckets(load_template(path)) == {"B": "bee"}
+
+
+def test_globals_concatenate_layers_and_merge_environment(tmp_path: Path) -> None:
+    (tmp_path / "code").mkdir()
+    (tmp_path / "plain-layer").mkdir()
+    (tmp_path / "py-layer" / "python" / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
+    body = """\
+        Globals:
+          Function:
+            Handler: app.handler
+            Layers: [!Ref PyLayer]
+            Environment:
+              Variables: {A: global-a, B: global-b}
+        Resources:
+          PyLayer:
+            Type: AWS::Serverless::LayerVersion
+            Properties: {ContentUri: py-layer}
+          PlainLayer:
+            Type: AWS::Lambda::LayerVersion
+            Properties: {Content: plain-layer}
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: code
+              Layers:
+                - !Ref PlainLayer
+                - arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:7
+              Environment:
+                Variables: {B: own-b, C: own-c}
+    """
+    fn = resolve_functions(load_template(write_template(tmp_path, body)))["Fn"]
+    assert fn.handler == "app.handler"
+    assert fn.environment == {"A": "global-a", "B": "own-b", "C": "own-c"}
+    assert fn.layers == [
+        tmp_path / "py-layer" / "python",
+        tmp_path / "py-layer" / "python" / "lib" / "python3.11" / "site-packages",
+        tmp_path / "plain-layer",  # no python/ dir: the content itself
+    ]
+    assert fn.external_layers == [
+        "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:7"
+    ]
+
+
+def test_definition_substitution_leaves_unknown_placeholders() -> None:
+    text = '{"a": "${Known}", "b": ${Number}, "c": "${Unknown}", "d": ${Flag}}'
+    assert (
+        substitute_definition(text, {"Known": "k", "Number": 5, "Flag": True})
+        == '{"a": "k", "b": 5, "c": "${Unknown}", "d": true}'
+    )
+
+
+# -- errors ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ("X: !Ref Missing", r"Fn\.Properties\.Environment\.Variables\.X: Ref Missing"),
+        ("X: !GetAtt Missing.Arn", r"Variables\.X: no resource named Missing"),
+        ("X: !GetAtt Fn.Nope", r"Variables\.X: Fn::GetAtt Fn\.Nope"),
+        ("X: !Sub '${Nope}'", r"Variables\.X: Ref Nope"),
+        ("X: !ImportValue SharedVpc", r"Variables\.X.*SharedVpc.*another stack"),
+        ("X: !If [NoSuchCondition, a, b]", r"condition NoSuchCondition is not defined"),
+        ("X: !Select [5, [a]]", r"Variables\.X.*index 5 out of range"),
+        ("X: !Cidr [a, b, c]", r"Fn::Cidr is not supported"),
+        ("X: {Y: !Ref AWS::Nope}", r"Variables\.X\.Y: unknown pseudo parameter AWS::Nope"),
+    ],
+)
+def test_unresolvable_references_name_resource_and_property(
+    tmp_path: Path, variables: str, expected: str
+) -> None:
+    body = f"""\
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties:
+              CodeUri: .
+              Handler: app.handler
+              Environment:
+                Variables:
+                  {variables}
+    """
+    template = load_template(write_template(tmp_path, body))
+    with pytest.raises(TemplateError, match=expected):
+        resolve_functions(template)
+
+
+def test_parameter_errors(tmp_path: Path) -> None:
+    body = """\
+        Parameters:
+          Required: {Type: String}
+          Choice: {Type: String, Default: a, AllowedValues: [a, b]}
+        Resources: {}
+    """
+    path = write_template(tmp_path, body)
+    with pytest.raises(TemplateError, match="parameter Required has no Default"):
+        load_template(path)
+    with pytest.raises(TemplateError, match="'c' is not one of"):
+        load_template(path, parameter_overrides={"Required": "x", "Choice": "c"})
+    with pytest.raises(TemplateError, match=r"undeclared parameters: \['Other'\]"):
+        load_template(path, parameter_overrides={"Required": "x", "Other": "y"})
+    assert load_template(path, parameter_overrides={"Required": "x"}).parameters == {
+        "Required": "x",
+        "Choice": "a",
+    }
+
+
+def test_missing_code_directory_and_definition_file_are_named(tmp_path: Path) -> None:
+    body = """\
+        Resources:
+          Fn:
+            Type: AWS::Serverless::Function
+            Properties: {CodeUri: nowhere, Handler: app.handler, Runtime: python3.11}
+          Machine:
+            Type: AWS::Serverless::StateMachine
+            Properties: {DefinitionUri: missing.asl.json}
+    """
+    template = load_template(write_template(tmp_path, body))
+    with pytest.raises(
+        TemplateError, match=r"Fn\.Properties\.CodeUri: .*nowhere is not a directory"
+    ):
+        resolve_functions(template)
+    with pytest.raises(TemplateError, match=r"Machine\.Properties\.DefinitionUri: cannot read"):
+        resolve_state_machines(template)
+
+
+def test_unreadable_template_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError, match="cannot read template"):
+        load_template(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("Resources: [unclosed\n")
+    with pytest.raises(TemplateError, match="not valid YAML"):
+        load_template(bad)
+
+
+def test_aws_include_inlines_the_snippet_with_its_intrinsics_resolved(tmp_path: Path) -> None:
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "openapi.yaml").write_text(
+        "paths:\n  /runs:\n    post:\n      uri: !Sub 'arn:${AWS::Partition}:states:${Bucket}'\n"
+    )
+    body = """\
+        Parameters:
+          Spec: {Type: String, Default: api/openapi.yaml}
+        Resources:
+          Bucket: {Type: AWS::S3::Bucket, Properties: {BucketName: b}}
+          Api:
+            Type: AWS::Serverless::Api
+            Properties:
+              DefinitionBody:
+                Fn::Transform:
+                  Name: AWS::Include
+                  Parameters: {Location: !Ref Spec}
+              Elsewhere:
+                Fn::Transform: {Name: AWS::Include, Parameters: {Location: s3://x/y.yaml}}
+              Missing:
+                Fn::Transform: {Name: AWS::Include, Parameters: {Location: absent.yaml}}
+              Other:
+                Fn::Transform: {Name: AWS::SecretsManager-2020-07-23}
+    """
+    template = load_template(write_template(tmp_path, body))
+    props = template.resources["Api"]["Properties"]
+    assert template.resolve(props["DefinitionBody"]) == {
+        "paths": {"/runs": {"post": {"uri": "arn:aws:states:b"}}}
+    }
+    with pytest.raises(TemplateError, match=r"Api\.Elsewhere \(Fn::Transform\): .* is in S3"):
+        template.resolve(props["Elsewhere"], "Api.Elsewhere")
+    with pytest.raises(TemplateError, match=r"location 'absent\.yaml': cannot read"):
+        template.resolve(props["Missing"])
+    with pytest.raises(TemplateError, match="only AWS::Include is supported locally"):
+        template.resolve(props["Other"])

@@ -1,5 +1,0 @@
-import sys
-
-from raincast.cli import main
-
-sys.exit(main())

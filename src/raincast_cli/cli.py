@@ -1,0 +1,52 @@
+"""The ``raincast`` command line. Each subcommand lives in its own module under
+``raincast_cli.commands`` and is imported only when used, so ``raincast predict ...`` does not
+pay for importing the local runtime and vice versa."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, one-line help). Each module has ``add_arguments(parser)`` and
+# ``run(args) -> int``.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "geocode": ("raincast_cli.commands.geocode", "resolve city names to coordinates"),
+    "weather": ("raincast_cli.commands.weather", "observations of one day at a point"),
+    "train": ("raincast_cli.commands.train", "train the rain model and write its card"),
+    "predict-observations": (
+        "raincast_cli.commands.predict_observations",
+        "score a CSV of observations with the model",
+    ),
+    "states": ("sfnstack.commands.states", "run any state machine with the local runtime"),
+    "run": ("raincast_cli.commands.run", "forecast a batch of cities through the state machine"),
+    "serve": ("raincast_cli.commands.serve", "local S3, Step Functions API and the three triggers"),
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raincast", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = argv[0] if argv else None
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        # Only the chosen command's module is imported (fast start); the others show help only.
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub_parser)
+            sub_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""``raincast run CITIES``: forecast a city list through the real state machine, locally.
+
+The list is checked first (a bad file stops here with a clear message), then the local
+runtime starts on template.yaml: the list goes into the local input bucket, the
+ForecastStateMachine runs the real handlers in worker processes, progress shows on stderr,
+and the results (forecast.csv, summary.json, manifest.json, one JSON per city) are copied
+from the local results bucket into ``--out``. Exit 0 when the run completed, even with
+per-city errors; 1 when the run itself failed; 2 for bad arguments or a bad list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, TextIO
+
+from raincast.cities import CityList, CityListError, load_city_list, slugify
+from raincast.pipeline.records import (
+    GEOCODERS,
+    WEATHER_SOURCES,
+    InvalidRequest,
+    validate_date,
+    validate_run_id,
+)
+
+STATE_MACHINE = "ForecastStateMachine"
+INPUT_BUCKET = "InputBucket"
+RESULTS_BUCKET = "ResultsBucket"
+# Environment for the local Lambda workers: no X-Ray daemon here, metrics go to the log.
+LOCAL_ENV = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "Raincast"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "cities",
+        metavar="CITIES",
+        help="city list: CSV with a 'city' column (optional country, lat, lon), "
+        "text with one city per line, or a JSON array",
+    )
+    parser.add_argument(
+        "--date",
+        help="the day whose observations are used, YYYY-MM-DD (the forecast is for the day "
+        "after); default: the last day of the offline data, or today for --weather open-meteo",
+    )
+    parser.add_argument("--weather", choices=WEATHER_SOURCES, default="replay",
+                        help="weather source (default: replay, offline)")  # fmt: skip
+    parser.add_argument("--geocoder", choices=GEOCODERS, default="geonames",
+                        help="geocoder (default: geonames, offline)")  # fmt: skip
+    parser.add_argument(
+        "--out", type=Path, help="where to write the results (default: out/<run id>)"
+    )
+    parser.add_argument("--workers", type=int, help="Lambda worker processes (default: CPU count)")
+    parser.add_argument("--run-id", help="name the run (re-running an id overwrites its results)")
+    parser.add_argument("--template", type=Path, help="template.yaml (default: the project's)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        request, cities, run_id = _request(args)
+        template = Path(args.template) if args.template else find_template()
+    except (CityListError, InvalidRequest, FileNotFoundError) as exc:
+        print(f"raincast run: error: {exc}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.out) if args.out else Path("out") / run_id
+    data = Path(args.cities).read_bytes()
+    return execute(request, cities, data, Path(args.cities).name, template, out_dir, args.workers)
+
+
+def _request(args: argparse.Namespace) -> tuple[dict[str, Any], CityList, str]:
+    cities = load_city_list(args.cities)
+    if args.workers is not None and args.workers < 1:
+        raise InvalidRequest("--workers must be at least 1")
+    if args.geocoder == "locationiq" and not os.environ.get("LOCATIONIQ_API_KEY"):
+        raise InvalidRequest(
+            "--geocoder locationiq needs your key in the LOCATIONIQ_API_KEY variable"
+        )
+    run_id = args.run_id or default_run_id(args.cities)
+    request: dict[str, Any] = {
+        "run_id": validate_run_id(run_id),
+        "weather": args.weather,
+        "geocoder": args.geocoder,
+        "trigger": "cli",
+    }
+    if args.date:
+        request["date"] = validate_date(args.date)
+    return request, cities, run_id
+
+
+def default_run_id(path: str | Path) -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{slugify(Path(path).stem, max_length=40)}-{stamp}"
+
+
+def find_template() -> Path:
+    """template.yaml of the project: the current directory or a parent, else the one next
+    to the installed source tree (an editable install)."""
+    here = Path.cwd().resolve()
+    candidates = [d / "template.yaml" for d in (here, *here.parents)]
+    candidates.append(Path(__file__).resolve().parents[3] / "template.yaml")
+    for candidate in candidates:
+        if candidate.is_file() and STATE_MACHINE in candidate.read_text(encoding="utf-8"):
+            return candidate
+    raise FileNotFoundError("no template.yaml with a ForecastStateMachine found: use --template")
+
+
+def execute(
+    request: dict[str, Any],
+    cities: CityList,
+    data: bytes,
+    filename: str,
+    template: Path,
+    out_dir: Path,
+    workers: int | None,
+    stream: TextIO | None = None,
+) -> int:
+    from sfnstack.local import LocalRuntime
+
+    err = stream or sys.stderr
+    run_id = request["run_id"]
+    print(
+        f"raincast: run {run_id}: {len(cities)} cities from {filename} "
+        f"({len(cities.invalid_rows)} bad rows), weather={request['weather']}, "
+        f"geocoder={request['geocoder']}",
+        file=err,
+    )
+    started = time.monotonic()
+    runtime = LocalRuntime(template, workers=workers, env_overrides={"*": LOCAL_ENV})
+    try:
+        s3 = runtime.s3_client()
+        input_bucket = runtime.buckets[INPUT_BUCKET]
+        results_bucket = runtime.buckets[RESULTS_BUCKET]
+        key = f"lists/{run_id}/{filename}"
+        s3.put_object(Bucket=input_bucket, Key=key, Body=data)
+        progress = Progress(len(cities), batch_size(runtime), err)
+        execution = runtime.start_execution(
+            STATE_MACHINE,
+            {**request, "bucket": input_bucket, "key": key},
+            name=f"{run_id[:60]}-{uuid.uuid4().hex[:8]}",
+            listener=progress.on_event,
+        )
+        result = execution.wait()
+        progress.finish()
+        if result.status != "SUCCEEDED":
+            print(f"raincast: run {run_id} {result.status}: {result.error}", file=err)
+            if result.cause:
+                print(f"  {_cause(result.cause)}", file=err)
+            return 1
+        summary = result.output
+        copied = copy_results(s3, results_bucket, run_id, out_dir)
+    finally:
+        runtime.close()
+    rows = list(csv.DictReader(io.StringIO((out_dir / "forecast.csv").read_text(encoding="utf-8"))))
+    print(format_table(rows))
+    print(
+        f"\n{_outcome_line(summary)} in {time.monotonic() - started:.1f} s.\n"
+        f"Results: {out_dir}/ (forecast.csv, summary.json, manifest.json, "
+        f"{copied} files in cities/)",
+    )
+    return 0
+
+
+def batch_size(runtime: Any) -> int:
+    definition = runtime.state_machine(STATE_MACHINE).definition
+    batcher = definition["States"]["ForecastCities"].get("ItemBatcher") or {}
+    return int(batcher.get("MaxItemsPerBatch", 1))
+
+
+def copy_results(s3: Any, bucket: str, run_id: str, out_dir: Path) -> int:
+    """Copies what the run's manifest lists into ``out_dir``; removes per-city files there
+    that the manifest does not list (an earlier run into the same folder)."""
+    prefix = f"runs/{run_id}/"
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}manifest.json")["Body"].read())
+    (out_dir / "cities").mkdir(parents=True, exist_ok=True)
+    written = set()
+    for entry in manifest["objects"]:
+        if entry["kind"] == "input":
+            continue
+        target = out_dir / entry["key"].removeprefix(prefix)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(s3.get_object(Bucket=bucket, Key=entry["key"])["Body"].read())
+        written.add(target.resolve())
+    copied = 0
+    for path in (out_dir / "cities").glob("*.json"):
+        if path.resolve() in written:
+            copied += 1
+        else:
+            path.unlink()
+    return copied
+
+
+class Progress:
+    """Cities done / total, from the execution's history events (the Map's iterations are
+    batches of ``batch_size`` cities, in order)."""
+
+    def __init__(self, total: int, batch_size: int, stream: TextIO) -> None:
+        self.total = total
+        self.batch_size = max(1, batch_size)
+        self.stream = stream
+        self.done = 0
+        self.failed_batches = 0
+        self.tty = stream.isatty()
+        self._lock = threading.Lock()
+        self._last_print = 0.0
+        self._last_line = ""
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type", "")
+        if kind in ("MapIterationSucceeded", "MapIterationFailed"):
+            details = event.get(
+                "mapIterationSucceededEventDetails" if kind.endswith("Succeeded") else "mapIterationFailedEventDetails"
+            ) or {}  # fmt: skip
+            index = int(details.get("index", 0))
+            cities = max(0, min(self.batch_size, self.total - index * self.batch_size))
+            with self._lock:
+                self.done += cities
+                self.failed_batches += kind.endswith("Failed")
+            self._show(f"forecasting: {self.done}/{self.total} cities")
+        elif kind == "TaskStateEntered" or kind.endswith("StateEntered"):
+            name = (event.get("stateEnteredEventDetails") or {}).get("name")
+            label = {"Prepare": "checking the city list", "ForecastCities": "forecasting",
+                     "Summarize": "writing the summary"}.get(name or "")  # fmt: skip
+            if label:
+                self._show(f"{label}: {self.done}/{self.total} cities", force=True)
+
+    def _show(self, line: str, force: bool = False) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if line == self._last_line or (
+                not force
+                and not self.tty
+                and now - self._last_print < 1.0
+                and self.done < self.total
+            ):
+                return
+            self._last_print, self._last_line = now, line
+            if self.tty:
+                self.stream.write(f"\r\033[K{line}")
+            else:
+                self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def finish(self) -> None:
+        if self.tty and self._last_line:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def format_table(rows: list[dict[str, str]]) -> str:
+    header = ("city", "place found", "date", "P(rain tomorrow)", "rain tomorrow")
+    lines = []
+    for row in rows:
+        place = ", ".join(p for p in (row.get("place"), row.get("country")) if p) or "-"
+        if row.get("status") == "ok":
+            probability = f"{float(row['p_rain_tomorrow']):.2f}"
+            lines.append((row["city"], place, row["date"], probability, row["rain_tomorrow"]))
+        else:
+            lines.append(
+                (
+                    row["city"] or "(empty)",
+                    place,
+                    row["date"],
+                    "-",
+                    f"error: {_clip(row['reason'], 120)}",
+                )
+            )
+    widths = [
+        max(len(h), *(len(_clip(r[i])) for r in lines)) if lines else len(h)
+        for i, h in enumerate(header[:-1])
+    ]
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        return (
+            "  ".join(
+                _clip(c).ljust(w) if i != 3 else _clip(c).rjust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+            )
+            + "  "
+            + cells[-1]
+        )
+
+    return "\n".join([fmt(header), *(fmt(line) for line in lines)])
+
+
+def _clip(text: str, width: int = 32) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _outcome_line(summary: dict[str, Any]) -> str:
+    by_status = summary.get("by_status", {})
+    reasons = ", ".join(f"{k}: {v}" for k, v in summary.get("errors_by_reason", {}).items())
+    errors = sum(v for k, v in by_status.items() if k != "ok")
+    line = f"{summary.get('total', 0)} cities: {by_status.get('ok', 0)} forecast, {errors} errors"
+    return f"{line} ({reasons})" if reasons else line
+
+
+def _cause(cause: str) -> str:
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        return f"{parsed.get('errorType', 'Error')}: {parsed['errorMessage']}"
+    return cause

@@ -1,0 +1,155 @@
+"""Checks of template.yaml and the state machine definition that the generic linters
+(sam validate --lint, cfn-lint, asl-validator) do not make:
+
+* every ``${...}`` in the ASL definition has a DefinitionSubstitution, and every
+  substitution is used;
+* IAM statements are least-privilege: no wildcard actions, and ``Resource: "*"`` only for
+  actions AWS documents as not supporting resource-level permissions;
+* the retried error names in the ASL are real ``raincast.errors`` classes.
+
+Used by ``scripts/validate_template.py`` (CI) and the unit tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from sfnstack.template import parse_template_text
+
+SUBSTITUTION = re.compile(r"\$\{([^}]+)\}")
+
+# Actions that only accept "*" as their resource (CloudWatch Logs vended delivery, X-Ray).
+WILDCARD_RESOURCE_ACTIONS = frozenset(
+    {
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+    }
+)
+
+
+def load_template(path: str | Path) -> dict[str, Any]:
+    """The template as data, short-form tags (``!Ref X``) in their long form (``{"Ref": "X"}``),
+    intrinsics unresolved: the checks look at what is written."""
+    return parse_template_text(Path(path).read_text(encoding="utf-8"))
+
+
+def state_machines(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::StateMachine"
+    }
+
+
+def check_substitutions(template: dict[str, Any], root: Path) -> list[str]:
+    problems = []
+    for name, props in state_machines(template).items():
+        definition = (root / props["DefinitionUri"]).read_text(encoding="utf-8")
+        used = set(SUBSTITUTION.findall(definition))
+        given = set(props.get("DefinitionSubstitutions") or {})
+        for missing in sorted(used - given):
+            problems.append(
+                f"{name}: ${{{missing}}} in {props['DefinitionUri']} has no DefinitionSubstitution"
+            )
+        for unused in sorted(given - used):
+            problems.append(
+                f"{name}: DefinitionSubstitution {unused} is not used in the definition"
+            )
+    return problems
+
+
+def iam_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every Allow/Deny statement in the template, with the resource it belongs to."""
+    found: list[tuple[str, dict[str, Any]]] = []
+
+    def walk(owner: str, node: Any) -> None:
+        if isinstance(node, dict):
+            if "Effect" in node and "Action" in node:
+                found.append((owner, node))
+                return
+            for value in node.values():
+                walk(owner, value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(owner, value)
+
+    for name, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        for key in ("Policies", "PolicyDocument"):
+            if key in props:
+                walk(name, props[key])
+    return found
+
+
+def check_least_privilege(template: dict[str, Any]) -> list[str]:
+    problems = []
+    for owner, statement in iam_statements(template):
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        resources = statement.get("Resource", [])
+        resources = resources if isinstance(resources, list) else [resources]
+        if statement["Effect"] == "Deny":
+            continue  # a Deny with wildcards narrows access (the TLS-only bucket policies)
+        for action in actions:
+            if action == "*" or (isinstance(action, str) and action.endswith(":*")):
+                problems.append(f"{owner}: wildcard action {action!r}")
+        if "*" in resources:
+            broad = sorted(set(actions) - WILDCARD_RESOURCE_ACTIONS)
+            if broad:
+                problems.append(f"{owner}: Resource '*' for {', '.join(broad)}")
+    return problems
+
+
+def check_retry_errors(template: dict[str, Any], root: Path) -> list[str]:
+    from raincast import errors
+
+    problems = []
+    for name, props in state_machines(template).items():
+        definition = json.loads((root / props["DefinitionUri"]).read_text(encoding="utf-8"))
+        for state_name, state in iter_states(definition):
+            for retrier in state.get("Retry", []):
+                for error in retrier["ErrorEquals"]:
+                    if error.startswith(("States.", "Lambda.")):
+                        continue
+                    cls = getattr(errors, error, None)
+                    if not (
+                        isinstance(cls, type) and issubclass(cls, errors.RetryableProviderError)
+                    ):
+                        problems.append(
+                            f"{name}.{state_name}: retries {error!r}, not a retryable raincast error"
+                        )
+    return problems
+
+
+def iter_states(definition: dict[str, Any]):
+    for name, state in definition.get("States", {}).items():
+        yield name, state
+        if state.get("Type") == "Map":
+            processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+            yield from iter_states(processor)
+        for branch in state.get("Branches", []):
+            yield from iter_states(branch)
+
+
+def check_all(root: str | Path) -> list[str]:
+    root = Path(root)
+    template = load_template(root / "template.yaml")
+    return (
+        check_substitutions(template, root)
+        + check_least_privilege(template)
+        + check_retry_errors(template, root)
+    )

@@ -191,7 +191,7 @@ def _find_substitution(
 
 
 class StateMachine:
-    """A parsed, validated state machine (JSONPath query language)."""
+    """A parsed, validated state machine (JSONPath or JSONata, per state)."""
 
     def __init__(
         self,

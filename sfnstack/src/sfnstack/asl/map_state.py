@@ -21,19 +21,13 @@ from .errors import (
     StateFailure,
 )
 from .history import Track
-from .jsonata_mode import (
-    JsonataTemplate,
-    QueryEvaluationFailure,
-    bindings,
-    describe_type,
-    is_expression,
-)
+from .jsonata_mode import QueryEvaluationFailure, describe_type, is_expression
 from .jsonvalue import is_number, to_json_string
-from .payload import Template
-from .references import compile_path_reference, compile_reference
+from .references import Reference, compile_path_reference
 from .states import State
 
 if TYPE_CHECKING:
+    from .language import StateFields
     from .machine import ProgramBuilder
 
 
@@ -73,7 +67,7 @@ class MapState(State):
     def __init__(self, name: str, spec: dict[str, Any], builder: ProgramBuilder) -> None:
         # "Parameters" on a Map is the legacy name of ItemSelector: not a state-input template.
         super().__init__(name, spec, builder)
-        self.parameters = None
+        fields = self.fields
         if "ItemSelector" in spec and "Parameters" in spec:
             raise DefinitionError(
                 "ItemSelector and Parameters are mutually exclusive",
@@ -82,17 +76,12 @@ class MapState(State):
             )
         selector = spec.get("ItemSelector", spec.get("Parameters"))
         self.item_selector = (
-            Template(selector, state=name, field="ItemSelector")
-            if selector is not None and not self.jsonata
-            else None
+            fields.template(selector, "ItemSelector") if selector is not None else None
         )
-        self.j_item_selector = (
-            JsonataTemplate(selector, state=name, field="ItemSelector")
-            if selector is not None and self.jsonata
-            else None
-        )
-        self.j_items = (
-            JsonataTemplate(spec["Items"], state=name, field="Items") if "Items" in spec else None
+        self.items = (
+            _expression_items(fields, spec["Items"])
+            if "Items" in spec
+            else _input_items(fields.jsonata)
         )
 
         processor = spec.get("ItemProcessor", spec.get("Iterator"))
@@ -116,10 +105,9 @@ class MapState(State):
             {k: v for k, v in processor.items() if k != "ProcessorConfig"}, f"{name}.ItemProcessor"
         )
         self.blocking = self.processor.blocking
-        self.items_path = None
         if "ItemsPath" in spec:
             try:
-                self.items_path = compile_path_reference(spec["ItemsPath"])
+                self.items = _path_items(compile_path_reference(spec["ItemsPath"]))
             except ValueError as exc:
                 raise DefinitionError(str(exc), state=name, field="ItemsPath") from None
         # AWS accepts the tolerated-failure fields on inline maps too (they only act in
@@ -132,171 +120,72 @@ class MapState(State):
                         f"{field} needs ProcessorConfig Mode DISTRIBUTED", state=name, field=field
                     )
         self.item_reader = (
-            ItemReader(spec["ItemReader"], name, jsonata=self.jsonata)
-            if "ItemReader" in spec
-            else None
+            ItemReader(spec["ItemReader"], name, fields) if "ItemReader" in spec else None
         )
+        if self.item_reader is not None:
+            self.items = self.item_reader.read
         self.item_batcher = (
-            ItemBatcher(spec["ItemBatcher"], name, jsonata=self.jsonata)
-            if "ItemBatcher" in spec
-            else None
+            ItemBatcher(spec["ItemBatcher"], name, fields) if "ItemBatcher" in spec else None
         )
         self.result_writer = (
-            ResultWriter(spec["ResultWriter"], name, jsonata=self.jsonata)
-            if "ResultWriter" in spec
-            else None
+            ResultWriter(spec["ResultWriter"], name, fields) if "ResultWriter" in spec else None
         )
         self.label = spec.get("Label", name)
-        self.max_concurrency = spec.get("MaxConcurrency", 0)
-        if self.jsonata and is_expression(self.max_concurrency):
+        max_concurrency = spec.get("MaxConcurrency", 0)
+        if fields.jsonata and is_expression(max_concurrency):
             pass  # checked when evaluated
-        elif not isinstance(self.max_concurrency, int) or self.max_concurrency < 0:
+        elif not isinstance(max_concurrency, int) or max_concurrency < 0:
             raise DefinitionError(
                 "MaxConcurrency must be a non-negative integer", state=name, field="MaxConcurrency"
             )
-        self.paths = {
-            field: compile_reference(spec[field])
-            for field in (
-                "MaxConcurrencyPath",
-                "ToleratedFailurePercentagePath",
-                "ToleratedFailureCountPath",
-            )
-            if field in spec
-        }
-        self.tolerated_percentage = spec.get("ToleratedFailurePercentage")
-        self.tolerated_count = spec.get("ToleratedFailureCount")
-        if isinstance(self.tolerated_percentage, int | float) and not (
-            0 <= self.tolerated_percentage <= 100
-        ):
+        percentage = spec.get("ToleratedFailurePercentage")
+        if isinstance(percentage, int | float) and not (0 <= percentage <= 100):
             raise DefinitionError(
                 "ToleratedFailurePercentage must be between 0 and 100",
                 state=name,
                 field="ToleratedFailurePercentage",
             )
+        self.max_concurrency = fields.value(
+            "MaxConcurrency",
+            resolve_path=_path_max_concurrency,
+            check=_non_negative("MaxConcurrency", "integer", lambda v: int(v or 0)),
+            default=0,
+        )
+        self.tolerated_count = fields.value(
+            "ToleratedFailureCount",
+            resolve_path=lambda *args: _check_count(int(resolve_positive_int(*args))),
+            convert_literal=_check_count,
+            check=_non_negative("ToleratedFailureCount", "integer"),
+        )
+        self.tolerated_percentage = fields.value(
+            "ToleratedFailurePercentage",
+            resolve_path=lambda *args: _check_percentage(
+                float(resolve_positive_int(*args, kind="float"))
+            ),
+            convert_literal=_check_percentage,
+            check=_non_negative("ToleratedFailurePercentage", "number"),
+        )
 
     def execute(
         self, ex: Execution, raw: Any, frame: Frame, track: Track
-    ) -> tuple[str | None, Any, Any]:
-        data = self.apply_input_path(raw, frame)
-        max_concurrency = self.max_concurrency
-        if "MaxConcurrencyPath" in self.paths:
-            max_concurrency = int(
-                resolve_positive_int(
-                    self.paths["MaxConcurrencyPath"], "MaxConcurrencyPath", data, frame
-                )
-            )
-            if max_concurrency < 0:
-                raise RuntimeFailure("MaxConcurrency cannot be negative.")
-        tolerated_count = self.tolerated_count
-        if "ToleratedFailureCountPath" in self.paths:
-            tolerated_count = int(
-                resolve_positive_int(
-                    self.paths["ToleratedFailureCountPath"],
-                    "ToleratedFailureCountPath",
-                    data,
-                    frame,
-                )
-            )
-        if tolerated_count is not None and tolerated_count < 0:
-            raise RuntimeFailure("ToleratedFailureCount cannot be negative.")
-        tolerated_percentage = self.tolerated_percentage
-        if "ToleratedFailurePercentagePath" in self.paths:
-            tolerated_percentage = float(
-                resolve_positive_int(
-                    self.paths["ToleratedFailurePercentagePath"],
-                    "ToleratedFailurePercentagePath",
-                    data,
-                    frame,
-                    kind="float",
-                )
-            )
-        if tolerated_percentage is not None and not (0 <= tolerated_percentage <= 100):
-            raise RuntimeFailure("ToleratedFailurePercentage must be between 0 and 100.")
-
-        if self.item_reader is not None:
-            items = self.item_reader.read(ex, data, frame)
-        else:
-            items = self.items_path.resolve(data, frame) if self.items_path is not None else data
-            if not isinstance(items, list):
-                source = self.items_path.source if self.items_path is not None else "$"
-                raise RuntimeFailure(
-                    f"Map state input must be an array, but the ItemsPath '{source}' "
-                    f"resolved to '{to_json_string(items)}'"
-                )
-        selector = self.item_selector
-
-        def select(item_frame: Frame) -> Any:
-            return selector(data, item_frame)  # type: ignore[misc]
-
+    ) -> tuple[str | None, Any]:
+        fields = self.fields
+        data = fields.input(raw, frame)
+        max_concurrency = self.max_concurrency(data, frame)
+        tolerated_count = self.tolerated_count(data, frame)
+        tolerated_percentage = self.tolerated_percentage(data, frame)
+        items = self.items(ex, data, frame)
         result = self._iterate(
             ex,
             data,
             frame,
             track,
             items,
-            select if selector is not None else None,
             max_concurrency,
             tolerated_count,
             tolerated_percentage,
         )
-        if self.result_selector is not None:
-            result = self.result_selector(result, frame)
-        output = self.result_path.apply(raw, result) if self.result_path is not None else result
-        return self.next, self.apply_output_path(output, frame), result
-
-    def execute_jsonata(
-        self, ex: Execution, raw: Any, frame: Frame, track: Track
-    ) -> tuple[str | None, Any]:
-        numbers: dict[str, Any] = {}
-        for field, kind in (
-            ("MaxConcurrency", "integer"),
-            ("ToleratedFailureCount", "integer"),
-            ("ToleratedFailurePercentage", "number"),
-        ):
-            value = self._jsonata_value(field, frame, raw) if field in self.spec else None
-            if value is not None and (
-                not is_number(value) or (kind == "integer" and value != int(value)) or value < 0
-            ):
-                raise QueryEvaluationFailure(
-                    f"The {field} field must be a non-negative {kind}, but was "
-                    f"{to_json_string(value)}"
-                )
-            numbers[field] = value
-        if self.item_reader is not None:
-            items = self.item_reader.read(ex, raw, frame)
-        elif self.j_items is not None:
-            items = self.j_items(bindings(frame, raw))
-            if not isinstance(items, list):
-                source = self.spec["Items"]
-                shown = source[2:-2].strip() if is_expression(source) else to_json_string(source)
-                raise QueryEvaluationFailure(
-                    f"The JSONata expression '{shown}' specified for the field 'Items' returned "
-                    f"an unexpected result type. Expected 'array', but was "
-                    f"'{describe_type(items)}' for value: {to_json_string(items)}"
-                )
-        else:
-            items = raw
-            if not isinstance(items, list):
-                raise QueryEvaluationFailure(
-                    f"Map state input must be an array but was: {to_json_string(items)}"
-                )
-        selector = self.j_item_selector
-
-        def select(item_frame: Frame) -> Any:
-            return selector(bindings(item_frame, raw))  # type: ignore[misc]
-
-        result = self._iterate(
-            ex,
-            raw,
-            frame,
-            track,
-            items,
-            select if selector is not None else None,
-            int(numbers["MaxConcurrency"] or 0),
-            numbers["ToleratedFailureCount"],
-            numbers["ToleratedFailurePercentage"],
-        )
-        return self.next, self.finish_jsonata(frame, raw, result, result=result)
+        return self.next, fields.finish_result(raw, result, frame)
 
     def _iterate(
         self,
@@ -305,7 +194,6 @@ class MapState(State):
         frame: Frame,
         track: Track,
         items: list[Any],
-        select: Any,
         max_concurrency: int,
         tolerated_count: int | None,
         tolerated_percentage: float | None,
@@ -313,6 +201,7 @@ class MapState(State):
         history = ex.history
         history.add(track, "MapStateStarted", "mapStateStartedEventDetails", {"length": len(items)})
         scope = frame.scope
+        select = self.item_selector
         if select is not None:
             inputs = []
             for index, item in enumerate(items):
@@ -323,7 +212,7 @@ class MapState(State):
                     frame.entered_time,
                     frame.retry_count,
                 )
-                inputs.append(select(item_frame))
+                inputs.append(select(data, item_frame))
         else:
             inputs = list(items)
         if self.item_batcher is not None:
@@ -566,3 +455,88 @@ class MapState(State):
                 record.pop("StopDate")
                 records["PENDING"].append(record)
         return records
+
+
+def _path_items(ref: Reference) -> Any:
+    """ItemsPath (JSONPath)."""
+
+    def items(ex: Execution, data: Any, frame: Frame) -> Any:
+        found = ref.resolve(data, frame)
+        if not isinstance(found, list):
+            raise RuntimeFailure(
+                f"Map state input must be an array, but the ItemsPath '{ref.source}' "
+                f"resolved to '{to_json_string(found)}'"
+            )
+        return found
+
+    return items
+
+
+def _input_items(jsonata: bool) -> Any:
+    """The state's input itself is the list."""
+
+    def items(ex: Execution, data: Any, frame: Frame) -> Any:
+        if not isinstance(data, list):
+            if jsonata:
+                raise QueryEvaluationFailure(
+                    f"Map state input must be an array but was: {to_json_string(data)}"
+                )
+            raise RuntimeFailure(
+                "Map state input must be an array, but the ItemsPath '$' "
+                f"resolved to '{to_json_string(data)}'"
+            )
+        return data
+
+    return items
+
+
+def _expression_items(fields: StateFields, source: Any) -> Any:
+    """Items (JSONata)."""
+    template = fields.template(source, "Items")
+    shown = source[2:-2].strip() if is_expression(source) else to_json_string(source)
+
+    def items(ex: Execution, data: Any, frame: Frame) -> Any:
+        found = template(data, frame)
+        if not isinstance(found, list):
+            raise QueryEvaluationFailure(
+                f"The JSONata expression '{shown}' specified for the field 'Items' returned "
+                f"an unexpected result type. Expected 'array', but was "
+                f"'{describe_type(found)}' for value: {to_json_string(found)}"
+            )
+        return found
+
+    return items
+
+
+def _path_max_concurrency(ref: Reference, field: str, data: Any, frame: Frame) -> int:
+    value = int(resolve_positive_int(ref, field, data, frame))
+    if value < 0:
+        raise RuntimeFailure("MaxConcurrency cannot be negative.")
+    return value
+
+
+def _check_count(value: Any) -> Any:
+    if value is not None and value < 0:
+        raise RuntimeFailure("ToleratedFailureCount cannot be negative.")
+    return value
+
+
+def _check_percentage(value: Any) -> Any:
+    if value is not None and not (0 <= value <= 100):
+        raise RuntimeFailure("ToleratedFailurePercentage must be between 0 and 100.")
+    return value
+
+
+def _non_negative(field: str, kind: str, convert: Any = None) -> Any:
+    """A JSONata number field's check."""
+
+    def check(value: Any) -> Any:
+        if value is not None and (
+            not is_number(value) or (kind == "integer" and value != int(value)) or value < 0
+        ):
+            raise QueryEvaluationFailure(
+                f"The {field} field must be a non-negative {kind}, but was {to_json_string(value)}"
+            )
+        return convert(value) if convert is not None else value
+
+    return check

@@ -25,8 +25,9 @@ from .errors import (
     StateFailure,
 )
 from .history import History, Track
-from .jsonata_mode import QueryEvaluationFailure, bindings, is_expression
+from .jsonata_mode import QueryEvaluationFailure, is_expression
 from .jsonvalue import MAX_STATE_DATA_BYTES, is_number, to_json_string
+from .references import Reference
 from .states import State
 
 if TYPE_CHECKING:
@@ -68,10 +69,12 @@ class TaskState(State):
         if not isinstance(resource, str) or not resource:
             raise DefinitionError("Resource is required", state=name, field="Resource")
         self.resource = resource
+        fields = self.fields
+        jsonata = fields.jsonata
         if resource == LAMBDA_INVOKE:
             self.kind = "invoke"
-            params = spec.get("Arguments" if self.jsonata else "Parameters")
-            if self.jsonata and (params is None or is_expression(params)):
+            params = spec.get(fields.ARGUMENTS)
+            if jsonata and (params is None or is_expression(params)):
                 pass  # checked when evaluated
             elif not isinstance(params, dict) or not (
                 "FunctionName" in params or "FunctionName.$" in params
@@ -95,7 +98,7 @@ class TaskState(State):
                     f"{field} and {field}Path are mutually exclusive", state=name, field=field
                 )
             value = spec.get(field)
-            if self.jsonata and is_expression(value):
+            if jsonata and is_expression(value):
                 continue
             if value is not None and (
                 not isinstance(value, int) or isinstance(value, bool) or value < 1
@@ -103,87 +106,40 @@ class TaskState(State):
                 raise DefinitionError(
                     f"{field} must be a positive integer", state=name, field=field
                 )
-        self.timeout = spec.get("TimeoutSeconds")
-        self.heartbeat = spec.get("HeartbeatSeconds")
-        self.timeout_path = (
-            self._reference("TimeoutSecondsPath", spec["TimeoutSecondsPath"])
-            if "TimeoutSecondsPath" in spec
-            else None
-        )
-        self.heartbeat_path = (
-            self._reference("HeartbeatSecondsPath", spec["HeartbeatSecondsPath"])
-            if "HeartbeatSecondsPath" in spec
-            else None
-        )
-        if (
-            isinstance(self.timeout, int)
-            and isinstance(self.heartbeat, int)
-            and self.heartbeat >= self.timeout
-        ):
+        timeout, heartbeat = spec.get("TimeoutSeconds"), spec.get("HeartbeatSeconds")
+        if isinstance(timeout, int) and isinstance(heartbeat, int) and heartbeat >= timeout:
             raise DefinitionError(
                 "HeartbeatSeconds must be smaller than TimeoutSeconds",
                 state=name,
                 field="HeartbeatSeconds",
             )
-
-    def _seconds(self, ref: Any, field: str, data: Any, frame: Frame) -> int:
-        value = ref.resolve(data, frame)
-        if not is_number(value) or value != int(value) or value < 1:
-            raise RuntimeFailure(
-                f'The {field} field refers to value "{to_json_string(value)}" which is not a '
-                f"valid positive integer: {ref.source}"
-            )
-        return int(value)
+        self.timeout = fields.value(
+            "TimeoutSeconds", resolve_path=_path_seconds, check=_positive_seconds("TimeoutSeconds")
+        )
+        self.heartbeat = fields.value(
+            "HeartbeatSeconds",
+            resolve_path=_path_seconds,
+            check=_positive_seconds("HeartbeatSeconds"),
+        )
 
     def execute(
         self, ex: Execution, raw: Any, frame: Frame, track: Track
-    ) -> tuple[str | None, Any, Any]:
-        data = self.apply_input_path(raw, frame)
-        heartbeat = self.heartbeat
-        if self.heartbeat_path is not None:
-            heartbeat = self._seconds(self.heartbeat_path, "HeartbeatSecondsPath", data, frame)
-        timeout = self.timeout
-        if self.timeout_path is not None:
-            timeout = self._seconds(self.timeout_path, "TimeoutSecondsPath", data, frame)
-        effective = self.parameters(data, frame) if self.parameters is not None else data
-        if self.kind == "unsupported":
-            raise RuntimeFailure(
-                f"The resource '{self.resource}' is not supported by the local runtime "
-                f"(supported: {LAMBDA_INVOKE} and Lambda function ARNs)"
-            )
-        if self.kind == "invoke":
-            result = self._lambda_invoke(ex, effective, frame, track, timeout, heartbeat)
-        else:
-            result = self._lambda_function(ex, effective, frame, track, timeout, heartbeat)
-        if self.result_selector is not None:
-            result = self.result_selector(result, frame)
-        output = self.result_path.apply(raw, result) if self.result_path is not None else result
-        output = self.apply_output_path(output, frame)
-        return self.next, output, result
-
-    def execute_jsonata(
-        self, ex: Execution, raw: Any, frame: Frame, track: Track
     ) -> tuple[str | None, Any]:
-        seconds: dict[str, int | None] = {}
-        for field in ("HeartbeatSeconds", "TimeoutSeconds"):
-            value = self._jsonata_value(field, frame, raw) if field in self.spec else None
-            if value is not None and (not is_number(value) or value != int(value) or value < 1):
-                raise QueryEvaluationFailure(
-                    f"The {field} field must be a positive integer, but was {to_json_string(value)}"
-                )
-            seconds[field] = int(value) if value is not None else None
-        effective = self.j_arguments(bindings(frame, raw)) if self.j_arguments else raw
+        fields = self.fields
+        data = fields.input(raw, frame)
+        heartbeat = self.heartbeat(data, frame)
+        timeout = self.timeout(data, frame)
+        effective = fields.arguments(data, frame)
         if self.kind == "unsupported":
             raise RuntimeFailure(
                 f"The resource '{self.resource}' is not supported by the local runtime "
                 f"(supported: {LAMBDA_INVOKE} and Lambda function ARNs)"
             )
-        timeout, heartbeat = seconds["TimeoutSeconds"], seconds["HeartbeatSeconds"]
         if self.kind == "invoke":
             result = self._lambda_invoke(ex, effective, frame, track, timeout, heartbeat)
         else:
             result = self._lambda_function(ex, effective, frame, track, timeout, heartbeat)
-        return self.next, self.finish_jsonata(frame, raw, result, result=result)
+        return self.next, fields.finish_result(raw, result, frame)
 
     # -- Lambda ------------------------------------------------------------------------
     def _function_arn(self, ex: Execution, function: str) -> str:
@@ -379,6 +335,29 @@ class TaskState(State):
 
 
 _TIMEOUTS = (TIMEOUT, HEARTBEAT_TIMEOUT)
+
+
+def _path_seconds(ref: Reference, field: str, data: Any, frame: Frame) -> int:
+    value = ref.resolve(data, frame)
+    if not is_number(value) or value != int(value) or value < 1:
+        raise RuntimeFailure(
+            f'The {field} field refers to value "{to_json_string(value)}" which is not a '
+            f"valid positive integer: {ref.source}"
+        )
+    return int(value)
+
+
+def _positive_seconds(field: str) -> Callable[[Any], int | None]:
+    def check(value: Any) -> int | None:
+        if value is None:
+            return None
+        if not is_number(value) or value != int(value) or value < 1:
+            raise QueryEvaluationFailure(
+                f"The {field} field must be a positive integer, but was {to_json_string(value)}"
+            )
+        return int(value)
+
+    return check
 
 
 def _function_scheduled(

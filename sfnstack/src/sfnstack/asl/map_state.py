@@ -1,6 +1,7 @@
 """The Map state: inline and DISTRIBUTED (item reader, batcher, tolerated failures,
-result writer). Iterations that can block run on a thread pool bounded by
-``services.map_workers`` and MaxConcurrency; results are always in item order."""
+result writer). Iterations that can block run side by side as greenlets of the execution's
+hub, at most ``services.map_workers`` and MaxConcurrency at once; results are always in
+item order."""
 
 from __future__ import annotations
 
@@ -314,7 +315,6 @@ class MapState(State):
             LazyJobs(len(inputs), lambda i: self._iteration_job(ex, scope, track, i, inputs[i])),
             workers=workers,
             should_stop=lambda outcome: True,
-            cooperative=ex.services.cooperative,
         )
         for outcome in outcomes:
             if outcome.failure is not None:
@@ -339,7 +339,6 @@ class MapState(State):
         history.add(track, "MapRunStarted", "mapRunStartedEventDetails", {"mapRunArn": map_run_arn})
         total = len(inputs)
         failed = [0]
-        lock = threading.Lock()
 
         def exceeded() -> bool:
             # Either threshold, when given, fails the run once exceeded; with neither given
@@ -354,9 +353,8 @@ class MapState(State):
             return tolerated_percentage is not None and count * 100.0 / total > tolerated_percentage
 
         def should_stop(outcome: Outcome) -> bool:
-            with lock:
-                failed[0] += 1
-                return exceeded()
+            failed[0] += 1
+            return exceeded()
 
         starts: list[str | None] = [None] * total
         stops: list[str | None] = [None] * total
@@ -382,9 +380,7 @@ class MapState(State):
                 i,
             ),
         )
-        outcomes = run_jobs(
-            jobs, workers=workers, should_stop=should_stop, cooperative=ex.services.cooperative
-        )
+        outcomes = run_jobs(jobs, workers=workers, should_stop=should_stop)
         if self.result_writer is not None:
             records = self._records(ex, map_run_arn, inputs, outcomes, starts, stops)
             result: Any = self.result_writer.write(ex, data, frame, map_run_arn, records)

@@ -69,7 +69,6 @@ class ParallelState(State):
             [job_for(p) for p in self.branches],
             workers=len(self.branches) if self.blocking else 1,
             should_stop=lambda outcome: True,
-            cooperative=ex.services.cooperative,
         )
         for outcome in outcomes:
             if outcome.failure is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
-from ..cooperative import Signal, current_hub
+from ..cooperative import current_hub
 from ..services import LambdaFunctionError, LambdaNotFoundError, LambdaTimeoutError
 from .context import BranchCancelled, Execution, Frame
 from .errors import (
@@ -440,25 +439,29 @@ def _marshal(result: Any) -> bytes:
 
 
 def _call_with_timeout(
-    call: Any, timeout: float | None, error: str, ex: Execution, frame: Frame
-) -> Any:
-    """Run ``call`` on a worker thread; give up after ``timeout`` seconds (``error``) or when
-    the execution stops, without waiting for the thread, which finishes on its own."""
-    box: dict[str, Any] = {}
-    # On a hub the state waits cooperatively (the other iterations keep running and keep
-    # reading their replies, so the call's thread can get a Lambda concurrency slot).
+    call: Callable[[], bytes], timeout: float | None, error: str, ex: Execution, frame: Frame
+) -> bytes:
+    """Run ``call`` in a greenlet of its own on the execution's hub and wait for it; give
+    up after ``timeout`` seconds (``error``) or when the execution stops, without waiting
+    for the call: it goes on while the execution runs and is ended with the execution's
+    hub. A call that blocks the thread instead of waiting through the hub (an in-process
+    invoker) cannot be given up on: it times out, as on AWS, if it returns too late."""
     hub = current_hub()
-    done: threading.Event | Signal = threading.Event() if hub is None else hub.signal()
+    if hub is None:
+        raise RuntimeError("a Task runs on the execution's hub (StateMachine.execute)")
+    done = hub.signal()
+    box: dict[str, Any] = {}
 
-    def worker() -> None:
+    def run() -> None:
         try:
             box["result"] = call()
         except BaseException as exc:  # handed to the waiting state
             box["error"] = exc
         finally:
+            box["finished"] = time.monotonic()
             done.set()
 
-    threading.Thread(target=worker, name=f"task-{frame.state_name}", daemon=True).start()
+    hub.spawn(run)
     deadline = time.monotonic() + timeout if timeout is not None else None
     while True:
         wait = 0.05 if deadline is None else min(0.05, max(deadline - time.monotonic(), 0))
@@ -467,6 +470,8 @@ def _call_with_timeout(
         ex.check(frame.scope)
         if deadline is not None and time.monotonic() >= deadline:
             raise StateFailure(error, None)
+    if deadline is not None and box["finished"] > deadline:
+        raise StateFailure(error, None)
     if "error" in box:
         raise box["error"]
-    return box["result"]
+    return box["result"]  # type: ignore[no-any-return]

@@ -225,7 +225,7 @@ def test_task_timeout_in_an_iteration_does_not_hold_up_the_others(runtime: Local
     assert result.status == "SUCCEEDED", result.cause
     assert result.output[0] == "timed out"
     assert [r["i"] for r in result.output[1:]] == [1, 2]
-    # The abandoned invocation finishes in the background and its slot comes back.
+    # The abandoned invocation ends with the execution and its slot comes back.
     assert runtime.invoke("slow", {"i": 7})["i"] == 7
 
 

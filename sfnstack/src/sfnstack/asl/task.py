@@ -443,9 +443,10 @@ def _call_with_timeout(
 ) -> bytes:
     """Run ``call`` in a greenlet of its own on the execution's hub and wait for it; give
     up after ``timeout`` seconds (``error``) or when the execution stops, without waiting
-    for the call: it goes on while the execution runs and is ended with the execution's
-    hub. A call that blocks the thread instead of waiting through the hub (an in-process
-    invoker) cannot be given up on: it times out, as on AWS, if it returns too late."""
+    for the call: it goes on while the execution runs, and when the execution's hub ends
+    its greenlet the Lambda pool lets the invocation finish in the background. A call that
+    blocks the thread instead of waiting through the hub (an in-process invoker) cannot be
+    given up on: it times out, as on AWS, if it returns too late."""
     hub = current_hub()
     if hub is None:
         raise RuntimeError("a Task runs on the execution's hub (StateMachine.execute)")

@@ -34,6 +34,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import greenlet
+
 from sfnstack.cooperative import Signal, current_hub
 from sfnstack.lambdas.functions import LocalFunction
 from sfnstack.services import (
@@ -106,6 +108,7 @@ class Worker:
             os.close(request_read)
             os.close(response_write)
         self._buffer = bytearray()
+        self.abandoned: tuple[float, str] | None = None  # (deadline, request id)
         self.last_used = time.monotonic()
         self.deadline: float | None = None  # set while the watchdog should time it out
         self.timed_out = False
@@ -204,12 +207,37 @@ class Worker:
         try:
             self._send(b"V", _TIMEOUT.pack(function.timeout) + request_id.encode() + payload)
             kind, body = self._receive(deadline)
-        except _WorkerTimedOut:
-            self.kill()
+        except greenlet.GreenletExit:
+            # Its execution ended without it (a Task timeout gave up on it): the handler runs
+            # on, as on Lambda; the pool has the reply read (``finish``) before reusing it.
+            self.abandoned = (deadline, request_id)
+            raise
+        except BaseException as exc:
+            self._failed(exc, request_id)
+            raise
+        return self._result(kind, body)
+
+    def finish(self) -> None:
+        """Wait for (and drop) the reply of the abandoned invocation, blocking; nobody is
+        left to report its error to."""
+        assert self.abandoned is not None
+        deadline, request_id = self.abandoned
+        self.abandoned = None
+        try:
+            self._receive(deadline)
+        except BaseException as exc:
+            with contextlib.suppress(LambdaTimeoutError, LambdaFunctionError):
+                self._failed(exc, request_id)
+
+    def _failed(self, exc: BaseException, request_id: str) -> None:
+        """An invocation that did not reply: kill the environment and raise what Lambda
+        reports (or ``exc`` itself)."""
+        function = self.function
+        self.kill()
+        if isinstance(exc, _WorkerTimedOut):
             self._log(f"{request_id} Task timed out after {function.timeout:.2f} seconds")
             raise LambdaTimeoutError(function.name, function.timeout) from None
-        except (_WorkerDied, BrokenPipeError):
-            self.kill()
+        if isinstance(exc, _WorkerDied | BrokenPipeError):
             message = f"RequestId: {request_id} Error: Runtime exited with error: {self._exit_description()}"
             self._log(message)
             raise LambdaFunctionError(
@@ -220,11 +248,10 @@ class Worker:
                     "requestId": request_id,
                 },
             ) from None
-        except BaseException:
-            # Interrupted mid-invocation (KeyboardInterrupt, a greenlet killed): its reply
-            # may still come, so this environment cannot serve another invocation.
-            self.kill()
-            raise
+        # Interrupted mid-invocation (KeyboardInterrupt, a greenlet thrown into): its reply
+        # may still come, so this environment cannot serve another invocation.
+
+    def _result(self, kind: bytes, body: bytes) -> bytes:
         if kind != b"O":
             document = json.loads(body)
             raise LambdaFunctionError(document.get("errorType", "Runtime.Unknown"), document)
@@ -498,7 +525,15 @@ class LambdaPool:
         try:
             result = worker.invoke(body, request_id)
         finally:
-            self._release(worker)
+            if worker.abandoned is None:
+                self._release(worker)
+            else:  # it keeps its slot until its reply is in
+                threading.Thread(
+                    target=self._finish_abandoned,
+                    args=(worker,),
+                    name="lambda-abandoned",
+                    daemon=True,
+                ).start()
         if len(result) > MAX_PAYLOAD_BYTES:
             message = (
                 f"Response payload size ({len(result)} bytes) exceeded maximum allowed payload "
@@ -571,6 +606,12 @@ class LambdaPool:
         with self._lock:
             self._busy.add(worker)
         return worker
+
+    def _finish_abandoned(self, worker: Worker) -> None:
+        try:
+            worker.finish()
+        finally:
+            self._release(worker)
 
     def _notify_slot(self) -> None:
         # Under self._lock: a slot is free; wake one waiting thread and one waiting greenlet

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .concurrency import LazyJobs, Outcome, run_jobs
-from .context import BranchCancelled, Execution, Frame, iso_timestamp
+from .concurrency import Job, LazyJobs, Outcome, run_jobs
+from .context import BranchCancelled, Execution, Frame, Scope, iso_timestamp
 from .distributed import ItemBatcher, ItemReader, ResultWriter, resolve_positive_int
 from .errors import (
     EXCEED_TOLERATED_FAILURE_THRESHOLD,
@@ -120,18 +121,13 @@ class MapState(State):
                     raise DefinitionError(
                         f"{field} needs ProcessorConfig Mode DISTRIBUTED", state=name, field=field
                     )
-        self.item_reader = (
-            ItemReader(spec["ItemReader"], name, fields) if "ItemReader" in spec else None
+        if "ItemReader" in spec:
+            self.items = ItemReader(spec["ItemReader"], name, fields).read
+        self.iterations = (
+            DistributedIterations(self, spec)
+            if self.mode == "DISTRIBUTED"
+            else InlineIterations(self)
         )
-        if self.item_reader is not None:
-            self.items = self.item_reader.read
-        self.item_batcher = (
-            ItemBatcher(spec["ItemBatcher"], name, fields) if "ItemBatcher" in spec else None
-        )
-        self.result_writer = (
-            ResultWriter(spec["ResultWriter"], name, fields) if "ResultWriter" in spec else None
-        )
-        self.label = spec.get("Label", name)
         max_concurrency = spec.get("MaxConcurrency", 0)
         if fields.jsonata and is_expression(max_concurrency):
             pass  # checked when evaluated
@@ -176,77 +172,102 @@ class MapState(State):
         tolerated_count = self.tolerated_count(data, frame)
         tolerated_percentage = self.tolerated_percentage(data, frame)
         items = self.items(ex, data, frame)
-        result = self._iterate(
-            ex,
-            data,
-            frame,
-            track,
-            items,
-            max_concurrency,
-            tolerated_count,
-            tolerated_percentage,
-        )
-        return self.next, fields.finish_result(raw, result, frame)
-
-    def _iterate(
-        self,
-        ex: Execution,
-        data: Any,
-        frame: Frame,
-        track: Track,
-        items: list[Any],
-        max_concurrency: int,
-        tolerated_count: int | None,
-        tolerated_percentage: float | None,
-    ) -> Any:
         history = ex.history
         history.add(track, "MapStateStarted", "mapStateStartedEventDetails", {"length": len(items)})
-        scope = frame.scope
-        select = self.item_selector
-        if select is not None:
-            inputs = []
-            for index, item in enumerate(items):
-                item_frame = Frame(
-                    ex,
-                    scope.child(map_item={"Index": index, "Value": item}),
-                    self.name,
-                    frame.entered_time,
-                    frame.retry_count,
-                )
-                inputs.append(select(data, item_frame))
-        else:
-            inputs = list(items)
-        if self.item_batcher is not None:
-            inputs = self.item_batcher.batch(inputs, data, frame)
         workers = ex.services.map_workers if self.blocking else 1
         if max_concurrency:
             workers = min(workers, max_concurrency)
-        if self.mode == "DISTRIBUTED":
-            result = self._run_distributed(
-                ex,
-                data,
-                frame,
-                track,
-                inputs,
-                workers,
-                tolerated_count,
-                tolerated_percentage,
-            )
-        else:
-            result = self._run_inline(ex, frame, track, inputs, workers)
+        inputs = self._inputs(ex, data, frame, items)
+        tolerance = Tolerance(tolerated_count, tolerated_percentage)
+        result = self.iterations.run(ex, frame, track, MapWork(data, inputs, workers, tolerance))
         history.add(track, "MapStateSucceeded")
-        return result
+        return self.next, fields.finish_result(raw, result, frame)
 
-    def _iteration_job(
+    def _inputs(self, ex: Execution, data: Any, frame: Frame, items: list[Any]) -> list[Any]:
+        """Each item, through ItemSelector when there is one."""
+        select = self.item_selector
+        if select is None:
+            return list(items)
+        scope = frame.scope
+        inputs = []
+        for index, item in enumerate(items):
+            # $$.Map.Item exists only while ItemSelector is evaluated, as on AWS.
+            item_frame = Frame(
+                ex,
+                scope.child(map_item={"Index": index, "Value": item}),
+                self.name,
+                frame.entered_time,
+                frame.retry_count,
+            )
+            inputs.append(select(data, item_frame))
+        return inputs
+
+
+class Tolerance:
+    """ToleratedFailureCount / ToleratedFailurePercentage of one map run: either, when
+    given, fails the run once exceeded; with neither given no failure is tolerated."""
+
+    __slots__ = ("count", "percentage")
+
+    def __init__(self, count: int | None, percentage: float | None) -> None:
+        self.count = count
+        self.percentage = percentage
+
+    def exceeded(self, failed: int, total: int) -> bool:
+        if failed == 0:
+            return False
+        if self.count is None and self.percentage is None:
+            return True
+        if self.count is not None and failed > self.count:
+            return True
+        return self.percentage is not None and failed * 100.0 / total > self.percentage
+
+
+class MapWork(NamedTuple):
+    """What one Map visit hands its iterations."""
+
+    data: Any  # the state's data (for ItemBatcher and ResultWriter)
+    inputs: list[Any]  # the items, through ItemSelector
+    workers: int  # at most this many at once
+    tolerance: Tolerance
+
+
+class InlineIterations:
+    """An inline Map's iterations: the ItemProcessor runs in the execution itself, its
+    events in the execution's history; the first failure fails the Map."""
+
+    def __init__(self, state: MapState) -> None:
+        self.name = state.name
+        self.processor = state.processor
+
+    def run(self, ex: Execution, frame: Frame, track: Track, work: MapWork) -> Any:
+        scope = frame.scope
+        processor = self.processor
+        inputs = work.inputs
+
+        def make(i: int) -> Job:
+            value = inputs[i]
+            return self.job(ex, scope, track, i, lambda t, s: processor.run(ex, value, t, s))
+
+        outcomes = run_jobs(
+            LazyJobs(len(inputs), make), workers=work.workers, should_stop=lambda o: True
+        )
+        for outcome in outcomes:
+            if outcome.failure is not None:
+                ex.history.add(track, "MapStateFailed")
+                raise outcome.failure
+        return [o.value for o in outcomes]
+
+    def job(
         self,
         ex: Execution,
-        scope: Any,
+        scope: Scope,
         parent: Track,
         index: int,
-        value: Any,
-        map_run_arn: str | None = None,
-    ) -> Any:
-        processor = self.processor
+        process: Callable[[Track, Scope], Any],
+    ) -> Job:
+        """One iteration between its MapIteration* events; ``process(track, scope)`` runs
+        the ItemProcessor."""
         history = ex.history
         name = self.name
 
@@ -259,23 +280,8 @@ class MapState(State):
                 "mapIterationStartedEventDetails",
                 details,
             )
-            # $$.Map.Item exists only while ItemSelector is evaluated, as on AWS.
-            iteration_scope = scope.child(cancel)
             try:
-                if map_run_arn is None:
-                    result = processor.run(ex, value, iteration_track, iteration_scope)
-                else:
-                    # A distributed iteration is a child execution with its own history and
-                    # $$.Execution, as on AWS; the parent only records MapIteration* events.
-                    run_id = map_run_arn.rsplit(":", 1)[-1]
-                    child_name = f"{run_id[:8]}-{index:08d}"
-                    child = ex.child(
-                        child_name,
-                        f"arn:aws:states:{ex.region}:{ex.account}:execution:"
-                        f"{ex.machine.name}/{self.label}:{child_name}",
-                        value,
-                    )
-                    result = processor.run(child, value, Track(), iteration_scope)
+                result = process(iteration_track, scope.child(cancel))
             except StateFailure as failure:
                 history.add(
                     iteration_track,
@@ -302,37 +308,27 @@ class MapState(State):
 
         return job
 
-    def _run_inline(
-        self,
-        ex: Execution,
-        frame: Frame,
-        track: Track,
-        inputs: list[Any],
-        workers: int,
-    ) -> list[Any]:
-        scope = frame.scope
-        outcomes = run_jobs(
-            LazyJobs(len(inputs), lambda i: self._iteration_job(ex, scope, track, i, inputs[i])),
-            workers=workers,
-            should_stop=lambda outcome: True,
-        )
-        for outcome in outcomes:
-            if outcome.failure is not None:
-                ex.history.add(track, "MapStateFailed")
-                raise outcome.failure
-        return [o.value for o in outcomes]
 
-    def _run_distributed(
-        self,
-        ex: Execution,
-        data: Any,
-        frame: Frame,
-        track: Track,
-        inputs: list[Any],
-        workers: int,
-        tolerated_count: int | None,
-        tolerated_percentage: float | None,
-    ) -> Any:
+class DistributedIterations(InlineIterations):
+    """A distributed Map's map run: items batched (ItemBatcher), each iteration a child
+    execution with its own history and $$.Execution, failures tolerated up to a threshold,
+    results written to S3 (ResultWriter)."""
+
+    def __init__(self, state: MapState, spec: dict[str, Any]) -> None:
+        super().__init__(state)
+        name, fields = state.name, state.fields
+        self.item_batcher = (
+            ItemBatcher(spec["ItemBatcher"], name, fields) if "ItemBatcher" in spec else None
+        )
+        self.result_writer = (
+            ResultWriter(spec["ResultWriter"], name, fields) if "ResultWriter" in spec else None
+        )
+        self.label = spec.get("Label", name)
+
+    def run(self, ex: Execution, frame: Frame, track: Track, work: MapWork) -> Any:
+        data, inputs, tolerance = work.data, work.inputs, work.tolerance
+        if self.item_batcher is not None:
+            inputs = self.item_batcher.batch(inputs, data, frame)
         history = ex.history
         run_id = str(uuid.uuid4())
         map_run_arn = f"arn:aws:states:{ex.region}:{ex.account}:mapRun:{ex.machine.name}/{self.label}:{run_id}"
@@ -340,26 +336,14 @@ class MapState(State):
         total = len(inputs)
         failed = [0]
 
-        def exceeded() -> bool:
-            # Either threshold, when given, fails the run once exceeded; with neither given
-            # no failure is tolerated.
-            count = failed[0]
-            if count == 0:
-                return False
-            if tolerated_count is None and tolerated_percentage is None:
-                return True
-            if tolerated_count is not None and count > tolerated_count:
-                return True
-            return tolerated_percentage is not None and count * 100.0 / total > tolerated_percentage
-
         def should_stop(outcome: Outcome) -> bool:
             failed[0] += 1
-            return exceeded()
+            return tolerance.exceeded(failed[0], total)
 
         starts: list[str | None] = [None] * total
         stops: list[str | None] = [None] * total
 
-        def timed(job: Any, i: int) -> Any:
+        def timed(job: Job, i: int) -> Job:
             if self.result_writer is None:
                 return job  # start/stop dates only go into ResultWriter records
 
@@ -373,14 +357,25 @@ class MapState(State):
             return run
 
         scope = frame.scope
-        jobs = LazyJobs(
-            len(inputs),
-            lambda i: timed(
-                self._iteration_job(ex, scope, track, i, inputs[i], map_run_arn),
-                i,
-            ),
-        )
-        outcomes = run_jobs(jobs, workers=workers, should_stop=should_stop)
+        processor = self.processor
+
+        def make(i: int) -> Job:
+            value = inputs[i]
+
+            def process(_parent_track: Track, iteration_scope: Scope) -> Any:
+                # The parent only records MapIteration* events, as on AWS.
+                child_name = f"{run_id[:8]}-{i:08d}"
+                child = ex.child(
+                    child_name,
+                    f"arn:aws:states:{ex.region}:{ex.account}:execution:"
+                    f"{ex.machine.name}/{self.label}:{child_name}",
+                    value,
+                )
+                return processor.run(child, value, Track(), iteration_scope)
+
+            return timed(self.job(ex, scope, track, i, process), i)
+
+        outcomes = run_jobs(LazyJobs(total, make), workers=work.workers, should_stop=should_stop)
         if self.result_writer is not None:
             records = self._records(ex, map_run_arn, inputs, outcomes, starts, stops)
             result: Any = self.result_writer.write(ex, data, frame, map_run_arn, records)
@@ -391,7 +386,7 @@ class MapState(State):
                 else ({"Error": o.failure.error, "Cause": o.failure.cause} if o.failure else None)
                 for o in outcomes
             ]
-        if exceeded():
+        if tolerance.exceeded(failed[0], total):
             cause = "The specified tolerated failure threshold was exceeded"
             history.add(
                 track,

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..cooperative import current_hub
 from ..services import LambdaFunctionError, LambdaNotFoundError, LambdaTimeoutError
@@ -70,8 +70,9 @@ class TaskState(State):
         self.resource = resource
         fields = self.fields
         jsonata = fields.jsonata
+        self.target: TaskResource
         if resource == LAMBDA_INVOKE:
-            self.kind = "invoke"
+            self.target = LambdaInvoke(resource)
             params = spec.get(fields.ARGUMENTS)
             if jsonata and (params is None or is_expression(params)):
                 pass  # checked when evaluated
@@ -82,11 +83,11 @@ class TaskState(State):
                     "lambda:invoke needs Parameters.FunctionName", state=name, field="Parameters"
                 )
         elif resource.startswith(_LAMBDA_ARN_PREFIX) and ":function:" in resource:
-            self.kind = "function"
+            self.target = LambdaFunction(resource)
         elif resource.startswith("arn:aws:states:::") or resource.startswith("arn:aws:"):
             # A service integration the local runtime does not emulate: the definition is
             # valid (AWS accepts it); running the state fails with a clear States.Runtime.
-            self.kind = "unsupported"
+            self.target = UnsupportedResource(resource)
         else:
             raise DefinitionError(
                 f"Resource '{resource}' is not an ARN", state=name, field="Resource"
@@ -129,18 +130,39 @@ class TaskState(State):
         heartbeat = self.heartbeat(data, frame)
         timeout = self.timeout(data, frame)
         effective = fields.arguments(data, frame)
-        if self.kind == "unsupported":
-            raise RuntimeFailure(
-                f"The resource '{self.resource}' is not supported by the local runtime "
-                f"(supported: {LAMBDA_INVOKE} and Lambda function ARNs)"
-            )
-        if self.kind == "invoke":
-            result = self._lambda_invoke(ex, effective, frame, track, timeout, heartbeat)
-        else:
-            result = self._lambda_function(ex, effective, frame, track, timeout, heartbeat)
+        result = self.target.call(ex, effective, frame, track, Limits(timeout, heartbeat))
         return self.next, fields.finish_result(raw, result, frame)
 
-    # -- Lambda ------------------------------------------------------------------------
+
+class Limits(NamedTuple):
+    """A task's TimeoutSeconds and HeartbeatSeconds (None: not given)."""
+
+    timeout: int | None
+    heartbeat: int | None
+
+
+class TaskResource:
+    """What a Task state calls (its Resource): ``call`` returns the task's result."""
+
+    def __init__(self, resource: str) -> None:
+        self.resource = resource
+
+    def call(self, ex: Execution, payload: Any, frame: Frame, track: Track, limits: Limits) -> Any:
+        raise NotImplementedError
+
+
+class UnsupportedResource(TaskResource):
+    def call(self, ex: Execution, payload: Any, frame: Frame, track: Track, limits: Limits) -> Any:
+        raise RuntimeFailure(
+            f"The resource '{self.resource}' is not supported by the local runtime "
+            f"(supported: {LAMBDA_INVOKE} and Lambda function ARNs)"
+        )
+
+
+class LambdaResource(TaskResource):
+    """Calling a function through ``Services`` and turning what crosses the seam into the
+    errors and history events Step Functions reports."""
+
     def _function_arn(self, ex: Execution, function: str) -> str:
         if function.startswith(_LAMBDA_ARN_PREFIX):
             return function
@@ -152,8 +174,7 @@ class TaskState(State):
         frame: Frame,
         function: str,
         payload: Any,
-        timeout: int | None,
-        heartbeat: int | None,
+        limits: Limits,
     ) -> bytes:
         """The function's result as JSON text. What crosses the seam is JSON, as over the
         wire: the function gets its own copy of the payload and we decode our own copy of
@@ -180,6 +201,7 @@ class TaskState(State):
                 f"No Lambda invoker configured: cannot call '{function}' (Services.invoke_lambda is None)",
             )
         # Lambda sends no heartbeats: a call longer than HeartbeatSeconds times out as such.
+        timeout, heartbeat = limits
         limit, error = timeout, TIMEOUT
         if heartbeat is not None and (limit is None or heartbeat < limit):
             limit, error = heartbeat, HEARTBEAT_TIMEOUT
@@ -193,8 +215,7 @@ class TaskState(State):
         frame: Frame,
         function: str,
         payload: Any,
-        timeout: int | None,
-        heartbeat: int | None,
+        limits: Limits,
         *,
         size_name: str,
         compact_cause: bool,
@@ -202,7 +223,7 @@ class TaskState(State):
         """Call the function and turn what crosses the seam into AWS errors; the result and
         its size in bytes."""
         try:
-            body = self._call(ex, frame, function, payload, timeout, heartbeat)
+            body = self._call(ex, frame, function, payload, limits)
         except LambdaFunctionError as exc:
             # lambda:invoke reports Lambda's error document compactly; the plain-ARN form
             # with Python's default ", " separators (both as recorded on AWS).
@@ -230,15 +251,11 @@ class TaskState(State):
         ex.history.note_within_limit(result)
         return result, size
 
-    def _lambda_invoke(
-        self,
-        ex: Execution,
-        params: Any,
-        frame: Frame,
-        track: Track,
-        timeout: int | None,
-        heartbeat: int | None,
-    ) -> Any:
+
+class LambdaInvoke(LambdaResource):
+    """``arn:aws:states:::lambda:invoke``: the result is Lambda's Invoke response."""
+
+    def call(self, ex: Execution, params: Any, frame: Frame, track: Track, limits: Limits) -> Any:
         if not isinstance(params, dict) or not isinstance(params.get("FunctionName"), str):
             raise RuntimeFailure("The lambda:invoke Parameters must contain a FunctionName string")
         function = params["FunctionName"]
@@ -252,10 +269,10 @@ class TaskState(State):
                 "region": ex.region,
                 "parameters": to_json_string(params),
             }
-            if timeout is not None:
-                details["timeoutInSeconds"] = timeout
-            if heartbeat is not None:
-                details["heartbeatInSeconds"] = heartbeat
+            if limits.timeout is not None:
+                details["timeoutInSeconds"] = limits.timeout
+            if limits.heartbeat is not None:
+                details["heartbeatInSeconds"] = limits.heartbeat
             return details
 
         history.add(track, "TaskScheduled", "taskScheduledEventDetails", scheduled)
@@ -266,8 +283,7 @@ class TaskState(State):
                 frame,
                 function,
                 payload,
-                timeout,
-                heartbeat,
+                limits,
                 size_name="lambda",
                 compact_cause=True,
             )
@@ -285,22 +301,18 @@ class TaskState(State):
         )
         return output
 
-    def _lambda_function(
-        self,
-        ex: Execution,
-        payload: Any,
-        frame: Frame,
-        track: Track,
-        timeout: int | None,
-        heartbeat: int | None,
-    ) -> Any:
+
+class LambdaFunction(LambdaResource):
+    """A plain function ARN as the Resource: the result is the function's own."""
+
+    def call(self, ex: Execution, payload: Any, frame: Frame, track: Track, limits: Limits) -> Any:
         history = ex.history
         history.add(
             track,
             "LambdaFunctionScheduled",
             "lambdaFunctionScheduledEventDetails",
             _function_scheduled,
-            (self.resource, timeout),
+            (self.resource, limits.timeout),
             payload,
         )
         history.add(track, "LambdaFunctionStarted")
@@ -310,8 +322,7 @@ class TaskState(State):
                 frame,
                 self.resource,
                 payload,
-                timeout,
-                heartbeat,
+                limits,
                 size_name=self.resource,
                 compact_cause=False,
             )

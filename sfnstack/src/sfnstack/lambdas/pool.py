@@ -346,6 +346,70 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+class ConcurrencySlots:
+    """At most ``limit`` invocations at once. A thread waits for a free slot on a
+    condition; a greenlet of a hub waits on a signal, so the hub keeps reading the other
+    invocations' replies meanwhile (the ones that will free the slots)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Condition(threading.Lock())
+        self._signals: collections.deque[Signal] = collections.deque()  # waiting greenlets
+        self._waiting_threads = 0
+        self._running = 0
+        self._closed = False
+
+    def acquire(self) -> None:
+        with self._lock:
+            while self._running >= self.limit and not self._closed:
+                hub = current_hub()
+                if hub is None:
+                    self._waiting_threads += 1
+                    try:
+                        self._lock.wait()
+                    finally:
+                        self._waiting_threads -= 1
+                    continue
+                signal = hub.signal()
+                self._signals.append(signal)
+                self._lock.release()
+                try:
+                    signal.wait()
+                except BaseException:
+                    # Interrupted: leave the queue, or pass on a wake-up already taken.
+                    with self._lock:
+                        if signal in self._signals:
+                            self._signals.remove(signal)
+                        elif self._running < self.limit:
+                            self._notify()
+                    raise
+                finally:
+                    self._lock.acquire()
+            if self._closed:
+                raise RuntimeError("the Lambda pool is closed")
+            self._running += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._running -= 1
+            self._notify()
+
+    def _notify(self) -> None:
+        # Under self._lock: a slot is free; wake one waiting thread and one waiting greenlet
+        # (whichever loses the race waits again).
+        if self._waiting_threads:
+            self._lock.notify()
+        if self._signals:
+            self._signals.popleft().set()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+            while self._signals:
+                self._signals.popleft().set()
+
+
 class LambdaPool:
     """Invokes functions by logical id, name or ARN in pooled worker processes.
 
@@ -376,15 +440,12 @@ class LambdaPool:
         self._owns_log_dir = log_dir is None
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="sfnstack-lambda-logs-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
         # logical id -> idle workers, least recently used first
         self._idle: dict[str, collections.deque[Worker]] = {}
         self._busy: set[Worker] = set()
-        # Greenlets on a hub waiting for a concurrency slot (threads wait on self._lock).
-        self._slot_signals: collections.deque[Signal] = collections.deque()
-        self._waiting_threads = 0
+        self._slots = ConcurrencySlots(self.max_workers)
         self._total = 0  # live environments, idle or busy
-        self._running = 0  # invocations in flight (<= max_workers)
         self._closed = False
         self.cold_starts = 0
         for function in (functions or {}).values():
@@ -548,35 +609,9 @@ class LambdaPool:
     def _acquire(self, function: LocalFunction) -> Worker:
         """A concurrency slot, then the warmest idle environment of the function or a new
         one (retiring the least recently used idle environment when there are too many)."""
+        self._slots.acquire()
         victim: Worker | None = None
         with self._lock:
-            while self._running >= self.max_workers and not self._closed:
-                hub = current_hub()
-                if hub is None:
-                    self._waiting_threads += 1
-                    try:
-                        self._lock.wait()
-                    finally:
-                        self._waiting_threads -= 1
-                    continue
-                signal = hub.signal()
-                self._slot_signals.append(signal)
-                self._lock.release()
-                try:
-                    signal.wait()
-                except BaseException:
-                    # Interrupted: leave the queue, or pass on a wake-up already taken.
-                    with self._lock:
-                        if signal in self._slot_signals:
-                            self._slot_signals.remove(signal)
-                        elif self._running < self.max_workers:
-                            self._notify_slot()
-                    raise
-                finally:
-                    self._lock.acquire()
-            if self._closed:
-                raise RuntimeError("the Lambda pool is closed")
-            self._running += 1
             idle = self._idle.setdefault(function.logical_id, collections.deque())
             while idle:
                 worker = idle.pop()  # the most recently used: warmest
@@ -600,8 +635,7 @@ class LambdaPool:
         except BaseException:
             with self._lock:
                 self._total -= 1
-                self._running -= 1
-                self._notify_slot()
+            self._slots.release()
             raise
         with self._lock:
             self._busy.add(worker)
@@ -613,14 +647,6 @@ class LambdaPool:
         finally:
             self._release(worker)
 
-    def _notify_slot(self) -> None:
-        # Under self._lock: a slot is free; wake one waiting thread and one waiting greenlet
-        # (whichever loses the race waits again).
-        if self._waiting_threads:
-            self._lock.notify()
-        if self._slot_signals:
-            self._slot_signals.popleft().set()
-
     def _least_recently_used_idle(self) -> Worker | None:
         oldest: collections.deque[Worker] | None = None
         for idle in self._idle.values():
@@ -629,17 +655,19 @@ class LambdaPool:
         return oldest.popleft() if oldest is not None else None
 
     def _release(self, worker: Worker) -> None:
+        # The environment goes back before the slot, so whoever gets the slot finds it.
         with self._lock:
-            self._running -= 1
             self._busy.discard(worker)
-            self._notify_slot()
             # A failed invocation kills (and closes) its worker; a finished one is alive.
-            if not worker.closed and not self._closed:
+            reuse = not worker.closed and not self._closed
+            if reuse:
                 worker.last_used = time.monotonic()
                 self._idle[worker.function.logical_id].append(worker)
-                return
-            self._total -= 1
-        worker.close()
+            else:
+                self._total -= 1
+        self._slots.release()
+        if not reuse:
+            worker.close()
 
     def warm(self, function: str, count: int = 1) -> None:
         """Start ``count`` environments of a function ahead of use (benchmarks, serve)."""
@@ -656,11 +684,9 @@ class LambdaPool:
             return self._total
 
     def close(self) -> None:
+        self._slots.close()  # waiting callers get "closed"
         with self._lock:
             self._closed = True
-            self._lock.notify_all()
-            while self._slot_signals:
-                self._slot_signals.popleft().set()
         self._finalizer()
         if self._owns_log_dir:
             shutil.rmtree(self.log_dir, ignore_errors=True)

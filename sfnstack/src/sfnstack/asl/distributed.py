@@ -38,9 +38,9 @@ def _s3(ex: Execution, what: str, error: str) -> Any:
     return client
 
 
-def resolve_positive_int(
-    ref: Any, field: str, data: Any, frame: Frame, *, kind: str = "integer", allow_zero: bool = True
-) -> Any:
+def resolve_number(ref: Any, field: str, data: Any, frame: Frame, *, kind: str = "integer") -> Any:
+    """A ``*Path`` field that must find a number (``kind`` integer or float), or a string
+    that reads as one."""
     value = ref.resolve(data, frame)
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
@@ -124,7 +124,7 @@ class ItemReader:
         params = self.parameters(data, frame)
         max_items = self.max_items(data, frame)
         if self.max_items_path is not None:
-            max_items = int(resolve_positive_int(self.max_items_path, "MaxItemsPath", data, frame))
+            max_items = int(resolve_number(self.max_items_path, "MaxItemsPath", data, frame))
         client = _s3(ex, "ItemReader", ITEM_READER_FAILED)
         try:
             if self.resource == LIST_OBJECTS:
@@ -266,11 +266,9 @@ class ItemBatcher:
         max_items = self.max_items(data, frame)
         max_bytes = self.max_bytes(data, frame)
         if self.max_items_path is not None:
-            max_items = resolve_positive_int(
-                self.max_items_path, "MaxItemsPerBatchPath", data, frame
-            )
+            max_items = resolve_number(self.max_items_path, "MaxItemsPerBatchPath", data, frame)
         if self.max_bytes_path is not None:
-            max_bytes = resolve_positive_int(
+            max_bytes = resolve_number(
                 self.max_bytes_path, "MaxInputBytesPerBatchPath", data, frame
             )
         extra = self.batch_input(data, frame) if self.batch_input is not None else None

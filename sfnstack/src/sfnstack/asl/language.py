@@ -15,6 +15,7 @@ InputPath selected in JSONPath, the raw state input in JSONata (which has no Inp
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +58,7 @@ def _constant(value: Any) -> Compiled:
     return lambda data, frame: value
 
 
-class StateFields:
+class StateFields(abc.ABC):
     """What both languages compile; ``fields_for`` picks the subclass."""
 
     jsonata = False
@@ -71,30 +72,27 @@ class StateFields:
     def error(self, problem: str, field: str) -> DefinitionError:
         return DefinitionError(problem, state=self.state, field=field)
 
-    # Compiled per state (see the subclasses): input, output_path, arguments,
-    # finish_result, finish_plain.
-    def input(self, raw: Any, frame: Frame) -> Any:
-        raise NotImplementedError
+    # Compiled per state. finish_result: the output of a state with a result (Task,
+    # Parallel, Map, JSONPath Pass); finish_plain: of one without (Wait, Succeed, Choice's
+    # Default); both apply Assign. template: a payload template (Parameters / Arguments,
+    # ItemSelector, BatchInput...).
+    @abc.abstractmethod
+    def input(self, raw: Any, frame: Frame) -> Any: ...
 
-    def output_path(self, data: Any, frame: Frame) -> Any:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def output_path(self, data: Any, frame: Frame) -> Any: ...
 
-    def arguments(self, data: Any, frame: Frame) -> Any:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def arguments(self, data: Any, frame: Frame) -> Any: ...
 
-    def finish_result(self, raw: Any, result: Any, frame: Frame) -> Any:
-        """The output of a state with a result (Task, Parallel, Map, JSONPath Pass), after
-        Assign."""
-        raise NotImplementedError
+    @abc.abstractmethod
+    def finish_result(self, raw: Any, result: Any, frame: Frame) -> Any: ...
 
-    def finish_plain(self, data: Any, frame: Frame) -> Any:
-        """The output of a state without a result (Wait, Succeed, Choice's Default)."""
-        raise NotImplementedError
+    @abc.abstractmethod
+    def finish_plain(self, data: Any, frame: Frame) -> Any: ...
 
-    # Compiled on request:
-    def template(self, value: Any, field: str) -> Compiled:
-        """A payload template (Parameters / Arguments, ItemSelector, BatchInput...)."""
-        raise NotImplementedError
+    @abc.abstractmethod
+    def template(self, value: Any, field: str) -> Compiled: ...
 
     def value(
         self,
@@ -114,15 +112,15 @@ class StateFields:
         where = self.spec if spec is None else spec
         return self._value(where, field, default, resolve_path, check, convert_literal)
 
-    def _value(self, spec: dict[str, Any], field: str, default: Any, *rules: Any) -> Compiled:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _value(self, spec: dict[str, Any], field: str, default: Any, *rules: Any) -> Compiled: ...
 
+    @abc.abstractmethod
     def catch_output(self, spec: dict[str, Any]) -> Callable[[Any, Any, Frame], Any]:
         """A Catch entry's (raw input, error output, frame) -> state output, with Assign."""
-        raise NotImplementedError
 
-    def choice_rule(self, spec: dict[str, Any]) -> ChoiceRule:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def choice_rule(self, spec: dict[str, Any]) -> ChoiceRule: ...
 
 
 class ChoiceRule:
@@ -345,7 +343,7 @@ class JsonataFields(StateFields):
         output = self._catch_field(spec, "Output")
         assign = self._catch_field(spec, "Assign")
 
-        def choose(data: Any, state_output: Any, frame: Frame) -> Any:
+        def choose(data: Any, _state_output: Any, frame: Frame) -> Any:
             values = bindings(frame, data)
             matched = condition(values)
             if not isinstance(matched, bool):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .concurrency import Job, LazyJobs, Outcome, run_jobs
 from .context import BranchCancelled, Execution, Frame, Scope, iso_timestamp
-from .distributed import ItemBatcher, ItemReader, ResultWriter, resolve_positive_int
+from .distributed import ItemBatcher, ItemReader, ResultWriter, resolve_number
 from .errors import (
     EXCEED_TOLERATED_FAILURE_THRESHOLD,
     DefinitionError,
@@ -150,14 +150,14 @@ class MapState(State):
         )
         self.tolerated_count = fields.value(
             "ToleratedFailureCount",
-            resolve_path=lambda *args: _check_count(int(resolve_positive_int(*args))),
+            resolve_path=lambda *args: _check_count(int(resolve_number(*args))),
             convert_literal=_check_count,
             check=_non_negative("ToleratedFailureCount", "integer"),
         )
         self.tolerated_percentage = fields.value(
             "ToleratedFailurePercentage",
             resolve_path=lambda *args: _check_percentage(
-                float(resolve_positive_int(*args, kind="float"))
+                float(resolve_number(*args, kind="float"))
             ),
             convert_literal=_check_percentage,
             check=_non_negative("ToleratedFailurePercentage", "number"),
@@ -500,7 +500,7 @@ def _expression_items(fields: StateFields, source: Any) -> Any:
 
 
 def _path_max_concurrency(ref: Reference, field: str, data: Any, frame: Frame) -> int:
-    value = int(resolve_positive_int(ref, field, data, frame))
+    value = int(resolve_number(ref, field, data, frame))
     if value < 0:
         raise RuntimeFailure("MaxConcurrency cannot be negative.")
     return value

@@ -24,7 +24,7 @@ from .history import History, Track
 from .jsonata_mode import JSONPATH_ONLY, QueryEvaluationFailure, describe_type, is_expression
 from .jsonvalue import MAX_STATE_DATA_BYTES, is_number, to_json_string
 from .language import NO_MATCH, fields_for, unchanged
-from .references import Reference, compile_reference
+from .references import Reference
 from .retry import Catcher, Retrier, error_matches
 
 if TYPE_CHECKING:
@@ -103,12 +103,6 @@ class State:
         self.exited_type = f"{self.TYPE}StateExited"
 
     # -- compile helpers ----------------------------------------------------------------
-    def _reference(self, field: str, value: Any) -> Reference:
-        try:
-            return compile_reference(value)
-        except ValueError as exc:
-            raise DefinitionError(str(exc), state=self.name, field=field) from None
-
     def _list(self, field: str) -> list[Any]:
         if field not in self.FIELDS or field not in self.spec:
             return []

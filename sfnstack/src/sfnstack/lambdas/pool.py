@@ -82,7 +82,6 @@ class Worker:
         self, function: LocalFunction, env: dict[str, str], sys_path: list[str], log_path: Path
     ) -> None:
         self.function = function
-        self.invocations = 0
         self._log_path = log_path
         request_read, self._request_write = os.pipe()
         self._response_read, response_write = os.pipe()
@@ -142,7 +141,6 @@ class Worker:
             self.kill()
             document = json.loads(body)
             raise LambdaFunctionError(document.get("errorType", "Runtime.Unknown"), document)
-        self.cold_start_seconds = time.monotonic() - started
 
     # -- framing --------------------------------------------------------------------
 
@@ -202,7 +200,6 @@ class Worker:
     def invoke(self, payload: bytes, request_id: str) -> bytes:
         """Run the handler on ``payload`` (JSON text); the result as JSON text."""
         function = self.function
-        self.invocations += 1
         deadline = time.monotonic() + function.timeout
         try:
             self._send(b"V", _TIMEOUT.pack(function.timeout) + request_id.encode() + payload)

@@ -236,7 +236,10 @@ def test_lambda_not_found_and_lambda_timeout() -> None:
     assert result.error == "Lambda.ResourceNotFoundException"
     assert result.cause.startswith(f"Function not found: {FN}ghost:$LATEST (Service: AWSLambda;")
 
+    calls: list[str] = []
+
     def slow(function: str, payload: Any) -> Any:
+        calls.append(function)
         raise LambdaTimeoutError("slow", 3)
 
     sm = machine(
@@ -250,7 +253,8 @@ def test_lambda_not_found_and_lambda_timeout() -> None:
         }
     )
     result = sm.execute({}, services=Services(invoke_lambda=slow, sleep=lambda s: None))
-    assert result.error == "States.Timeout"  # TaskFailed does not match States.Timeout
+    assert result.error == "States.Timeout"
+    assert len(calls) == 1  # not retried: States.TaskFailed does not match States.Timeout
     assert [e["type"] for e in result.history][-2:] == ["LambdaFunctionTimedOut", "ExecutionFailed"]
 
 

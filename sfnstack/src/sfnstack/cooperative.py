@@ -215,7 +215,13 @@ class Hub:
     # -- waiting (from the hub's greenlets) ------------------------------------------
 
     def wait_readable(self, fd: int) -> None:
-        """Until ``fd`` has data (or EOF) to read."""
+        """Until ``fd`` has data (or EOF) to read; or at once when no other greenlet could
+        run meanwhile (none ready, no other wait that may end), as then the caller's own
+        blocking read is the cheapest wait: no poll, no spin (a Map of one at a time)."""
+        if not (
+            self._ready or self._readers or self._timers or self.signal_waits or self._incoming
+        ):
+            return
         waiter = _Waiter(greenlet.getcurrent())
         self._readers[fd] = waiter
         self._poll.register(fd, select.POLLIN)

@@ -60,6 +60,23 @@ def test_a_greenlet_waiting_for_its_pipe_lets_the_others_run() -> None:
     assert order == ["reader waits", "writer runs", "writer wrote", "reader got data"]
 
 
+def test_a_greenlet_alone_on_its_hub_reads_without_the_hub() -> None:
+    # Nothing else could run meanwhile: the caller's blocking read is the wait (no poll).
+    read_fd, write_fd = os.pipe()
+    returned: list[bool] = []
+
+    def alone() -> None:
+        current_hub().wait_readable(read_fd)  # type: ignore[union-attr]
+        returned.append(True)
+
+    try:
+        run_on_hub(alone)
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    assert returned == [True]  # with no data in the pipe, and no switch to the hub
+
+
 def test_sleeps_overlap_and_join_waits_for_nested_greenlets() -> None:
     finished: list[int] = []
 

@@ -167,7 +167,8 @@ class Hub:
 
     def end_greenlets(self) -> None:
         """Raise ``GreenletExit`` in every greenlet still waiting, so each runs its own
-        clean-up (a Lambda call retires its environment and frees its slot)."""
+        clean-up (an abandoned Lambda call leaves its environment to the pool, which reads
+        the reply on a thread of its own)."""
         for glet in list(self._live):
             if not glet.dead:
                 # What an abandoned call's clean-up raises has nobody left to report to.

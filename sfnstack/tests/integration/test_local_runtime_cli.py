@@ -135,3 +135,53 @@ def test_template_state_machine_and_substitutions(workdir: Path) -> None:
     result = json.loads(done.stdout)
     assert result["status"] == "FAILED" and result["error"] == "States.Runtime", result
     assert done.returncode == 1
+
+
+def sfnstack_run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", "sfnstack", "run", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_run_a_template_state_machine(workdir: Path) -> None:
+    """``sfnstack run``: the fixture template's state machine, its functions the template's."""
+    done = sfnstack_run(
+        workdir, "--template", str(FIXTURE), "--state-machine", "InlineStateMachine",
+        "--input", "input.json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "SUCCEEDED"
+    assert result["output"]["value"] == 21  # the input file, passed through
+    assert result["output"]["caught"]["Error"] == "FixtureError"
+    assert done.stdout.count("\n") == 1
+
+
+def test_run_chooses_the_only_state_machine_or_asks(workdir: Path) -> None:
+    done = sfnstack_run(workdir, "--template", str(FIXTURE), "--input", "{}")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "choose one with --state-machine" in done.stderr
+    assert "InlineStateMachine" in done.stderr and "Traceback" not in done.stderr
+    (workdir / "one.yaml").write_text(
+        "Resources:\n"
+        "  Only:\n"
+        "    Type: AWS::StepFunctions::StateMachine\n"
+        "    Properties:\n"
+        "      Definition:\n"
+        "        StartAt: Echo\n"
+        "        States: {Echo: {Type: Pass, Parameters: {got.$: $.n}, End: true}}\n"
+    )
+    done = sfnstack_run(workdir, "--template", "one.yaml", "--input", '{"n": 7}')
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"status": "SUCCEEDED", "output": {"got": 7}}
+    done = sfnstack_run(workdir, "--input", "{}")  # --template is required
+    assert done.returncode == 2 and "--template" in done.stderr
+    done = sfnstack_run(workdir, "--template", "missing.yaml", "--input", "{}")
+    assert done.returncode == 2 and "cannot read template" in done.stderr

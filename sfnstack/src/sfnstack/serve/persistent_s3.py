@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, unquote
 from sfnstack.serve.eventbridge import s3_object_created_event
 from sfnstack.serve.store import DataDir
 
-log = logging.getLogger("sfnstack.serve.s3")
+log = logging.getLogger("sfnstack.serve.persistent_s3")
 
 __all__ = ["S3Endpoint"]
 

@@ -14,9 +14,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sfnstack import arns
 from sfnstack.asl import DefinitionError, ExecutionResult, StateMachine
 from sfnstack.services import LambdaFunctionError, LambdaNotFoundError, Services
+
+from sfnstack import arns
 
 DATA = Path(__file__).parent / "data"
 # The cases were recorded with LocalStack, whose account is 000000000000 (sfnstack's default

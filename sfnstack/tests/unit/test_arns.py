@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sfnstack import arns
 from sfnstack.asl import StateMachine
 from sfnstack.serve.eventbridge import s3_object_created_event
 from sfnstack.template import Template, load_template
+
+from sfnstack import arns
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "runtime" / "template.yaml"
 PASS = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}

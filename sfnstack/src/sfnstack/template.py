@@ -45,7 +45,7 @@ class TemplateError(ValueError):
 def _loader_class() -> type:
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    class CfnLoader(base):  # type: ignore[misc, valid-type]
+    class CfnLoader(base):  # type: ignore[misc, valid-type]  # base is chosen at run time (C or Python)
         pass
 
     # CloudFormation keeps `2010-09-09` a string; YAML 1.1 would make it a date.

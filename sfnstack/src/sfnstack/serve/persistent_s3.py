@@ -31,7 +31,7 @@ __all__ = ["S3Endpoint"]
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
-EventSink = Callable[[dict[str, Any]], None]
+EventSink = Callable[[dict[str, Any]], object]  # what it returns is not used
 
 # Query parameters that make a PUT/POST on a key something other than writing the object.
 _KEY_SUBRESOURCES = {"tagging", "acl", "retention", "legal-hold", "restore", "select"}

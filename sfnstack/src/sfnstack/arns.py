@@ -42,71 +42,44 @@ def arn(
     return f"arn:{partition or partition_of(region)}:{service}:{region}:{account}:{resource}"
 
 
-def function_arn(
-    name: str,
-    region: str = DEFAULT_REGION,
-    account: str = DEFAULT_ACCOUNT_ID,
-    partition: str | None = None,
-) -> str:
-    return arn("lambda", f"function:{name}", region=region, account=account, partition=partition)
+# Regional resources: the partition follows the region.
+
+
+def function_arn(name: str, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT_ID) -> str:
+    return arn("lambda", f"function:{name}", region=region, account=account)
 
 
 def layer_arn(
-    name: str,
-    version: int = 1,
-    region: str = DEFAULT_REGION,
-    account: str = DEFAULT_ACCOUNT_ID,
-    partition: str | None = None,
+    name: str, version: int = 1, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT_ID
 ) -> str:
-    return arn(
-        "lambda", f"layer:{name}:{version}", region=region, account=account, partition=partition
-    )
+    return arn("lambda", f"layer:{name}:{version}", region=region, account=account)
 
 
 def state_machine_arn(
-    name: str,
-    region: str = DEFAULT_REGION,
-    account: str = DEFAULT_ACCOUNT_ID,
-    partition: str | None = None,
+    name: str, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT_ID
 ) -> str:
-    return arn(
-        "states", f"stateMachine:{name}", region=region, account=account, partition=partition
-    )
+    return arn("states", f"stateMachine:{name}", region=region, account=account)
 
 
 def execution_arn(
-    state_machine_name: str,
-    execution_name: str,
-    region: str = DEFAULT_REGION,
-    account: str = DEFAULT_ACCOUNT_ID,
-    partition: str | None = None,
+    machine: str, name: str, region: str = DEFAULT_REGION, account: str = DEFAULT_ACCOUNT_ID
 ) -> str:
     """An execution; a distributed Map's child executions pass ``MACHINE/MAPLABEL`` as the
     state machine name, as AWS names them."""
-    return arn(
-        "states",
-        f"execution:{state_machine_name}:{execution_name}",
-        region=region,
-        account=account,
-        partition=partition,
-    )
+    return arn("states", f"execution:{machine}:{name}", region=region, account=account)
 
 
 def map_run_arn(
-    state_machine_name: str,
+    machine: str,
     map_label: str,
     run_id: str,
     region: str = DEFAULT_REGION,
     account: str = DEFAULT_ACCOUNT_ID,
-    partition: str | None = None,
 ) -> str:
-    return arn(
-        "states",
-        f"mapRun:{state_machine_name}/{map_label}:{run_id}",
-        region=region,
-        account=account,
-        partition=partition,
-    )
+    return arn("states", f"mapRun:{machine}/{map_label}:{run_id}", region=region, account=account)
+
+
+# Global resources have no region to derive the partition from.
 
 
 def role_arn(name: str, account: str = DEFAULT_ACCOUNT_ID, partition: str = "aws") -> str:

@@ -51,11 +51,11 @@ DEFINITION = {
 }
 
 
-def states_run(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def sfnstack(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     return subprocess.run(
-        [sys.executable, "-m", "sfnstack", "states", "run", *args],
+        [sys.executable, "-m", "sfnstack", *args],
         cwd=cwd,
         env=env,
         input=stdin,
@@ -63,6 +63,10 @@ def states_run(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.Co
         text=True,
         timeout=180,
     )
+
+
+def states_run(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return sfnstack(cwd, "states", "run", *args, stdin=stdin)
 
 
 @pytest.fixture()
@@ -116,15 +120,23 @@ def test_usage_and_definition_errors_exit_2(workdir: Path) -> None:
     assert done.returncode == 2 and "DEFINITION" in done.stderr
 
 
-def test_template_state_machine_and_substitutions(workdir: Path) -> None:
-    # --state-machine: the template's own definition (a Catch of the fixture's FixtureError)
-    done = states_run(
-        workdir, "--template", str(FIXTURE), "--state-machine", "InlineStateMachine",
-        "--input", '{"why": "cli"}',
+@pytest.mark.parametrize("command", [("states", "run"), ("run",)])
+def test_template_state_machine(workdir: Path, command: tuple[str, ...]) -> None:
+    """``--state-machine``: the template's own definition (a Catch of the fixture's
+    FixtureError) with the template's functions, from both commands."""
+    done = sfnstack(
+        workdir, *command, "--template", str(FIXTURE), "--state-machine", "InlineStateMachine",
+        "--input", "input.json",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    output = json.loads(done.stdout)["output"]
-    assert output["caught"]["Error"] == "FixtureError"
+    result = json.loads(done.stdout)
+    assert result["status"] == "SUCCEEDED"
+    assert result["output"]["value"] == 21  # the input file, passed through
+    assert result["output"]["caught"]["Error"] == "FixtureError"
+    assert done.stdout.count("\n") == 1
+
+
+def test_template_substitutions_for_a_definition_file(workdir: Path) -> None:
     # A definition file that is a template state machine's DefinitionUri gets its
     # DefinitionSubstitutions; an empty key list makes the Map trivial.
     definition = FIXTURE.parent / "statemachine" / "map.asl.json"
@@ -138,30 +150,7 @@ def test_template_state_machine_and_substitutions(workdir: Path) -> None:
 
 
 def sfnstack_run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, "-m", "sfnstack", "run", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
-def test_run_a_template_state_machine(workdir: Path) -> None:
-    """``sfnstack run``: the fixture template's state machine, its functions the template's."""
-    done = sfnstack_run(
-        workdir, "--template", str(FIXTURE), "--state-machine", "InlineStateMachine",
-        "--input", "input.json",
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
-    assert result["status"] == "SUCCEEDED"
-    assert result["output"]["value"] == 21  # the input file, passed through
-    assert result["output"]["caught"]["Error"] == "FixtureError"
-    assert done.stdout.count("\n") == 1
+    return sfnstack(cwd, "run", *args)
 
 
 def test_run_chooses_the_only_state_machine_or_asks(workdir: Path) -> None:

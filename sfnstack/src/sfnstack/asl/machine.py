@@ -138,7 +138,7 @@ class ProgramBuilder:
                 )
             self.names.add(name)
             state_type = state_spec.get("Type")
-            cls = STATE_TYPES.get(state_type)  # type: ignore[arg-type]
+            cls = STATE_TYPES.get(state_type)  # type: ignore[arg-type]  # not a str: None, below
             if cls is None:
                 raise DefinitionError(
                     f"unknown state Type {state_type!r} (expected one of {', '.join(STATE_TYPES)})",

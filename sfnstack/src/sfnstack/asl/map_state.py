@@ -227,7 +227,7 @@ class MapState(State):
         selector = self.item_selector
 
         def select(item_frame: Frame) -> Any:
-            return selector(data, item_frame)  # type: ignore[misc]
+            return selector(data, item_frame)  # type: ignore[misc]  # used only when not None
 
         result = self._iterate(
             ex,
@@ -284,7 +284,7 @@ class MapState(State):
         selector = self.j_item_selector
 
         def select(item_frame: Frame) -> Any:
-            return selector(bindings(item_frame, raw))  # type: ignore[misc]
+            return selector(bindings(item_frame, raw))  # type: ignore[misc]  # only when not None
 
         result = self._iterate(
             ex,

@@ -6,7 +6,11 @@ conditions, mappings, the ``Globals`` section merged into each ``AWS::Serverless
 resource, and resources whose ``Condition`` is false dropped. ``Template.resolve(value)``
 evaluates intrinsics the way CloudFormation would for a local stack: a ``Ref`` to a bucket
 is its name, ``!GetAtt Fn.Arn`` a local Lambda ARN, and so on. Physical names are
-deterministic (``<stack>-<LogicalId>``) so ARNs are stable between runs.
+deterministic (``<stack>-<LogicalId>``) so ARNs (built by ``sfnstack.arns``) are stable
+between runs. Each ``Fn::`` intrinsic is one small function in the ``_INTRINSICS`` table.
+This is the one template loader: ``LocalRuntime``, ``serve`` (its triggers) and the
+forecaster's template checks all read templates through it; a file without ``Resources`` is
+refused.
 
 What needs the cloud (``Fn::ImportValue`` without a given value, S3 code locations) raises
 ``TemplateError`` naming the resource and property, never a silent placeholder.

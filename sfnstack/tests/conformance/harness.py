@@ -16,9 +16,12 @@ from typing import Any
 from sfnstack.asl import DefinitionError, ExecutionResult, StateMachine
 from sfnstack.services import LambdaFunctionError, LambdaNotFoundError, Services
 
-from sfnstack import cooperative
+from sfnstack import arns, cooperative
 
 DATA = Path(__file__).parent / "data"
+# The cases were recorded with LocalStack, whose account is 000000000000 (sfnstack's default
+# is moto's 123456789012); their ARNs and error causes name it.
+RECORDED_ACCOUNT = "000000000000"
 
 
 def load_cases(path: Path = DATA / "cases.jsonl") -> list[dict[str, Any]]:
@@ -91,7 +94,11 @@ def case_services(case: dict[str, Any]) -> Services:
 
 def run_case(case: dict[str, Any]) -> ExecutionResult:
     try:
-        machine = StateMachine(case["definition"], name="ConformanceMachine")
+        machine = StateMachine(
+            case["definition"],
+            name="ConformanceMachine",
+            arn=arns.state_machine_arn("ConformanceMachine", account=RECORDED_ACCOUNT),
+        )
     except DefinitionError as exc:
         return ExecutionResult(status="DEFINITION_ERROR", error="DefinitionError", cause=str(exc))
     return machine.execute(copy.deepcopy(case["input"]), services=case_services(case))

@@ -135,17 +135,14 @@ class ChoiceRule:
 class JsonPathFields(StateFields):
     ARGUMENTS = "Parameters"
 
-    def __init__(
-        self, state: str, spec: dict[str, Any], allowed: frozenset[str], has_result: bool
-    ) -> None:
+    def __init__(self, state: str, spec: dict[str, Any], allowed: frozenset[str]) -> None:
         super().__init__(state, spec, allowed)
         self._input = self._path_field("InputPath")
         self._output = self._path_field("OutputPath")
         self._parameters = self._template_field("Parameters")
         self._selector = self._template_field("ResultSelector")
-        self.result_path = (
-            ResultPath(spec.get("ResultPath", "$"), state=state) if has_result else None
-        )
+        # Only the states with a result accept a ResultPath field; for the others it is "$".
+        self.result_path = ResultPath(spec.get("ResultPath", "$"), state=state)
         self._assign = self._template_field("Assign")
 
     def _path_field(self, field: str) -> Any:
@@ -188,7 +185,7 @@ class JsonPathFields(StateFields):
     def finish_result(self, raw: Any, result: Any, frame: Frame) -> Any:
         if self._selector is not None:
             result = self._selector(result, frame)
-        output = self.output_path(self.result_path.apply(raw, result), frame)  # type: ignore[union-attr]
+        output = self.output_path(self.result_path.apply(raw, result), frame)
         if self._assign is not None:
             set_variables(self._assign(result, frame), frame)
         return output
@@ -259,9 +256,7 @@ class JsonataFields(StateFields):
     jsonata = True
     ARGUMENTS = "Arguments"
 
-    def __init__(
-        self, state: str, spec: dict[str, Any], allowed: frozenset[str], has_result: bool
-    ) -> None:
+    def __init__(self, state: str, spec: dict[str, Any], allowed: frozenset[str]) -> None:
         super().__init__(state, spec, allowed)
         self._output = self._expression_field("Output")
         self._arguments = self._expression_field("Arguments")
@@ -362,7 +357,7 @@ class JsonataFields(StateFields):
 
 
 def fields_for(
-    state: str, spec: dict[str, Any], allowed: frozenset[str], *, jsonata: bool, has_result: bool
+    state: str, spec: dict[str, Any], allowed: frozenset[str], *, jsonata: bool
 ) -> StateFields:
     cls = JsonataFields if jsonata else JsonPathFields
-    return cls(state, spec, allowed, has_result)
+    return cls(state, spec, allowed)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .. import arns
 from .concurrency import Job, LazyJobs, Outcome, run_jobs
 from .context import BranchCancelled, Execution, Frame, Scope, iso_timestamp
 from .distributed import ItemBatcher, ItemReader, ResultWriter, resolve_number
@@ -331,7 +332,7 @@ class DistributedIterations(InlineIterations):
             inputs = self.item_batcher.batch(inputs, data, frame)
         history = ex.history
         run_id = str(uuid.uuid4())
-        map_run_arn = f"arn:aws:states:{ex.region}:{ex.account}:mapRun:{ex.machine.name}/{self.label}:{run_id}"
+        map_run_arn = arns.map_run_arn(ex.machine.name, self.label, run_id, ex.region, ex.account)
         history.add(track, "MapRunStarted", "mapRunStartedEventDetails", {"mapRunArn": map_run_arn})
         total = len(inputs)
         failed = [0]
@@ -367,8 +368,9 @@ class DistributedIterations(InlineIterations):
                 child_name = f"{run_id[:8]}-{i:08d}"
                 child = ex.child(
                     child_name,
-                    f"arn:aws:states:{ex.region}:{ex.account}:execution:"
-                    f"{ex.machine.name}/{self.label}:{child_name}",
+                    arns.execution_arn(
+                        f"{ex.machine.name}/{self.label}", child_name, ex.region, ex.account
+                    ),
                     value,
                 )
                 return processor.run(child, value, Track(), iteration_scope)
@@ -414,7 +416,9 @@ class DistributedIterations(InlineIterations):
         for i, (value, outcome) in enumerate(zip(inputs, outcomes, strict=True)):
             name = f"{run_id[:8]}-{i:08d}"
             record: dict[str, Any] = {
-                "ExecutionArn": f"arn:aws:states:{ex.region}:{ex.account}:execution:{ex.machine.name}/{self.label}:{name}",
+                "ExecutionArn": arns.execution_arn(
+                    f"{ex.machine.name}/{self.label}", name, ex.region, ex.account
+                ),
                 "Input": to_json_string(value),
                 "InputDetails": {"Included": True},
                 "Name": name,

@@ -78,9 +78,7 @@ class State:
                 + (" (JSONata)" if jsonata else ""),
                 state=name,
             )
-        self.fields = fields_for(
-            name, spec, frozenset(allowed), jsonata=jsonata, has_result=self.HAS_RESULT
-        )
+        self.fields = fields_for(name, spec, frozenset(allowed), jsonata=jsonata)
         self.next: str | None = None
         if "Next" in self.FIELDS:
             nxt, end = spec.get("Next"), spec.get("End", False)
@@ -476,4 +474,4 @@ class WaitState(State):
 
 
 def _literal_seconds_until(value: Any) -> float:
-    return (parse_timestamp(value) - datetime.now(UTC)).total_seconds()  # type: ignore[operator]
+    return (parse_timestamp(value) - datetime.now(UTC)).total_seconds()  # type: ignore[operator]  # a valid timestamp: checked in __init__

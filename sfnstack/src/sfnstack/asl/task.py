@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .. import arns
 from ..cooperative import current_hub
 from ..services import LambdaFunctionError, LambdaNotFoundError, LambdaTimeoutError
 from .context import BranchCancelled, Execution, Frame
@@ -166,7 +167,7 @@ class LambdaResource(TaskResource):
     def _function_arn(self, ex: Execution, function: str) -> str:
         if function.startswith(_LAMBDA_ARN_PREFIX):
             return function
-        return f"arn:aws:lambda:{ex.region}:{ex.account}:function:{function}"
+        return arns.function_arn(function, ex.region, ex.account)
 
     def _call(
         self,
@@ -486,4 +487,4 @@ def _call_with_timeout(
         raise StateFailure(error, None)
     if "error" in box:
         raise box["error"]
-    return box["result"]  # type: ignore[no-any-return]
+    return box["result"]

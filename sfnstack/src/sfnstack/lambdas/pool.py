@@ -36,6 +36,7 @@ from typing import Any
 
 import greenlet
 
+from sfnstack.arns import DEFAULT_ACCOUNT_ID
 from sfnstack.cooperative import Signal, current_hub
 from sfnstack.lambdas.functions import LocalFunction
 from sfnstack.services import (
@@ -423,7 +424,7 @@ class LambdaPool:
         base_env: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
         env_overrides: Mapping[str, Mapping[str, str]] | None = None,
         log_dir: str | Path | None = None,
-        account_id: str = "123456789012",
+        account_id: str = DEFAULT_ACCOUNT_ID,
     ) -> None:
         self.max_workers = max_workers or default_worker_count()
         self.max_environments = max(

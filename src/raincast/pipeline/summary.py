@@ -31,6 +31,7 @@ from raincast.pipeline.records import (
     summary_key,
 )
 from raincast.pipeline.steps import describe_failure
+from raincast.sanitize import spreadsheet_cell
 
 
 def summarize_run(event: dict[str, Any], s3: Any, bucket: str) -> dict[str, Any]:
@@ -107,13 +108,17 @@ def summarize_run(event: dict[str, Any], s3: Any, bucket: str) -> dict[str, Any]
 
 
 def forecast_csv(rows: list[dict[str, Any]]) -> bytes:
+    """The run's CSV. Text cells (city, place, country, reason) come from the list and the
+    providers, so each goes through ``spreadsheet_cell``: none can start a formula."""
     out = io.StringIO()
     writer = csv.DictWriter(
         out, fieldnames=RESULT_FIELDS, extrasaction="ignore", lineterminator="\n"
     )
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row[k] for k in RESULT_FIELDS})
+        writer.writerow(
+            {k: "" if row.get(k) is None else spreadsheet_cell(row[k]) for k in RESULT_FIELDS}
+        )
     return out.getvalue().encode("utf-8")
 
 

@@ -18,7 +18,7 @@ HOSTILE = [
     "@SUM(1+1)",
     "\t=1+1",
     "\r=1+1",
-    "＝1+1",  # full-width equals: some spreadsheets fold it to '='
+    "\uff1d1+1",  # full-width equals: some spreadsheets fold it to '='
 ]
 
 
@@ -53,7 +53,7 @@ def test_forecast_csv_has_no_formula_cells_and_keeps_numbers() -> None:
         for column in ("city", "place", "country", "reason"):
             assert not row[column].startswith(FORMULA_PREFIXES), (column, row[column])
     assert parsed[0]["city"] == "'=cmd|' /C calc'!A0"
-    assert parsed[1]["reason"] == "'=HYPERLINK(\"http://x\")"
+    assert parsed[1]["reason"] == '\'=HYPERLINK("http://x")'
     assert (parsed[0]["lat"], parsed[0]["lon"], parsed[0]["p_rain_tomorrow"]) == (
         "-33.86", "151.21", "0.25"
     )  # fmt: skip

@@ -293,8 +293,7 @@ def _decode(data: bytes, name: str) -> str:
         raise CityListError(f"{name}: the file is UTF-16 encoded; save it as UTF-8")
     nul = data.find(b"\x00")
     if nul >= 0:
-        sample = data[:4096]
-        if sample.count(b"\x00") * 3 >= len(sample):  # every other byte: UTF-16 without BOM
+        if _looks_utf16(data[:4096]):
             raise CityListError(
                 f"{name}: looks UTF-16 encoded (NUL bytes between the letters); save it as UTF-8"
             )
@@ -313,6 +312,15 @@ def _decode(data: bytes, name: str) -> str:
     if len(_CONTROL.findall(text, 0, 1 << 16)) > MAX_CONTROL_CHARACTERS:
         raise CityListError(f"{name}: looks like a binary file (control characters), not text")
     return text
+
+
+def _looks_utf16(sample: bytes) -> bool:
+    """Mostly-ASCII text in UTF-16 without a BOM: every other byte is NUL, the others not."""
+    even, odd = sample[0::2], sample[1::2]
+    for zeros, letters in ((odd, even), (even, odd)):
+        if zeros and zeros.count(0) >= 0.9 * len(zeros) and letters.count(0) <= 0.1 * len(letters):
+            return True
+    return False
 
 
 def _check_line_lengths(text: str, name: str) -> None:
@@ -530,7 +538,8 @@ def _unsafe_text(text: str) -> str | None:
     """Why ``text`` cannot be a name, if it holds control or bidi override characters."""
     if text.isprintable():
         return None
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
+    # Tabs and line breaks (a quoted CSV name over two lines) are whitespace, collapsed later.
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text):
         return "control characters (a terminal escape sequence?)"
     if any(ch in _BIDI_CONTROLS for ch in text):
         return "bidirectional override characters"

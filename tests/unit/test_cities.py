@@ -370,3 +370,13 @@ def test_an_unreadable_file_is_a_clear_error(tmp_path) -> None:
         pytest.skip("running as root")
     with pytest.raises(CityListError, match="cannot read it"):
         read_city_list(path)
+
+
+def test_a_png_header_is_binary_not_utf16() -> None:
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x06\x00\x00"
+    with pytest.raises(CityListError, match="looks like a binary file"):
+        parse_city_list(png, "photo.csv")
+
+
+def test_a_line_break_inside_a_quoted_name_is_whitespace() -> None:
+    assert cities('city\n"Springfield,\nIL"\n', "l.csv") == [("Springfield, IL", None)]

@@ -45,6 +45,11 @@ def printable(text: str) -> str:
     return "".join(_escape(ch) if _unsafe(ch) else ch for ch in text)
 
 
+def printable_lines(text: str) -> str:
+    """``printable`` for each line of a multi-line text (the line breaks stay)."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def _unsafe(ch: str) -> bool:
     return unicodedata.category(ch) in _UNSAFE_CATEGORIES
 

@@ -146,7 +146,9 @@ def read_city_list(
     pipe). ``-`` is stdin. A named pipe is opened without waiting for a writer (none: it
     reads as empty) and a pipe silent for ``timeout`` seconds is refused."""
     if str(path) == STDIN:
-        stream = stdin if stdin is not None else sys.stdin.buffer
+        stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise CityListError("<stdin>: there is no standard input to read the list from")
         return _read_stream(stream, "<stdin>", timeout), "<stdin>"
     path = Path(path)
     shown = printable(str(path))

@@ -380,3 +380,9 @@ def test_a_png_header_is_binary_not_utf16() -> None:
 
 def test_a_line_break_inside_a_quoted_name_is_whitespace() -> None:
     assert cities('city\n"Springfield,\nIL"\n', "l.csv") == [("Springfield, IL", None)]
+
+
+def test_a_closed_stdin_is_a_clear_error(monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin", None)
+    with pytest.raises(CityListError, match="no standard input"):
+        read_city_list("-")

@@ -136,10 +136,10 @@ def check_date_available(weather: str, date: str) -> None:
     says so per city if not)."""
     if weather != "replay":
         return
-    from raincast.weather import get_weather_source
+    from raincast.weather.replay import cached_replay_data
 
-    source = get_weather_source("replay")
-    first, last = source.first_date, source.latest_date
+    data = cached_replay_data()  # what the replay source serves (loaded once per process)
+    first, last = data.first_date, data.latest_date
     if not first <= dt.date.fromisoformat(date) <= last:
         raise InvalidRequest(
             f"date {date} is outside the offline observations: the replay covers "

@@ -7,8 +7,10 @@ import gzip
 import numpy as np
 import pytest
 
+from raincast.features import features_from_table
 from raincast.model.artifact import RainModel
-from raincast.weather.weatheraus import default_path
+from raincast.model.metrics import roc_auc
+from raincast.weather.weatheraus import default_path, read_observations
 from raincast_cli import training
 from raincast_cli.cli import main
 
@@ -18,7 +20,9 @@ def small_data(tmp_path):
     with gzip.open(default_path(), "rt", encoding="utf-8") as handle:
         lines = handle.readlines()
     path = tmp_path / "subset.csv"
-    path.write_text(lines[0] + "".join(lines[1::15]))  # ~8k rows over all years
+    # ~8k rows over all years, in pairs of consecutive days (the file is sorted by station
+    # and date) so that the previous-day features are there
+    path.write_text(lines[0] + "".join(line for i, line in enumerate(lines[1:]) if i % 30 < 2))
     return path
 
 
@@ -40,9 +44,27 @@ def test_train_writes_a_loadable_artifact_and_card(tmp_path, small_data, monkeyp
     assert "persistence" in captured.out
     assert "stage 2 (train period): network 1/1" in captured.err  # progress is shown
     model = RainModel.load(out)
-    assert model.metadata["trained_period"]["end"] == "2014-12-31"
-    assert model.metadata["periods"]["test"]["start"] >= "2015-01-01"
+    # the protocol: choose on 2014, score the holdout model on 2015-, ship the refit on all
+    assert model.metadata["role"] == "shipped"
+    assert model.metadata["trained_period"]["end"] == model.metadata["periods"]["test"]["end"]
+    assert "stage 3 (all rows): network 1/1" in captured.err
+    holdout = RainModel.load(out / "holdout")
+    assert holdout.metadata["role"] == "holdout"
+    assert holdout.metadata["trained_period"]["end"] == "2014-12-31"
+    assert holdout.metadata["periods"]["test"]["start"] >= "2015-01-01"
     assert set(model.metadata["test_metrics"]) == {"model", "climatology", "persistence"}
+    assert holdout.metadata["test_metrics"] == model.metadata["test_metrics"]
+    # the reported test score is the holdout model's, reproducible from its artifact
+    table = read_observations(small_data)
+    test = table.dates >= np.datetime64("2015-01-01")
+    p_test = holdout.predict_proba(features_from_table(table, -25.0)[test])
+    labelled = ~np.isnan(table.rain_tomorrow[test])
+    reported = model.metadata["test_metrics"]["model"]["roc_auc"]
+    assert roc_auc(table.rain_tomorrow[test][labelled], p_test[labelled]) == pytest.approx(
+        reported, abs=1e-5
+    )
+    # and the shipped model differs from it (it has seen the test period)
+    assert not np.allclose(model.predict_proba(features_from_table(table, -25.0)[test]), p_test)
     card = (out / "MODEL_CARD.md").read_text()
     assert "## Limits" in card and "no station identity" in card.lower()
     p = model.predict_proba(np.full((3, len(model.features)), np.nan))

@@ -81,6 +81,7 @@ class TrainingConfig:
     network_weights: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
     baseline_forest: bool = True
     refit_all: bool = True  # stage 3: refit on every labelled row for the shipped model
+    jobs: int = 3  # processes fitting the stages side by side (1: one after the other)
     seed: int = 0
 
 
@@ -136,6 +137,32 @@ def fit_ensemble(
         networks.append(network.fit(x, y))
         progress(f"{label}: network {i + 1}/{config.networks} ({_since(start)})")
     return Ensemble(trees=trees, networks=networks)
+
+
+def fit_stages(
+    x: np.ndarray,
+    y: np.ndarray,
+    stages: list[tuple[str, np.ndarray]],
+    config: TrainingConfig,
+    progress: Progress,
+) -> list[Ensemble]:
+    """``fit_ensemble`` on the rows of each stage, in up to ``config.jobs`` processes."""
+    if config.jobs <= 1 or len(stages) == 1:
+        return [fit_ensemble(x[rows], y[rows], config, progress, label) for label, rows in stages]
+    from joblib import Parallel, delayed
+
+    progress(f"fitting {len(stages)} stages in {min(config.jobs, len(stages))} processes")
+    return Parallel(n_jobs=min(config.jobs, len(stages)))(
+        delayed(fit_ensemble)(x[rows], y[rows], config, _print_progress, label)
+        for label, rows in stages
+    )
+
+
+def _print_progress(message: str) -> None:
+    """Progress of a worker process (the caller's callback stays in the caller)."""
+    import sys
+
+    print(f"[worker] {message}", file=sys.stderr, flush=True)
 
 
 def fit_platt(p: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -231,7 +258,13 @@ def train(
     )
 
     # Stage 1: choose the blend weight and the calibration on the validation period.
-    stage1 = fit_ensemble(x[fit], y[fit], config, progress, "stage 1 (fit period)")
+    # The three stages' members are independent fits (only the cheap blend and calibration
+    # depend on stage 1), so they run side by side in ``config.jobs`` processes.
+    stages = [("stage 1 (fit period)", fit), ("stage 2 (train period)", train_rows)]
+    if config.refit_all:
+        stages.append(("stage 3 (all rows)", np.ones(len(y), dtype=bool)))
+    fitted = fit_stages(x, y, stages, config, progress)
+    stage1 = fitted[0]
     trees_v = stage1.predict_trees(x[validation])
     network_v = stage1.predict_network(x[validation])
     climatology_fit = float(y[fit].mean())
@@ -251,7 +284,7 @@ def train(
     )
 
     # Stage 2: refit on fit + validation, keep the stage-1 blend and calibration.
-    holdout = fit_ensemble(x[train_rows], y[train_rows], config, progress, "stage 2 (train period)")
+    holdout = fitted[1]
     holdout.network_weight = weight
     holdout.calibration = calibration
 
@@ -272,7 +305,7 @@ def train(
     # Stage 3: the shipped model, refitted on everything with the same settings.
     ensemble = holdout
     if config.refit_all:
-        ensemble = fit_ensemble(x, y, config, progress, "stage 3 (all rows)")
+        ensemble = fitted[2]
         ensemble.network_weight = weight
         ensemble.calibration = calibration
     outside = outside_scores({"holdout": holdout, "shipped": ensemble}, climatology, progress)

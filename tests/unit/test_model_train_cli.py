@@ -35,6 +35,7 @@ def test_train_writes_a_loadable_artifact_and_card(tmp_path, small_data, monkeyp
         networks=1,
         network_hidden=(8,),
         network_max_iter=20,
+        jobs=1,  # progress of worker processes is not captured here (next test: jobs > 1)
     )
     monkeypatch.setattr(training, "TrainingConfig", tiny)
     out = tmp_path / "model"
@@ -77,3 +78,34 @@ def test_train_refuses_a_bad_data_file(tmp_path, capsys):
     assert main(["train", "--data", str(bad), "--out", str(tmp_path / "m")]) == 2
     assert "missing column(s) Date" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_stages_fitted_side_by_side_equal_those_fitted_one_after_the_other(small_data):
+    from raincast.features import FEATURE_NAMES
+
+    table = read_observations(small_data)
+    x = features_from_table(table, -25.0)
+    y = table.rain_tomorrow
+    labelled = ~np.isnan(y)
+    x, y = x[labelled], y[labelled]
+    early = table.dates[labelled] < np.datetime64("2012-01-01")
+    stages = [("early", early), ("all", np.ones(len(y), dtype=bool))]
+    config = training.TrainingConfig(
+        tree_members=1,
+        tree_params={"max_iter": 10, "max_leaf_nodes": 7},
+        networks=1,
+        network_hidden=(4,),
+        network_max_iter=10,
+    )
+    messages: list[str] = []
+    side_by_side = training.fit_stages(x, y, stages, config, messages.append)
+    sequential = training.fit_stages(
+        x, y, stages, training.TrainingConfig(**{**config.__dict__, "jobs": 1}), messages.append
+    )
+    assert "fitting 2 stages in 2 processes" in messages[0]
+    assert x.shape[1] == len(FEATURE_NAMES)
+    for a, b in zip(side_by_side, sequential, strict=True):
+        np.testing.assert_array_equal(a.predict_proba(x), b.predict_proba(x))
+    # the stages really differ (each is fitted on its own rows)
+    assert not np.array_equal(side_by_side[0].predict_proba(x), side_by_side[1].predict_proba(x))

@@ -37,7 +37,7 @@ def outside_table(outside: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     labels = {
-        "holdout": "holdout (trained to the test period)",
+        "holdout": "holdout (trained before the test period)",
         "shipped": "**shipped** (refit on all)",
     }
     for name, m in new_york.items():
@@ -122,8 +122,7 @@ Artifact: `rain_model.json` (metadata, format `{meta["format"]}` version
    blend and calibration, on every labelled row ({meta["trained_period"]["start"]} to
    {meta["trained_period"]["end"]}): nothing is chosen on the test period, and the most
    recent 18 months are not left out of the product. Its own skill on a later period is
-   expected to be at least the holdout model's, but it is not measured here (there is no
-   later data in the repository).
+   not measured here (the repository has no later data).
 
 ## Model
 - {meta["tree_members"]} gradient-boosted tree models (scikit-learn HistGradientBoosting,

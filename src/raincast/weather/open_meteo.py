@@ -195,8 +195,8 @@ class OpenMeteoWeather(WeatherSource):
     def _observation(
         self,
         date: dt.date,
-        hourly: dict[str, list],
-        daily: dict[str, list],
+        hourly: dict[str, list[Any]],
+        daily: dict[str, list[Any]],
         source: dict[str, Any],
     ) -> Observation | None:
         """The observation of one local day of the answer, None if it has no such day."""

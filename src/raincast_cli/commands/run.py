@@ -159,13 +159,27 @@ def execute(
     finally:
         runtime.close()
     rows = list(csv.DictReader(io.StringIO((out_dir / "forecast.csv").read_text(encoding="utf-8"))))
+    report = _write_report(out_dir, err)
     print(format_table(rows))
     print(
         f"\n{_outcome_line(summary)} in {time.monotonic() - started:.1f} s.\n"
         f"Results: {out_dir}/ (forecast.csv, summary.json, manifest.json, "
-        f"{copied} files in cities/)",
+        f"{copied} files in cities/{', report.html' if report else ''})",
     )
     return 0
+
+
+def _write_report(out_dir: Path, err: TextIO) -> bool:
+    """report.html next to forecast.csv. The results are already written, so a report that
+    cannot be made is a warning, not a failed run."""
+    from raincast_cli.report import write_run_report
+
+    try:
+        write_run_report(out_dir)
+    except Exception as exc:
+        print(f"raincast run: warning: no report.html: {exc}", file=err)
+        return False
+    return True
 
 
 def batch_size(runtime: Any) -> int:

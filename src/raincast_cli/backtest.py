@@ -314,7 +314,6 @@ def score_rows(
         group = by_city.get(city, [])
         stations = sorted({r.station for r in group if r.station})
         per_city[city] = {**scores_of(group), "stations": stations}
-    first_training, last_training = _training_bounds(headline)
     start, end = days[0], days[-1]
     return {
         "from": start.isoformat(),
@@ -328,9 +327,7 @@ def score_rows(
             Counter(reason_kind(r.reason) for r in rows if r.status != "ok").most_common()
         ),
         "climatology": headline.climatology,
-        "in_training_period": bool(
-            first_training and last_training and start <= last_training and end >= first_training
-        ),
+        "in_training_period": in_training_period(headline, start, end),
         "model": headline.to_dict(),
         "overall": scores_of(scored),
         "per_city": per_city,
@@ -346,14 +343,14 @@ def reason_kind(reason: str) -> str:
     return _ISO_DATE.sub("that day", reason_category(reason))
 
 
-def _training_bounds(headline: ModelHeadline) -> tuple[dt.date | None, dt.date | None]:
-    if not headline.trained_period:
-        return None, None
-    start, _, end = headline.trained_period.partition(" to ")
+def in_training_period(headline: ModelHeadline, start: dt.date, end: dt.date) -> bool:
+    """Whether any day from ``start`` to ``end`` is one the model was trained on (its scores
+    there are in-sample)."""
+    first, _, last = (headline.trained_period or "").partition(" to ")
     try:
-        return dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+        return start <= dt.date.fromisoformat(last) and end >= dt.date.fromisoformat(first)
     except ValueError:
-        return None, None
+        return False
 
 
 # ---- files --------------------------------------------------------------------------------

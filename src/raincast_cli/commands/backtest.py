@@ -24,6 +24,7 @@ from raincast_cli.backtest import (
     backtest_csv,
     backtest_runtime,
     check_range,
+    in_training_period,
     replay_days,
     rows_for_day,
     score_rows,
@@ -80,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
         f"from {cities_path.name}, model {headline.version}",
         file=err,
     )
-    scores_preview = score_rows([], headline, days)
-    if scores_preview["in_training_period"]:
+    if in_training_period(headline, start, end):
         print(
             f"raincast: note: the model was trained on {headline.trained_period}; days in it "
             "score in-sample (optimistic). Its held-out test period is "
@@ -149,7 +149,7 @@ def format_scores(scores: dict) -> str:
     lines.append(
         f"\n{scores['forecasts']} forecasts: {scores['scored']} scored, "
         f"{scores['unscored']} without a next-day observation, {scores['errors']} errors"
-        + (f" ({not_scored})" if not_scored else "")
+        + (f".\nNot scored: {not_scored}" if not_scored else "")
     )
     return "\n".join(lines)
 

@@ -314,7 +314,9 @@ def time_series(
     rain_ax.set_ylim(0, max(10.0, float(top) * 1.15))
     rain_ax.spines["right"].set_visible(True)
     p = np.array([np.nan if v is None else v for v in probabilities], dtype=float)
-    ax.plot(dates, p, color=INK, linewidth=1.6, marker="o", markersize=3.2, label="P(rain)")
+    # Markers only while a day is wide enough to see one (about three months).
+    marker = "o" if len(p) <= 92 else None
+    ax.plot(dates, p, color=INK, linewidth=1.6 if marker else 1.0, marker=marker, markersize=3.2)
     ax.axhline(0.5, color="#9aa5b1", linestyle=":", linewidth=1)
     ax.set_ylim(0, 1)
     ax.set_ylabel("forecast P(rain)")

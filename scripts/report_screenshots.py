@@ -28,7 +28,11 @@ def save(report: Path, target: Path) -> None:
         )
     image = Image.open(io.BytesIO(page.screenshot)).convert("RGB")
     image = image.resize((WIDTH, round(image.height * WIDTH / image.width)), Image.LANCZOS)
-    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+    # A 256-colour palette (octree, dithered: the colour bars stay smooth) keeps each
+    # picture near 100-150 KB instead of 500-700 KB.
+    palette = image.quantize(colors=256, method=Image.Quantize.FASTOCTREE,
+                             dither=Image.Dither.FLOYDSTEINBERG)  # fmt: skip
+    palette.save(target, optimize=True)
     print(
         f"{target.relative_to(ROOT)}: {image.width}x{image.height}, {target.stat().st_size} bytes"
     )

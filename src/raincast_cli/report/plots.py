@@ -85,13 +85,15 @@ class MapPoint:
     value: float | None  # None: drawn as an error cross
 
 
-def to_svg(figure: Figure, salt: str) -> str:
-    """The figure as inline SVG (no XML prolog, no fixed pixel size: it scales to its box)."""
+def to_svg(figure: Figure, salt: str, tight: bool = True) -> str:
+    """The figure as inline SVG (no XML prolog, no fixed pixel size: it scales to its box).
+    ``tight`` trims the margins, at the price of drawing the figure twice."""
     buffer = io.StringIO()
     with matplotlib.rc_context({**_STYLE, "svg.hashsalt": salt}):
         figure.savefig(
-            buffer, format="svg", bbox_inches="tight", pad_inches=0.08, metadata={"Date": None}
-        )
+            buffer, format="svg", metadata={"Date": None},
+            **({"bbox_inches": "tight", "pad_inches": 0.08} if tight else {}),
+        )  # fmt: skip
     text = buffer.getvalue()
     text = text[text.index("<svg") :]
     # Width/height in pt from matplotlib; the page sizes the figure by CSS instead.
@@ -304,11 +306,19 @@ def time_series(
     wet = known > RAIN_MM
     # Bars as two stair outlines (wet days, dry days): two SVG paths, not one per day.
     centres = mdates.date2num(list(dates))
-    edges = np.column_stack([centres - 0.4, centres + 0.4]).ravel()
+    # Up to about three months a bar per day with gaps; beyond, a day is a pixel or two wide,
+    # so the bars touch (half the points: the page stays small for a year's backtest).
+    gaps = len(centres) <= 92
+    if gaps:
+        edges = np.column_stack([centres - 0.4, centres + 0.4]).ravel()
+    else:
+        edges = np.r_[centres - 0.5, centres[-1] + 0.5] if len(centres) else np.zeros(1)
     for which, colour in ((wet, RAIN), (~wet, OBSERVED)):
-        heights = np.column_stack([np.where(which, known, 0.0), np.zeros(len(known))]).ravel()
+        heights = np.where(which, known, 0.0)
+        if gaps:
+            heights = np.column_stack([heights, np.zeros(len(known))]).ravel()[:-1]
         if heights.any():
-            rain_ax.stairs(heights[:-1], edges, fill=True, color=colour, alpha=0.75, linewidth=0)
+            rain_ax.stairs(heights, edges, fill=True, color=colour, alpha=0.75, linewidth=0)
     rain_ax.set_ylabel("rainfall (mm)", color=MUTED)
     top = np.nanmax(mm) if np.isfinite(mm).any() else 0.0
     rain_ax.set_ylim(0, max(10.0, float(top) * 1.15))
@@ -325,4 +335,7 @@ def time_series(
     locator = mdates.AutoDateLocator(minticks=4, maxticks=9)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    return to_svg(figure, salt)
+    # Fixed margins instead of a tight box: a page has one of these per city, and the tight
+    # box draws every figure twice.
+    figure.subplots_adjust(left=0.075, right=0.925, top=0.88, bottom=0.15)
+    return to_svg(figure, salt, tight=False)

@@ -59,6 +59,7 @@ def test_a_range_outside_the_data_is_refused_with_the_available_range(
         (["--from", "5 Jan", "--to", "2016-01-01"], "--from '5 Jan' is not a date"),
         (["--from", "2016-01-01", "--to", "2016-01-02", "--cities", "/no/such.csv"], "no/such.csv"),
         (["--from", "2016-01-01", "--to", "2016-01-02", "--days-in-flight", "0"], "at least 1"),
+        (["--from", "2016-01-01", "--to", "2016-01-02", "--out", "/proc/no/such"], "/proc/no"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(

@@ -71,14 +71,15 @@ def run(args: argparse.Namespace) -> int:
         template = Path(args.template) if args.template else find_template()
         cities_path = args.cities or template.parent / EXAMPLE_CITIES
         cities = load_city_list(cities_path)
-    except (BacktestRangeError, CityListError, FileNotFoundError) as exc:
+        out_dir = args.out or Path("out") / f"backtest-{start:%Y%m%d}-{end:%Y%m%d}"
+        out_dir.mkdir(parents=True, exist_ok=True)  # before the run: a bad --out fails fast
+    except (BacktestRangeError, CityListError, OSError) as exc:
         print(f"raincast backtest: error: {exc}", file=err)
         return 2
-    out_dir = args.out or Path("out") / f"backtest-{start:%Y%m%d}-{end:%Y%m%d}"
     headline = model_headline()
     print(
         f"raincast: backtest {start} to {end}: {len(days)} days x {len(cities)} cities "
-        f"from {cities_path.name}, model {headline.version}",
+        f"from {_printable(cities_path.name)}, model {headline.version}",
         file=err,
     )
     if in_training_period(headline, start, end):
@@ -115,18 +116,19 @@ def run(args: argparse.Namespace) -> int:
     scores = score_rows(rows, headline, days)
     scores["seconds"] = round(seconds, 1)
     scores["cities_file"] = Path(cities_path).name
-    out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "backtest.csv").write_text(backtest_csv(rows), encoding="utf-8")
     write_json(out_dir / "scores.json", scores)
 
     from raincast_cli.report import write_backtest_report
 
-    write_backtest_report(out_dir)
+    files = "backtest.csv, scores.json, report.html"
+    try:
+        write_backtest_report(out_dir)
+    except Exception as exc:  # the scores are written; a report that fails is a warning
+        print(f"raincast backtest: warning: no report.html: {exc}", file=err)
+        files = "backtest.csv, scores.json"
     print(format_scores(scores))
-    print(
-        f"\n{len(days)} days in {seconds:.1f} s. Results: {out_dir}/ "
-        "(backtest.csv, scores.json, report.html)"
-    )
+    print(f"\n{len(days)} days in {seconds:.1f} s. Results: {out_dir}/ ({files})")
     return 0
 
 

@@ -114,9 +114,21 @@ def visit(
             context.route("**/*", route)
             context.add_init_script(_WATCH_CSP)
             page = context.pages[0] if context.pages else context.new_page()
-            page.on("request", lambda r: r.url != url and requests.append(r.url))
-            page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
-            page.on("pageerror", lambda e: page_errors.append(str(e)))
+
+            def on_request(request: Any) -> None:
+                if request.url != url:
+                    requests.append(request.url)
+
+            def on_console(message: Any) -> None:
+                if message.type == "error":
+                    console_errors.append(message.text)
+
+            def on_page_error(error: Any) -> None:
+                page_errors.append(str(error))
+
+            page.on("request", on_request)
+            page.on("console", on_console)
+            page.on("pageerror", on_page_error)
 
             def on_dialog(dialog: Any) -> None:
                 dialogs.append(dialog.message)

@@ -58,10 +58,11 @@ def render_run_report(results: RunResults, headline: ModelHeadline) -> str:
     summary = results.summary
     rows = results.rows
     probability_norm = matplotlib.colors.Normalize(0.0, 1.0)
-    forecasts, errors = [], []
+    forecasts: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
     for row in rows:
         p = _float(row.get("p_rain_tomorrow"))
-        entry = {
+        entry: dict[str, Any] = {
             "city": row.get("city") or "",
             "place": ", ".join(x for x in (row.get("place"), row.get("country")) if x),
             "lat": _float(row.get("lat")),
@@ -142,14 +143,14 @@ def render_backtest_report(rows: list[BacktestRow], scores: dict[str, Any]) -> s
     per_city = scores["per_city"]
     skills = [s["brier_skill"] for s in per_city.values() if s["brier_skill"] is not None]
     norm = plots.skill_norm(skills)
-    cities = []
+    cities: list[dict[str, Any]] = []
     for name, s in per_city.items():
         skill = s["brier_skill"]
-        entry = {"name": name, **s}
+        entry: dict[str, Any] = {"name": name, **s}
         if skill is not None:
             entry["colour"] = _colour(skill, plots.SKILL_CMAP, norm)
             # Bars grow from the middle: right for skill, left for worse than climatology.
-            half = norm.vmax if skill >= 0 else -norm.vmin
+            half = (norm.vmax if skill >= 0 else -(norm.vmin or 0.0)) or 1.0
             width = round(min(50.0, 50.0 * abs(skill) / half), 1)
             entry["bar_width"] = width
             entry["bar_left"] = 50.0 if skill >= 0 else 50.0 - width

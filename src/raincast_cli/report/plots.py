@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 import matplotlib.dates as mdates
@@ -47,7 +47,8 @@ PROBABILITY_CMAP = "YlGnBu"
 RAIN_MM = 1.0  # a day with more rain than this is a rain day (the model's label)
 SKILL_CMAP = "RdBu"
 
-_STYLE = {
+# Any: matplotlib's stubs want literal rcParams keys, which a plain dict does not carry.
+_STYLE: Any = {
     "svg.fonttype": "none",
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica"],
@@ -89,11 +90,10 @@ def to_svg(figure: Figure, salt: str, tight: bool = True) -> str:
     """The figure as inline SVG (no XML prolog, no fixed pixel size: it scales to its box).
     ``tight`` trims the margins, at the price of drawing the figure twice."""
     buffer = io.StringIO()
-    with matplotlib.rc_context({**_STYLE, "svg.hashsalt": salt}):
-        figure.savefig(
-            buffer, format="svg", metadata={"Date": None},
-            **({"bbox_inches": "tight", "pad_inches": 0.08} if tight else {}),
-        )  # fmt: skip
+    style: Any = {**_STYLE, "svg.hashsalt": salt}
+    with matplotlib.rc_context(style):
+        options: dict[str, Any] = {"bbox_inches": "tight", "pad_inches": 0.08} if tight else {}
+        figure.savefig(buffer, format="svg", metadata={"Date": None}, **options)
     text = buffer.getvalue()
     text = text[text.index("<svg") :]
     # Width/height in pt from matplotlib; the page sizes the figure by CSS instead.
@@ -177,7 +177,7 @@ def city_map(
     if valued:
         ax.scatter(
             [p.lon for p in valued], [p.lat for p in valued],
-            c=[p.value for p in valued], cmap=colormap, norm=norm, s=70,
+            c=np.array([p.value for p in valued], dtype=float), cmap=colormap, norm=norm, s=70,
             edgecolors=INK, linewidths=0.7, zorder=4,
         )  # fmt: skip
     mappable = ScalarMappable(norm=norm, cmap=colormap)
@@ -193,7 +193,7 @@ def city_map(
 
 
 def _label_points(figure: Figure, ax: Any, points: Sequence[MapPoint]) -> None:
-    renderer = figure.canvas.get_renderer()
+    renderer = cast(FigureCanvasAgg, figure.canvas).get_renderer()
     taken = [ax.get_window_extent(renderer)]  # the first box is the frame: labels stay in
     frame = taken[0]
     for point in points[:80]:
@@ -326,7 +326,7 @@ def time_series(
     p = np.array([np.nan if v is None else v for v in probabilities], dtype=float)
     # Markers only while a day is wide enough to see one (about three months).
     marker = "o" if len(p) <= 92 else None
-    ax.plot(dates, p, color=INK, linewidth=1.6 if marker else 1.0, marker=marker, markersize=3.2)
+    ax.plot(centres, p, color=INK, linewidth=1.6 if marker else 1.0, marker=marker, markersize=3.2)
     ax.axhline(0.5, color="#9aa5b1", linestyle=":", linewidth=1)
     ax.set_ylim(0, 1)
     ax.set_ylabel("forecast P(rain)")

@@ -6,7 +6,7 @@
 # Python 3.11+ and make: every build is a makefile build, so no python3.12 is needed here.
 # Then deploy with `.tools/bin/sam deploy` (samconfig.toml has the defaults).
 #
-#   bash scripts/build.sh [sam build options...]
+#   bash scripts/build.sh [sam build options...]      (BUILD_DIR=... to build elsewhere)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -26,5 +26,6 @@ if ! .tools/bin/python -c 'import sys, pip; sys.exit(int(pip.__version__.split("
 fi
 export PYTHON="$PWD/.tools/bin/python"
 export SAM_CLI_TELEMETRY=0
-rm -rf .aws-sam/build
-.tools/bin/sam build --template template.yaml "$@"
+build_dir=${BUILD_DIR:-.aws-sam/build}
+rm -rf "$build_dir"
+.tools/bin/sam build --template template.yaml --build-dir "$build_dir" "$@"

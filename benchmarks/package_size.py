@@ -1,6 +1,6 @@
-"""Unzipped size of the predict function as Lambda sees it: its code plus its layers
-(SharedLayer built exactly as `sam build` builds it, for CPython 3.12 on manylinux aarch64,
-and ModelLayer). The budget is 80 MB (Lambda's own limit is 250 MB).
+"""Unzipped size of the predict function as Lambda sees it: its code plus its layers, each
+built with the Makefile `sam build` runs (SharedLayer for CPython 3.12 on manylinux aarch64,
+ModelLayer). The budget is 80 MB (Lambda's own limit is 250 MB).
 
     python benchmarks/package_size.py [--keep DIR]
 
@@ -32,13 +32,18 @@ def mb(size: int) -> str:
     return f"{size / 1e6:7.1f} MB"
 
 
-def build_shared_layer(target: Path) -> None:
+def build_layer(name: str, logical_id: str, target: Path) -> None:
     env = {**os.environ, "RAINCAST_ROOT": str(ROOT)}
     subprocess.run(
-        ["make", "--no-print-directory", "-C", str(ROOT / "layers" / "shared"), "build-SharedLayer",
+        ["make", "--no-print-directory", "-C", str(ROOT / "layers" / name), f"build-{logical_id}",
          f"ARTIFACTS_DIR={target}", f"PYTHON={sys.executable}"],
         check=True, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def version_of(site: Path, distribution: str) -> str:
+    found = sorted(site.glob(f"{distribution}-*.dist-info"))
+    return found[0].name.removesuffix(".dist-info").split("-")[1] if found else "?"
 
 
 def main() -> int:
@@ -47,17 +52,22 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="raincast-layer-") as tmp:
         shared = (args.keep or Path(tmp)).resolve()
-        build_shared_layer(shared)
+        model = Path(tmp) / "model-layer"
+        build_layer("shared", "SharedLayer", shared)
+        build_layer("model", "ModelLayer", model)
         parts = {
-            "PredictFunction code (functions/predict)": tree_size(ROOT / "functions" / "predict"),
+            "PredictFunction code (functions/predict/app.py)": tree_size(
+                ROOT / "functions" / "predict" / "app.py"
+            ),
             "SharedLayer (built for arm64 / py3.12)": tree_size(shared),
-            "ModelLayer (layers/model)": tree_size(ROOT / "layers" / "model"),
+            "ModelLayer (built)": tree_size(model),
         }
         total = sum(parts.values())
         print("Predict function, unzipped, as deployed:")
         for name, size in parts.items():
             print(f"  {name:44s} {mb(size)}")
         print(f"  {'total':44s} {mb(total)}   (budget {BUDGET_MB:.0f} MB)")
+        print(f"  numpy {version_of(shared / 'python', 'numpy')} in the shared layer")
         print("\nLargest parts of the shared layer:")
         python = shared / "python"
         sizes = sorted(((tree_size(p), p.name) for p in python.iterdir()), reverse=True)[:8]

@@ -1,0 +1,5 @@
+import sys
+
+from sfnstack.cli import main
+
+sys.exit(main())

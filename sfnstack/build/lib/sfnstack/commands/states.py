@@ -1,0 +1,237 @@
+"""``sfnstack states run``: run any state machine definition with the local runtime.
+
+    sfnstack states run DEFINITION.json --input INPUT.json [--function NAME=module:callable ...]
+                        [--template template.yaml] [--state-machine LOGICAL_ID]
+
+Prints exactly one JSON object on stdout, ``{"status": "SUCCEEDED", "output": ...}`` or
+``{"status": "FAILED", "error": ..., "cause": ...}``; exit 0 when the execution succeeded,
+1 when it did not, 2 for usage and definition errors. ``--verbose`` prints the execution
+history and the functions' logs on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="states_action", metavar="ACTION", required=True)
+    run = actions.add_parser(
+        "run",
+        help="run one execution and print its result as JSON",
+        description=__doc__.split("\n\n")[0],
+    )
+    run.add_argument(
+        "definition",
+        nargs="?",
+        help="the ASL definition (JSON file); optional with --template --state-machine",
+    )
+    run.add_argument(
+        "--input",
+        default="{}",
+        metavar="INPUT",
+        help="execution input: a JSON file, '-' for stdin, or inline JSON (default {})",
+    )
+    run.add_argument(
+        "--function",
+        action="append",
+        default=[],
+        metavar="NAME=module:callable",
+        help="register a Python callable as the Lambda function NAME (repeatable)",
+    )
+    run.add_argument(
+        "--function-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="Timeout of the --function callables (default 60)",
+    )
+    run.add_argument(
+        "--template",
+        help="SAM template: its functions, buckets and DefinitionSubstitutions are available",
+    )
+    run.add_argument(
+        "--state-machine",
+        metavar="LOGICAL_ID",
+        help="run this state machine of the template (its own definition unless DEFINITION is given)",
+    )
+    run.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameter override (repeatable)",
+    )
+    run.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment variable for every function, over the template's (repeatable)",
+    )
+    run.add_argument("--name", help="execution name (default: a UUID)")
+    run.add_argument("--workers", type=int, help="Lambda worker processes (default: CPU count)")
+    run.add_argument(
+        "--s3-endpoint-url", help="use this S3 endpoint instead of starting an embedded one"
+    )
+    run.add_argument(
+        "--verbose", action="store_true", help="print the history and function logs on stderr"
+    )
+
+
+def _read_input(value: str) -> Any:
+    if value == "-":
+        text = sys.stdin.read()
+        source = "stdin"
+    else:
+        path = Path(value)
+        if path.is_file():
+            text, source = path.read_text(encoding="utf-8"), str(path)
+        else:
+            text, source = value, "inline JSON"
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        hint = "" if source != "inline JSON" else " (and it is not a file)"
+        raise UsageError(f"--input: {source} is not valid JSON{hint}: {exc}") from None
+
+
+def _pairs(values: list[str], option: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{option} {value!r}: expected KEY=VALUE")
+        pairs.append((key, rest))
+    return pairs
+
+
+def _emit(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.states_action != "run":  # pragma: no cover - argparse allows only "run"
+        return EXIT_USAGE
+    try:
+        return _run(args)
+    except UsageError as exc:
+        print(f"sfnstack states run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sfnstack.asl import DefinitionError
+    from sfnstack.lambdas import function_from_callable
+    from sfnstack.local import LocalRuntime
+    from sfnstack.template import TemplateError, substitute_definition
+
+    if args.definition is None and not (args.template and args.state_machine):
+        raise UsageError("give a DEFINITION file, or --template with --state-machine")
+    if args.state_machine and not args.template:
+        raise UsageError("--state-machine needs --template")
+    execution_input = _read_input(args.input)
+    try:
+        functions = {
+            name: function_from_callable(name, target, timeout=args.function_timeout)
+            for name, target in _pairs(args.function, "--function")
+        }
+    except ValueError as exc:
+        raise UsageError(f"--function: {exc}") from None
+    definition_text: str | None = None
+    definition_path: Path | None = None
+    if args.definition is not None:
+        definition_path = Path(args.definition).resolve()
+        try:
+            definition_text = definition_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.definition}: {exc.strerror}") from None
+
+    try:
+        runtime = LocalRuntime(
+            args.template,
+            s3_endpoint_url=args.s3_endpoint_url,
+            workers=args.workers,
+            parameter_overrides=dict(_pairs(args.parameter, "--parameter")),
+            env_overrides={"*": dict(_pairs(args.env, "--env"))},
+            functions=functions,
+        )
+    except TemplateError as exc:
+        raise UsageError(f"template: {exc}") from None
+
+    with runtime:
+        template_machine = None
+        if args.state_machine:
+            try:
+                template_machine = runtime.state_machine(args.state_machine)
+            except KeyError as exc:
+                raise UsageError(str(exc.args[0])) from None
+        elif definition_path is not None:
+            # The template's state machine whose DefinitionUri is this file lends its
+            # DefinitionSubstitutions (and its name).
+            template_machine = next(
+                (
+                    m
+                    for m in runtime.state_machines.values()
+                    if m.definition_uri is not None and m.definition_uri == definition_path
+                ),
+                None,
+            )
+        if definition_text is None:
+            assert template_machine is not None
+            key = template_machine.logical_id
+        else:
+            substitutions = template_machine.substitutions if template_machine else {}
+            text = substitute_definition(definition_text, substitutions)
+            try:
+                definition = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"{args.definition} is not valid JSON: {exc}") from None
+            if not isinstance(definition, dict):
+                raise UsageError(f"{args.definition} is not a JSON object")
+            name = template_machine.name if template_machine else _machine_name(definition_path)
+            key = runtime.add_state_machine(
+                definition, name=name, logical_id=f"cli:{name}"
+            ).logical_id
+        try:
+            runtime.compiled(key)
+        except DefinitionError as exc:
+            raise UsageError(f"invalid definition: {exc}") from None
+
+        # The history is only built when --verbose will print it.
+        result = runtime.execute(key, execution_input, name=args.name, record_history=args.verbose)
+        if args.verbose:
+            _print_verbose(result, runtime)
+    if result.status == "SUCCEEDED":
+        _emit({"status": result.status, "output": result.output})
+        return EXIT_SUCCEEDED
+    _emit({"status": result.status, "error": result.error, "cause": result.cause})
+    return EXIT_FAILED
+
+
+def _machine_name(path: Path | None) -> str:
+    stem = path.name.split(".")[0] if path else "StateMachine"
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in stem)
+    return cleaned or "StateMachine"
+
+
+def _print_verbose(result: Any, runtime: Any) -> None:
+    err = sys.stderr
+    print("== execution history", file=err)
+    for event in result.history or []:
+        print(json.dumps(event, default=str, ensure_ascii=False), file=err)
+    for name, log in runtime.lambdas.logs().items():
+        print(f"== log of function {name}", file=err)
+        err.write(log if log.endswith("\n") or not log else log + "\n")
+    err.flush()

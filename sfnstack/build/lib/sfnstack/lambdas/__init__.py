@@ -1,0 +1,18 @@
+"""Lambda emulation: functions resolved from the template, run in worker processes that
+behave like Lambda execution environments."""
+
+from sfnstack.lambdas.functions import (
+    LocalFunction,
+    function_from_callable,
+    resolve_functions,
+)
+from sfnstack.lambdas.pool import LambdaPool, Worker, default_worker_count
+
+__all__ = [
+    "LambdaPool",
+    "LocalFunction",
+    "Worker",
+    "default_worker_count",
+    "function_from_callable",
+    "resolve_functions",
+]

@@ -1,0 +1,653 @@
+"""Worker processes that behave like Lambda execution environments, and the pool that
+hands invocations to them.
+
+One process per execution environment, dedicated to one function: its handler module is
+imported once (cold start) and reused warm; one invocation at a time. The pool keeps idle
+environments per function; at most ``max_workers`` invocations run at once (the others
+wait), and at most ``max_environments`` environments live at once (the least recently used
+idle one is retired to make room). A handler past its Timeout gets its process killed
+(``LambdaTimeoutError``); a process that dies mid-invocation is Lambda's
+``Runtime.ExitError``.
+
+Handlers' stdout/stderr go to one log file per function (``log_path``), Lambda-style
+START/END/REPORT lines included, never into the CLI's own output.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sfnstack.cooperative import Signal, current_hub
+from sfnstack.lambdas.functions import LocalFunction
+from sfnstack.services import (
+    LambdaFunctionError,
+    LambdaNotFoundError,
+    LambdaTimeoutError,
+)
+
+_WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
+_LENGTH = struct.Struct(">I")
+_TIMEOUT = struct.Struct(">d")
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invocation limit, both ways
+# Lambda limits a function's init phase to 10 s; a loaded laptop importing numpy and boto3
+# deserves more slack, so the local limit is generous.
+INIT_TIMEOUT_SECONDS = 60.0
+
+
+def _request_id() -> str:
+    # A version-4 UUID, formatted without uuid.UUID's per-call overhead.
+    h = f"{random.getrandbits(128) & _UUID4_MASK | _UUID4_BITS:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_UUID4_MASK = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)
+
+
+def default_worker_count() -> int:
+    return max(2, os.cpu_count() or 2)
+
+
+class _WorkerDied(Exception):
+    pass
+
+
+class _WorkerTimedOut(Exception):
+    pass
+
+
+class Worker:
+    """One execution environment (a child process) of one function."""
+
+    def __init__(
+        self, function: LocalFunction, env: dict[str, str], sys_path: list[str], log_path: Path
+    ) -> None:
+        self.function = function
+        self.invocations = 0
+        self._log_path = log_path
+        request_read, self._request_write = os.pipe()
+        self._response_read, response_write = os.pipe()
+        try:
+            with open(log_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, _WORKER_SCRIPT, str(request_read), str(response_write)],
+                    pass_fds=(request_read, response_write),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=function.code_dir,
+                    env=env,
+                )
+        except OSError as exc:
+            os.close(self._request_write)
+            os.close(self._response_read)
+            message = f"cannot start an environment for {function.name}: {exc}"
+            raise LambdaFunctionError(
+                "Runtime.ExitError", {"errorType": "Runtime.ExitError", "errorMessage": message}
+            ) from None
+        finally:
+            os.close(request_read)
+            os.close(response_write)
+        self._buffer = bytearray()
+        self.last_used = time.monotonic()
+        self.deadline: float | None = None  # set while the watchdog should time it out
+        self.timed_out = False
+        self._guard = threading.Lock()
+        _WATCHDOG.watch(self)
+        self.closed = False
+        started = time.monotonic()
+        facts = {
+            "sys_path": sys_path,
+            "handler": function.handler,
+            "function_name": function.name,
+            "invoked_function_arn": function.arn,
+            "memory_limit_in_mb": function.memory_size,
+            "log_group_name": f"/aws/lambda/{function.name}",
+            "log_stream_name": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}",
+        }
+        try:
+            self._send(b"I", json.dumps(facts).encode())
+            kind, body = self._receive(started + INIT_TIMEOUT_SECONDS)
+        except (_WorkerDied, _WorkerTimedOut, OSError) as exc:
+            self.kill()
+            raise LambdaFunctionError(
+                "Runtime.ExitError",
+                {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"Error: Runtime exited during init ({type(exc).__name__}): "
+                    f"{self._exit_description()}",
+                },
+            ) from None
+        if kind != b"O":
+            self.kill()
+            document = json.loads(body)
+            raise LambdaFunctionError(document.get("errorType", "Runtime.Unknown"), document)
+        self.cold_start_seconds = time.monotonic() - started
+
+    # -- framing --------------------------------------------------------------------
+
+    def _send(self, kind: bytes, body: bytes) -> None:
+        data = _LENGTH.pack(len(body) + 1) + kind + body
+        written = os.write(self._request_write, data)
+        if written < len(data):  # a payload bigger than the pipe's buffer
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(self._request_write, view) :]
+
+    def _receive(self, deadline: float) -> tuple[bytes, bytes]:
+        """One reply frame: (kind, body); see ``worker._Channel``.
+
+        Blocking reads, or in a hub's greenlet a cooperative wait for data first (the other
+        iterations run meanwhile); the watchdog kills a worker past its deadline, which ends
+        the read with EOF."""
+        self.deadline = deadline
+        hub = current_hub()
+        fd = self._response_read
+        buffer = self._buffer
+        want = 65536
+        try:
+            while True:
+                if hub is not None:
+                    hub.wait_readable(fd)
+                chunk = os.read(fd, want)
+                if not chunk:
+                    raise _WorkerTimedOut if self.timed_out else _WorkerDied
+                if not buffer and len(chunk) >= 4:
+                    # The usual case: the whole reply in one read.
+                    end = 4 + _LENGTH.unpack_from(chunk)[0]
+                    if len(chunk) == end:
+                        return chunk[4:5], chunk[5:]
+                buffer += chunk
+                if len(buffer) >= 4:
+                    end = 4 + _LENGTH.unpack_from(buffer)[0]
+                    want = max(65536, end - len(buffer))  # a big reply: larger reads
+                    if len(buffer) >= end:
+                        frame = bytes(buffer[4:end])
+                        del buffer[:end]
+                        return frame[:1], frame[1:]
+        finally:
+            with self._guard:
+                self.deadline = None
+
+    def expire(self, now: float) -> None:
+        """Called by the watchdog: kill the process if it is past its deadline."""
+        with self._guard:
+            if self.deadline is not None and now >= self.deadline and not self.timed_out:
+                self.timed_out = True
+                if self.process.poll() is None:
+                    self.process.kill()
+
+    # -- invocation -----------------------------------------------------------------
+
+    def invoke(self, payload: bytes, request_id: str) -> bytes:
+        """Run the handler on ``payload`` (JSON text); the result as JSON text."""
+        function = self.function
+        self.invocations += 1
+        deadline = time.monotonic() + function.timeout
+        try:
+            self._send(b"V", _TIMEOUT.pack(function.timeout) + request_id.encode() + payload)
+            kind, body = self._receive(deadline)
+        except _WorkerTimedOut:
+            self.kill()
+            self._log(f"{request_id} Task timed out after {function.timeout:.2f} seconds")
+            raise LambdaTimeoutError(function.name, function.timeout) from None
+        except (_WorkerDied, BrokenPipeError):
+            self.kill()
+            message = f"RequestId: {request_id} Error: Runtime exited with error: {self._exit_description()}"
+            self._log(message)
+            raise LambdaFunctionError(
+                "Runtime.ExitError",
+                {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": message,
+                    "requestId": request_id,
+                },
+            ) from None
+        except BaseException:
+            # Interrupted mid-invocation (KeyboardInterrupt, a greenlet killed): its reply
+            # may still come, so this environment cannot serve another invocation.
+            self.kill()
+            raise
+        if kind != b"O":
+            document = json.loads(body)
+            raise LambdaFunctionError(document.get("errorType", "Runtime.Unknown"), document)
+        return body
+
+    def _exit_description(self) -> str:
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "no exit status"
+        if code < 0:
+            # Lambda words it as Go does: "signal: segmentation fault", "signal: killed".
+            description = signal.strsignal(-code) or str(-code)
+            return f"signal: {description.lower()}"
+        return f"exit status {code}"
+
+    def _log(self, line: str) -> None:
+        # The worker's stdout is the log file; the parent appends its own notes to it.
+        with open(self._log_path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        return not self.closed and self.process.poll() is None
+
+    def kill(self) -> None:
+        _WATCHDOG.forget(self)
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._close_pipes()
+
+    def close(self, grace: float = 2.0) -> None:
+        """EOF on the request pipe tells the worker to exit; killed if it does not."""
+        _WATCHDOG.forget(self)
+        self._close_pipes()
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def _close_pipes(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for fd in (self._request_write, self._response_read):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class _Watchdog:
+    """One thread for all workers: every ``TICK`` seconds it kills the workers past their
+    deadline (so Lambda timeouts fire at most a tick late)."""
+
+    TICK = 0.05
+
+    def __init__(self) -> None:
+        self._workers: weakref.WeakSet[Worker] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, worker: Worker) -> None:
+        with self._lock:
+            self._workers.add(worker)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="sfnstack-lambda-watchdog", daemon=True
+                )
+                self._thread.start()
+
+    def forget(self, worker: Worker) -> None:
+        with self._lock:
+            self._workers.discard(worker)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.TICK)
+            with self._lock:
+                workers = list(self._workers)
+                if not workers:  # nothing to watch: end; watch() starts a new thread
+                    self._thread = None
+                    return
+            now = time.monotonic()
+            for worker in workers:
+                if worker.deadline is not None and now >= worker.deadline:
+                    worker.expire(now)
+
+
+_WATCHDOG = _Watchdog()
+
+
+class LambdaPool:
+    """Invokes functions by logical id, name or ARN in pooled worker processes.
+
+    ``base_env`` (the S3 endpoint, fake credentials) is merged under each function's own
+    environment; ``env_overrides`` maps a logical id (or ``"*"``) to variables that win over
+    the template's."""
+
+    def __init__(
+        self,
+        functions: Mapping[str, LocalFunction] | None = None,
+        *,
+        max_workers: int | None = None,
+        max_environments: int | None = None,
+        base_env: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
+        env_overrides: Mapping[str, Mapping[str, str]] | None = None,
+        log_dir: str | Path | None = None,
+        account_id: str = "123456789012",
+    ) -> None:
+        self.max_workers = max_workers or default_worker_count()
+        self.max_environments = max(
+            self.max_workers, max_environments or max(8, 4 * self.max_workers)
+        )
+        self.account_id = account_id
+        self._functions: dict[str, LocalFunction] = {}
+        self._index: dict[str, LocalFunction] = {}
+        self._base_env = base_env
+        self._env_overrides = {k: dict(v) for k, v in (env_overrides or {}).items()}
+        self._owns_log_dir = log_dir is None
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="sfnstack-lambda-logs-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Condition(threading.Lock())
+        # logical id -> idle workers, least recently used first
+        self._idle: dict[str, collections.deque[Worker]] = {}
+        self._busy: set[Worker] = set()
+        # Greenlets on a hub waiting for a concurrency slot (threads wait on self._lock).
+        self._slot_signals: collections.deque[Signal] = collections.deque()
+        self._waiting_threads = 0
+        self._total = 0  # live environments, idle or busy
+        self._running = 0  # invocations in flight (<= max_workers)
+        self._closed = False
+        self.cold_starts = 0
+        for function in (functions or {}).values():
+            self.add_function(function)
+        # Workers must not outlive the program even if close() is forgotten (finalize also
+        # runs at interpreter exit).
+        self._finalizer = weakref.finalize(self, LambdaPool._shutdown, self._idle, self._busy)
+
+    # -- functions ------------------------------------------------------------------
+
+    def add_function(self, function: LocalFunction) -> None:
+        with self._lock:
+            self._idle.setdefault(function.logical_id, collections.deque())
+            self._functions[function.logical_id] = function
+            for key in (function.logical_id, function.name, function.arn):
+                self._index[key] = function
+
+    @property
+    def functions(self) -> dict[str, LocalFunction]:
+        return dict(self._functions)
+
+    def lookup(self, function: str) -> LocalFunction:
+        """By logical id, name, ARN, qualified ARN (``:$LATEST``, alias, version) or
+        partial ARN (``123456789012:function:name``), as Lambda accepts them."""
+        found = self._index.get(function)
+        if found is not None:
+            return found
+        name = function
+        if name.startswith("arn:"):
+            parts = name.split(":")
+            # arn:partition:lambda:region:account:function:name[:qualifier]
+            if len(parts) in (7, 8) and parts[2] == "lambda" and parts[5] == "function":
+                name = parts[6]
+        elif ":function:" in name:
+            name = name.split(":function:", 1)[1].split(":")[0]
+        elif ":" in name:
+            name = name.split(":", 1)[0]  # name:qualifier
+        found = self._index.get(name)
+        if found is None:
+            raise LambdaNotFoundError(function)
+        return found
+
+    def log_path(self, function: str) -> Path:
+        return self.log_dir / f"{self.lookup(function).name}.log"
+
+    def read_log(self, function: str) -> str:
+        path = self.log_path(function)
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def logs(self) -> dict[str, str]:
+        """Every function's log so far, by function name."""
+        return {
+            function.name: self.read_log(function.logical_id)
+            for function in self._functions.values()
+            if (self.log_dir / f"{function.name}.log").exists()
+        }
+
+    def _worker_env(self, function: LocalFunction) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        base = self._base_env() if callable(self._base_env) else self._base_env
+        env.update(base or {})
+        env.update(
+            {
+                "AWS_REGION": function.region,
+                "AWS_DEFAULT_REGION": function.region,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_LAMBDA_FUNCTION_NAME": function.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(function.timeout)),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
+                "LAMBDA_TASK_ROOT": str(function.code_dir),
+                "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
+                "_HANDLER": function.handler,
+                "PYTHONUNBUFFERED": "1",
+                "TZ": ":UTC",  # as in Lambda
+                # What `sam local` sets: tells libraries (Powertools' Tracer) there is no
+                # X-Ray daemon here.
+                "AWS_SAM_LOCAL": "true",
+            }
+        )
+        env.update(function.environment)
+        env.update(self._env_overrides.get("*", {}))
+        env.update(self._env_overrides.get(function.logical_id, {}))
+        return env
+
+    def _sys_path(self, function: LocalFunction) -> list[str]:
+        caller = [p for p in sys.path if p]
+        if not function.keep_caller_path:
+            cwd = os.getcwd()
+            caller = [p for p in caller if p != cwd]
+        head = [str(function.code_dir), *(str(p) for p in function.layers)]
+        return head + [p for p in caller if p not in head]
+
+    # -- invoking -------------------------------------------------------------------
+
+    def invoke(self, function: str, payload: Any) -> Any:
+        """``Services.invoke_lambda``: the handler's JSON-decoded result."""
+        return json.loads(self.invoke_raw(function, payload))
+
+    def invoke_raw(self, function: str, payload: Any) -> bytes:
+        """The handler's result as the JSON text (bytes) the worker sent."""
+        try:
+            body = json.dumps(payload).encode()
+        except (TypeError, ValueError) as exc:
+            raise LambdaFunctionError(
+                "Lambda.InvalidRequestContentException",
+                {"errorType": "InvalidRequestContentException", "errorMessage": str(exc)},
+            ) from None
+        return self.invoke_json(function, body)
+
+    def invoke_json(self, function: str, body: bytes) -> bytes:
+        """``Services.invoke_lambda_json``: ``body`` is the event as JSON text; the result
+        comes back as JSON text, so a caller that encodes and decodes anyway does it once."""
+        target = self.lookup(function)
+        if target.unsupported:
+            raise LambdaFunctionError(
+                "Runtime.InvalidRuntime",
+                {
+                    "errorType": "Runtime.InvalidRuntime",
+                    "errorMessage": f"{target.logical_id} cannot run locally: {target.unsupported}",
+                },
+            )
+        if len(body) > MAX_PAYLOAD_BYTES:
+            message = (
+                f"{len(body)} byte payload is too large for the Invoke operation "
+                f"(limit {MAX_PAYLOAD_BYTES} bytes)"
+            )
+            raise LambdaFunctionError(
+                "Lambda.RequestTooLargeException",
+                {"errorType": "RequestTooLargeException", "errorMessage": message},
+            )
+        request_id = _request_id()
+        worker = self._acquire(target)
+        try:
+            result = worker.invoke(body, request_id)
+        finally:
+            self._release(worker)
+        if len(result) > MAX_PAYLOAD_BYTES:
+            message = (
+                f"Response payload size ({len(result)} bytes) exceeded maximum allowed payload "
+                f"size ({MAX_PAYLOAD_BYTES} bytes)."
+            )
+            raise LambdaFunctionError(
+                "Function.ResponseSizeTooLarge",
+                {"errorType": "Function.ResponseSizeTooLarge", "errorMessage": message},
+            )
+        return result
+
+    def _acquire(self, function: LocalFunction) -> Worker:
+        """A concurrency slot, then the warmest idle environment of the function or a new
+        one (retiring the least recently used idle environment when there are too many)."""
+        victim: Worker | None = None
+        with self._lock:
+            while self._running >= self.max_workers and not self._closed:
+                hub = current_hub()
+                if hub is None:
+                    self._waiting_threads += 1
+                    try:
+                        self._lock.wait()
+                    finally:
+                        self._waiting_threads -= 1
+                    continue
+                signal = hub.signal()
+                self._slot_signals.append(signal)
+                self._lock.release()
+                try:
+                    signal.wait()
+                except BaseException:
+                    # Interrupted: leave the queue, or pass on a wake-up already taken.
+                    with self._lock:
+                        if signal in self._slot_signals:
+                            self._slot_signals.remove(signal)
+                        elif self._running < self.max_workers:
+                            self._notify_slot()
+                    raise
+                finally:
+                    self._lock.acquire()
+            if self._closed:
+                raise RuntimeError("the Lambda pool is closed")
+            self._running += 1
+            idle = self._idle.setdefault(function.logical_id, collections.deque())
+            while idle:
+                worker = idle.pop()  # the most recently used: warmest
+                if worker.alive:
+                    self._busy.add(worker)
+                    return worker
+                self._total -= 1  # died while idle: Lambda would just replace it
+            self._total += 1
+            if self._total > self.max_environments:
+                victim = self._least_recently_used_idle()
+                if victim is not None:
+                    self._total -= 1
+            self.cold_starts += 1
+        if victim is not None:
+            victim.close()
+        try:
+            log_path = self.log_dir / f"{function.name}.log"
+            worker = Worker(
+                function, self._worker_env(function), self._sys_path(function), log_path
+            )
+        except BaseException:
+            with self._lock:
+                self._total -= 1
+                self._running -= 1
+                self._notify_slot()
+            raise
+        with self._lock:
+            self._busy.add(worker)
+        return worker
+
+    def _notify_slot(self) -> None:
+        # Under self._lock: a slot is free; wake one waiting thread and one waiting greenlet
+        # (whichever loses the race waits again).
+        if self._waiting_threads:
+            self._lock.notify()
+        if self._slot_signals:
+            self._slot_signals.popleft().set()
+
+    def _least_recently_used_idle(self) -> Worker | None:
+        oldest: collections.deque[Worker] | None = None
+        for idle in self._idle.values():
+            if idle and (oldest is None or idle[0].last_used < oldest[0].last_used):
+                oldest = idle
+        return oldest.popleft() if oldest is not None else None
+
+    def _release(self, worker: Worker) -> None:
+        with self._lock:
+            self._running -= 1
+            self._busy.discard(worker)
+            self._notify_slot()
+            # A failed invocation kills (and closes) its worker; a finished one is alive.
+            if not worker.closed and not self._closed:
+                worker.last_used = time.monotonic()
+                self._idle[worker.function.logical_id].append(worker)
+                return
+            self._total -= 1
+        worker.close()
+
+    def warm(self, function: str, count: int = 1) -> None:
+        """Start ``count`` environments of a function ahead of use (benchmarks, serve)."""
+        target = self.lookup(function)
+        workers = [self._acquire(target) for _ in range(min(count, self.max_workers))]
+        for worker in workers:
+            self._release(worker)
+
+    # -- shutdown -------------------------------------------------------------------
+
+    @property
+    def worker_count(self) -> int:
+        with self._lock:
+            return self._total
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+            while self._slot_signals:
+                self._slot_signals.popleft().set()
+        self._finalizer()
+        if self._owns_log_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+
+    @staticmethod
+    def _shutdown(idle: dict[str, collections.deque[Worker]], busy: set[Worker]) -> None:
+        idle_workers = [w for queue in idle.values() for w in queue]
+        busy_workers = list(busy)
+        for queue in idle.values():
+            queue.clear()
+        for worker in idle_workers:
+            worker._close_pipes()  # EOF: idle workers exit on their own
+        for worker in busy_workers:
+            # Mid-invocation: its caller's thread still reads the pipes; a kill makes that
+            # invocation end (Runtime.ExitError) and the caller closes them.
+            if worker.process.poll() is None:
+                worker.process.kill()
+        workers = idle_workers + busy_workers
+        deadline = time.monotonic() + 2
+        for worker in workers:
+            try:
+                worker.process.wait(timeout=max(0.01, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
+
+    def __enter__(self) -> LambdaPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,313 @@
+"""One Lambda execution environment: the child side of the worker protocol.
+
+Run as a script (``python worker.py REQUEST_FD RESPONSE_FD``) with only the standard library,
+so a cold start costs the interpreter start plus the handler's own imports. The parent
+(``sfnstack.lambdas.pool``) talks over two pipes (see ``_Channel`` for the frames);
+the process's stdout/stderr are the function's log.
+
+Protocol: first an init frame (sys.path, handler, function facts) answered with OK or
+Lambda's init error document; then invoke frames, one at a time, each answered with the
+result JSON or Lambda's error document. EOF on the request pipe means shut down.
+"""
+
+from __future__ import annotations
+
+import decimal
+import importlib
+import io
+import json
+import os
+import select
+import struct
+import sys
+import time
+import traceback
+from typing import Any
+
+_LENGTH = struct.Struct(">I")
+_TIMEOUT = struct.Struct(">d")
+# After each reply the environment watches its request pipe this long before it blocks in
+# read(). A Map hands a warm environment its next item within tens of microseconds; a
+# process that is still running takes it at once, while waking a sleeping one costs the
+# sender a cross-CPU wake-up (measured on a 2-vCPU VM: about half of a Map's time per item;
+# benchmarks/lambda_bench.py). sched_yield between looks leaves the CPU to anything runnable.
+IDLE_SPIN_SECONDS = 0.0002
+
+
+class LambdaContext:
+    """The ``context`` argument of a Python Lambda handler."""
+
+    def __init__(self, facts: dict[str, Any], request_id: str, deadline: float) -> None:
+        self.function_name: str = facts["function_name"]
+        self.function_version: str = "$LATEST"
+        self.invoked_function_arn: str = facts["invoked_function_arn"]
+        self.memory_limit_in_mb: int = int(facts["memory_limit_in_mb"])
+        self.aws_request_id: str = request_id
+        self.log_group_name: str = facts["log_group_name"]
+        self.log_stream_name: str = facts["log_stream_name"]
+        self.identity = None
+        self.client_context = None
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+    def __repr__(self) -> str:
+        return (
+            f"LambdaContext(function_name={self.function_name!r}, "
+            f"aws_request_id={self.aws_request_id!r})"
+        )
+
+
+class _Encoder(json.JSONEncoder):
+    # The Python runtime's marshaller: Decimals (DynamoDB) become numbers, the rest fails.
+    def default(self, o: Any) -> Any:
+        if isinstance(o, decimal.Decimal):
+            return int(o) if o == o.to_integral_value() else float(o)
+        return super().default(o)
+
+
+def _error_document(
+    exc: BaseException, request_id: str | None, error_type: str | None = None
+) -> dict[str, Any]:
+    tb = traceback.extract_tb(exc.__traceback__)
+    # Drop this bootstrap's own frames, as Lambda's runtime does.
+    frames = [frame for frame in tb if frame.filename != __file__]
+    document: dict[str, Any] = {
+        "errorMessage": str(exc),
+        "errorType": error_type or type(exc).__name__,
+        "requestId": request_id or "",
+        "stackTrace": traceback.format_list(frames),
+    }
+    return document
+
+
+class _Channel:
+    """Frames: 4-byte big-endian length, 1 kind byte, body. Requests: ``I`` (init, body = the
+    function facts as JSON) and ``V`` (invoke, body = 8-byte timeout + 36-byte request id +
+    event JSON). Replies: ``O`` (body = result JSON) or ``E`` (body = error document JSON).
+    Fixed binary headers keep the per-invocation cost to the payload itself."""
+
+    def __init__(self, request_fd: int, response_fd: int) -> None:
+        self._in = request_fd
+        self._out = response_fd
+        self._buffer = bytearray()
+        self._poll = select.poll()
+        self._poll.register(request_fd, select.POLLIN)
+
+    def wait_briefly(self) -> None:
+        """Spin (yielding) until a request is readable or ``IDLE_SPIN_SECONDS`` pass."""
+        if self._buffer:
+            return
+        poll, clock = self._poll.poll, time.perf_counter
+        end = clock() + IDLE_SPIN_SECONDS
+        while not poll(0) and clock() < end:
+            os.sched_yield()
+
+    def _fill(self, count: int) -> bool:
+        while len(self._buffer) < count:
+            chunk = os.read(self._in, max(65536, count - len(self._buffer)))
+            if not chunk:
+                return False
+            self._buffer += chunk
+        return True
+
+    def receive(self) -> tuple[bytes, bytes] | None:
+        if not self._fill(4):
+            return None
+        (length,) = _LENGTH.unpack_from(self._buffer)
+        if not self._fill(4 + length):
+            return None
+        frame = bytes(self._buffer[4 : 4 + length])
+        del self._buffer[: 4 + length]
+        return frame[:1], frame[1:]
+
+    def send(self, kind: bytes, body: bytes = b"") -> None:
+        data = memoryview(_LENGTH.pack(len(body) + 1) + kind + body)
+        while data:
+            data = data[os.write(self._out, data) :]
+
+
+class _LogStream(io.TextIOBase):
+    """The function's log (stdout and stderr both, so lines keep their order), line-buffered
+    so a crash loses at most a partial line. The START line of an invocation is held back
+    until the handler writes something, so a quiet invocation costs one log write."""
+
+    def __init__(self, raw: io.TextIOWrapper) -> None:
+        self._raw = raw
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        if self.pending:
+            self._raw.write(self.pending)
+            self.pending = ""
+        return self._raw.write(text)
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._raw.encoding
+
+    @property
+    def buffer(self) -> Any:
+        self.write("")
+        return self._raw.buffer
+
+
+def _one_log_stream() -> _LogStream:
+    raw = io.TextIOWrapper(
+        io.FileIO(os.dup(1), "w"), encoding="utf-8", errors="backslashreplace", line_buffering=True
+    )
+    stream = _LogStream(raw)
+    sys.stdout = sys.stderr = stream
+    return stream
+
+
+def _load_handler(handler: str) -> Any:
+    module_name, _, attribute = handler.rpartition(".")
+    if not module_name:
+        raise _InitError(
+            "Runtime.MalformedHandlerName",
+            f"Bad handler '{handler}': not enough values to unpack (expected 2, got 1)",
+        )
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+    except SyntaxError as exc:
+        raise _InitError(
+            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}"
+        ) from exc
+    except ImportError as exc:
+        raise _InitError(
+            "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
+        ) from exc
+    try:
+        function = getattr(module, attribute)
+    except AttributeError:
+        raise _InitError(
+            "Runtime.HandlerNotFound", f"Handler '{attribute}' missing on module '{module_name}'"
+        ) from None
+    if not callable(function):
+        raise _InitError(
+            "Runtime.HandlerNotFound",
+            f"Handler '{attribute}' on module '{module_name}' is not callable",
+        )
+    return function
+
+
+class _InitError(Exception):
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class _RequestIdFilter:
+    request_id = ""
+
+    def filter(self, record: Any) -> bool:
+        record.aws_request_id = self.request_id
+        return True
+
+
+def _root_log_handler(stream: _LogStream) -> _RequestIdFilter:
+    """Lambda's Python runtime puts a handler on the root logger, so ``logging.getLogger()
+    .setLevel(logging.INFO); logging.info(...)`` in a handler reaches the log; same here,
+    with Lambda's line format."""
+    import logging
+
+    handler = logging.StreamHandler(stream)
+    formatter = logging.Formatter(
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n",
+        "%Y-%m-%dT%H:%M:%S",
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    request_ids = _RequestIdFilter()
+    handler.addFilter(request_ids)
+    logging.getLogger().addHandler(handler)
+    return request_ids
+
+
+def _log(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+def main(request_fd: int, response_fd: int) -> int:
+    log = _one_log_stream()
+    request_ids = _root_log_handler(log)
+    channel = _Channel(request_fd, response_fd)
+    message = channel.receive()
+    if message is None:
+        return 0
+    facts = json.loads(message[1])
+    sys.path[:] = facts["sys_path"]
+    started = time.monotonic()
+    try:
+        handler = _load_handler(facts["handler"])
+    except _InitError as exc:
+        document = _error_document(exc, None, exc.error_type)
+        _log(f"[ERROR] {exc.error_type}: {exc}")
+        channel.send(b"E", json.dumps(document).encode())
+        return 1
+    except BaseException as exc:  # the module raised while importing
+        document = _error_document(exc, None)
+        _log(f"[ERROR] {document['errorType']}: {exc}\n" + "".join(document["stackTrace"]))
+        channel.send(b"E", json.dumps(document).encode())
+        return 1
+    channel.send(b"O", json.dumps({"init_ms": (time.monotonic() - started) * 1000}).encode())
+    memory = facts["memory_limit_in_mb"]
+    loads, dumps, monotonic = json.loads, json.dumps, time.monotonic
+    # One encoder (json.dumps(cls=...) builds one per call). Unicode unescaped, as the
+    # python3.12 runtime returns it (earlier runtimes sent \u escapes).
+    encode = _Encoder(ensure_ascii=False).encode
+
+    while True:
+        channel.wait_briefly()
+        message = channel.receive()
+        if message is None:
+            return 0
+        body = message[1]
+        (timeout,) = _TIMEOUT.unpack_from(body)
+        request_id = body[8:44].decode()
+        began = monotonic()
+        context = LambdaContext(facts, request_id, began + timeout)
+        log.pending = f"START RequestId: {request_id} Version: $LATEST\n"
+        request_ids.request_id = request_id
+        try:
+            result = handler(loads(body[44:]), context)
+            try:
+                kind, out = b"O", encode(result).encode()
+            except (TypeError, ValueError) as exc:
+                raise _InitError(
+                    "Runtime.MarshalError", f"Unable to marshal response: {exc}"
+                ) from None
+        except _InitError as exc:
+            kind, out = b"E", dumps(_error_document(exc, request_id, exc.error_type)).encode()
+        except Exception as exc:
+            doc = _error_document(exc, request_id)
+            kind, out = b"E", dumps(doc).encode()
+            log.write(
+                f"[ERROR] {doc['errorType']}: {doc['errorMessage']}\n"
+                "Traceback (most recent call last):\n" + "".join(doc["stackTrace"])
+            )
+        duration = (monotonic() - began) * 1000
+        pending, log.pending = log.pending, ""
+        log.write(
+            f"{pending}END RequestId: {request_id}\nREPORT RequestId: {request_id}\t"
+            f"Duration: {duration:.2f} ms\tMemory Size: {memory} MB\n"
+        )
+        channel.send(kind, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]), int(sys.argv[2])))

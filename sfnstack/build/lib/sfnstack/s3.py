@@ -1,0 +1,156 @@
+"""The embedded S3 endpoint: moto's server on 127.0.0.1 (a free port), or an endpoint that
+is already running (``sfnstack serve`` provides one). State machines' ItemReader and
+ResultWriter and the handlers (through ``AWS_ENDPOINT_URL`` in their environment) all use
+the same endpoint, so what a handler writes an ItemReader can read."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+FAKE_CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
+}
+S3_REGION = "us-east-1"
+
+
+def s3_client(endpoint_url: str, region: str = S3_REGION) -> Any:
+    """A boto3 S3 client for a local endpoint: fake credentials, path-style addressing."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+        **FAKE_CREDENTIALS,
+    )
+
+
+def _quiet_moto_server(listening: socket.socket) -> Any:
+    """moto's server (what ``ThreadedMotoServer`` runs) on an already listening socket,
+    without a request log line on stderr for every S3 call."""
+    from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    class QuietHandler(MotoRequestHandler):  # type: ignore[misc, valid-type]
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    host, port = listening.getsockname()[:2]
+    app = DomainDispatcherApplication(create_backend_app)
+    return make_server(
+        host, port, app, threaded=True, request_handler=QuietHandler, fd=listening.fileno()
+    )
+
+
+class LocalS3:
+    """``LocalS3()`` starts moto's S3 server in this process on a free port of 127.0.0.1;
+    ``LocalS3(endpoint_url)`` uses an existing endpoint. ``create_buckets`` makes buckets
+    (idempotent).
+
+    The listening socket is opened at once, so ``endpoint_url`` is known immediately, and
+    moto (a second of imports) starts in a background thread; requests made meanwhile wait
+    in the socket's backlog. ``wait_ready()`` blocks until it serves. With
+    ``background=False`` the constructor waits.
+
+    moto keeps one store per process: two embedded endpoints in one process see the same
+    buckets."""
+
+    def __init__(self, endpoint_url: str | None = None, *, background: bool = False) -> None:
+        self._server: Any | None = None
+        self._lock = threading.Lock()
+        self._client: Any | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._closing = False
+        if endpoint_url is None:
+            listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listening.bind(("127.0.0.1", 0))
+            listening.listen(128)
+            self._socket = listening
+            host, port = listening.getsockname()[:2]
+            endpoint_url = f"http://{host}:{port}"
+            self._thread = threading.Thread(
+                target=self._serve, name="sfnstack-local-s3", daemon=True
+            )
+            self._thread.start()
+            if not background:
+                self.wait_ready()
+        else:
+            self._ready.set()
+        self.endpoint_url: str = endpoint_url.rstrip("/")
+
+    def _serve(self) -> None:
+        try:
+            import moto.server  # noqa: F401 - the slow part, outside the lock
+
+            with self._lock:
+                if self._closing or self._socket is None:
+                    return
+                self._server = _quiet_moto_server(self._socket)
+        except BaseException as exc:
+            self._error = exc
+            return
+        finally:
+            self._ready.set()
+        self._server.serve_forever()
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        if not self._ready.wait(timeout):
+            raise TimeoutError(f"the local S3 endpoint did not start in {timeout} s")
+        if self._error is not None:
+            raise RuntimeError(f"the local S3 endpoint failed to start: {self._error!r}")
+
+    @property
+    def embedded(self) -> bool:
+        return self._socket is not None
+
+    def client(self) -> Any:
+        """A new boto3 client (clients are thread-safe; make one per thread if you like)."""
+        return s3_client(self.endpoint_url)
+
+    def shared_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self.client()
+            return self._client
+
+    def create_buckets(self, names: Iterable[str]) -> None:
+        names = list(names)
+        if not names:
+            return
+        self.wait_ready()
+        client = self.shared_client()
+        existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+        for name in names:
+            if name not in existing:
+                client.create_bucket(Bucket=name)
+
+    def close(self) -> None:
+        """Stop a server this object started (not one it was only given the URL of). A
+        server still starting is abandoned: its thread sees ``closing`` and never serves."""
+        with self._lock:
+            self._closing = True
+            server, self._server = self._server, None
+            listening, self._socket = self._socket, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+        if listening is not None:
+            listening.close()
+
+    def __enter__(self) -> LocalS3:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,264 @@
+"""The S3 endpoint: moto's S3 server app behind a WSGI middleware that
+
+- persists every successful mutation (CreateBucket, DeleteBucket, PutObject, CopyObject,
+  CompleteMultipartUpload, DeleteObject, DeleteObjects, object tagging/ACL changes) under
+  the data directory and restores it into moto's backend on start, and
+- emits the S3 "Object Created" event (the EventBridge shape) for buckets that send events.
+
+Not persisted: in-flight multipart uploads, bucket sub-resources (policy, CORS, lifecycle,
+versioning: only the latest version of a key is kept)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import logging
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from sfnstack.serve.eventbridge import s3_object_created_event
+from sfnstack.serve.store import DataDir
+
+log = logging.getLogger("sfnstack.serve.s3")
+
+__all__ = ["S3Endpoint"]
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+EventSink = Callable[[dict[str, Any]], None]
+
+# Query parameters that make a PUT/POST on a key something other than writing the object.
+_KEY_SUBRESOURCES = {"tagging", "acl", "retention", "legal-hold", "restore", "select"}
+
+
+def _moto_backend(account: str) -> Any:
+    from moto.s3.models import s3_backends
+
+    return s3_backends[account]["aws"]
+
+
+class S3Endpoint:
+    """A WSGI app: moto's S3 plus persistence and "Object Created" events."""
+
+    def __init__(
+        self,
+        data: DataDir,
+        *,
+        region: str,
+        account: str,
+        server_hosts: Iterable[str],
+        event_buckets: set[str] | None = None,
+        on_event: EventSink | None = None,
+    ) -> None:
+        from moto.moto_server.werkzeug_app import create_backend_app
+
+        self.data = data
+        self.region = region
+        self.account = account
+        self.server_hosts = {h.lower() for h in server_hosts} | {"localhost", "127.0.0.1"}
+        self.event_buckets = event_buckets if event_buckets is not None else set()
+        self.on_event = on_event
+        self._app = create_backend_app("s3")
+        self._sequence = itertools.count(int(time.time() * 1000) << 16)
+        self._lock = threading.Lock()  # one persistence write at a time per key set
+
+    # ------------------------------------------------------------------ backend
+    @property
+    def backend(self) -> Any:
+        return _moto_backend(self.account)
+
+    def restore(self) -> tuple[int, int]:
+        """Load persisted buckets and objects into moto; returns (buckets, objects)."""
+        backend = self.backend
+        bucket_count = object_count = 0
+        for bucket_doc in self.data.buckets():
+            name = bucket_doc["name"]
+            if name not in backend.buckets:
+                backend.create_bucket(name, bucket_doc.get("region") or self.region)
+            bucket_count += 1
+            for stored in self.data.objects(name):
+                fake_key = backend.put_object(
+                    name,
+                    stored.key,
+                    stored.data_path.read_bytes(),
+                    storage=stored.storage_class,
+                    etag=stored.etag,
+                    disable_notification=True,
+                )
+                metadata = dict(stored.metadata)
+                fake_key.set_metadata(metadata, replace=True)
+                fake_key.last_modified = datetime.fromisoformat(stored.last_modified)
+                object_count += 1
+        return bucket_count, object_count
+
+    def ensure_bucket(self, name: str) -> bool:
+        """Create the bucket (and persist it) if it does not exist; True when created."""
+        backend = self.backend
+        if name in backend.buckets:
+            return False
+        backend.create_bucket(name, self.region)
+        self._persist_bucket(name)
+        return True
+
+    def _persist_bucket(self, name: str) -> None:
+        bucket = self.backend.buckets.get(name)
+        if bucket is None:
+            self.data.delete_bucket(name)
+            return
+        created = getattr(bucket, "creation_date", None)
+        created_text = (
+            created.isoformat() if isinstance(created, datetime) else datetime.now(UTC).isoformat()
+        )
+        self.data.save_bucket(name, getattr(bucket, "region_name", self.region), created_text)
+
+    def _persist_key(self, bucket_name: str, key_name: str) -> Any | None:
+        """Write the key's current state (or its absence) to disk; returns the FakeKey."""
+        bucket = self.backend.buckets.get(bucket_name)
+        fake_key = None
+        if bucket is not None:
+            fake_key = bucket.keys.get(key_name)
+        if fake_key is None:
+            self.data.delete_object(bucket_name, key_name)
+            return None
+        last_modified = fake_key.last_modified
+        if last_modified.tzinfo is None:
+            last_modified = last_modified.replace(tzinfo=UTC)
+        self.data.save_object(
+            bucket_name,
+            key_name,
+            fake_key.value,
+            etag=fake_key.etag,
+            metadata={str(k): str(v) for k, v in dict(fake_key.metadata).items()},
+            last_modified=last_modified.isoformat(),
+            storage_class=fake_key.storage_class or "STANDARD",
+        )
+        return fake_key
+
+    # ------------------------------------------------------------------ WSGI
+    def _bucket_and_key(self, environ: Environ) -> tuple[str | None, str | None]:
+        # The raw request URI, decoded once as UTF-8: PATH_INFO is already percent-decoded
+        # (as latin-1), and decoding it again would corrupt keys containing "%" or non-ASCII.
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        if raw:
+            path = unquote(raw.split("?", 1)[0].split("#", 1)[0], encoding="utf-8")
+            if "://" in path:  # absolute-form request target
+                path = "/" + path.split("://", 1)[1].partition("/")[2]
+        else:
+            path = (environ.get("PATH_INFO") or "/").encode("latin-1").decode("utf-8", "replace")
+        host = (environ.get("HTTP_HOST") or "").split(":")[0].lower()
+        for base in self.server_hosts:
+            if host.endswith("." + base):  # virtual-hosted style: <bucket>.<host>
+                bucket = host[: -len(base) - 1]
+                key = path[1:] or None
+                return bucket, key
+        parts = path[1:].split("/", 1)
+        bucket = parts[0] or None
+        key = parts[1] if len(parts) > 1 and parts[1] else None
+        return bucket, key
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        if method in ("GET", "HEAD", "OPTIONS"):
+            return self._app(environ, start_response)
+        bucket, key = self._bucket_and_key(environ)
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        request_body = b""
+        if method == "POST" and bucket and key is None and "delete" in query:
+            # DeleteObjects: read the key list, then hand moto an identical body
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            request_body = (
+                environ["wsgi.input"].read(length) if length else environ["wsgi.input"].read()
+            )
+            environ["wsgi.input"] = io.BytesIO(request_body)
+            environ["CONTENT_LENGTH"] = str(len(request_body))
+
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"] = int(status.split()[0])
+            captured["headers"] = dict(headers)
+            return (
+                start_response(status, headers, exc_info)
+                if exc_info
+                else start_response(status, headers)
+            )
+
+        body = self._app(environ, capture)
+        # moto's responses are already complete; materialise before acting on them
+        chunks = list(body)
+        if hasattr(body, "close"):
+            body.close()
+        status = captured.get("status", 500)
+        if status < 300 and bucket:
+            try:
+                self._after_mutation(method, bucket, key, query, environ, request_body, captured)
+            except Exception:  # not persisted = not done: the client sees an error, not a lie
+                log.exception("failed to persist S3 %s %s/%s", method, bucket, key or "")
+                raise
+        return chunks
+
+    def _after_mutation(
+        self,
+        method: str,
+        bucket: str,
+        key: str | None,
+        query: dict[str, list[str]],
+        environ: Environ,
+        request_body: bytes,
+        captured: dict[str, Any],
+    ) -> None:
+        with self._lock:
+            if key is None:
+                if method == "PUT" and not query:
+                    self._persist_bucket(bucket)
+                elif method == "DELETE" and not query:
+                    self.data.delete_bucket(bucket)
+                elif method == "POST" and "delete" in query:
+                    for deleted in _keys_in_delete_request(request_body):
+                        self._persist_key(bucket, deleted)
+                return
+            if "uploadId" in query and method in ("PUT", "DELETE"):
+                return  # UploadPart / AbortMultipartUpload: nothing visible changed
+            if method == "POST" and "uploads" in query:
+                return  # CreateMultipartUpload
+            reason = None
+            if method == "PUT" and not (_KEY_SUBRESOURCES & set(query)):
+                copy_source = environ.get("HTTP_X_AMZ_COPY_SOURCE")
+                reason = "CopyObject" if copy_source else "PutObject"
+            elif method == "POST" and "uploadId" in query:
+                reason = "CompleteMultipartUpload"
+            fake_key = self._persist_key(bucket, key)
+        if reason and fake_key is not None and bucket in self.event_buckets and self.on_event:
+            headers = captured.get("headers") or {}
+            event = s3_object_created_event(
+                bucket=bucket,
+                key=key,
+                size=int(fake_key.size),
+                etag=fake_key.etag,
+                sequencer=f"{next(self._sequence):016X}",
+                reason=reason,
+                region=self.region,
+                account=self.account,
+                request_id=headers.get("x-amz-request-id") or uuid.uuid4().hex[:16].upper(),
+                source_ip=environ.get("REMOTE_ADDR") or "127.0.0.1",
+                version_id=None if fake_key.version_id in (None, "null") else fake_key.version_id,
+            )
+            self.on_event(event)
+
+
+def _keys_in_delete_request(body: bytes) -> list[str]:
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return []
+    keys = []
+    for element in root.iter():
+        if element.tag.endswith("Key") and element.tag.split("}")[-1] == "Key" and element.text:
+            keys.append(element.text)
+    return keys

@@ -1,0 +1,230 @@
+"""The AWS Step Functions API (JSON 1.0 protocol: ``POST /`` with
+``X-Amz-Target: AWSStepFunctions.<Operation>``) over :class:`Executions`, so the ``aws
+stepfunctions`` CLI and ``boto3.client("stepfunctions")`` work unchanged."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sfnstack.serve.executions import ExecutionRecord, Executions, SfnError
+
+log = logging.getLogger("sfnstack.serve.sfn")
+
+__all__ = ["StepFunctionsApi"]
+
+TARGET_PREFIX = "AWSStepFunctions."
+CONTENT_TYPE = "application/x-amz-json-1.0"
+
+
+def _page(
+    items: list[Any], request: dict[str, Any], default: int = 100
+) -> tuple[list[Any], str | None]:
+    max_results = request.get("maxResults") or default
+    if not isinstance(max_results, int) or not 0 <= max_results <= 1000:
+        raise SfnError("ValidationException", "maxResults must be between 0 and 1000")
+    max_results = max_results or default
+    start = 0
+    token = request.get("nextToken")
+    if token:
+        try:
+            start = int(base64.urlsafe_b64decode(token.encode()).decode())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SfnError("InvalidToken", f"Invalid Token: '{token}'") from exc
+    end = start + max_results
+    next_token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
+    return items[start:end], next_token
+
+
+def _require(request: dict[str, Any], field: str) -> Any:
+    if request.get(field) in (None, ""):
+        raise SfnError(
+            "ValidationException",
+            f"1 validation error detected: Value null at '{field}' failed to satisfy constraint: "
+            "Member must not be null",
+        )
+    return request[field]
+
+
+def _summary(record: ExecutionRecord) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "executionArn": record.execution_arn,
+        "stateMachineArn": record.state_machine_arn,
+        "name": record.name,
+        "status": record.status,
+        "startDate": record.start_date,
+    }
+    if record.stop_date is not None:
+        item["stopDate"] = record.stop_date
+    return item
+
+
+class StepFunctionsApi:
+    def __init__(self, executions: Executions) -> None:
+        self.executions = executions
+        self.operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "StartExecution": self.start_execution,
+            "DescribeExecution": self.describe_execution,
+            "ListExecutions": self.list_executions,
+            "GetExecutionHistory": self.get_execution_history,
+            "StopExecution": self.stop_execution,
+            "ListStateMachines": self.list_state_machines,
+            "DescribeStateMachine": self.describe_state_machine,
+        }
+
+    # ------------------------------------------------------------------ WSGI
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            try:
+                request = json.loads(raw or b"{}")
+            except json.JSONDecodeError as exc:
+                raise SfnError(
+                    "SerializationException", f"Request body is not JSON: {exc}"
+                ) from exc
+            if not isinstance(request, dict):
+                raise SfnError("SerializationException", "Request body must be a JSON object")
+            handler = self.operations.get(operation)
+            if handler is None:
+                raise SfnError(
+                    "UnknownOperationException", f"Operation not supported locally: {target}"
+                )
+            status, body = 200, handler(request)
+        except SfnError as error:
+            status, body = error.status, {"__type": error.code, "message": error.message}
+        except Exception as exc:  # a bug here must reach the client as a 500, and the log
+            log.exception("Step Functions %s failed", operation)
+            status, body = 500, {"__type": "InternalFailure", "message": str(exc)}
+        payload = json.dumps(body).encode()
+        reason = {
+            200: "OK",
+            400: "Bad Request",
+            500: "Internal Server Error",
+            503: "Service Unavailable",
+        }
+        start_response(
+            f"{status} {reason.get(status, 'Error')}",
+            [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(payload)))],
+        )
+        return [payload]
+
+    def start_execution_for(self, request: dict[str, Any], trigger: str) -> dict[str, Any]:
+        """StartExecution in-process (the start API's integration): raises SfnError like the
+        HTTP API, and logs which trigger started the execution."""
+        return self._start(request, trigger)
+
+    # ------------------------------------------------------------------ operations
+    def start_execution(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._start(request, "StartExecution API")
+
+    def _start(self, request: dict[str, Any], trigger: str) -> dict[str, Any]:
+        record = self.executions.start(
+            _require(request, "stateMachineArn"),
+            request.get("input"),
+            request.get("name"),
+            trigger=trigger,
+        )
+        return {"executionArn": record.execution_arn, "startDate": record.start_date}
+
+    def describe_execution(self, request: dict[str, Any]) -> dict[str, Any]:
+        record = self.executions.record(_require(request, "executionArn"))
+        body = _summary(record)
+        body["input"] = record.input
+        body["inputDetails"] = {"included": True}
+        if record.output is not None:
+            body["output"] = record.output
+            body["outputDetails"] = {"included": True}
+        if record.error is not None:
+            body["error"] = record.error
+        if record.cause is not None:
+            body["cause"] = record.cause
+        body["redriveCount"] = 0
+        body["redriveStatus"] = "NOT_REDRIVABLE"
+        return body
+
+    def list_executions(self, request: dict[str, Any]) -> dict[str, Any]:
+        status = request.get("statusFilter")
+        allowed = {"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"}
+        if status is not None and status not in allowed:
+            raise SfnError("ValidationException", f"Invalid statusFilter: '{status}'")
+        records = self.executions.list(_require(request, "stateMachineArn"), status)
+        page, token = _page(records, request)
+        body: dict[str, Any] = {"executions": [_summary(r) for r in page]}
+        if token:
+            body["nextToken"] = token
+        return body
+
+    def get_execution_history(self, request: dict[str, Any]) -> dict[str, Any]:
+        events = list(self.executions.history(_require(request, "executionArn")))
+        if request.get("reverseOrder"):
+            events.reverse()
+        if request.get("includeExecutionData") is False:
+            events = [_without_data(e) for e in events]
+        page, token = _page(events, request)
+        body: dict[str, Any] = {"events": page}
+        if token:
+            body["nextToken"] = token
+        return body
+
+    def stop_execution(self, request: dict[str, Any]) -> dict[str, Any]:
+        stop_date = self.executions.stop(
+            _require(request, "executionArn"), request.get("error"), request.get("cause")
+        )
+        return {"stopDate": stop_date}
+
+    def list_state_machines(self, request: dict[str, Any]) -> dict[str, Any]:
+        machines = sorted(self.executions.sm_by_arn.values(), key=lambda sm: sm.name)
+        page, token = _page(machines, request)
+        body: dict[str, Any] = {
+            "stateMachines": [
+                {
+                    "stateMachineArn": sm.arn,
+                    "name": sm.name,
+                    "type": "STANDARD",
+                    "creationDate": self.executions.created,
+                }
+                for sm in page
+            ]
+        }
+        if token:
+            body["nextToken"] = token
+        return body
+
+    def describe_state_machine(self, request: dict[str, Any]) -> dict[str, Any]:
+        sm = self.executions.state_machine(_require(request, "stateMachineArn"))
+        definition = (
+            sm.definition if isinstance(sm.definition, str) else json.dumps(sm.definition, indent=2)
+        )
+        account = sm.arn.split(":")[4]
+        return {
+            "stateMachineArn": sm.arn,
+            "name": sm.name,
+            "status": "ACTIVE",
+            "definition": definition,
+            "roleArn": f"arn:aws:iam::{account}:role/{sm.logical_id}Role",
+            "type": "STANDARD",
+            "creationDate": self.executions.created,
+            "loggingConfiguration": {"level": "OFF", "includeExecutionData": False},
+            "tracingConfiguration": {"enabled": False},
+        }
+
+
+def _without_data(event: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict):
+            value = {
+                k: v
+                for k, v in value.items()
+                if k not in ("input", "output", "inputDetails", "outputDetails")
+            }
+        out[key] = value
+    return out

@@ -44,7 +44,7 @@ echo "== cfn-lint"
 .tools/bin/cfn-lint template.yaml
 echo "== asl-validator"
 node_modules/.bin/asl-validator --json-path statemachine/forecast.asl.json
-echo "== template checks (substitutions, least privilege, retried errors)"
+echo "== template checks (substitutions, least privilege, retried errors, concurrency, alarm key, checkov skips)"
 .venv/bin/python scripts/validate_template.py
 echo "== checkov"
 # Offline: --skip-download keeps it from fetching guidelines or Bridgecrew's policies, and

@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+command -v make > /dev/null || { echo "build: needs make (e.g. apt-get install make)" >&2; exit 2; }
 # aws-sam-cli lives in its own venv (.tools/); scripts/test.sh installs the same one.
 if [ ! -x .tools/bin/sam ]; then
   echo "build: installing aws-sam-cli into .tools"
@@ -20,7 +21,7 @@ fi
 # interpreter has a pip of its own, whatever the system Python allows. pip before 25 checks
 # a wheel's Requires-Python against this interpreter instead of --python-version 3.12, so on
 # a 3.11 host it would quietly pick an older numpy (2.4, not 2.5, which needs 3.12).
-if ! .tools/bin/python -c 'import sys, pip; sys.exit(int(pip.__version__.split(".")[0]) < 24)'; then
+if ! .tools/bin/python -c 'import sys, pip; sys.exit(int(pip.__version__.split(".")[0]) < 25)'; then
   echo "build: upgrading pip in .tools"
   .tools/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=25"
 fi

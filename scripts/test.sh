@@ -61,6 +61,9 @@ mkdir -p .aws-sam
 bash scripts/build.sh > .aws-sam/build.log 2>&1 || { cat .aws-sam/build.log; exit 1; }
 export RAINCAST_BUILD_DIR="$PWD/.aws-sam/build"
 
+echo "== mypy (strict on src/raincast; config in pyproject.toml)"
+.venv/bin/mypy
+
 # Two packages, two suites: the local AWS stack's own (sfnstack/tests, run from its folder
 # with its own pytest settings), then the forecaster's. Arguments go to the forecaster's run.
 echo "== pytest sfnstack (the local AWS stack)"

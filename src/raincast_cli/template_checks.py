@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sfnstack.template import parse_template_text
+from sfnstack.template import load_template
 
 SUBSTITUTION = re.compile(r"\$\{([^}]+)\}")
 
@@ -45,10 +45,11 @@ WILDCARD_RESOURCE_ACTIONS = frozenset(
 )
 
 
-def load_template(path: str | Path) -> dict[str, Any]:
-    """The template as data, short-form tags (``!Ref X``) in their long form (``{"Ref": "X"}``),
-    intrinsics unresolved: the checks look at what is written."""
-    return parse_template_text(Path(path).read_text(encoding="utf-8"))
+def template_body(path: str | Path) -> dict[str, Any]:
+    """The template as written, read by sfnstack's one loader: short-form tags (``!Ref X``)
+    in their long form (``{"Ref": "X"}``), intrinsics unresolved (the checks look at what is
+    written)."""
+    return load_template(path).body
 
 
 def state_machines(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -191,10 +192,11 @@ def check_reserved_concurrency(template: dict[str, Any], root: Path) -> list[str
 def check_alarm_topics(template: dict[str, Any]) -> list[str]:
     resources = template["Resources"]
     topics = {
-        _logical_id(action)
+        topic
         for resource in resources.values()
         if resource["Type"] == "AWS::CloudWatch::Alarm"
         for action in (resource.get("Properties") or {}).get("AlarmActions", [])
+        if (topic := _logical_id(action)) is not None
     }
     problems = []
     for topic in sorted(t for t in topics if t in resources):
@@ -229,7 +231,7 @@ def check_checkov_skips(template: dict[str, Any]) -> list[str]:
 
 def check_all(root: str | Path) -> list[str]:
     root = Path(root)
-    template = load_template(root / "template.yaml")
+    template = template_body(root / "template.yaml")
     return (
         check_substitutions(template, root)
         + check_least_privilege(template)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from raincast_cli.template_checks import load_template
+from raincast_cli.template_checks import template_body
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = {
@@ -72,7 +72,7 @@ def test_every_function_and_both_layers_are_built(build_dir: Path) -> None:
 
 
 def test_the_built_template_points_at_the_artifacts(build_dir: Path) -> None:
-    resources = load_template(build_dir / "template.yaml")["Resources"]
+    resources = template_body(build_dir / "template.yaml")["Resources"]
     for logical_id in FUNCTIONS:
         assert resources[logical_id]["Properties"]["CodeUri"] == logical_id
     for logical_id in LAYERS:

@@ -15,7 +15,7 @@ from raincast_cli.template_checks import (
     check_alarm_topics,
     check_checkov_skips,
     check_reserved_concurrency,
-    load_template,
+    template_body,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return load_template(ROOT / "template.yaml")
+    return template_body(ROOT / "template.yaml")
 
 
 def test_the_alarm_topic_uses_a_key_cloudwatch_may_use(template) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -35,6 +36,20 @@ def export_commit(commit: str, target: Path) -> Path:
     )
     with tarfile.open(archive) as tar:
         tar.extractall(target, filter="data")
+    return target
+
+
+def export_worktree(target: Path) -> Path:
+    """The files git tracks, as they are now (pip builds in the source folder: a copy keeps
+    build/ and *.egg-info out of the repository)."""
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z"], check=True, capture_output=True
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
     return target
 
 
@@ -71,9 +86,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="raincast-install-") as tmp:
         tmp_dir = Path(tmp)
         old = export_commit(args.baseline, tmp_dir / "baseline")
+        new = export_worktree(tmp_dir / "now")
         sides = {
             f"baseline {args.baseline} (pip install .)": install([old], tmp_dir / "venv-old"),
-            "now (pip install ./sfnstack .)": install([ROOT / "sfnstack", ROOT], tmp_dir / "venv-new"),
+            "now (pip install ./sfnstack .)": install([new / "sfnstack", new], tmp_dir / "venv-new"),
         }  # fmt: skip
         totals = {}
         pip_size = 0

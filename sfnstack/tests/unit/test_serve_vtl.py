@@ -9,7 +9,8 @@ import json
 
 import pytest
 from sfnstack.serve.apigateway import StartApi, render_mapping_template
-from sfnstack.serve.template import ApiRoute, TemplateError
+from sfnstack.serve.template_triggers import ApiRoute
+from sfnstack.template import TemplateError
 
 # The request template API Gateway's docs (and SAM apps) use to start an execution with the
 # request body as its input: escapeJavaScript, then undo its \' (not valid JSON).

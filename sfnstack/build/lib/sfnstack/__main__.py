@@ -1,5 +1,0 @@
-import sys
-
-from sfnstack.cli import main
-
-sys.exit(main())

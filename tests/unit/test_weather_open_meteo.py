@@ -14,6 +14,7 @@ from raincast.errors import (
     ProviderUnavailable,
     RetryableProviderError,
 )
+from raincast.retry import RetryPolicy
 from raincast.weather import get_weather_source
 from raincast.weather.open_meteo import (
     FORECAST_URL,
@@ -23,6 +24,8 @@ from raincast.weather.open_meteo import (
     sunshine_hours,
 )
 
+# Retries without waiting (a 429's Retry-After above 0 s ends the retries at once).
+FAST = RetryPolicy(base_delay=0.001, max_delay=0.002, max_retry_after=0.0)
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "open_meteo"
 SYDNEY = (-33.8688, 151.2093)
 PERTH = (-31.9523, 115.8613)
@@ -54,13 +57,13 @@ def test_request_asks_for_the_documented_parameters():
             )
         ],
     )
-    assert OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20)).found
+    assert OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20)).found
 
 
 @responses.activate
 def test_sydney_response_maps_into_weatheraus_units():
     responses.get(FORECAST_URL, json=fixture("forecast_sydney_2026-11-20.json"))
-    result = OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20))
+    result = OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20))
     assert result.found and result.provider == "open-meteo" and result.reason is None
     obs = result.observation
     assert obs.date == dt.date(2026, 11, 20)
@@ -91,7 +94,7 @@ def test_sydney_response_maps_into_weatheraus_units():
 @responses.activate
 def test_nulls_are_missing_values_not_errors():
     responses.get(FORECAST_URL, json=fixture("forecast_perth_2026-11-21.json"))
-    obs = OpenMeteoWeather().observe(*PERTH, dt.date(2026, 11, 21)).observation
+    obs = OpenMeteoWeather(retry=FAST).observe(*PERTH, dt.date(2026, 11, 21)).observation
     assert obs.sunshine is None
     assert obs.cloud_3pm is None
     assert obs.cloud_9am == 0.0
@@ -104,7 +107,7 @@ def test_nulls_are_missing_values_not_errors():
 @responses.activate
 def test_date_out_of_range_is_a_not_found_result_with_the_reason():
     responses.get(FORECAST_URL, json=fixture("error_start_date_out_of_range.json"), status=400)
-    result = OpenMeteoWeather().observe(*SYDNEY, dt.date(2015, 6, 1))
+    result = OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2015, 6, 1))
     assert not result.found
     assert result.reason == (
         "open-meteo: Parameter 'start_date' is out of allowed range from 2026-08-28 to 2026-12-14"
@@ -114,7 +117,7 @@ def test_date_out_of_range_is_a_not_found_result_with_the_reason():
 @responses.activate
 def test_other_400_reasons_are_not_found_too():
     responses.get(FORECAST_URL, json=fixture("error_bad_parameter.json"), status=400)
-    result = OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20))
+    result = OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20))
     assert not result.found and "WindSpeedUnit" in result.reason
 
 
@@ -127,20 +130,23 @@ def test_other_400_reasons_are_not_found_too():
 def test_http_failures_are_typed_retryable_errors(status, error):
     responses.get(FORECAST_URL, body="busy", status=status, headers={"Retry-After": "7"})
     with pytest.raises(error) as info:
-        OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20))
+        OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20))
     assert isinstance(info.value, RetryableProviderError)
     if status == 429:
         assert info.value.retry_after == 7.0
+        assert len(responses.calls) == 1  # Retry-After beyond the allowance: no retry
+    else:
+        assert len(responses.calls) == FAST.max_attempts  # retried where it failed
 
 
 @responses.activate
 def test_timeout_and_connection_failure():
     responses.get(FORECAST_URL, body=requests.ReadTimeout("read timed out"))
     with pytest.raises(ProviderTimeout):
-        OpenMeteoWeather(timeout=0.5).observe(*SYDNEY, dt.date(2026, 11, 20))
+        OpenMeteoWeather(timeout=0.5, retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20))
     responses.replace(responses.GET, FORECAST_URL, body=requests.ConnectionError("refused"))
     with pytest.raises(ProviderUnavailable):
-        OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20))
+        OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20))
 
 
 @responses.activate
@@ -158,7 +164,7 @@ def test_malformed_answers_are_final_errors(mutate, message):
     mutate(body)
     responses.get(FORECAST_URL, json=body)
     with pytest.raises(ProviderError, match=message) as info:
-        OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20))
+        OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20))
     assert not isinstance(info.value, RetryableProviderError)
 
 
@@ -166,13 +172,13 @@ def test_malformed_answers_are_final_errors(mutate, message):
 def test_non_json_answer_is_a_final_error():
     responses.get(FORECAST_URL, body="<html>gateway</html>", status=200)
     with pytest.raises(ProviderError, match="not JSON"):
-        OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20))
+        OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20))
 
 
 @responses.activate
 def test_answer_for_another_day_is_not_found():
     responses.get(FORECAST_URL, json=fixture("forecast_sydney_2026-11-20.json"))
-    result = OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 21))
+    result = OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 21))
     assert not result.found and "no daily values for 2026-11-21" in result.reason
 
 

@@ -1,6 +1,7 @@
 """Online weather: the Open-Meteo forecast API (https://open-meteo.com/en/docs), no key.
 
-One request per (point, day): ``/v1/forecast`` with ``start_date`` = ``end_date`` = the day
+One request per (point, day): ``{base}/v1/forecast`` (base URL: the ``OPEN_METEO_FORECAST_URL``
+setting, default https://api.open-meteo.com) with ``start_date`` = ``end_date`` = the day
 and ``timezone=auto``, so hourly ``time`` values are the place's local clock times and the
 daily values are for its local calendar day. The response is mapped into the same
 ``Observation`` as the replay source (weatherAUS units), so one feature builder serves both:
@@ -30,11 +31,16 @@ from typing import Any
 import requests
 
 from raincast.errors import ProviderError
-from raincast.http import DEFAULT_TIMEOUT, JsonHttpClient
+from raincast.http import JsonHttpClient, base_url
+from raincast.retry import RetryPolicy
 from raincast.weather.base import Observation, WeatherResult, WeatherSource
 from raincast.weather.stations import haversine_km
 
-FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
+FORECAST_BASE_URL_ENV = "OPEN_METEO_FORECAST_URL"
+DEFAULT_FORECAST_BASE_URL = "https://api.open-meteo.com"
+FORECAST_URL = DEFAULT_FORECAST_BASE_URL + "/v1/forecast"
+# Points of one batch in flight at once: web API time is waiting, not CPU.
+PARALLEL_REQUESTS = 8
 
 HOURLY_VARIABLES = (
     "temperature_2m",
@@ -109,14 +115,19 @@ class OpenMeteoWeather(WeatherSource):
     """Observations of one day at a point from the Open-Meteo forecast API."""
 
     name = "open-meteo"
+    parallel_requests = PARALLEL_REQUESTS
 
     def __init__(
         self,
-        url: str = FORECAST_URL,
-        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        url: str | None = None,
+        timeout: float | tuple[float, float] | None = None,
         session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        self.url = url
+        super().__init__(retry=retry)
+        self.url = (
+            url or base_url(FORECAST_BASE_URL_ENV, DEFAULT_FORECAST_BASE_URL) + "/v1/forecast"
+        )
         self.http = JsonHttpClient(self.name, session=session, timeout=timeout)
 
     @property
@@ -136,16 +147,10 @@ class OpenMeteoWeather(WeatherSource):
             "wind_speed_unit": "kmh",
         }
 
-    def observe(self, lat: float, lon: float, date: dt.date) -> WeatherResult:
-        if not (
-            math.isfinite(lat) and -90 <= lat <= 90 and math.isfinite(lon) and -180 <= lon <= 180
-        ):
-            raise ValueError(f"coordinates out of range: {lat}, {lon}")
-        if isinstance(date, dt.datetime) or not isinstance(date, dt.date):
-            raise TypeError(f"date must be a datetime.date, not {type(date).__name__}")
+    def _observe(self, lat: float, lon: float, date: dt.date) -> WeatherResult:
         body = self._get(self.params(lat, lon, date))
         if isinstance(body, str):  # the API's own "error": true reason
-            return WeatherResult(lat, lon, date, None, reason=body, provider=self.name)
+            return self._not_found(lat, lon, date, body)
         return self._result(lat, lon, date, body)
 
     # -- HTTP --
@@ -178,7 +183,7 @@ class OpenMeteoWeather(WeatherSource):
             d = daily["time"].index(day)
         except ValueError:
             reason = f"open-meteo: the answer has no daily values for {day}"
-            return WeatherResult(lat, lon, date, None, reason=reason, provider=self.name)
+            return self._not_found(lat, lon, date, reason)
 
         def daily_value(variable: str) -> float | None:
             return _number(daily[variable][d], f"daily {variable}")
@@ -219,7 +224,7 @@ class OpenMeteoWeather(WeatherSource):
         if grid_lat is not None and grid_lon is not None:
             source["distance_km"] = round(haversine_km(lat, lon, grid_lat, grid_lon), 2)
         observation = Observation(date=date, source=source, **values)
-        return WeatherResult(lat, lon, date, observation, provider=self.name)
+        return self._found(lat, lon, date, observation)
 
     def _block(self, body: dict[str, Any], key: str, variables: tuple[str, ...]) -> dict[str, list]:
         block = body.get(key)

@@ -44,21 +44,25 @@ def env_float(name: str, default: float, low: float, high: float) -> float:
 class RetryPolicy:
     """Bounded attempts with exponential backoff and full jitter (AWS's "full jitter":
     a uniform wait between 0 and ``min(max_delay, base_delay * 2**(n-1))``), honouring a
-    429's ``Retry-After`` up to ``max_retry_after`` seconds (longer, and the request gives
-    up at once: the provider has said it will not answer in time)."""
+    429's ``Retry-After`` up to ``max_retry_after`` seconds (longer, and the lookup gives up
+    at once: the provider has said it will not answer in time).
 
-    max_attempts: int = 4
+    A lookup stops after ``max_attempts`` attempts or once ``max_elapsed`` seconds have
+    passed since its first attempt (no new attempt starts later), whichever comes first:
+    many attempts ride out a flaky provider, the elapsed bound keeps the worst case small
+    enough to size the Lambda Timeout from (``worst_case_seconds``)."""
+
+    max_attempts: int = 10
     base_delay: float = 0.5
-    max_delay: float = 8.0
+    max_delay: float = 4.0
     max_retry_after: float = 30.0
+    max_elapsed: float = 60.0
 
     @classmethod
     def from_env(cls) -> RetryPolicy:
-        return cls(max_attempts=int(env_float(MAX_ATTEMPTS_ENV, cls.max_attempts, 1, 10)))
+        return cls(max_attempts=int(env_float(MAX_ATTEMPTS_ENV, cls.max_attempts, 1, 20)))
 
-    def delay(
-        self, attempt: int, error: RetryableProviderError, rng: random.Random
-    ) -> float | None:
+    def delay(self, attempt: int, error: RetryableProviderError, rng: random.Random) -> float | None:
         """Seconds to wait after failed attempt ``attempt`` (1-based), or None: give up."""
         if attempt >= self.max_attempts:
             return None
@@ -71,10 +75,30 @@ class RetryPolicy:
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
     def worst_case_seconds(self, timeout: float | tuple[float, float]) -> float:
-        """The longest one request can take under this policy, retries included."""
+        """The longest one lookup can take under this policy: the last attempt starts at
+        most ``max_elapsed`` after the first, and takes at most one attempt's timeout."""
         per_attempt = sum(timeout) if isinstance(timeout, tuple) else 2 * timeout
         waits = max(self.max_delay, self.max_retry_after + self.base_delay)
-        return self.max_attempts * per_attempt + (self.max_attempts - 1) * waits
+        by_count = self.max_attempts * per_attempt + (self.max_attempts - 1) * waits
+        return min(by_count, self.max_elapsed + per_attempt)
+
+
+# The most cities one batch holds (the state machine's ItemBatcher MaxItemsPerBatch).
+BATCH_SIZE = 25
+# Lookups of one web-provider batch in flight at once (the providers' parallel_requests).
+PARALLEL_REQUESTS = 8
+
+
+def batch_worst_case_seconds(
+    policy: RetryPolicy,
+    timeout: float | tuple[float, float],
+    batch_size: int = BATCH_SIZE,
+    parallel: int = PARALLEL_REQUESTS,
+) -> float:
+    """The longest a batch's lookups can take: rounds of ``parallel`` lookups, each at its
+    worst. The Lambda Timeout of a provider step is sized from this."""
+    rounds = -(-batch_size // parallel)
+    return rounds * policy.worst_case_seconds(timeout)
 
 
 # The deadline (time.monotonic() seconds) of the lookup running on this thread, set by the
@@ -100,6 +124,9 @@ def call_with_retries(
     rng = rng or random.Random()
     previous = getattr(_local, "deadline", None)
     _local.deadline = deadline
+    last_start = time.monotonic() + policy.max_elapsed  # no attempt starts after this
+    if deadline is not None:
+        last_start = min(last_start, deadline)
     try:
         attempt = 0
         while True:
@@ -112,7 +139,7 @@ def call_with_retries(
                 wait = policy.delay(attempt, exc, rng)
                 if wait is None:
                     raise
-                if deadline is not None and time.monotonic() + wait >= deadline:
+                if time.monotonic() + wait >= last_start:
                     raise
                 sleep(wait)
     finally:

@@ -13,10 +13,7 @@ import requests
 
 from raincast.geocoding.base import Geocoder
 from raincast.http import JsonHttpClient, base_url
-from raincast.retry import RetryPolicy
-
-# Lookups of one batch in flight at once: web API time is waiting, not CPU.
-PARALLEL_REQUESTS = 8
+from raincast.retry import PARALLEL_REQUESTS, RetryPolicy
 
 
 class HttpGeocoder(Geocoder):

@@ -32,15 +32,13 @@ import requests
 
 from raincast.errors import ProviderError
 from raincast.http import JsonHttpClient, base_url
-from raincast.retry import RetryPolicy
+from raincast.retry import PARALLEL_REQUESTS, RetryPolicy
 from raincast.weather.base import Observation, WeatherResult, WeatherSource
 from raincast.weather.stations import haversine_km
 
 FORECAST_BASE_URL_ENV = "OPEN_METEO_FORECAST_URL"
 DEFAULT_FORECAST_BASE_URL = "https://api.open-meteo.com"
 FORECAST_URL = DEFAULT_FORECAST_BASE_URL + "/v1/forecast"
-# Points of one batch in flight at once: web API time is waiting, not CPU.
-PARALLEL_REQUESTS = 8
 
 HOURLY_VARIABLES = (
     "temperature_2m",

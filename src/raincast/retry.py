@@ -62,7 +62,9 @@ class RetryPolicy:
     def from_env(cls) -> RetryPolicy:
         return cls(max_attempts=int(env_float(MAX_ATTEMPTS_ENV, cls.max_attempts, 1, 20)))
 
-    def delay(self, attempt: int, error: RetryableProviderError, rng: random.Random) -> float | None:
+    def delay(
+        self, attempt: int, error: RetryableProviderError, rng: random.Random
+    ) -> float | None:
         """Seconds to wait after failed attempt ``attempt`` (1-based), or None: give up."""
         if attempt >= self.max_attempts:
             return None

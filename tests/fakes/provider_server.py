@@ -9,7 +9,7 @@ It answers in the shapes of the recorded responses (``tests/fixtures/geocoding``
   ``GET /v1/search?q=...&key=...`` (LocationIQ) look the name up in raincast's offline
   GeoNames index, so a real place is found where it really is and a made-up one is not
   (Open-Meteo: no ``results`` key; LocationIQ: 404 "Unable to geocode");
-* ``GET /v1/forecast?latitude=..&longitude=..&start_date=D&end_date=D`` answers the
+* ``GET /v1/forecast`` or ``/v1/archive`` ``?latitude=..&longitude=..&start_date=D&end_date=D`` answers the
   recorded Sydney forecast re-dated to D, at the asked point. These are a recording's
   values moved, not weather: only for exercising the pipeline, never a forecast to read.
 
@@ -26,6 +26,7 @@ import copy
 import email.utils
 import json
 import random
+import ssl
 import threading
 import time
 from collections import Counter
@@ -71,7 +72,9 @@ class Stats:
 class FakeProviderServer:
     """``with FakeProviderServer(FaultProfile(...)) as fake: fake.url ...``"""
 
-    def __init__(self, profile: FaultProfile | None = None, port: int = 0) -> None:
+    def __init__(
+        self, profile: FaultProfile | None = None, port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.profile = profile or FaultProfile()
         self.stats = Stats()
         self.proxied: list[str] = []
@@ -84,18 +87,23 @@ class FakeProviderServer:
         self._geocoder: Any = None
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
+        self._scheme = "http"
+        if tls is not None:  # HTTPS with the caller's certificate (CA-bundle tests)
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{host}:{port}"
 
     def env(self) -> dict[str, str]:
         """The settings that point raincast's online providers here."""
         return {
             "OPEN_METEO_GEOCODING_URL": self.url,
             "OPEN_METEO_FORECAST_URL": self.url,
+            "OPEN_METEO_ARCHIVE_URL": self.url,
             "LOCATIONIQ_URL": self.url,
         }
 

@@ -107,7 +107,7 @@ def test_nulls_are_missing_values_not_errors():
 @responses.activate
 def test_date_out_of_range_is_a_not_found_result_with_the_reason():
     responses.get(FORECAST_URL, json=fixture("error_start_date_out_of_range.json"), status=400)
-    result = OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2015, 6, 1))
+    result = OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date.today() + dt.timedelta(days=40))
     assert not result.found
     assert result.reason == (
         "open-meteo: Parameter 'start_date' is out of allowed range from 2026-08-28 to 2026-12-14"
@@ -195,3 +195,21 @@ def test_unit_conversions():
 def test_factory_builds_open_meteo_with_config():
     source = get_weather_source("open-meteo", timeout=2.5)
     assert isinstance(source, OpenMeteoWeather) and source.timeout == 2.5
+
+
+@responses.activate
+def test_days_older_than_the_forecast_api_keeps_come_from_the_archive():
+    from raincast.weather.open_meteo import ARCHIVE_URL, FORECAST_PAST_DAYS
+
+    # The archive answers in the forecast API's shape (same variables, same units).
+    responses.get(ARCHIVE_URL, json=fixture("forecast_sydney_2026-11-20.json"))
+    source = OpenMeteoWeather(retry=FAST)
+    today = dt.date(2027, 6, 1)
+    assert source.url_for(today - dt.timedelta(days=FORECAST_PAST_DAYS), today) == FORECAST_URL
+    assert source.url_for(today - dt.timedelta(days=FORECAST_PAST_DAYS + 1), today) == ARCHIVE_URL
+    old = source.observe(*SYDNEY, dt.date(2015, 6, 1))
+    assert len(responses.calls) == 1
+    assert responses.calls[0].request.url.startswith(ARCHIVE_URL + "?")
+    assert "start_date=2015-06-01" in responses.calls[0].request.url
+    assert not old.found  # the recording is for another day: no daily values for 2015-06-01
+    assert "no daily values for 2015-06-01" in old.reason

@@ -1,7 +1,12 @@
-"""Online weather: the Open-Meteo forecast API (https://open-meteo.com/en/docs), no key.
+"""Online weather: the Open-Meteo forecast API (https://open-meteo.com/en/docs) and, for
+days older than the forecast API keeps, its historical weather API
+(https://open-meteo.com/en/docs/historical-weather-api); no key.
 
 One request per (point, day): ``{base}/v1/forecast`` (base URL: the ``OPEN_METEO_FORECAST_URL``
-setting, default https://api.open-meteo.com) with ``start_date`` = ``end_date`` = the day
+setting, default https://api.open-meteo.com), or ``{archive}/v1/archive`` for a day more than
+``FORECAST_PAST_DAYS`` before today (``OPEN_METEO_ARCHIVE_URL``, default
+https://archive-api.open-meteo.com; same parameters, same answer shape), with
+``start_date`` = ``end_date`` = the day
 and ``timezone=auto``, so hourly ``time`` values are the place's local clock times and the
 daily values are for its local calendar day. The response is mapped into the same
 ``Observation`` as the replay source (weatherAUS units), so one feature builder serves both:
@@ -17,8 +22,8 @@ local calendar day's total (the Bureau's Rainfall is the 24 h to 9 am), and the 
 direction is the day's dominant wind direction (Open-Meteo has no direction of the
 strongest gust).
 
-The forecast API serves about the last 3 months and the next 16 days; a date outside that
-is answered with HTTP 400 and ``{"error": true, "reason": "..."}``, which becomes a
+The forecast API serves the last 92 days and the next 16; a date it cannot serve is
+answered with HTTP 400 and ``{"error": true, "reason": "..."}``, which becomes a
 not-found ``WeatherResult`` carrying the reason, not an exception.
 """
 
@@ -39,6 +44,11 @@ from raincast.weather.stations import haversine_km
 FORECAST_BASE_URL_ENV = "OPEN_METEO_FORECAST_URL"
 DEFAULT_FORECAST_BASE_URL = "https://api.open-meteo.com"
 FORECAST_URL = DEFAULT_FORECAST_BASE_URL + "/v1/forecast"
+ARCHIVE_BASE_URL_ENV = "OPEN_METEO_ARCHIVE_URL"
+DEFAULT_ARCHIVE_BASE_URL = "https://archive-api.open-meteo.com"
+ARCHIVE_URL = DEFAULT_ARCHIVE_BASE_URL + "/v1/archive"
+# The forecast API's documented maximum of past_days: older days come from the archive.
+FORECAST_PAST_DAYS = 92
 
 HOURLY_VARIABLES = (
     "temperature_2m",
@@ -121,10 +131,14 @@ class OpenMeteoWeather(WeatherSource):
         timeout: float | tuple[float, float] | None = None,
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
+        archive_url: str | None = None,
     ) -> None:
         super().__init__(retry=retry)
         self.url = (
             url or base_url(FORECAST_BASE_URL_ENV, DEFAULT_FORECAST_BASE_URL) + "/v1/forecast"
+        )
+        self.archive_url = (
+            archive_url or base_url(ARCHIVE_BASE_URL_ENV, DEFAULT_ARCHIVE_BASE_URL) + "/v1/archive"
         )
         self.http = JsonHttpClient(self.name, session=session, timeout=timeout)
 
@@ -145,21 +159,28 @@ class OpenMeteoWeather(WeatherSource):
             "wind_speed_unit": "kmh",
         }
 
+    def url_for(self, date: dt.date, today: dt.date | None = None) -> str:
+        """The forecast API for recent and coming days, the archive for older ones."""
+        today = today or dt.datetime.now(dt.UTC).date()
+        if date < today - dt.timedelta(days=FORECAST_PAST_DAYS):
+            return self.archive_url
+        return self.url
+
     def _observe(self, lat: float, lon: float, date: dt.date) -> WeatherResult:
-        body = self._get(self.params(lat, lon, date))
+        body = self._get(self.url_for(date), self.params(lat, lon, date))
         if isinstance(body, str):  # the API's own "error": true reason
             return self._not_found(lat, lon, date, body)
         return self._result(lat, lon, date, body)
 
     # -- HTTP --
 
-    def _get(self, params: dict[str, str]) -> dict[str, Any] | str:
+    def _get(self, url: str, params: dict[str, str]) -> dict[str, Any] | str:
         """The JSON body of a 2xx answer, or the reason string of a 400 answer.
 
         Timeouts, 429, 5xx, 401/403 and bodies that are not JSON are the shared client's
         typed errors; only the API's own ``{"error": true, "reason": ...}`` is read here.
         """
-        status, body = self.http.get(self.url, params, accept_statuses=[400])
+        status, body = self.http.get(url, params, accept_statuses=[400])
         if not isinstance(body, dict):
             raise ProviderError(self.name, f"HTTP {status}: unexpected JSON {type(body).__name__}")
         if body.get("error"):

@@ -130,3 +130,28 @@ def test_a_worker_killed_mid_batch_is_retried_and_every_city_is_forecast(runtime
     assert_every_city_that_exists_is_forecast(rows)
     log = runtime.lambdas.read_log("WeatherFunction")
     assert "Runtime exited with error: signal: killed" in log
+
+
+def test_raincast_run_reaches_the_providers_named_in_the_environment(fake, tmp_path) -> None:
+    """The template leaves the base-URL variables unset by default (AWS::NoValue), so the
+    ones set in the user's shell reach the Lambda workers of `raincast run`."""
+    import subprocess
+    import sys
+
+    fake.reset(FaultProfile(error_rate=0.1, rate_limit_rate=0.1, retry_after=0.5, seed=5))
+    listed = tmp_path / "cities.csv"
+    listed.write_text("city,country\nHobart,AU\nDarwin,AU\nAtlantis Nowhere,\n", encoding="utf-8")
+    env = {**os.environ, **fake.env(), **FAST_CLIENT,
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "layers" / "model" / "python")])}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "raincast_cli", "run", str(listed), "--weather", "open-meteo",
+         "--geocoder", "open-meteo", "--date", "2026-11-18", "--workers", "2",
+         "--out", str(tmp_path / "out"), "--run-id", "env-urls"],
+        capture_output=True, text=True, timeout=300, env=env, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "out" / "forecast.csv").open(encoding="utf-8") as f:
+        rows = {row["city"]: row for row in csv.DictReader(f)}
+    assert rows["Hobart"]["status"] == rows["Darwin"]["status"] == "ok"
+    assert rows["Atlantis Nowhere"]["reason"].startswith("not found")
+    assert fake.stats.paths["/v1/search"] >= 3 and fake.stats.paths["/v1/forecast"] >= 2

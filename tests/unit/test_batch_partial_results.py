@@ -85,3 +85,23 @@ def test_a_provider_that_is_down_for_the_whole_batch_raises_for_the_state_machin
     install({city: [503] * 50 for city in CITIES})
     with pytest.raises(ProviderUnavailable):
         geocode_batch(batch(), geocoder())
+
+
+def test_a_city_with_impossible_coordinates_fails_alone() -> None:
+    from raincast.pipeline.steps import weather_batch
+    from raincast.weather.replay import ReplayWeather
+
+    event = batch().to_event()
+    event["batch"]["weather"] = "replay"
+    event["batch"]["date"] = "2016-06-01"
+    sydney = {"name": "Sydney", "lat": -33.87, "lon": 151.21}
+    event["items"] = [
+        {**event["items"][0], "city": "Sydney", "place": sydney},
+        {**event["items"][1], "city": "Nowhere", "place": {**sydney, "lat": 95.0}},
+    ]
+    out = weather_batch(Batch.from_event(event), ReplayWeather())
+    assert out.items[0]["status"] == "ok" and out.items[0]["observation"]
+    assert out.items[1]["status"] == "error"
+    assert (
+        out.items[1]["reason"] == "weather source failed: latitude 95.0 is not between -90 and 90"
+    )

@@ -87,6 +87,12 @@ class _Lookups:
                     self.failed_in_a_row = 0
                 fail(item, f"{self.what} failed: {exc}")
                 return
+            except (
+                TypeError,
+                ValueError,
+            ) as exc:  # this city's input (e.g. lat 95), not the provider
+                fail(item, f"{self.what} failed: {exc}")
+                return
             with self._lock:
                 self.answered += 1
                 self.failed_in_a_row = 0

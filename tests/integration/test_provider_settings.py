@@ -19,6 +19,7 @@ from raincast.retry import RetryPolicy
 from raincast.weather import get_weather_source
 
 ONCE = RetryPolicy(max_attempts=1)
+RECENT = dt.date.today() - dt.timedelta(days=3)  # a day the forecast API serves
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "REQUESTS_CA_BUNDLE",
                    "CURL_CA_BUNDLE")  # fmt: skip
 
@@ -43,9 +44,11 @@ def test_base_urls_come_from_the_environment(monkeypatch, fake) -> None:
     assert place is not None and place.name == "Hobart"
     found = get_geocoder("locationiq", api_key="pk.test").geocode("Hobart, Australia").place
     assert found is not None and found.country_code == "AU"
-    weather = get_weather_source("open-meteo").observe(place.lat, place.lon, dt.date(2026, 1, 5))
-    assert weather.found and weather.observation.date == dt.date(2026, 1, 5)
-    assert dict(fake.stats.paths) == {"/v1/search": 2, "/v1/forecast": 1}
+    weather = get_weather_source("open-meteo").observe(place.lat, place.lon, RECENT)
+    assert weather.found and weather.observation.date == RECENT
+    old = get_weather_source("open-meteo").observe(place.lat, place.lon, dt.date(2015, 6, 1))
+    assert old.found and old.observation.date == dt.date(2015, 6, 1)
+    assert dict(fake.stats.paths) == {"/v1/search": 2, "/v1/forecast": 1, "/v1/archive": 1}
 
 
 @pytest.mark.parametrize("value", ["ftp://mirror.example", "mirror.example", "http://x/?a=1"])
@@ -74,7 +77,7 @@ def test_https_proxy_gets_the_tunnel_request(monkeypatch, fake) -> None:
     monkeypatch.setenv("OPEN_METEO_FORECAST_URL", "https://api.open-meteo.invalid")
     monkeypatch.setenv("HTTPS_PROXY", fake.url)
     with pytest.raises(ProviderUnavailable):  # the fake refuses to tunnel
-        get_weather_source("open-meteo", retry=ONCE).observe(-42.9, 147.3, dt.date(2026, 1, 5))
+        get_weather_source("open-meteo", retry=ONCE).observe(-42.9, 147.3, RECENT)
     assert fake.proxied == ["CONNECT api.open-meteo.invalid:443"]
 
 

@@ -54,7 +54,7 @@ def deadline(context: Any) -> float | None:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if remaining is None:
         return None
-    return time.monotonic() + remaining() / 1000.0 - RESERVE_SECONDS
+    return time.monotonic() + float(remaining()) / 1000.0 - RESERVE_SECONDS
 
 
 def results_bucket() -> str:
@@ -92,7 +92,7 @@ def weather_source(name: str) -> Any:
 @functools.cache
 def rain_model() -> Any:
     try:
-        from raincast.model import RainModel
+        from raincast.model import RainModel  # type: ignore[attr-defined]  # not there: the except
     except ImportError:  # the class lives in raincast.model.artifact
         from raincast.model.artifact import RainModel
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raincast.cities import slugify
-from raincast.geocoding import GEOCODERS
+from raincast.geocoding import GEOCODERS as GEOCODERS
 from raincast.providers import Registry
-from raincast.weather import WEATHER_SOURCES
+from raincast.weather import WEATHER_SOURCES as WEATHER_SOURCES
 
 # The providers a run may name are the registries' (re-exported here for the CLI).
 DEFAULT_GEOCODER = GEOCODERS.default
@@ -204,7 +204,7 @@ def manifest_key(run_id: str) -> str:
     return f"{run_prefix(run_id)}manifest.json"
 
 
-def result_row(item: dict[str, Any], date: str) -> dict[str, Any]:
+def result_row(item: dict[str, Any], date: str | None) -> dict[str, Any]:
     """One line of the batch CSV for an item (also what Store returns per city)."""
     place = item.get("place") or {}
     probability = item.get("p_rain_tomorrow")

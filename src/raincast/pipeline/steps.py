@@ -17,6 +17,7 @@ waiting on the network), so one city's backoff or ``Retry-After`` does not hold 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import math
@@ -137,7 +138,7 @@ def geocode_batch(batch: Batch, geocoder: _Geocoder, deadline: float | None = No
             }
             continue
         query = f"{item['city']}, {item['country']}" if item.get("country") else item["city"]
-        jobs.append((item, lambda q=query: geocoder.geocode(q, deadline=deadline)))
+        jobs.append((item, functools.partial(geocoder.geocode, query, deadline=deadline)))
 
     def use(item: dict[str, Any], result: Any) -> None:
         if result.place is None:
@@ -160,7 +161,7 @@ def weather_batch(batch: Batch, source: _WeatherSource, deadline: float | None =
             fail(item, "no coordinates: the geocode step did not run for this city")
             continue
         lat, lon = float(place["lat"]), float(place["lon"])
-        jobs.append((item, lambda a=lat, b=lon: source.observe(a, b, date, deadline=deadline)))
+        jobs.append((item, functools.partial(source.observe, lat, lon, date, deadline=deadline)))
 
     def use(item: dict[str, Any], result: Any) -> None:
         if result.observation is None:

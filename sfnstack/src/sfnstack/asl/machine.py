@@ -1,5 +1,5 @@
 """StateMachine: parse + validate a definition once, execute it any number of times
-(concurrently from several threads)."""
+(concurrently from several threads, each execution on a hub of its own thread)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import arns
+from ..cooperative import run_on_hub
 from ..services import Services
 from .context import BranchCancelled, Execution, Scope
 from .errors import (
@@ -137,7 +139,7 @@ class ProgramBuilder:
                 )
             self.names.add(name)
             state_type = state_spec.get("Type")
-            cls = STATE_TYPES.get(state_type)  # type: ignore[arg-type]
+            cls = STATE_TYPES.get(state_type)  # type: ignore[arg-type]  # not a str: None, below
             if cls is None:
                 raise DefinitionError(
                     f"unknown state Type {state_type!r} (expected one of {', '.join(STATE_TYPES)})",
@@ -191,7 +193,7 @@ def _find_substitution(
 
 
 class StateMachine:
-    """A parsed, validated state machine (JSONPath query language)."""
+    """A parsed, validated state machine (JSONPath or JSONata, per state)."""
 
     def __init__(
         self,
@@ -218,11 +220,11 @@ class StateMachine:
             )
         self.definition = definition
         self.name = name
-        self.arn = arn or f"arn:aws:states:us-east-1:000000000000:stateMachine:{name}"
-        parts = self.arn.split(":")
-        self.region = parts[3] if len(parts) > 4 and parts[3] else "us-east-1"
-        self.account = parts[4] if len(parts) > 4 and parts[4] else "000000000000"
-        self.role_arn = role_arn or f"arn:aws:iam::{self.account}:role/sfnstack-local"
+        self.arn = arn or arns.state_machine_arn(name)
+        self.region, self.account = arns.region_and_account(self.arn)
+        self.role_arn = role_arn or arns.role_arn(
+            "sfnstack-local", self.account, arns.partition_of(self.region)
+        )
         timeout = definition.get("TimeoutSeconds")
         if timeout is not None and (
             not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1
@@ -252,11 +254,13 @@ class StateMachine:
         stop_event: threading.Event | None = None,
     ) -> ExecutionResult:
         """Run one execution to completion and return its result. Thread-safe: several
-        executions may run at once from different threads.
+        executions may run at once from different threads. Its states, Map iterations and
+        Parallel branches run as greenlets of a hub on the calling thread
+        (``sfnstack.cooperative``; the caller's hub when called from one's greenlet).
 
         ``input`` is the decoded JSON input (``None`` means ``{}``, as StartExecution without
-        input). ``listener`` receives every history event as it is recorded (from the
-        threads running Map iterations and Parallel branches too). ``record_history=False``
+        input). ``listener`` receives every history event as it is recorded, on the
+        calling thread. ``record_history=False``
         keeps ``result.history`` empty and skips building events nobody listens to.
         Setting ``services.stop_event`` (or ``stop_event``, which overrides it for this
         execution only) aborts the execution: status ``ABORTED``."""
@@ -264,10 +268,7 @@ class StateMachine:
         if stop_event is not None:
             services = dataclasses.replace(services, stop_event=stop_event)
         name = execution_name or str(uuid.uuid4())
-        arn = (
-            execution_arn
-            or f"arn:aws:states:{self.region}:{self.account}:execution:{self.name}:{name}"
-        )
+        arn = execution_arn or arns.execution_arn(self.name, name, self.region, self.account)
         try:
             data = json.loads(json.dumps({} if input is None else input))
         except (TypeError, ValueError) as exc:
@@ -287,7 +288,7 @@ class StateMachine:
         )
         result = ExecutionResult(status="RUNNING", start_date=start, execution_arn=arn, name=name)
         try:
-            output = self.program.run(ex, data, track, Scope(None))
+            output = run_on_hub(lambda: self.program.run(ex, data, track, Scope(None)))
             output = json.loads(json.dumps(output))  # the caller owns its copy
             history.add(
                 track,

@@ -4,6 +4,7 @@ a restart. Executions that were running when the server went away are marked ABO
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import re
@@ -283,7 +284,7 @@ class Executions:
             records = [r for r in records if r.status == status]
         return sorted(records, key=lambda r: r.start_date, reverse=True)
 
-    def history(self, arn: str) -> list[dict[str, Any]]:
+    def history(self, arn: str) -> builtins.list[dict[str, Any]]:  # (`list` is a method here)
         record = self.record(arn)
         with self._lock:
             handle = self._live.get(arn)
@@ -348,7 +349,7 @@ class Executions:
         return record
 
     def _watch(self, record: ExecutionRecord, handle: Any) -> None:
-        result = None
+        result: Any = None
         while True:
             try:
                 result = handle.wait(SNAPSHOT_SECONDS)
@@ -415,7 +416,7 @@ class Executions:
                 self.data.save_execution(record.to_json())
         return record.stop_date or time.time()
 
-    def running(self) -> list[ExecutionRecord]:
+    def running(self) -> builtins.list[ExecutionRecord]:
         with self._lock:
             return [r for r in self._records.values() if r.status == "RUNNING"]
 

@@ -25,13 +25,13 @@ from urllib.parse import parse_qs, unquote
 from sfnstack.serve.eventbridge import s3_object_created_event
 from sfnstack.serve.store import DataDir
 
-log = logging.getLogger("sfnstack.serve.s3")
+log = logging.getLogger("sfnstack.serve.persistent_s3")
 
 __all__ = ["S3Endpoint"]
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
-EventSink = Callable[[dict[str, Any]], None]
+EventSink = Callable[[dict[str, Any]], object]  # what it returns is not used
 
 # Query parameters that make a PUT/POST on a key something other than writing the object.
 _KEY_SUBRESOURCES = {"tagging", "acl", "retention", "legal-hold", "restore", "select"}

@@ -21,7 +21,7 @@ from raincast.retry import RetryPolicy, batch_worst_case_seconds, call_with_retr
 from raincast_cli.template_checks import (
     check_crash_retries,
     check_provider_timeouts,
-    load_template,
+    template_body,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,7 +152,7 @@ def _definition_without(error: str) -> dict:
 
 @pytest.mark.parametrize("error", ["Runtime.ExitError", "States.Timeout", "Lambda.Unknown"])
 def test_template_checks_find_a_task_that_does_not_retry_a_crash(tmp_path, error) -> None:
-    template = load_template(ROOT / "template.yaml")
+    template = template_body(ROOT / "template.yaml")
     assert check_crash_retries(template, ROOT) == []
     (tmp_path / "statemachine").mkdir()
     (tmp_path / "statemachine" / "forecast.asl.json").write_text(
@@ -164,7 +164,7 @@ def test_template_checks_find_a_task_that_does_not_retry_a_crash(tmp_path, error
 
 
 def test_template_checks_find_a_provider_timeout_shorter_than_the_retry_budget() -> None:
-    template = load_template(ROOT / "template.yaml")
+    template = template_body(ROOT / "template.yaml")
     assert check_provider_timeouts(template) == []
     short = copy.deepcopy(template)
     short["Resources"]["GeocodeFunction"]["Properties"]["Timeout"] = 180

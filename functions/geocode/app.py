@@ -1,7 +1,9 @@
 """Geocode step: city names -> places (coordinates, country, timezone) for one batch.
 
-A name that does not resolve becomes that city's error ("not found: ..."); a retryable
-provider failure (timeout, 429, 5xx) is raised so the state machine retries the batch.
+A name that does not resolve becomes that city's error ("not found: ..."). Each lookup is
+retried where it fails, within the invocation's remaining time; a city whose lookup still
+fails gets the error as its reason. Only a provider that answered none of the batch's
+lookups fails the invocation (the state machine retries the batch later).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from raincast.pipeline import handler_support as support
+from raincast import lambda_adapter as adapter
+from raincast.pipeline.records import count_failed
 from raincast.pipeline.steps import geocode_batch
 
 logger = Logger()
@@ -21,9 +24,7 @@ tracer = Tracer()
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    batch = support.parse_batch(event, logger)
-    geocode_batch(batch, support.geocoder(batch.settings.geocoder))
-    logger.info(
-        "geocoded", extra={"items": len(batch.items), "failed": support.count_failed(batch)}
-    )
+    batch = adapter.parse_batch(event, logger)
+    geocode_batch(batch, adapter.geocoder(batch.settings.geocoder), adapter.deadline(context))
+    logger.info("geocoded", extra={"items": len(batch.items), "failed": count_failed(batch)})
     return batch.to_event()

@@ -12,21 +12,20 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from raincast.pipeline import handler_support as support
+from raincast import lambda_adapter as adapter
+from raincast.pipeline.records import count_failed
 from raincast.pipeline.steps import predict_batch
 
 logger = Logger()
 tracer = Tracer()
 
-MODEL = support.rain_model()
+MODEL = adapter.rain_model()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    batch = support.parse_batch(event, logger)
+    batch = adapter.parse_batch(event, logger)
     predict_batch(batch, MODEL)
-    logger.info(
-        "predicted", extra={"items": len(batch.items), "failed": support.count_failed(batch)}
-    )
+    logger.info("predicted", extra={"items": len(batch.items), "failed": count_failed(batch)})
     return batch.to_event()

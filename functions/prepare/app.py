@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from aws_lambda_powertools.utilities.validation import validate
 
-from raincast.pipeline import handler_support as support
+from raincast import lambda_adapter as adapter
 from raincast.pipeline.prepare import prepare_run
 
 logger = Logger()
@@ -34,9 +34,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         event["input"],
         event["execution_name"],
         event.get("execution_id"),
-        support.s3_client(),
-        support.results_bucket(),
-        support.default_date,
+        adapter.s3_client(),
+        adapter.results_bucket(),
+        adapter.default_date,
     )
     if prepared["ok"]:
         logger.append_keys(run_id=prepared["settings"]["run_id"])

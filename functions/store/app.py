@@ -13,7 +13,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from raincast.pipeline import handler_support as support
+from raincast import lambda_adapter as adapter
+from raincast.pipeline.records import count_failed
 from raincast.pipeline.steps import record_failed_batch, store_batch
 
 logger = Logger()
@@ -25,11 +26,11 @@ metrics = Metrics()
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    batch = support.parse_batch(event, logger)
+    batch = adapter.parse_batch(event, logger)
     if batch.failure is not None:
         logger.warning("recording a failed batch", extra={"failure": batch.failure.get("Error")})
         record_failed_batch(batch)
-    rows = store_batch(batch, support.s3_client(), support.results_bucket())
-    support.record_outcomes(metrics, rows)
-    logger.info("stored", extra={"items": len(rows), "failed": support.count_failed(batch)})
+    rows = store_batch(batch, adapter.s3_client(), adapter.results_bucket())
+    adapter.record_outcomes(metrics, rows)
+    logger.info("stored", extra={"items": len(rows), "failed": count_failed(batch)})
     return {"batch": batch.to_event()["batch"], "rows": rows}

@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from raincast.pipeline import handler_support as support
+from raincast import lambda_adapter as adapter
 from raincast.pipeline.summary import summarize_run
 
 logger = Logger()
@@ -26,7 +26,7 @@ metrics = Metrics()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = event["settings"]
     logger.append_keys(run_id=settings["run_id"], execution=settings.get("execution"))
-    summary = summarize_run(event, support.s3_client(), support.results_bucket())
+    summary = summarize_run(event, adapter.s3_client(), adapter.results_bucket())
     metrics.add_metric(name="RunsSummarized", unit=MetricUnit.Count, value=1)
     logger.info(
         "run summarized",

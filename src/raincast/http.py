@@ -1,29 +1,40 @@
 """One JSON-over-HTTP client for every online provider (geocoders and weather sources): a
-``requests.Session``, timeouts and the mapping of every failure onto the typed errors in
-``raincast.errors``.
+``requests.Session``, timeouts, the mapping of every failure onto the typed errors in
+``raincast.errors``, and the retry policy and time budget the provider base applies to
+each request (``raincast.providers``).
 
-The mapping is what the state machine retries on:
+The mapping:
 
     timeout                         -> ProviderTimeout      (retryable)
     HTTP 429                        -> ProviderRateLimited  (retryable, with Retry-After)
     HTTP 5xx, connection failure    -> ProviderUnavailable  (retryable)
+    TLS failure (certificate)       -> ProviderError        (final: retrying cannot fix it)
     HTTP 401/403, other 4xx, bad JSON -> ProviderError      (final)
 
 A caller that gives a status its own meaning names it in ``accept_statuses`` and gets the
 decoded body back instead of an error (LocationIQ's 404 "Unable to geocode", Open-Meteo's
 400 ``{"error": true, "reason": ...}`` for a date out of range).
 
+The session keeps requests' ``trust_env``: ``HTTPS_PROXY``/``HTTP_PROXY``, ``NO_PROXY`` and
+``REQUESTS_CA_BUNDLE`` work as in any requests program. Timeouts and retries are settings
+(``RAINCAST_HTTP_*`` environment variables, read when a provider is made).
+
 Secrets (API keys) are passed in ``secrets`` and scrubbed from every message: requests puts
 the full URL, query string included, into its exception texts. For the same reason the
 original exception is not chained (``from None``).
+
+Retries are not made here but by the provider base (``raincast.retry``), around the whole
+provider call; this client only caps each attempt's timeout by the lookup's deadline.
 """
 
 from __future__ import annotations
 
 import email.utils
+import os
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -33,12 +44,36 @@ from raincast.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from raincast.retry import current_deadline, env_float
 
-# (connect, read) seconds. The providers answer in well under a second; a batch should not
-# hang on one city. Retries belong to the caller (the ASL Retry), not to this client.
+# (connect, read) seconds. The providers answer in well under a second; one slow request
+# should not eat a batch's time budget.
 DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 10.0)
 USER_AGENT = "raincast/0.1 (+https://github.com/raincast)"
 _MAX_MESSAGE = 200
+
+CONNECT_TIMEOUT_ENV = "RAINCAST_HTTP_CONNECT_TIMEOUT"
+READ_TIMEOUT_ENV = "RAINCAST_HTTP_READ_TIMEOUT"
+
+
+def timeout_from_env() -> tuple[float, float]:
+    """(connect, read) seconds: ``RAINCAST_HTTP_CONNECT_TIMEOUT`` / ``..._READ_TIMEOUT`` or
+    the defaults."""
+    return (
+        env_float(CONNECT_TIMEOUT_ENV, DEFAULT_TIMEOUT[0], 0.01, 60),
+        env_float(READ_TIMEOUT_ENV, DEFAULT_TIMEOUT[1], 0.01, 120),
+    )
+
+
+def base_url(env: str, default: str) -> str:
+    """A provider's base URL: the environment variable ``env`` when set, else ``default``.
+    Only http(s) URLs with a host are accepted (a clear error otherwise); a trailing slash
+    is dropped so that paths join cleanly."""
+    value = os.environ.get(env, "").strip() or default
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise ValueError(f"{env}={value!r} is not an http(s) base URL such as {default!r}")
+    return value.rstrip("/")
 
 
 class JsonHttpClient:
@@ -53,11 +88,11 @@ class JsonHttpClient:
         provider: str,
         *,
         session: requests.Session | None = None,
-        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        timeout: float | tuple[float, float] | None = None,
         secrets: Iterable[str] = (),
     ) -> None:
         self.provider = provider
-        self.timeout = timeout
+        self.timeout = timeout if timeout is not None else timeout_from_env()
         self._session = session
         self._secrets = tuple(s for s in secrets if s)
 
@@ -82,9 +117,11 @@ class JsonHttpClient:
         ``ProviderError`` too.
         """
         try:
-            response = self.session.get(url, params=dict(params), timeout=self.timeout)
+            response = self.session.get(url, params=dict(params), timeout=self._timeout())
         except requests.Timeout as exc:
             raise ProviderTimeout(self.provider, self._scrub(f"timed out: {exc}")) from None
+        except requests.exceptions.SSLError as exc:
+            raise ProviderError(self.provider, self._scrub(f"TLS failed: {exc}")) from None
         except requests.ConnectionError as exc:
             raise ProviderUnavailable(
                 self.provider, self._scrub(f"connection failed: {exc}")
@@ -122,6 +159,16 @@ class JsonHttpClient:
                 self.provider,
                 f"HTTP {status} with a body that is not JSON: {self._snippet(response.text)!r}",
             ) from None
+
+    def _timeout(self) -> float | tuple[float, float]:
+        """The configured timeout, capped by what is left of the lookup's deadline."""
+        deadline = current_deadline()
+        if deadline is None:
+            return self.timeout
+        left = max(0.01, deadline - time.monotonic())
+        if isinstance(self.timeout, tuple):
+            return (min(self.timeout[0], left), min(self.timeout[1], left))
+        return min(self.timeout, left)
 
     def close(self) -> None:
         if self._session is not None:

@@ -5,7 +5,12 @@
   substitution is used;
 * IAM statements are least-privilege: no wildcard actions, and ``Resource: "*"`` only for
   actions AWS documents as not supporting resource-level permissions;
-* the retried error names in the ASL are real ``raincast.errors`` classes;
+* the retried error names in the ASL are real ``raincast.errors`` classes, ``States.*``,
+  ``Lambda.*`` or the Lambda runtime's own crash/timeout names;
+* every Lambda task retries the Lambda service errors and a crashed or timed-out
+  invocation (AWS's recommendation; a SIGKILLed environment must not lose its batch);
+* the functions that call online providers have a Timeout no shorter than the worst case
+  of a batch's lookups under the retry policy (``raincast.retry``);
 * a function with reserved concurrency is only invoked by Tasks that retry Lambda's
   throttling (a cap must delay a batch, not fail it);
 * a topic that alarms publish to is encrypted with a key of the template whose policy lets
@@ -120,6 +125,23 @@ def check_least_privilege(template: dict[str, Any]) -> list[str]:
     return problems
 
 
+# What Lambda reports for an environment that died mid-invocation (SIGKILL, out of memory)
+# and for a function past its Timeout; retried like the service errors.
+LAMBDA_RUNTIME_ERRORS = frozenset({"Runtime.ExitError", "Sandbox.Timedout"})
+LAMBDA_SERVICE_ERRORS = frozenset(
+    {
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+        "Lambda.Unknown",
+    }
+)
+CRASH_ERRORS = frozenset({"States.Timeout", *LAMBDA_RUNTIME_ERRORS})
+# Functions whose batch lookups go to web providers, and the state that invokes each.
+PROVIDER_FUNCTIONS = {"GeocodeFunction": "Geocode", "WeatherFunction": "Weather"}
+
+
 def check_retry_errors(template: dict[str, Any], root: Path) -> list[str]:
     from raincast import errors
 
@@ -129,7 +151,7 @@ def check_retry_errors(template: dict[str, Any], root: Path) -> list[str]:
         for state_name, state in iter_states(definition):
             for retrier in state.get("Retry", []):
                 for error in retrier["ErrorEquals"]:
-                    if error.startswith(("States.", "Lambda.")):
+                    if error.startswith(("States.", "Lambda.")) or error in LAMBDA_RUNTIME_ERRORS:
                         continue
                     cls = getattr(errors, error, None)
                     if not (
@@ -138,6 +160,39 @@ def check_retry_errors(template: dict[str, Any], root: Path) -> list[str]:
                         problems.append(
                             f"{name}.{state_name}: retries {error!r}, not a retryable raincast error"
                         )
+    return problems
+
+
+def check_crash_retries(template: dict[str, Any], root: Path) -> list[str]:
+    problems = []
+    for name, props in state_machines(template).items():
+        definition = json.loads((root / props["DefinitionUri"]).read_text(encoding="utf-8"))
+        for state_name, state in iter_states(definition):
+            if state.get("Type") != "Task" or "lambda:invoke" not in str(state.get("Resource")):
+                continue
+            retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}
+            for missing in sorted((LAMBDA_SERVICE_ERRORS | CRASH_ERRORS) - retried):
+                problems.append(f"{name}.{state_name}: does not retry {missing}")
+    return problems
+
+
+def check_provider_timeouts(template: dict[str, Any]) -> list[str]:
+    """Geocode/Weather Timeout >= the worst case of a batch's lookups plus the reserve."""
+    from raincast.http import DEFAULT_TIMEOUT
+    from raincast.lambda_adapter import RESERVE_SECONDS
+    from raincast.retry import RetryPolicy, batch_worst_case_seconds
+
+    globals_timeout = ((template.get("Globals") or {}).get("Function") or {}).get("Timeout", 3)
+    needed = batch_worst_case_seconds(RetryPolicy(), DEFAULT_TIMEOUT) + RESERVE_SECONDS
+    problems = []
+    for logical_id in PROVIDER_FUNCTIONS:
+        props = template["Resources"][logical_id]["Properties"]
+        timeout = float(props.get("Timeout", globals_timeout))
+        if timeout < needed:
+            problems.append(
+                f"{logical_id}: Timeout {timeout:g} s is shorter than a batch's worst case "
+                f"under the retry policy ({needed:.1f} s)"
+            )
     return problems
 
 
@@ -236,6 +291,8 @@ def check_all(root: str | Path) -> list[str]:
         check_substitutions(template, root)
         + check_least_privilege(template)
         + check_retry_errors(template, root)
+        + check_crash_retries(template, root)
+        + check_provider_timeouts(template)
         + check_reserved_concurrency(template, root)
         + check_alarm_topics(template)
         + check_checkov_skips(template)

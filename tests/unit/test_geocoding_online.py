@@ -26,6 +26,7 @@ from raincast.geocoding.locationiq import LocationIQGeocoder, MissingApiKey
 from raincast.geocoding.open_meteo import SEARCH_URL as OM_URL
 from raincast.geocoding.open_meteo import OpenMeteoGeocoder
 from raincast.http import parse_retry_after
+from raincast.retry import RetryPolicy
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "geocoding"
 SECRET = "pk.0123456789abcdef-secret"
@@ -152,12 +153,16 @@ def test_open_meteo_malformed_answers_are_provider_errors() -> None:
 # -- typed, retryable errors (both providers share the client) --------------------------------
 
 
+# Retries without waiting (a 429's Retry-After above 0 s ends the retries at once).
+FAST = RetryPolicy(base_delay=0.001, max_delay=0.002, max_retry_after=0.0)
+
+
 def _open_meteo() -> OpenMeteoGeocoder:
-    return OpenMeteoGeocoder()
+    return OpenMeteoGeocoder(retry=FAST)
 
 
 def _locationiq() -> LocationIQGeocoder:
-    return LocationIQGeocoder(api_key=SECRET)
+    return LocationIQGeocoder(api_key=SECRET, retry=FAST)
 
 
 PROVIDERS = [(_open_meteo, OM_URL), (_locationiq, LIQ_URL)]
@@ -198,6 +203,7 @@ def test_5xx_are_unavailable(make: Any, url: str, status: int) -> None:
     responses.get(url, json=fixture("locationiq_error_500.json"), status=status)
     with pytest.raises(ProviderUnavailable, match=f"HTTP {status}"):
         make().geocode("Sydney")
+    assert len(responses.calls) == FAST.max_attempts  # retried where it failed
 
 
 @pytest.mark.parametrize(("make", "url"), PROVIDERS)
@@ -213,6 +219,7 @@ def test_429_is_rate_limited_with_retry_after(make: Any, url: str) -> None:
         make().geocode("Sydney")
     assert info.value.retry_after == 30.0
     assert "Rate Limited Second" in str(info.value) and "retry after 30s" in str(info.value)
+    assert len(responses.calls) == 1  # a Retry-After beyond the allowance is not waited for
 
 
 @responses.activate

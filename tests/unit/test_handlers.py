@@ -21,10 +21,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from raincast import lambda_adapter
 from raincast.errors import ProviderError, ProviderTimeout
-from raincast.geocoding.base import GeocodeResult, Place
-from raincast.pipeline import handler_support
-from raincast.weather.base import Observation, WeatherResult
+from raincast.geocoding.base import Geocoder, GeocodeResult, Place, Query
+from raincast.retry import RetryPolicy
+from raincast.weather.base import Observation, WeatherResult, WeatherSource
 
 ROOT = Path(__file__).resolve().parents[2]
 INPUT_BUCKET = "raincast-input-test"
@@ -56,7 +57,7 @@ def load_handler(name: str) -> ModuleType:
 
 
 # The per-environment caches, as defined (tests may monkeypatch the module attributes).
-CACHED = (handler_support.s3_client, handler_support.geocoder, handler_support.weather_source)
+CACHED = (lambda_adapter.s3_client, lambda_adapter.geocoder, lambda_adapter.weather_source)
 
 
 @pytest.fixture(autouse=True)
@@ -88,20 +89,28 @@ def item(index: int, city: str, **extra: Any) -> dict[str, Any]:
 SYDNEY = Place("Sydney", "AU", "02", -33.87, 151.21, "Australia/Sydney", 4_627_345, 2147714)
 
 
-class FakeGeocoder:
+FAST_RETRY = RetryPolicy(base_delay=0.001, max_delay=0.002)
+
+
+class FakeGeocoder(Geocoder):
+    """A provider on the real base (validation, cache, retries): only ``_geocode`` is fake."""
+
+    name = "fake"
+
     def __init__(self, fail_with: Exception | None = None) -> None:
+        super().__init__(retry=FAST_RETRY)
         self.fail_with = fail_with
         self.queries: list[str] = []
 
-    def geocode(self, query: str) -> GeocodeResult:
-        self.queries.append(query)
+    def _geocode(self, query: Query) -> GeocodeResult:
+        self.queries.append(query.text)
         if self.fail_with:
             raise self.fail_with
-        if query == "Broken":
+        if query.text == "Broken":
             raise ProviderError("fake", "answer could not be parsed")
-        if query.startswith("Sydney"):
-            return GeocodeResult(query, SYDNEY, provider="fake")
-        return GeocodeResult(query, None, reason=f"not found: {query!r}", provider="fake")
+        if query.text.startswith("Sydney"):
+            return self._found(query, [SYDNEY])
+        return self._not_found(query, f"not found: {query.text!r}")
 
 
 # -- prepare -----------------------------------------------------------------------------
@@ -116,7 +125,7 @@ def prepare_event(request: Any, name: str = "exec-1") -> dict[str, Any]:
 
 
 def test_prepare_normalises_the_list_into_jsonl(aws, monkeypatch) -> None:
-    monkeypatch.setattr(handler_support, "default_date", lambda weather: "2016-06-25")
+    monkeypatch.setattr(lambda_adapter, "default_date", lambda weather: "2016-06-25")
     aws.put_object(
         Bucket=INPUT_BUCKET, Key="incoming/aus.csv", Body=b"city,country\nSydney,AU\n,AU\n"
     )
@@ -204,7 +213,7 @@ def test_prepare_unwraps_the_start_apis_request(aws) -> None:
 def test_prepare_rejects_bad_input_clearly(
     aws, monkeypatch, request_, body, error, message
 ) -> None:
-    monkeypatch.setattr(handler_support, "default_date", lambda weather: "2016-06-25")
+    monkeypatch.setattr(lambda_adapter, "default_date", lambda weather: "2016-06-25")
     if body is not None:
         aws.put_object(Bucket=INPUT_BUCKET, Key=request_["key"], Body=body)
     out = load_handler("prepare").lambda_handler(prepare_event(request_), FakeContext())
@@ -219,7 +228,7 @@ def test_prepare_rejects_bad_input_clearly(
 
 def test_geocode_marks_unknown_cities_and_keeps_going(monkeypatch) -> None:
     fake = FakeGeocoder()
-    monkeypatch.setattr(handler_support, "geocoder", lambda name: fake)
+    monkeypatch.setattr(lambda_adapter, "geocoder", lambda name: fake)
     event = {
         "Items": [
             item(0, "Sydney"),
@@ -243,7 +252,7 @@ def test_geocode_marks_unknown_cities_and_keeps_going(monkeypatch) -> None:
 
 def test_geocode_raises_retryable_provider_errors(monkeypatch) -> None:
     monkeypatch.setattr(
-        handler_support, "geocoder", lambda name: FakeGeocoder(ProviderTimeout("fake", "took 10 s"))
+        lambda_adapter, "geocoder", lambda name: FakeGeocoder(ProviderTimeout("fake", "took 10 s"))
     )
     with pytest.raises(ProviderTimeout):
         load_handler("geocode").lambda_handler(
@@ -258,11 +267,14 @@ def test_geocode_rejects_an_event_that_is_not_a_batch() -> None:
         load_handler("geocode").lambda_handler({"cities": ["Sydney"]}, FakeContext())
 
 
-class FakeWeather:
+class FakeWeather(WeatherSource):
+    name = "fake"
+
     def __init__(self, fail_with: Exception | None = None) -> None:
+        super().__init__(retry=FAST_RETRY)
         self.fail_with = fail_with
 
-    def observe(self, lat: float, lon: float, date: dt.date) -> WeatherResult:
+    def _observe(self, lat: float, lon: float, date: dt.date) -> WeatherResult:
         if self.fail_with:
             raise self.fail_with
         if lat < 0:
@@ -288,7 +300,7 @@ def geocoded_batch() -> dict[str, Any]:
 
 
 def test_weather_observes_each_place_on_the_run_date(monkeypatch) -> None:
-    monkeypatch.setattr(handler_support, "weather_source", lambda name: FakeWeather())
+    monkeypatch.setattr(lambda_adapter, "weather_source", lambda name: FakeWeather())
     out = load_handler("weather").lambda_handler(geocoded_batch(), FakeContext())
     sydney, london, atlantis = out["items"]
     assert (
@@ -305,7 +317,7 @@ def test_weather_raises_retryable_provider_errors(monkeypatch) -> None:
     from raincast.errors import ProviderUnavailable
 
     monkeypatch.setattr(
-        handler_support,
+        lambda_adapter,
         "weather_source",
         lambda name: FakeWeather(ProviderUnavailable("om", "HTTP 503")),
     )
@@ -328,7 +340,7 @@ class FakeModel:
 
 
 def test_predict_scores_only_items_with_observations(monkeypatch) -> None:
-    monkeypatch.setattr(handler_support, "rain_model", FakeModel)
+    monkeypatch.setattr(lambda_adapter, "rain_model", FakeModel)
     app = load_handler("predict")
     batch = geocoded_batch()
     batch["items"][0]["observation"] = Observation(dt.date(2016, 6, 1), rainfall=3.2).to_dict()
@@ -347,8 +359,8 @@ def test_predict_scores_only_items_with_observations(monkeypatch) -> None:
 
 
 def test_predict_passes_the_day_before_to_the_model(monkeypatch) -> None:
-    monkeypatch.setattr(handler_support, "rain_model", FakeModel)
-    monkeypatch.setattr(handler_support, "weather_source", lambda name: FakeWeather())
+    monkeypatch.setattr(lambda_adapter, "rain_model", FakeModel)
+    monkeypatch.setattr(lambda_adapter, "weather_source", lambda name: FakeWeather())
     observed = load_handler("weather").lambda_handler(geocoded_batch(), FakeContext())
     app = load_handler("predict")
     app.lambda_handler(observed, FakeContext())
@@ -512,18 +524,18 @@ def test_locationiq_key_from_ssm_securestring(monkeypatch) -> None:
     boto3.client("ssm").put_parameter(
         Name="/raincast/locationiq/api-key", Value="pk.secret", Type="SecureString"
     )
-    assert handler_support.locationiq_api_key() == "pk.secret"
+    assert lambda_adapter.locationiq_api_key() == "pk.secret"
 
 
 def test_locationiq_key_missing_is_a_clear_provider_error(monkeypatch) -> None:
     for name in ("LOCATIONIQ_API_KEY", "LOCATIONIQ_API_KEY_PARAMETER", "LOCATIONIQ_API_KEY_SECRET"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ProviderError, match="no API key"):
-        handler_support.locationiq_api_key()
+        lambda_adapter.locationiq_api_key()
 
 
 def test_prepare_decodes_a_url_encoded_event_key(aws, monkeypatch) -> None:
-    monkeypatch.setattr(handler_support, "default_date", lambda weather: "2016-06-25")
+    monkeypatch.setattr(lambda_adapter, "default_date", lambda weather: "2016-06-25")
     aws.put_object(Bucket=INPUT_BUCKET, Key="incoming/my list.txt", Body=b"Sydney\n")
     request = {"bucket": INPUT_BUCKET, "key": "incoming/my+list.txt", "trigger": "s3"}
     out = load_handler("prepare").lambda_handler(prepare_event(request), FakeContext())

@@ -1,3 +1,4 @@
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -80,7 +81,8 @@ def test_open_meteo_provider(capsys):
 def test_open_meteo_out_of_range_exits_1(capsys):
     body = json.loads((FIXTURES / "error_start_date_out_of_range.json").read_text())
     responses.get(FORECAST_URL, json=body, status=400)
-    args = ["weather", "-33.8688", "151.2093", "--date", "2015-06-01", "--provider", "open-meteo"]
+    beyond = (dt.date.today() + dt.timedelta(days=40)).isoformat()  # past the 16-day forecast
+    args = ["weather", "-33.8688", "151.2093", "--date", beyond, "--provider", "open-meteo"]
     assert main([*args, "--json"]) == 1
     result = json.loads(capsys.readouterr().out)
     assert result["observation"] is None
@@ -88,8 +90,10 @@ def test_open_meteo_out_of_range_exits_1(capsys):
 
 
 @responses.activate
-def test_provider_failure_exits_2(capsys):
+def test_provider_failure_exits_2(capsys, monkeypatch):
+    monkeypatch.setenv("RAINCAST_HTTP_MAX_ATTEMPTS", "2")  # retried, but not for long
     responses.get(FORECAST_URL, body="unavailable", status=503)
     args = ["weather", "-33.8688", "151.2093", "--date", "2026-11-20", "--provider", "open-meteo"]
     assert main(args) == 2
     assert "open-meteo: server error HTTP 503" in capsys.readouterr().err
+    assert len(responses.calls) == 2

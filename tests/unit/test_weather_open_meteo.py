@@ -14,6 +14,7 @@ from raincast.errors import (
     ProviderUnavailable,
     RetryableProviderError,
 )
+from raincast.retry import RetryPolicy
 from raincast.weather import get_weather_source
 from raincast.weather.base import WeatherResult
 from raincast.weather.open_meteo import (
@@ -24,6 +25,8 @@ from raincast.weather.open_meteo import (
     sunshine_hours,
 )
 
+# Retries without waiting (a 429's Retry-After above 0 s ends the retries at once).
+FAST = RetryPolicy(base_delay=0.001, max_delay=0.002, max_retry_after=0.0)
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "open_meteo"
 SYDNEY = (-33.8688, 151.2093)
 PERTH = (-31.9523, 115.8613)
@@ -55,13 +58,13 @@ def test_request_asks_for_the_documented_parameters():
             )
         ],
     )
-    assert OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20)).found
+    assert OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20)).found
 
 
 @responses.activate
 def test_sydney_response_maps_into_weatheraus_units():
     responses.get(FORECAST_URL, json=fixture("forecast_sydney_2026-11-20.json"))
-    result = OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20))
+    result = OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20))
     assert result.found and result.provider == "open-meteo" and result.reason is None
     obs = result.observation
     assert obs.date == dt.date(2026, 11, 20)
@@ -129,7 +132,7 @@ def test_an_answer_without_the_day_before_has_no_previous():
 @responses.activate
 def test_nulls_are_missing_values_not_errors():
     responses.get(FORECAST_URL, json=fixture("forecast_perth_2026-11-21.json"))
-    obs = OpenMeteoWeather().observe(*PERTH, dt.date(2026, 11, 21)).observation
+    obs = OpenMeteoWeather(retry=FAST).observe(*PERTH, dt.date(2026, 11, 21)).observation
     assert obs.sunshine is None
     assert obs.cloud_3pm is None
     assert obs.cloud_9am == 0.0
@@ -142,7 +145,7 @@ def test_nulls_are_missing_values_not_errors():
 @responses.activate
 def test_date_out_of_range_is_a_not_found_result_with_the_reason():
     responses.get(FORECAST_URL, json=fixture("error_start_date_out_of_range.json"), status=400)
-    result = OpenMeteoWeather().observe(*SYDNEY, dt.date(2015, 6, 1))
+    result = OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date.today() + dt.timedelta(days=40))
     assert not result.found
     assert result.reason == (
         "open-meteo: Parameter 'start_date' is out of allowed range from 2026-08-28 to 2026-12-14"
@@ -152,7 +155,7 @@ def test_date_out_of_range_is_a_not_found_result_with_the_reason():
 @responses.activate
 def test_other_400_reasons_are_not_found_too():
     responses.get(FORECAST_URL, json=fixture("error_bad_parameter.json"), status=400)
-    result = OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20))
+    result = OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20))
     assert not result.found and "WindSpeedUnit" in result.reason
 
 
@@ -165,20 +168,23 @@ def test_other_400_reasons_are_not_found_too():
 def test_http_failures_are_typed_retryable_errors(status, error):
     responses.get(FORECAST_URL, body="busy", status=status, headers={"Retry-After": "7"})
     with pytest.raises(error) as info:
-        OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20))
+        OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20))
     assert isinstance(info.value, RetryableProviderError)
     if status == 429:
         assert info.value.retry_after == 7.0
+        assert len(responses.calls) == 1  # Retry-After beyond the allowance: no retry
+    else:
+        assert len(responses.calls) == FAST.max_attempts  # retried where it failed
 
 
 @responses.activate
 def test_timeout_and_connection_failure():
     responses.get(FORECAST_URL, body=requests.ReadTimeout("read timed out"))
     with pytest.raises(ProviderTimeout):
-        OpenMeteoWeather(timeout=0.5).observe(*SYDNEY, dt.date(2026, 11, 20))
+        OpenMeteoWeather(timeout=0.5, retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20))
     responses.replace(responses.GET, FORECAST_URL, body=requests.ConnectionError("refused"))
     with pytest.raises(ProviderUnavailable):
-        OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20))
+        OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20))
 
 
 @responses.activate
@@ -196,7 +202,7 @@ def test_malformed_answers_are_final_errors(mutate, message):
     mutate(body)
     responses.get(FORECAST_URL, json=body)
     with pytest.raises(ProviderError, match=message) as info:
-        OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20))
+        OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20))
     assert not isinstance(info.value, RetryableProviderError)
 
 
@@ -204,13 +210,13 @@ def test_malformed_answers_are_final_errors(mutate, message):
 def test_non_json_answer_is_a_final_error():
     responses.get(FORECAST_URL, body="<html>gateway</html>", status=200)
     with pytest.raises(ProviderError, match="not JSON"):
-        OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20))
+        OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20))
 
 
 @responses.activate
 def test_answer_for_another_day_is_not_found():
     responses.get(FORECAST_URL, json=fixture("forecast_sydney_2026-11-20.json"))
-    result = OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 21))
+    result = OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 21))
     assert not result.found and "no daily values for 2026-11-21" in result.reason
 
 
@@ -227,3 +233,22 @@ def test_unit_conversions():
 def test_factory_builds_open_meteo_with_config():
     source = get_weather_source("open-meteo", timeout=2.5)
     assert isinstance(source, OpenMeteoWeather) and source.timeout == 2.5
+
+
+@responses.activate
+def test_days_older_than_the_forecast_api_keeps_come_from_the_archive():
+    from raincast.weather.open_meteo import ARCHIVE_URL, FORECAST_PAST_DAYS
+
+    # The archive answers in the forecast API's shape (same variables, same units).
+    responses.get(ARCHIVE_URL, json=fixture("forecast_sydney_2026-11-20.json"))
+    source = OpenMeteoWeather(retry=FAST)
+    today = dt.date(2027, 6, 1)
+    assert source.url_for(today - dt.timedelta(days=FORECAST_PAST_DAYS), today) == FORECAST_URL
+    assert source.url_for(today - dt.timedelta(days=FORECAST_PAST_DAYS + 1), today) == ARCHIVE_URL
+    old = source.observe(*SYDNEY, dt.date(2015, 6, 1))
+    assert len(responses.calls) == 1
+    assert responses.calls[0].request.url.startswith(ARCHIVE_URL + "?")
+    # from the day before (the model reads it as WeatherResult.previous) to the day itself
+    assert "start_date=2015-05-31&end_date=2015-06-01" in responses.calls[0].request.url
+    assert not old.found  # the recording is for another day: no daily values for 2015-06-01
+    assert "no daily values for 2015-06-01" in old.reason

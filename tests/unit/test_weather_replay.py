@@ -262,7 +262,7 @@ def test_factory():
     assert isinstance(source, ReplayWeather) and isinstance(source, WeatherSource)
     assert source.radius_km == 25
     assert get_weather_source().name == "replay"
-    with pytest.raises(ValueError, match="valid: open-meteo, replay"):
+    with pytest.raises(ValueError, match="valid names: replay, open-meteo"):
         get_weather_source("darksky")
 
 

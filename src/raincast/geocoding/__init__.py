@@ -1,6 +1,6 @@
 """Geocoding: one interface (``Geocoder``), several providers behind it.
 
-``get_geocoder(name, **config)`` is the one way to make a provider:
+``GEOCODERS`` is the one list of providers; ``get_geocoder(name, **config)`` makes one:
 
     get_geocoder()                                  # offline GeoNames index (default)
     get_geocoder("geonames", prefer_country="AU")
@@ -15,13 +15,19 @@ from __future__ import annotations
 from typing import Any
 
 from raincast.geocoding.base import Geocoder, GeocodeResult, Place
+from raincast.providers import Registry
 
-PROVIDERS: dict[str, str] = {
-    "geonames": "raincast.geocoding.geonames:GeoNamesGeocoder",
-    "open-meteo": "raincast.geocoding.open_meteo:OpenMeteoGeocoder",
-    "locationiq": "raincast.geocoding.locationiq:LocationIQGeocoder",
-}
-DEFAULT_PROVIDER = "geonames"
+GEOCODERS: Registry[Geocoder] = Registry(
+    "geocoder",
+    {
+        "geonames": "raincast.geocoding.geonames:GeoNamesGeocoder",
+        "open-meteo": "raincast.geocoding.open_meteo:OpenMeteoGeocoder",
+        "locationiq": "raincast.geocoding.locationiq:LocationIQGeocoder",
+    },
+    default="geonames",
+    aliases={"openmeteo": "open-meteo"},
+)
+DEFAULT_PROVIDER = GEOCODERS.default
 
 
 def get_geocoder(name: str = DEFAULT_PROVIDER, **config: Any) -> Geocoder:
@@ -30,21 +36,7 @@ def get_geocoder(name: str = DEFAULT_PROVIDER, **config: Any) -> Geocoder:
     Raises ``ValueError`` for an unknown name (listing the valid ones) and for bad or
     missing configuration (e.g. no LocationIQ key).
     """
-    import importlib
-
-    key = (name or "").strip().lower().replace("_", "-")
-    if key == "openmeteo":
-        key = "open-meteo"
-    target = PROVIDERS.get(key)
-    if target is None:
-        valid = ", ".join(PROVIDERS)
-        raise ValueError(f"unknown geocoder {name!r}; valid names: {valid}")
-    module_name, class_name = target.split(":")
-    cls: type[Geocoder] = getattr(importlib.import_module(module_name), class_name)
-    try:
-        return cls(**config)
-    except TypeError as exc:
-        raise ValueError(f"bad configuration for geocoder {key!r}: {exc}") from None
+    return GEOCODERS.create(name, **config)
 
 
-__all__ = ["DEFAULT_PROVIDER", "PROVIDERS", "GeocodeResult", "Geocoder", "Place", "get_geocoder"]
+__all__ = ["DEFAULT_PROVIDER", "GEOCODERS", "GeocodeResult", "Geocoder", "Place", "get_geocoder"]

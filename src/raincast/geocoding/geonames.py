@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from raincast.errors import ProviderError
-from raincast.geocoding.base import Geocoder, GeocodeResult, Place
-from raincast.geocoding.text import fold, split_camel_case, split_query
+from raincast.geocoding.base import Geocoder, GeocodeResult, Place, Query
+from raincast.geocoding.text import fold, split_camel_case
 
 INDEX_FORMAT = "raincast-geonames-index"
 INDEX_VERSION = 2
@@ -271,6 +271,7 @@ class GeoNamesGeocoder(Geocoder):
         max_alternatives: int = 5,
         prefer_country: str | None = None,
     ) -> None:
+        super().__init__()
         if max_alternatives < 0:
             raise ValueError("max_alternatives must be >= 0")
         self._index_path = index_path
@@ -286,12 +287,8 @@ class GeoNamesGeocoder(Geocoder):
             index = self._index = load_index(self._index_path)
         return index
 
-    def geocode(self, query: str) -> GeocodeResult:
-        parsed = split_query(query)
-        if isinstance(parsed, str):
-            return self._not_found(str(query), parsed)
-        name, qualifiers = parsed
-
+    def _geocode(self, query: Query) -> GeocodeResult:
+        name, qualifiers = query.name, list(query.qualifiers)
         index = self.index
         rows, key = self._rows_for_name(index, name)
         if not rows:
@@ -315,13 +312,7 @@ class GeoNamesGeocoder(Geocoder):
             (self._candidate(index, row, key) for row in rows),
             key=lambda c: (-c.score, c.row),
         )
-        best, others = ranked[0], ranked[1 : 1 + self.max_alternatives]
-        return GeocodeResult(
-            query=query,
-            place=index.place(best.row),
-            alternatives=tuple(index.place(c.row) for c in others),
-            provider=self.name,
-        )
+        return self._found(query, [index.place(c.row) for c in ranked[: 1 + self.max_alternatives]])
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -390,6 +381,3 @@ class GeoNamesGeocoder(Geocoder):
         if self.prefer_country and index.country_code(row) == self.prefer_country:
             score += PREFERRED_COUNTRY_BONUS
         return _Candidate(row=row, score=score, exact=exact)
-
-    def _not_found(self, query: str, reason: str) -> GeocodeResult:
-        return GeocodeResult(query=query, place=None, reason=reason, provider=self.name)

@@ -1,5 +1,5 @@
 """What the online geocoders (``open_meteo``, ``locationiq``) share: the HTTP client from
-``raincast.http`` and how their answers become a ``GeocodeResult``.
+``raincast.http``, their base URL setting and how many requests a batch runs at once.
 
 Each provider keeps only its own part: the request parameters and reading its JSON into
 ``Place`` objects, best match first.
@@ -7,39 +7,37 @@ Each provider keeps only its own part: the request parameters and reading its JS
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import requests
 
-from raincast.geocoding.base import Geocoder, GeocodeResult, Place
-from raincast.http import DEFAULT_TIMEOUT, JsonHttpClient
-
-__all__ = ["DEFAULT_TIMEOUT", "HttpGeocoder"]
+from raincast.geocoding.base import Geocoder
+from raincast.http import JsonHttpClient, base_url
+from raincast.retry import PARALLEL_REQUESTS, RetryPolicy
 
 
 class HttpGeocoder(Geocoder):
-    """A geocoder that asks a web API. Subclasses set ``name`` (the provider) and implement
-    ``geocode``."""
+    """A geocoder that asks a web API. Subclasses set ``name``, ``BASE_URL_ENV``,
+    ``DEFAULT_BASE_URL`` and ``PATH``, and implement ``_geocode``."""
+
+    parallel_requests = PARALLEL_REQUESTS
+    BASE_URL_ENV = ""
+    DEFAULT_BASE_URL = ""
+    PATH = ""
 
     def __init__(
         self,
         *,
+        url: str | None,
         max_alternatives: int,
-        timeout: float | tuple[float, float],
+        timeout: float | tuple[float, float] | None,
         session: requests.Session | None,
+        retry: RetryPolicy | None,
         secrets: Iterable[str] = (),
     ) -> None:
+        super().__init__(retry=retry)
+        if max_alternatives < 0:
+            raise ValueError("max_alternatives must be >= 0")
         self.max_alternatives = max_alternatives
+        self.url = url or base_url(self.BASE_URL_ENV, self.DEFAULT_BASE_URL) + self.PATH
         self.http = JsonHttpClient(self.name, session=session, timeout=timeout, secrets=secrets)
-
-    def _found(self, query: str, places: Sequence[Place]) -> GeocodeResult:
-        """The first of ``places`` (best first, at least one), the next ones as alternatives."""
-        return GeocodeResult(
-            query=query,
-            place=places[0],
-            alternatives=tuple(places[1 : 1 + self.max_alternatives]),
-            provider=self.name,
-        )
-
-    def _not_found(self, query: str, reason: str) -> GeocodeResult:
-        return GeocodeResult(query=query, place=None, reason=reason, provider=self.name)

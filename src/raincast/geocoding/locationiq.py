@@ -1,6 +1,6 @@
 """LocationIQ forward geocoding (https://docs.locationiq.com/docs/search-forward-geocoding).
 
-GET https://us1.locationiq.com/v1/search?key=...&q=...&format=json&addressdetails=1&normalizecity=1
+GET {base}/v1/search?key=...&q=...&format=json&addressdetails=1&normalizecity=1
 answers a JSON list of ``{"place_id", "licence", "osm_type", "osm_id", "boundingbox",
 "lat", "lon", "display_name", "class", "type", "importance", "address": {"city", "state",
 "country", "country_code", ...}}`` (coordinates are strings); no match is HTTP 404 with
@@ -8,7 +8,8 @@ answers a JSON list of ``{"place_id", "licence", "osm_type", "osm_id", "bounding
 query goes out whole -- URL-encoded by ``requests`` (``params=``), never pasted into the URL.
 
 The API key is configuration: it is sent as the ``key`` parameter and appears nowhere else
-(not in messages, logs or ``repr``).
+(not in messages, logs or ``repr``). The base URL (default https://us1.locationiq.com; the
+EU endpoint is https://eu1.locationiq.com) is the ``LOCATIONIQ_URL`` setting.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from typing import Any
 import requests
 
 from raincast.errors import ProviderError
-from raincast.geocoding.base import GeocodeResult, Place
-from raincast.geocoding.http import DEFAULT_TIMEOUT, HttpGeocoder
-from raincast.geocoding.text import check_query
+from raincast.geocoding.base import GeocodeResult, Place, Query
+from raincast.geocoding.http import HttpGeocoder
+from raincast.retry import RetryPolicy
 
 PROVIDER = "locationiq"
-SEARCH_URL = "https://us1.locationiq.com/v1/search"
+BASE_URL_ENV = "LOCATIONIQ_URL"
+DEFAULT_BASE_URL = "https://us1.locationiq.com"
+SEARCH_URL = DEFAULT_BASE_URL + "/v1/search"
 API_KEY_ENV = "LOCATIONIQ_API_KEY"
 NOT_FOUND_ERROR = "Unable to geocode"
 
@@ -35,15 +38,21 @@ class MissingApiKey(ValueError):
 
 class LocationIQGeocoder(HttpGeocoder):
     name = PROVIDER
+    BASE_URL_ENV = BASE_URL_ENV
+    DEFAULT_BASE_URL = DEFAULT_BASE_URL
+    PATH = "/v1/search"
+    # LocationIQ parses qualifiers (and full addresses) itself: only the basic checks.
+    splits_qualifiers = False
 
     def __init__(
         self,
         api_key: str | None = None,
         *,
-        url: str = SEARCH_URL,
+        url: str | None = None,
         max_alternatives: int = 5,
-        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        timeout: float | tuple[float, float] | None = None,
         session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         key = (api_key or os.environ.get(API_KEY_ENV) or "").strip()
         if not key:
@@ -51,22 +60,18 @@ class LocationIQGeocoder(HttpGeocoder):
                 f"the locationiq geocoder needs an API key: pass api_key=... or set {API_KEY_ENV}"
             )
         super().__init__(
-            max_alternatives=max_alternatives, timeout=timeout, session=session, secrets=[key]
-        )
+            url=url, max_alternatives=max_alternatives, timeout=timeout, session=session,
+            retry=retry, secrets=[key],
+        )  # fmt: skip
         self._api_key = key
-        self.url = url
 
     def __repr__(self) -> str:
         return f"LocationIQGeocoder(url={self.url!r}, api_key=***)"
 
-    def geocode(self, query: str) -> GeocodeResult:
-        # Only the basic checks: LocationIQ parses qualifiers (and full addresses) itself.
-        problem = check_query(query)
-        if problem is not None:
-            return self._not_found(str(query), problem)
+    def _geocode(self, query: Query) -> GeocodeResult:
         params = {
             "key": self._api_key,
-            "q": query.strip(),
+            "q": query.text,
             "format": "json",
             "addressdetails": 1,
             "normalizecity": 1,
@@ -74,14 +79,14 @@ class LocationIQGeocoder(HttpGeocoder):
         status, body = self.http.get(self.url, params, accept_statuses=[404])
         if status == 404:
             if isinstance(body, dict) and body.get("error") == NOT_FOUND_ERROR:
-                return self._not_found(query, f"not found: no place matches {query.strip()!r}")
+                return self._not_found(query, f"not found: no place matches {query.text!r}")
             raise ProviderError(PROVIDER, f"HTTP 404: {body!r:.120}")
         if isinstance(body, dict) and "error" in body:
             raise ProviderError(PROVIDER, f"error response: {str(body['error'])[:120]}")
         if not isinstance(body, list):
             raise ProviderError(PROVIDER, f"expected a JSON list, got {type(body).__name__}")
         if not body:
-            return self._not_found(query, f"not found: no place matches {query.strip()!r}")
+            return self._not_found(query, f"not found: no place matches {query.text!r}")
         return self._found(query, [_place(item) for item in body])
 
 

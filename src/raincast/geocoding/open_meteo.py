@@ -1,6 +1,6 @@
 """Open-Meteo geocoding (https://open-meteo.com/en/docs/geocoding-api): no key, GeoNames ids.
 
-GET https://geocoding-api.open-meteo.com/v1/search?name=...&count=10&language=en&format=json
+GET {base}/v1/search?name=...&count=10&language=en&format=json
 answers ``{"results": [{"id", "name", "latitude", "longitude", "elevation", "feature_code",
 "country_code", "admin1", "timezone", "population", ...}], "generationtime_ms": ...}``;
 with no match the ``results`` key is simply absent.
@@ -8,6 +8,9 @@ with no match the ``results`` key is simply absent.
 The API matches a bare name, so qualifiers ("Springfield, IL, US") are applied here: a
 two-letter country goes to the ``countryCode`` parameter, everything else filters the
 results by country name/code and admin1 name/abbreviation.
+
+The base URL (default https://geocoding-api.open-meteo.com, a self-hosted instance or a
+mirror otherwise) is the ``OPEN_METEO_GEOCODING_URL`` setting.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from typing import Any
 import requests
 
 from raincast.errors import ProviderError
-from raincast.geocoding.base import GeocodeResult, Place
-from raincast.geocoding.http import DEFAULT_TIMEOUT, HttpGeocoder
+from raincast.geocoding.base import GeocodeResult, Place, Query
+from raincast.geocoding.http import HttpGeocoder
 from raincast.geocoding.regions import ADMIN1_NAMES, COUNTRY_ALIASES
-from raincast.geocoding.text import fold, split_query
+from raincast.geocoding.text import fold
+from raincast.retry import RetryPolicy
 
 PROVIDER = "open-meteo"
-SEARCH_URL = "https://geocoding-api.open-meteo.com/v1/search"
+BASE_URL_ENV = "OPEN_METEO_GEOCODING_URL"
+DEFAULT_BASE_URL = "https://geocoding-api.open-meteo.com"
+SEARCH_URL = DEFAULT_BASE_URL + "/v1/search"
 # Results asked for: the documented default for a bare name; the maximum when qualifiers
 # filter the results here, so that the wanted place is among them.
 COUNT = 10
@@ -32,25 +38,28 @@ COUNT_FILTERED = 100
 
 class OpenMeteoGeocoder(HttpGeocoder):
     name = PROVIDER
+    BASE_URL_ENV = BASE_URL_ENV
+    DEFAULT_BASE_URL = DEFAULT_BASE_URL
+    PATH = "/v1/search"
 
     def __init__(
         self,
         *,
-        url: str = SEARCH_URL,
+        url: str | None = None,
         language: str = "en",
         max_alternatives: int = 5,
-        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        timeout: float | tuple[float, float] | None = None,
         session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        super().__init__(max_alternatives=max_alternatives, timeout=timeout, session=session)
-        self.url = url
+        super().__init__(
+            url=url, max_alternatives=max_alternatives, timeout=timeout, session=session,
+            retry=retry,
+        )  # fmt: skip
         self.language = language
 
-    def geocode(self, query: str) -> GeocodeResult:
-        parsed = split_query(query)
-        if isinstance(parsed, str):
-            return self._not_found(str(query), parsed)
-        name, qualifiers = parsed
+    def _geocode(self, query: Query) -> GeocodeResult:
+        name, qualifiers = query.name, list(query.qualifiers)
         params: dict[str, Any] = {
             "name": name,
             "count": COUNT_FILTERED if qualifiers else COUNT,

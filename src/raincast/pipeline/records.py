@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raincast.cities import slugify
+from raincast.geocoding import GEOCODERS as GEOCODERS
+from raincast.providers import Registry
+from raincast.weather import WEATHER_SOURCES as WEATHER_SOURCES
 
-GEOCODERS = ("geonames", "open-meteo", "locationiq")
-WEATHER_SOURCES = ("replay", "open-meteo")
-DEFAULT_GEOCODER = "geonames"
-DEFAULT_WEATHER = "replay"
+# The providers a run may name are the registries' (re-exported here for the CLI).
+DEFAULT_GEOCODER = GEOCODERS.default
+DEFAULT_WEATHER = WEATHER_SOURCES.default
 
 # Execution names and S3 keys: keep run ids to a safe, portable alphabet.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -102,10 +104,11 @@ def validate_date(value: Any) -> str:
         raise InvalidRequest(f"date {value!r} is not a date in YYYY-MM-DD form") from None
 
 
-def validate_choice(what: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
+def validate_choice(what: str, value: Any, choices: Registry[Any]) -> str:
+    name = choices.canonical(value) if isinstance(value, str) else None
+    if name is None:
         raise InvalidRequest(f"unknown {what} {value!r}: choose one of {', '.join(choices)}")
-    return str(value)
+    return name
 
 
 @dataclass
@@ -149,6 +152,16 @@ def batch_id_for(items: list[dict[str, Any]]) -> str:
     """Names a batch after its rows ("00025-00049"): stable across re-runs, unique in a run."""
     indices = [int(i.get("index", 0)) for i in items] or [0]
     return f"{min(indices):05d}-{max(indices):05d}"
+
+
+def count_failed(batch: Batch) -> dict[str, int]:
+    """Failed items of a batch by reason category (for the step's log line)."""
+    counts: dict[str, int] = {}
+    for item in batch.items:
+        if item.get("status") == "error":
+            category = reason_category(item.get("reason"))
+            counts[category] = counts.get(category, 0) + 1
+    return counts
 
 
 def fail(item: dict[str, Any], reason: str) -> dict[str, Any]:

@@ -1,18 +1,30 @@
 """The four per-batch steps: geocode, weather, predict, store (and recording a crashed batch).
 
 Every step works on ``Batch.pending()`` items only and never raises for one city's
-problem: that city gets ``status: "error"`` and a ``reason`` and flows on. The only
-exceptions that escape are ``RetryableProviderError`` subclasses (the state machine retries
-the batch with backoff) and genuine bugs (the state machine's Catch records the batch).
+problem: that city gets ``status: "error"`` and a ``reason`` and flows on. Each provider
+request is retried where it fails (by the provider base, within the step's ``deadline``,
+the Lambda's remaining time); a city whose request still fails gets the provider's error
+as its reason and the rest of the batch is forecast. The batch itself fails only when the
+provider looks down: a ``RetryableProviderError`` escapes (and the state machine retries
+the whole batch later) when no lookup of the batch got an answer, or when the first
+``CIRCUIT_OPEN_AFTER`` lookups all failed (the circuit opens: the remaining lookups are not
+tried). Genuine bugs escape too (the state machine's Catch records the batch).
+
+Lookups of web providers run ``parallel_requests`` at a time (threads: the time is spent
+waiting on the network), so one city's backoff or ``Retry-After`` does not hold up the rest.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import math
-from typing import Any, Protocol
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
 
 from raincast.errors import ProviderError, RetryableProviderError
 from raincast.pipeline.records import Batch, city_key, fail, result_row
@@ -21,14 +33,84 @@ from raincast.weather.base import Observation
 log = logging.getLogger(__name__)
 
 MAX_ALTERNATIVES = 3
+# Consecutive failed lookups, with no answer yet, after which a batch stops asking.
+CIRCUIT_OPEN_AFTER = 8
+
+T = TypeVar("T")
 
 
 class _Geocoder(Protocol):
-    def geocode(self, query: str) -> Any: ...
+    def geocode(self, query: str, *, deadline: float | None = None) -> Any: ...
 
 
 class _WeatherSource(Protocol):
-    def observe(self, lat: float, lon: float, date: dt.date) -> Any: ...
+    def observe(
+        self, lat: float, lon: float, date: dt.date, *, deadline: float | None = None
+    ) -> Any: ...
+
+
+class _Lookups:
+    """Runs one batch's lookups (``parallel`` at a time) and decides whether the provider
+    is down: see the module docstring."""
+
+    def __init__(self, what: str, parallel: int) -> None:
+        self.what = what
+        self.parallel = max(1, parallel)
+        self.answered = 0
+        self.failed_in_a_row = 0
+        self.last_error: RetryableProviderError | None = None
+        self._lock = threading.Lock()
+
+    def run(
+        self,
+        jobs: list[tuple[dict[str, Any], Callable[[], T]]],
+        use: Callable[[dict[str, Any], T], None],
+    ) -> None:
+        """Calls each job's lookup and ``use(item, result)``, or fails the item with why."""
+
+        def one(job: tuple[dict[str, Any], Callable[[], T]]) -> None:
+            item, lookup = job
+            with self._lock:
+                if self.circuit_open:
+                    fail(item, f"{self.what} failed: not tried, the provider looks down")
+                    return
+            try:
+                result = lookup()
+            except RetryableProviderError as exc:
+                with self._lock:
+                    self.failed_in_a_row += 1
+                    self.last_error = exc
+                fail(item, f"{self.what} failed: {exc}")
+                return
+            except ProviderError as exc:
+                with self._lock:
+                    self.answered += 1  # the provider answered, just not usefully
+                    self.failed_in_a_row = 0
+                fail(item, f"{self.what} failed: {exc}")
+                return
+            except (
+                TypeError,
+                ValueError,
+            ) as exc:  # this city's input (e.g. lat 95), not the provider
+                fail(item, f"{self.what} failed: {exc}")
+                return
+            with self._lock:
+                self.answered += 1
+                self.failed_in_a_row = 0
+            use(item, result)
+
+        if self.parallel == 1 or len(jobs) <= 1:
+            for job in jobs:
+                one(job)
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.parallel, len(jobs))) as pool:
+                list(pool.map(one, jobs))
+        if self.last_error is not None and self.answered == 0:
+            raise self.last_error
+
+    @property
+    def circuit_open(self) -> bool:
+        return self.answered == 0 and self.failed_in_a_row >= CIRCUIT_OPEN_AFTER
 
 
 class _Model(Protocol):
@@ -42,7 +124,8 @@ class _Model(Protocol):
     ) -> Any: ...
 
 
-def geocode_batch(batch: Batch, geocoder: _Geocoder) -> Batch:
+def geocode_batch(batch: Batch, geocoder: _Geocoder, deadline: float | None = None) -> Batch:
+    jobs: list[tuple[dict[str, Any], Callable[[], Any]]] = []
     for item in batch.pending():
         if item.get("lat") is not None and item.get("lon") is not None:
             # The list gave coordinates: trust them, no lookup.
@@ -58,42 +141,40 @@ def geocode_batch(batch: Batch, geocoder: _Geocoder) -> Batch:
             }
             continue
         query = f"{item['city']}, {item['country']}" if item.get("country") else item["city"]
-        try:
-            result = geocoder.geocode(query)
-        except RetryableProviderError:
-            raise
-        except ProviderError as exc:
-            fail(item, f"geocoder failed: {exc}")
-            continue
+        jobs.append((item, functools.partial(geocoder.geocode, query, deadline=deadline)))
+
+    def use(item: dict[str, Any], result: Any) -> None:
         if result.place is None:
-            fail(item, result.reason or f"not found: {query!r}")
-            continue
+            fail(item, result.reason or f"not found: {result.query!r}")
+            return
         item["place"] = result.place.to_dict()
         if result.alternatives:
             item["alternatives"] = [p.to_dict() for p in result.alternatives[:MAX_ALTERNATIVES]]
+
+    _Lookups("geocoder", getattr(geocoder, "parallel_requests", 1)).run(jobs, use)
     return batch
 
 
-def weather_batch(batch: Batch, source: _WeatherSource) -> Batch:
+def weather_batch(batch: Batch, source: _WeatherSource, deadline: float | None = None) -> Batch:
     date = dt.date.fromisoformat(batch.settings.date)
+    jobs: list[tuple[dict[str, Any], Callable[[], Any]]] = []
     for item in batch.pending():
         place = item.get("place") or {}
         if place.get("lat") is None or place.get("lon") is None:
             fail(item, "no coordinates: the geocode step did not run for this city")
             continue
-        try:
-            result = source.observe(float(place["lat"]), float(place["lon"]), date)
-        except RetryableProviderError:
-            raise
-        except ProviderError as exc:
-            fail(item, f"weather source failed: {exc}")
-            continue
+        lat, lon = float(place["lat"]), float(place["lon"])
+        jobs.append((item, functools.partial(source.observe, lat, lon, date, deadline=deadline)))
+
+    def use(item: dict[str, Any], result: Any) -> None:
         if result.observation is None:
             fail(item, result.reason or f"no observations near here on {date.isoformat()}")
-            continue
+            return
         item["observation"] = result.observation.to_dict()
         # the day before (the model's 24 h changes); None when the source has no such day
         item["previous_observation"] = result.previous.to_dict() if result.previous else None
+
+    _Lookups("weather source", getattr(source, "parallel_requests", 1)).run(jobs, use)
     return batch
 
 

@@ -1,31 +1,31 @@
-"""Weather: one interface (``WeatherSource``), several sources behind it."""
+"""Weather: one interface (``WeatherSource``), several sources behind it.
+
+``WEATHER_SOURCES`` is the one list of sources; ``get_weather_source(name, **config)`` makes
+one. Imported on demand: the replay source must not pay for ``requests``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from raincast.providers import Registry
 from raincast.weather.base import OBSERVATION_FIELDS, Observation, WeatherResult, WeatherSource
 
-# name -> "module:class". Imported on demand: the replay source must not pay for `requests`.
-WEATHER_SOURCES: dict[str, str] = {
-    "replay": "raincast.weather.replay:ReplayWeather",
-    "open-meteo": "raincast.weather.open_meteo:OpenMeteoWeather",
-}
+WEATHER_SOURCES: Registry[WeatherSource] = Registry(
+    "weather source",
+    {
+        "replay": "raincast.weather.replay:ReplayWeather",
+        "open-meteo": "raincast.weather.open_meteo:OpenMeteoWeather",
+    },
+    default="replay",
+    aliases={"openmeteo": "open-meteo"},
+)
 
 
-def get_weather_source(name: str = "replay", **config: Any) -> WeatherSource:
+def get_weather_source(name: str = WEATHER_SOURCES.default, **config: Any) -> WeatherSource:
     """The weather source called ``name``, built with ``config`` (its constructor's keyword
     arguments, e.g. ``radius_km=25`` for replay, ``timeout=5`` for open-meteo)."""
-    import importlib
-
-    try:
-        target = WEATHER_SOURCES[name]
-    except KeyError:
-        valid = ", ".join(sorted(WEATHER_SOURCES))
-        raise ValueError(f"unknown weather provider {name!r}; valid: {valid}") from None
-    module_name, class_name = target.split(":")
-    cls: type[WeatherSource] = getattr(importlib.import_module(module_name), class_name)
-    return cls(**config)
+    return WEATHER_SOURCES.create(name, **config)
 
 
 __all__ = [

@@ -7,14 +7,23 @@ degrees from north (the compass points of the CSV are converted), humidity in %,
 in hPa (mean sea level), cloud in oktas (0-8). Any value may be ``None``: missing is normal.
 Evaporation is deliberately absent (no online source supplies it) and so is RISK_MM
 (tomorrow's rainfall: it leaks the answer).
+
+``WeatherSource.observe`` is the template method: it validates the point and the date,
+looks in the cache, and calls the source's own ``_observe`` with retries within the
+deadline (``raincast.providers.Provider``). A source implements only ``_observe`` and builds
+its answer with ``_found`` / ``_not_found``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+import numbers
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from raincast.providers import Provider
 
 # The numeric observation fields, in a fixed order. Shared by the CSV loader, every weather
 # source and the feature builder.
@@ -125,11 +134,46 @@ class WeatherResult:
         )
 
 
-class WeatherSource(ABC):
+def check_point(lat: float, lon: float) -> None:
+    """``TypeError``/``ValueError`` unless (lat, lon) are finite numbers in range."""
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (lat, lon)):
+        raise TypeError(f"lat and lon must be numbers, not {lat!r}, {lon!r}")
+    if not (math.isfinite(lat) and -90.0 <= lat <= 90.0):
+        raise ValueError(f"latitude {lat} is not between -90 and 90")
+    if not (math.isfinite(lon) and -180.0 <= lon <= 180.0):
+        raise ValueError(f"longitude {lon} is not between -180 and 180")
+
+
+class WeatherSource(Provider, ABC):
     """Gives the observations of one day at (or near) one point."""
 
     name: str = "weather"
 
+    def observe(
+        self, lat: float, lon: float, date: dt.date, *, deadline: float | None = None
+    ) -> WeatherResult:
+        """Never raises for "no data here/then"; raises ProviderError when the source fails
+        (a retryable one once the retries are spent), ``TypeError``/``ValueError`` for a bad
+        point or date. ``deadline``: ``time.monotonic()`` by which to stop retrying."""
+        check_point(lat, lon)
+        if isinstance(date, dt.datetime) or not isinstance(date, dt.date):
+            raise TypeError(f"date must be a datetime.date, not {type(date).__name__}")
+        lat, lon = float(lat), float(lon)
+        return self.lookup((lat, lon, date), lambda: self._observe(lat, lon, date), deadline)
+
     @abstractmethod
-    def observe(self, lat: float, lon: float, date: dt.date) -> WeatherResult:
-        """Never raises for "no data here/then"; raises ProviderError when the source fails."""
+    def _observe(self, lat: float, lon: float, date: dt.date) -> WeatherResult:
+        """The source's own lookup of a validated point and date."""
+
+    def _found(
+        self,
+        lat: float,
+        lon: float,
+        date: dt.date,
+        observation: Observation,
+        previous: Observation | None = None,
+    ) -> WeatherResult:
+        return WeatherResult(lat, lon, date, observation, provider=self.name, previous=previous)
+
+    def _not_found(self, lat: float, lon: float, date: dt.date, reason: str) -> WeatherResult:
+        return WeatherResult(lat, lon, date, None, reason=reason, provider=self.name)

@@ -1,9 +1,15 @@
-"""Online weather: the Open-Meteo forecast API (https://open-meteo.com/en/docs), no key.
+"""Online weather: the Open-Meteo forecast API (https://open-meteo.com/en/docs) and, for
+days older than the forecast API keeps, its historical weather API
+(https://open-meteo.com/en/docs/historical-weather-api); no key.
 
-One request per (point, day): ``/v1/forecast`` with ``start_date`` = the day before and
-``end_date`` = the day, and ``timezone=auto``, so hourly ``time`` values are the place's
-local clock times and the daily values are for its local calendar days. The day before
-becomes ``WeatherResult.previous`` (None when the answer lacks it). The response is mapped into the same
+One request per (point, day): ``{base}/v1/forecast`` (base URL: the ``OPEN_METEO_FORECAST_URL``
+setting, default https://api.open-meteo.com), or ``{archive}/v1/archive`` for a day more than
+``FORECAST_PAST_DAYS`` before today (``OPEN_METEO_ARCHIVE_URL``, default
+https://archive-api.open-meteo.com; same parameters, same answer shape), with
+``start_date`` = the day before and ``end_date`` = the day, and ``timezone=auto``, so hourly
+``time`` values are the place's local clock times and the daily values are for its local
+calendar days. The day before becomes ``WeatherResult.previous`` (None when the answer lacks
+it). The response is mapped into the same
 ``Observation`` as the replay source (weatherAUS units), so one feature builder serves both:
 
 - min/max temperature, rainfall, sunshine, gust speed: the daily aggregates
@@ -17,8 +23,8 @@ local calendar day's total (the Bureau's Rainfall is the 24 h to 9 am), and the 
 direction is the day's dominant wind direction (Open-Meteo has no direction of the
 strongest gust).
 
-The forecast API serves about the last 3 months and the next 16 days; a date outside that
-is answered with HTTP 400 and ``{"error": true, "reason": "..."}``, which becomes a
+The forecast API serves the last 92 days and the next 16; a date it cannot serve is
+answered with HTTP 400 and ``{"error": true, "reason": "..."}``, which becomes a
 not-found ``WeatherResult`` carrying the reason, not an exception.
 """
 
@@ -31,11 +37,19 @@ from typing import Any
 import requests
 
 from raincast.errors import ProviderError
-from raincast.http import DEFAULT_TIMEOUT, JsonHttpClient
+from raincast.http import JsonHttpClient, base_url
+from raincast.retry import PARALLEL_REQUESTS, RetryPolicy
 from raincast.weather.base import Observation, WeatherResult, WeatherSource
 from raincast.weather.stations import haversine_km
 
-FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
+FORECAST_BASE_URL_ENV = "OPEN_METEO_FORECAST_URL"
+DEFAULT_FORECAST_BASE_URL = "https://api.open-meteo.com"
+FORECAST_URL = DEFAULT_FORECAST_BASE_URL + "/v1/forecast"
+ARCHIVE_BASE_URL_ENV = "OPEN_METEO_ARCHIVE_URL"
+DEFAULT_ARCHIVE_BASE_URL = "https://archive-api.open-meteo.com"
+ARCHIVE_URL = DEFAULT_ARCHIVE_BASE_URL + "/v1/archive"
+# The forecast API's documented maximum of past_days: older days come from the archive.
+FORECAST_PAST_DAYS = 92
 
 HOURLY_VARIABLES = (
     "temperature_2m",
@@ -110,14 +124,23 @@ class OpenMeteoWeather(WeatherSource):
     """Observations of one day at a point from the Open-Meteo forecast API."""
 
     name = "open-meteo"
+    parallel_requests = PARALLEL_REQUESTS
 
     def __init__(
         self,
-        url: str = FORECAST_URL,
-        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        url: str | None = None,
+        timeout: float | tuple[float, float] | None = None,
         session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
+        archive_url: str | None = None,
     ) -> None:
-        self.url = url
+        super().__init__(retry=retry)
+        self.url = (
+            url or base_url(FORECAST_BASE_URL_ENV, DEFAULT_FORECAST_BASE_URL) + "/v1/forecast"
+        )
+        self.archive_url = (
+            archive_url or base_url(ARCHIVE_BASE_URL_ENV, DEFAULT_ARCHIVE_BASE_URL) + "/v1/archive"
+        )
         self.http = JsonHttpClient(self.name, session=session, timeout=timeout)
 
     @property
@@ -136,27 +159,28 @@ class OpenMeteoWeather(WeatherSource):
             "wind_speed_unit": "kmh",
         }
 
-    def observe(self, lat: float, lon: float, date: dt.date) -> WeatherResult:
-        if not (
-            math.isfinite(lat) and -90 <= lat <= 90 and math.isfinite(lon) and -180 <= lon <= 180
-        ):
-            raise ValueError(f"coordinates out of range: {lat}, {lon}")
-        if isinstance(date, dt.datetime) or not isinstance(date, dt.date):
-            raise TypeError(f"date must be a datetime.date, not {type(date).__name__}")
-        body = self._get(self.params(lat, lon, date))
+    def url_for(self, date: dt.date, today: dt.date | None = None) -> str:
+        """The forecast API for recent and coming days, the archive for older ones."""
+        today = today or dt.datetime.now(dt.UTC).date()
+        if date < today - dt.timedelta(days=FORECAST_PAST_DAYS):
+            return self.archive_url
+        return self.url
+
+    def _observe(self, lat: float, lon: float, date: dt.date) -> WeatherResult:
+        body = self._get(self.url_for(date), self.params(lat, lon, date))
         if isinstance(body, str):  # the API's own "error": true reason
-            return WeatherResult(lat, lon, date, None, reason=body, provider=self.name)
+            return self._not_found(lat, lon, date, body)
         return self._result(lat, lon, date, body)
 
     # -- HTTP --
 
-    def _get(self, params: dict[str, str]) -> dict[str, Any] | str:
+    def _get(self, url: str, params: dict[str, str]) -> dict[str, Any] | str:
         """The JSON body of a 2xx answer, or the reason string of a 400 answer.
 
         Timeouts, 429, 5xx, 401/403 and bodies that are not JSON are the shared client's
         typed errors; only the API's own ``{"error": true, "reason": ...}`` is read here.
         """
-        status, body = self.http.get(self.url, params, accept_statuses=[400])
+        status, body = self.http.get(url, params, accept_statuses=[400])
         if not isinstance(body, dict):
             raise ProviderError(self.name, f"HTTP {status}: unexpected JSON {type(body).__name__}")
         if body.get("error"):
@@ -188,9 +212,9 @@ class OpenMeteoWeather(WeatherSource):
         observation = self._observation(date, hourly, daily, source)
         if observation is None:
             reason = f"open-meteo: the answer has no daily values for {date.isoformat()}"
-            return WeatherResult(lat, lon, date, None, reason=reason, provider=self.name)
+            return self._not_found(lat, lon, date, reason)
         previous = self._observation(date - dt.timedelta(days=1), hourly, daily, source)
-        return WeatherResult(lat, lon, date, observation, provider=self.name, previous=previous)
+        return self._found(lat, lon, date, observation, previous)
 
     def _observation(
         self,

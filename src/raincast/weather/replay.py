@@ -18,7 +18,6 @@ import datetime as dt
 import hashlib
 import logging
 import math
-import numbers
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -197,15 +196,6 @@ def cached_replay_data(path: str | Path | None = None) -> ReplayData:
 # ---- the weather source -------------------------------------------------------------------
 
 
-def _check_point(lat: float, lon: float) -> None:
-    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (lat, lon)):
-        raise TypeError(f"lat and lon must be numbers, not {lat!r}, {lon!r}")
-    if not (math.isfinite(lat) and -90.0 <= lat <= 90.0):
-        raise ValueError(f"latitude {lat} is not between -90 and 90")
-    if not (math.isfinite(lon) and -180.0 <= lon <= 180.0):
-        raise ValueError(f"longitude {lon} is not between -180 and 180")
-
-
 def _km(distance: float) -> str:
     return f"{distance:.1f} km" if distance < 10 else f"{distance:.0f} km"
 
@@ -228,6 +218,7 @@ class ReplayWeather(WeatherSource):
         path: str | Path | None = None,
         stations_path: str | Path | None = None,
     ) -> None:
+        super().__init__()
         radius_km = float(radius_km)
         if not (math.isfinite(radius_km) and radius_km > 0):
             raise ValueError(f"radius_km must be a positive number of km, not {radius_km}")
@@ -270,13 +261,9 @@ class ReplayWeather(WeatherSource):
 
     # -- lookup --
 
-    def observe(self, lat: float, lon: float, date: dt.date) -> WeatherResult:
-        _check_point(lat, lon)
-        if isinstance(date, dt.datetime) or not isinstance(date, dt.date):
-            raise TypeError(f"date must be a datetime.date, not {type(date).__name__}")
-
+    def _observe(self, lat: float, lon: float, date: dt.date) -> WeatherResult:
         def not_found(reason: str) -> WeatherResult:
-            return WeatherResult(lat, lon, date, None, reason=reason, provider=self.name)
+            return self._not_found(lat, lon, date, reason)
 
         ranked = sorted(
             ((haversine_km(lat, lon, s.lat, s.lon), s) for s in self.stations),
@@ -303,10 +290,9 @@ class ReplayWeather(WeatherSource):
                     if previous_row is None
                     else self._observation(before, previous_row, station, distance)
                 )
-                return WeatherResult(
-                    lat, lon, date, self._observation(date, row, station, distance),
-                    provider=self.name, previous=previous,
-                )  # fmt: skip
+                return self._found(
+                    lat, lon, date, self._observation(date, row, station, distance), previous
+                )
         if not (self.first_date <= date <= self.latest_date):
             distance, nearest = in_range[0]
             return not_found(

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from raincast.errors import ProviderError
-from raincast.geocoding import DEFAULT_PROVIDER, PROVIDERS, GeocodeResult, Place, get_geocoder
+from raincast.geocoding import DEFAULT_PROVIDER, GEOCODERS, GeocodeResult, Place, get_geocoder
 from raincast.sanitize import printable, printable_lines
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--provider",
-        choices=list(PROVIDERS),
+        choices=list(GEOCODERS),
         default=DEFAULT_PROVIDER,
         help="geonames: offline index (default); open-meteo: online, no key; "
         "locationiq: online, key in LOCATIONIQ_API_KEY",

@@ -1,14 +1,20 @@
-"""What the Lambda handlers share: clients, providers, the model and secrets, each created
-once per execution environment (module-level caches survive warm invocations), plus the
-batch-event schema and the metrics every step reports.
+"""The Lambda adapter: everything AWS-specific the handlers in ``functions/*/app.py``
+share, kept out of the domain code (``raincast.pipeline``, ``raincast.geocoding``,
+``raincast.weather`` never import it). The handlers share code only through the shared
+layer, so it lives in the raincast package, but only the handlers import it.
 
-Nothing here is needed by the domain code; only ``functions/*/app.py`` import it.
+What is here: the function's environment (``RESULTS_BUCKET``, the LocationIQ key from the
+environment, SSM or Secrets Manager through powertools Parameters), the boto3 S3 client,
+the providers and the model (each created once per execution environment: module-level
+caches survive warm invocations), the batch-event schema, the time budget a step gets from
+the Lambda context, and the metrics every step reports.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import time
 from typing import Any
 
 from raincast.pipeline.records import Batch, reason_category
@@ -36,6 +42,19 @@ LOCATIONIQ_KEY_ENV = "LOCATIONIQ_API_KEY"  # a key given directly (local runs)
 LOCATIONIQ_PARAMETER_ENV = "LOCATIONIQ_API_KEY_PARAMETER"  # SSM SecureString name (AWS)
 LOCATIONIQ_SECRET_ENV = "LOCATIONIQ_API_KEY_SECRET"  # or a Secrets Manager secret id
 SECRET_MAX_AGE_SECONDS = 300  # rotate-friendly, yet one fetch per environment per 5 minutes
+# Of the invocation's remaining time, what a step keeps back from its provider lookups to
+# return the batch (serialise, log, flush metrics) before Lambda's Timeout kills it.
+RESERVE_SECONDS = 5.0
+
+
+def deadline(context: Any) -> float | None:
+    """The ``time.monotonic()`` by which a step's lookups must be done: the invocation's
+    remaining time (``context.get_remaining_time_in_millis()``; the local runtime's context
+    gives it too) less ``RESERVE_SECONDS``. None when the context cannot tell."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return time.monotonic() + float(remaining()) / 1000.0 - RESERVE_SECONDS
 
 
 def results_bucket() -> str:
@@ -154,13 +173,3 @@ def _single_metric(name: str, value: int) -> Any:
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     return single_metric(name=name, unit=MetricUnit.Count, value=value)
-
-
-def count_failed(batch: Batch) -> dict[str, int]:
-    """Failed items of a batch by reason category (for the step's log line)."""
-    counts: dict[str, int] = {}
-    for item in batch.items:
-        if item.get("status") == "error":
-            category = reason_category(item.get("reason"))
-            counts[category] = counts.get(category, 0) + 1
-    return counts

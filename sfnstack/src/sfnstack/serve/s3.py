@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from sfnstack.serve.eventbridge import s3_object_created_event
-from sfnstack.serve.store import DataDir
+from sfnstack.serve.store import DataDir, InvalidBucketName, check_bucket_name
 
 log = logging.getLogger("sfnstack.serve.s3")
 
@@ -107,9 +107,10 @@ class S3Endpoint:
         return True
 
     def _persist_bucket(self, name: str) -> None:
+        """Save a bucket that exists (CreateBucket; a PUT that created nothing saves
+        nothing and deletes nothing)."""
         bucket = self.backend.buckets.get(name)
         if bucket is None:
-            self.data.delete_bucket(name)
             return
         created = getattr(bucket, "creation_date", None)
         created_text = (
@@ -164,9 +165,21 @@ class S3Endpoint:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
+        bucket, key = self._bucket_and_key(environ)
+        if bucket is not None:
+            # S3's naming rules, before moto or the data directory see the name: a Host
+            # header or path is not a file name.
+            try:
+                check_bucket_name(bucket)
+            except InvalidBucketName:
+                return _error(
+                    start_response,
+                    "InvalidBucketName",
+                    "The specified bucket is not valid.",
+                    bucket,
+                )
         if method in ("GET", "HEAD", "OPTIONS"):
             return self._app(environ, start_response)
-        bucket, key = self._bucket_and_key(environ)
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         request_body = b""
         if method == "POST" and bucket and key is None and "delete" in query:
@@ -217,8 +230,8 @@ class S3Endpoint:
             if key is None:
                 if method == "PUT" and not query:
                     self._persist_bucket(bucket)
-                elif method == "DELETE" and not query:
-                    self.data.delete_bucket(bucket)
+                elif method == "DELETE" and not query and bucket not in self.backend.buckets:
+                    self.data.delete_bucket(bucket)  # moto really deleted it
                 elif method == "POST" and "delete" in query:
                     for deleted in _keys_in_delete_request(request_body):
                         self._persist_key(bucket, deleted)
@@ -250,6 +263,20 @@ class S3Endpoint:
                 version_id=None if fake_key.version_id in (None, "null") else fake_key.version_id,
             )
             self.on_event(event)
+
+
+def _error(start_response: StartResponse, code: str, message: str, bucket: str) -> list[bytes]:
+    """An S3 error document, as S3 sends it."""
+    root = ET.Element("Error")
+    for tag, text in (("Code", code), ("Message", message), ("BucketName", bucket)):
+        ET.SubElement(root, tag).text = text
+    ET.SubElement(root, "RequestId").text = uuid.uuid4().hex[:16].upper()
+    body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root)
+    start_response(
+        "400 Bad Request",
+        [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
 
 
 def _keys_in_delete_request(body: bytes) -> list[str]:

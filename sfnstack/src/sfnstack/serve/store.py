@@ -5,21 +5,63 @@ rename) so a crash never leaves half a file:
     s3/<bucket>/objects/<sha256(key)>.json  an object's key, ETag, metadata, dates
     s3/<bucket>/objects/<sha256(key)>.data  its bytes
     executions/<sha256(execution arn)>.json an execution: input, status, output, history
+    executions/<sha256(execution arn)>.progress.jsonl  what it has done (for redrive)
     triggers/delivered.jsonl                S3 objects already delivered (dedupe)
+    serve.lock                              held by the server using the directory
+
+Nothing from a request becomes a path unchecked: bucket names must follow S3's naming
+rules (:func:`check_bucket_name`) and every other name is a SHA-256 digest; every path is
+resolved and must stay under the data directory (:meth:`DataDir.inside`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
+import re
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DataDir", "StoredObject"]
+__all__ = ["DataDir", "InvalidBucketName", "StoredObject", "check_bucket_name"]
+
+# S3's rules for general purpose bucket names (docs: "Bucket naming rules"): 3-63 of
+# [a-z0-9.-], a letter or digit at both ends, no "..", not an IP address, none of the
+# reserved prefixes and suffixes.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+class InvalidBucketName(ValueError):
+    """A bucket name that S3 would refuse (and that must never become a path)."""
+
+
+def check_bucket_name(name: str) -> str:
+    """``name`` if it is a valid S3 bucket name, else :class:`InvalidBucketName`."""
+    if (
+        not isinstance(name, str)
+        or not _BUCKET_NAME.fullmatch(name)
+        or ".." in name
+        or name.startswith(_RESERVED_PREFIXES)
+        or name.endswith(_RESERVED_SUFFIXES)
+        or _is_ip_address(name)
+    ):
+        raise InvalidBucketName(f"The specified bucket is not valid: {name!r}")
+    return name
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _digest(text: str) -> str:
@@ -49,7 +91,7 @@ class StoredObject:
 
 class DataDir:
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()
         self.s3 = self.root / "s3"
         self.executions = self.root / "executions"
         self.triggers = self.root / "triggers"
@@ -59,26 +101,42 @@ class DataDir:
         self._delivered_path = self.triggers / "delivered.jsonl"
         self._delivered: set[tuple[str, str, str]] = set(self._read_delivered())
 
+    def inside(self, path: Path, under: Path | None = None) -> Path:
+        """``path``, resolved, if it is strictly below ``under`` (default: the data
+        directory); ``ValueError`` otherwise (a ``..``, an absolute part, a symlink out)."""
+        base = (under or self.root).resolve()
+        resolved = path.resolve()
+        if resolved == base or not resolved.is_relative_to(base):
+            raise ValueError(f"{path} is not inside {base}")
+        return resolved
+
     # ------------------------------------------------------------------ S3
     def _bucket_dir(self, bucket: str) -> Path:
-        return self.s3 / bucket  # bucket names are safe path components (3-63 of [a-z0-9.-])
+        return self.inside(self.s3 / check_bucket_name(bucket), self.s3)
 
     def save_bucket(self, bucket: str, region: str, created: str) -> None:
         document = {"name": bucket, "region": region, "created": created}
         _write_atomic(self._bucket_dir(bucket) / "bucket.json", json.dumps(document).encode())
 
     def delete_bucket(self, bucket: str) -> None:
+        """Remove a deleted bucket's directory (the caller checked it is gone). Symlinks
+        inside are removed, never followed."""
         directory = self._bucket_dir(bucket)
-        if not directory.exists():
+        if directory.is_symlink() or not directory.is_dir():
             return
-        for path in sorted(directory.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        directory.rmdir()
+        shutil.rmtree(directory)
 
     def buckets(self) -> list[dict[str, str]]:
+        """The saved buckets whose document names their own, valid, directory."""
         found = []
         for path in sorted(self.s3.glob("*/bucket.json")):
-            found.append(json.loads(path.read_text(encoding="utf-8")))
+            try:
+                document = json.loads(path.read_text(encoding="utf-8"))
+                if self._bucket_dir(document["name"]) != path.parent.resolve():
+                    continue
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # torn, or not ours: never restored
+            found.append(document)
         return found
 
     def save_object(
@@ -126,9 +184,11 @@ class DataDir:
             )
 
     # ------------------------------------------------------------------ executions
+    def execution_path(self, execution_arn: str, suffix: str = ".json") -> Path:
+        return self.executions / f"{_digest(execution_arn)}{suffix}"
+
     def save_execution(self, record: dict[str, Any]) -> None:
-        path = self.executions / f"{_digest(record['executionArn'])}.json"
-        _write_atomic(path, json.dumps(record).encode())
+        _write_atomic(self.execution_path(record["executionArn"]), json.dumps(record).encode())
 
     def executions_saved(self) -> Iterator[dict[str, Any]]:
         for path in sorted(self.executions.glob("*.json")):

@@ -77,3 +77,6 @@ class Services:
     # (the LambdaPool does): Map iterations and Parallel branches then run as greenlets on
     # one thread instead of threads (see run_jobs). In-process invokers leave it False.
     cooperative: bool = False
+    # An asl.progress.Progress: told what the execution does, and where to resume it from
+    # (RedriveExecution). None: nothing is recorded.
+    progress: Any = None

@@ -359,8 +359,13 @@ class MapState(State):
         processor = self.processor
         history = ex.history
         name = self.name
+        progress = ex.services.progress
 
         def job(cancel: threading.Event) -> Any:
+            if progress is not None:  # a redrive: an iteration that succeeded is not re-run
+                done, output = progress.recorded_iteration(name, index)
+                if done:
+                    return output
             iteration_track = Track(parent.last_id)
             details = {"name": name, "index": index}
             history.add(
@@ -408,6 +413,8 @@ class MapState(State):
                 "mapIterationSucceededEventDetails",
                 details,
             )
+            if progress is not None:
+                progress.iteration_done(name, index, result)
             return result
 
         return job

@@ -218,6 +218,78 @@ def test_same_name_and_input_while_running_returns_the_same_execution_and_stop_a
     assert described["status"] == "ABORTED"
 
 
+def test_a_stopped_execution_is_redriven_from_the_state_it_stopped_in(
+    stack: ServeProcess,
+) -> None:
+    sfn = stack.sfn()
+    sm_arn = stack.state_machine_arn()
+    request = json.dumps({"cities": ["Sydney", "?Atlantis"], "sleep": 3})
+    run = sfn.start_execution(
+        stateMachineArn=sm_arn, name=f"r-{uuid.uuid4().hex[:8]}", input=request
+    )
+    arn = run["executionArn"]
+    wait_until(
+        lambda: any(
+            e["type"] == "TaskStateEntered"
+            for e in sfn.get_execution_history(executionArn=arn)["events"]
+        ),
+        30,
+        "the task to start",
+    )
+    sfn.stop_execution(executionArn=arn, error="Operator.Stop", cause="stopped by the test")
+    stopped = stack.wait_closed(arn)
+    assert stopped["status"] == "ABORTED"
+    assert (stopped["redriveStatus"], stopped["redriveCount"]) == ("REDRIVABLE", 0)
+    aborted = sfn.get_execution_history(executionArn=arn, reverseOrder=True)["events"][0]
+    assert aborted["type"] == "ExecutionAborted"
+    assert aborted["executionAbortedEventDetails"] == {
+        "error": "Operator.Stop",
+        "cause": "stopped by the test",
+    }
+    last_id = aborted["id"]
+    assert arn in {
+        e["executionArn"]
+        for e in sfn.list_executions(stateMachineArn=sm_arn, redriveFilter="NOT_REDRIVEN")[
+            "executions"
+        ]
+    }
+
+    redriven = stack.aws_json("stepfunctions", "redrive-execution", "--execution-arn", arn)
+    assert redriven["redriveDate"]
+    done = stack.wait_closed(arn)
+    assert done["status"] == "SUCCEEDED", done
+    assert done["redriveCount"] == 1 and "redriveDate" in done
+    assert done["redriveStatus"] == "NOT_REDRIVABLE"
+    assert "SUCCEEDED" in done["redriveStatusReason"]
+    assert json.loads(done["output"])["counts"] == {"ok": 1, "error": 1}
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    ids = [e["id"] for e in events]
+    assert ids == list(range(1, len(ids) + 1))
+    kinds = [e["type"] for e in events]
+    assert kinds[last_id - 1 : last_id + 2] == [
+        "ExecutionAborted",
+        "ExecutionRedriven",
+        "TaskStateEntered",
+    ]
+    assert kinds.count("ExecutionStarted") == 1 and kinds[-1] == "ExecutionSucceeded"
+    assert events[last_id]["executionRedrivenEventDetails"] == {"redriveCount": 1}
+    redriven_list = sfn.list_executions(stateMachineArn=sm_arn, redriveFilter="REDRIVEN")
+    assert [e["executionArn"] for e in redriven_list["executions"]] == [arn]
+    assert redriven_list["executions"][0]["redriveCount"] == 1
+    assert arn not in {
+        e["executionArn"]
+        for e in sfn.list_executions(stateMachineArn=sm_arn, redriveFilter="NOT_REDRIVEN")[
+            "executions"
+        ]
+    }
+    with pytest.raises(ClientError) as refused:
+        sfn.redrive_execution(executionArn=arn)
+    assert refused.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
+    with pytest.raises(ClientError) as bad_filter:
+        sfn.list_executions(stateMachineArn=sm_arn, redriveFilter="SOMETIMES")
+    assert bad_filter.value.response["Error"]["Code"] == "ValidationException"
+
+
 def test_start_api_validates_and_starts(stack: ServeProcess) -> None:
     response = stack.post_signed("/forecasts", json.dumps({"cities": ["Brisbane", "Cairns"]}))
     assert response.status_code == 200, response.text

@@ -59,6 +59,10 @@ def _summary(record: ExecutionRecord) -> dict[str, Any]:
     }
     if record.stop_date is not None:
         item["stopDate"] = record.stop_date
+    if record.redrive_count:
+        item["redriveCount"] = record.redrive_count
+    if record.redrive_date is not None:
+        item["redriveDate"] = record.redrive_date
     return item
 
 
@@ -71,6 +75,7 @@ class StepFunctionsApi:
             "ListExecutions": self.list_executions,
             "GetExecutionHistory": self.get_execution_history,
             "StopExecution": self.stop_execution,
+            "RedriveExecution": self.redrive_execution,
             "ListStateMachines": self.list_state_machines,
             "DescribeStateMachine": self.describe_state_machine,
         }
@@ -146,8 +151,13 @@ class StepFunctionsApi:
             body["error"] = record.error
         if record.cause is not None:
             body["cause"] = record.cause
-        body["redriveCount"] = 0
-        body["redriveStatus"] = "NOT_REDRIVABLE"
+        body["redriveCount"] = record.redrive_count
+        if record.redrive_date is not None:
+            body["redriveDate"] = record.redrive_date
+        redrive_status, reason = record.redrive_status()
+        body["redriveStatus"] = redrive_status
+        if reason:
+            body["redriveStatusReason"] = reason
         return body
 
     def list_executions(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +165,15 @@ class StepFunctionsApi:
         allowed = {"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"}
         if status is not None and status not in allowed:
             raise SfnError("ValidationException", f"Invalid statusFilter: '{status}'")
-        records = self.executions.list(_require(request, "stateMachineArn"), status)
+        redrive_filter = request.get("redriveFilter")
+        if redrive_filter is not None and redrive_filter not in ("REDRIVEN", "NOT_REDRIVEN"):
+            raise SfnError(
+                "ValidationException",
+                f"1 validation error detected: Value '{redrive_filter}' at 'redriveFilter' "
+                "failed to satisfy constraint: Member must satisfy enum value set: "
+                "[REDRIVEN, NOT_REDRIVEN]",
+            )
+        records = self.executions.list(_require(request, "stateMachineArn"), status, redrive_filter)
         page, token = _page(records, request)
         body: dict[str, Any] = {"executions": [_summary(r) for r in page]}
         if token:
@@ -179,6 +197,12 @@ class StepFunctionsApi:
             _require(request, "executionArn"), request.get("error"), request.get("cause")
         )
         return {"stopDate": stop_date}
+
+    def redrive_execution(self, request: dict[str, Any]) -> dict[str, Any]:
+        token = request.get("clientToken")
+        if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= 64):
+            raise SfnError("ValidationException", "clientToken must be 1-64 characters")
+        return {"redriveDate": self.executions.redrive(_require(request, "executionArn"), token)}
 
     def list_state_machines(self, request: dict[str, Any]) -> dict[str, Any]:
         machines = sorted(self.executions.sm_by_arn.values(), key=lambda sm: sm.name)

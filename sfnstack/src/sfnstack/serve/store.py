@@ -4,7 +4,8 @@ rename) so a crash never leaves half a file:
     s3/<bucket>/bucket.json                 the bucket (name, region, creation date)
     s3/<bucket>/objects/<sha256(key)>.json  an object's key, ETag, metadata, dates
     s3/<bucket>/objects/<sha256(key)>.data  its bytes
-    executions/<sha256(execution arn)>.json an execution: input, status, output, history
+    executions/<sha256(execution arn)>.json an execution: input, status, output, error
+    executions/<sha256(execution arn)>.history.jsonl   its history events
     executions/<sha256(execution arn)>.progress.jsonl  what it has done (for redrive)
     triggers/delivered.jsonl                S3 objects already delivered (dedupe)
     serve.lock                              held by the server using the directory
@@ -189,6 +190,25 @@ class DataDir:
 
     def save_execution(self, record: dict[str, Any]) -> None:
         _write_atomic(self.execution_path(record["executionArn"]), json.dumps(record).encode())
+
+    def save_history(self, execution_arn: str, events: list[dict[str, Any]]) -> None:
+        """An execution's history events, one JSON document a line."""
+        lines = "".join(json.dumps(event, separators=(",", ":")) + "\n" for event in events)
+        _write_atomic(self.execution_path(execution_arn, ".history.jsonl"), lines.encode())
+
+    def load_history(self, execution_arn: str) -> list[dict[str, Any]]:
+        path = self.execution_path(execution_arn, ".history.jsonl")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        events = []
+        for line in text.splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # written atomically, so only a foreign edit gets here
+        return events
 
     def executions_saved(self) -> Iterator[dict[str, Any]]:
         for path in sorted(self.executions.glob("*.json")):

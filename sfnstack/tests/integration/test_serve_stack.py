@@ -104,7 +104,7 @@ def test_multipart_upload_triggers_once_and_outside_prefix_not_at_all(
     assert requests.get(url, timeout=60).content == big.read_bytes()
 
 
-def test_same_object_delivered_twice_starts_one_execution(
+def test_every_upload_is_a_change_that_starts_an_execution_even_with_the_same_content(
     stack: ServeProcess, tmp_path: Path
 ) -> None:
     input_bucket = _bucket(stack, "input")
@@ -114,14 +114,15 @@ def test_same_object_delivered_twice_starts_one_execution(
     key = f"incoming/{uuid.uuid4().hex}.json"
     s3 = stack.s3()
     s3.upload_file(str(cities), input_bucket, key)
-    s3.upload_file(str(cities), input_bucket, key)  # same key, same ETag
-    stack.aws("s3", "cp", str(cities), f"s3://{input_bucket}/{key}")
-    assert len(_executions_for_key(stack, sm_arn, key)) == 1
-    assert "already delivered" in stack.log()
-    # new content under the same key is a new object: it runs
-    cities.write_text(json.dumps(["Darwin", "Hobart"]), encoding="utf-8")
+    # the same content again (after a crash, say): a new change of the key, so it runs
+    # again, as on AWS, where every PutObject emits its own event
     s3.upload_file(str(cities), input_bucket, key)
-    assert len(_executions_for_key(stack, sm_arn, key)) == 2
+    arns = wait_until(
+        lambda: (found := _executions_for_key(stack, sm_arn, key)) and len(found) == 2 and found,
+        30,
+        "two executions",
+    )
+    assert len(arns) == 2
 
 
 def test_stepfunctions_cli_start_describe_history_and_errors(stack: ServeProcess) -> None:
@@ -407,11 +408,13 @@ def test_schedule_fires_with_the_targets_input_then_restart_keeps_everything(
         )
         archived = s3.list_objects_v2(Bucket=input_bucket, Prefix="archive/")["Contents"]
         assert [o["Key"] for o in archived] == [odd_key]
-        # dedupe survives the restart: the same object again starts nothing
+        # uploading the same content again after the restart is a new change: it runs
         s3.put_object(Bucket=input_bucket, Key=key, Body=b"Melbourne\n")
-        assert len(_executions_for_key(restarted, sm_arn, key)) == 1
+        wait_until(
+            lambda: len(_executions_for_key(restarted, sm_arn, key)) == 2, 30, "the re-upload"
+        )
         # and no schedule runs with --no-schedule
         time.sleep(3)
-        assert len(restarted.executions(sm_arn)) == before
+        assert len(restarted.executions(sm_arn)) == before + 1
     finally:
         restarted.stop()

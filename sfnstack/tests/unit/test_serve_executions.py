@@ -286,6 +286,32 @@ def test_shutdown_lets_executions_finish_within_grace_then_aborts(tmp_path: Path
         executions.start(SM_ARN, "{}", "late", "test")
 
 
+def test_one_s3_change_delivered_twice_starts_one_execution(tmp_path: Path) -> None:
+    from sfnstack.serve.eventbridge import TargetInput, s3_object_created_event
+    from sfnstack.serve.template import RuleTrigger
+    from sfnstack.serve.triggers import EventBus
+
+    started: list[str] = []
+    rule = RuleTrigger("Upload", {"source": ["aws.s3"]}, "Machine", TargetInput(constant="{}"))
+    bus = EventBus([rule], DataDir(tmp_path), lambda sm, text, why: started.append(why))
+
+    def event(sequencer: str, version: str | None) -> dict:
+        return s3_object_created_event(
+            bucket="in", key="incoming/a.csv", size=1, etag="e1", sequencer=sequencer,
+            reason="PutObject", region="us-east-1", account="123456789012", request_id="r",
+            source_ip="127.0.0.1", version_id=version,
+        )  # fmt: skip
+
+    assert bus.put_event(event("01", None)) == 1
+    assert bus.put_event(event("01", None)) == 0  # the same change, delivered again
+    assert bus.put_event(event("02", None)) == 1  # same content, a new change
+    assert bus.put_event(event("03", "v1")) == 1
+    assert bus.put_event(event("04", "v1")) == 0  # the same version
+    restarted = EventBus([rule], DataDir(tmp_path), lambda sm, text, why: started.append(why))
+    assert restarted.put_event(event("02", None)) == 0
+    assert len(started) == 3
+
+
 def test_delivery_claims_persist(tmp_path: Path) -> None:
     data = DataDir(tmp_path)
     assert data.claim_delivery("b", "incoming/x", '"e1"')

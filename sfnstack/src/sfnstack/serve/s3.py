@@ -5,8 +5,11 @@
   the data directory and restores it into moto's backend on start, and
 - emits the S3 "Object Created" event (the EventBridge shape) for buckets that send events.
 
-Not persisted: in-flight multipart uploads, bucket sub-resources (policy, CORS, lifecycle,
-versioning: only the latest version of a key is kept)."""
+Versioning (from the template's ``VersioningConfiguration`` or PutBucketVersioning) is
+on in memory: every version can be read while the server runs, and an object's version id
+survives a restart. Not persisted: older versions of a key (only the latest is kept),
+delete markers, in-flight multipart uploads, other bucket sub-resources (policy, CORS,
+lifecycle)."""
 
 from __future__ import annotations
 
@@ -81,6 +84,8 @@ class S3Endpoint:
             name = bucket_doc["name"]
             if name not in backend.buckets:
                 backend.create_bucket(name, bucket_doc.get("region") or self.region)
+            if bucket_doc.get("versioning"):
+                backend.put_bucket_versioning(name, bucket_doc["versioning"])
             bucket_count += 1
             for stored in self.data.objects(name):
                 fake_key = backend.put_object(
@@ -94,17 +99,24 @@ class S3Endpoint:
                 metadata = dict(stored.metadata)
                 fake_key.set_metadata(metadata, replace=True)
                 fake_key.last_modified = datetime.fromisoformat(stored.last_modified)
+                if stored.version_id and fake_key.version_id != "null":
+                    fake_key._version_id = stored.version_id  # the id events carried
                 object_count += 1
         return bucket_count, object_count
 
-    def ensure_bucket(self, name: str) -> bool:
-        """Create the bucket (and persist it) if it does not exist; True when created."""
+    def ensure_bucket(self, name: str, versioning: bool = False) -> bool:
+        """Create the bucket (and persist it) if it does not exist, with versioning enabled
+        when asked (the template's ``VersioningConfiguration``); True when created."""
         backend = self.backend
-        if name in backend.buckets:
+        created = name not in backend.buckets
+        if created:
+            backend.create_bucket(name, self.region)
+        if versioning and backend.buckets[name].versioning_status != "Enabled":
+            backend.put_bucket_versioning(name, "Enabled")
+        elif not created:
             return False
-        backend.create_bucket(name, self.region)
         self._persist_bucket(name)
-        return True
+        return created
 
     def _persist_bucket(self, name: str) -> None:
         """Save a bucket that exists (CreateBucket; a PUT that created nothing saves
@@ -116,7 +128,12 @@ class S3Endpoint:
         created_text = (
             created.isoformat() if isinstance(created, datetime) else datetime.now(UTC).isoformat()
         )
-        self.data.save_bucket(name, getattr(bucket, "region_name", self.region), created_text)
+        self.data.save_bucket(
+            name,
+            getattr(bucket, "region_name", self.region),
+            created_text,
+            getattr(bucket, "versioning_status", None),
+        )
 
     def _persist_key(self, bucket_name: str, key_name: str) -> Any | None:
         """Write the key's current state (or its absence) to disk; returns the FakeKey."""
@@ -124,7 +141,7 @@ class S3Endpoint:
         fake_key = None
         if bucket is not None:
             fake_key = bucket.keys.get(key_name)
-        if fake_key is None:
+        if fake_key is None or not hasattr(fake_key, "value"):  # gone, or a delete marker
             self.data.delete_object(bucket_name, key_name)
             return None
         last_modified = fake_key.last_modified
@@ -138,6 +155,7 @@ class S3Endpoint:
             metadata={str(k): str(v) for k, v in dict(fake_key.metadata).items()},
             last_modified=last_modified.isoformat(),
             storage_class=fake_key.storage_class or "STANDARD",
+            version_id=None if fake_key.version_id in (None, "null") else fake_key.version_id,
         )
         return fake_key
 
@@ -228,7 +246,7 @@ class S3Endpoint:
     ) -> None:
         with self._lock:
             if key is None:
-                if method == "PUT" and not query:
+                if method == "PUT" and (not query or "versioning" in query):
                     self._persist_bucket(bucket)
                 elif method == "DELETE" and not query and bucket not in self.backend.buckets:
                     self.data.delete_bucket(bucket)  # moto really deleted it

@@ -187,8 +187,8 @@ class Server:
             parameter_overrides=self.config.parameter_overrides or None,
             env_overrides=None,
         )
-        for bucket in self.runtime.buckets.values():
-            if s3.ensure_bucket(bucket):
+        for logical_id, bucket in self.runtime.buckets.items():
+            if s3.ensure_bucket(bucket, versioning=self._versioned(logical_id)):
                 log.info("created bucket %s", bucket)
         # the runtime's own template: triggers name the buckets and state machines it runs
         self.triggers = read_triggers(self.runtime.template)
@@ -237,6 +237,14 @@ class Server:
             self.scheduler.start()
         elif self.triggers.schedules:
             log.info("schedules off (--no-schedule)")
+
+    def _versioned(self, bucket_logical_id: str) -> bool:
+        """Whether the template enables versioning on the bucket."""
+        properties = self.runtime.template.resource(bucket_logical_id).get("Properties") or {}
+        config = self.runtime.template.resolve(
+            properties.get("VersioningConfiguration") or {}, bucket_logical_id
+        )
+        return isinstance(config, dict) and config.get("Status") == "Enabled"
 
     def _start_by_logical_id(self, logical_id: str, input_text: str, trigger: str) -> Any:
         assert self.executions is not None

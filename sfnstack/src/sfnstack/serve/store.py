@@ -7,7 +7,7 @@ rename) so a crash never leaves half a file:
     executions/<sha256(execution arn)>.json an execution: input, status, output, error
     executions/<sha256(execution arn)>.history.jsonl   its history events
     executions/<sha256(execution arn)>.progress.jsonl  what it has done (for redrive)
-    triggers/delivered.jsonl                S3 objects already delivered (dedupe)
+    triggers/delivered.jsonl                S3 changes already delivered (dedupe)
     serve.lock                              held by the server using the directory
 
 Nothing from a request becomes a path unchecked: bucket names must follow S3's naming
@@ -88,6 +88,7 @@ class StoredObject:
     last_modified: str  # ISO 8601
     storage_class: str
     data_path: Path
+    version_id: str | None = None  # in a versioned bucket
 
 
 class DataDir:
@@ -115,8 +116,12 @@ class DataDir:
     def _bucket_dir(self, bucket: str) -> Path:
         return self.inside(self.s3 / check_bucket_name(bucket), self.s3)
 
-    def save_bucket(self, bucket: str, region: str, created: str) -> None:
+    def save_bucket(
+        self, bucket: str, region: str, created: str, versioning: str | None = None
+    ) -> None:
         document = {"name": bucket, "region": region, "created": created}
+        if versioning:
+            document["versioning"] = versioning
         _write_atomic(self._bucket_dir(bucket) / "bucket.json", json.dumps(document).encode())
 
     def delete_bucket(self, bucket: str) -> None:
@@ -150,6 +155,7 @@ class DataDir:
         metadata: dict[str, str],
         last_modified: str,
         storage_class: str,
+        version_id: str | None = None,
     ) -> None:
         base = self._bucket_dir(bucket) / "objects" / _digest(key)
         # bytes first, then the document that makes the object visible on restore
@@ -161,6 +167,8 @@ class DataDir:
             "last_modified": last_modified,
             "storage_class": storage_class,
         }
+        if version_id:
+            document["version_id"] = version_id
         _write_atomic(base.with_suffix(".json"), json.dumps(document).encode())
 
     def delete_object(self, bucket: str, key: str) -> None:
@@ -182,6 +190,7 @@ class DataDir:
                 last_modified=document["last_modified"],
                 storage_class=document.get("storage_class") or "STANDARD",
                 data_path=data_path,
+                version_id=document.get("version_id"),
             )
 
     # ------------------------------------------------------------------ executions
@@ -225,20 +234,21 @@ class DataDir:
             for line in handle:
                 try:
                     item = json.loads(line)
-                    yield (item["bucket"], item["key"], item["etag"])
+                    yield (item["bucket"], item["key"], item.get("change") or item["etag"])
                 except (json.JSONDecodeError, KeyError, TypeError):
                     continue  # a line torn by a crash
 
-    def claim_delivery(self, bucket: str, key: str, etag: str) -> bool:
-        """Record that the object (bucket, key, ETag) has been delivered; False when it
-        already was, so the same object starts one execution however often it arrives."""
-        item = (bucket, key, etag.strip('"'))
+    def claim_delivery(self, bucket: str, key: str, change: str) -> bool:
+        """Record that the change ``change`` of object (bucket, key) (its version id or
+        event sequencer) has been delivered; False when it already was, so one change
+        starts one execution however often its event arrives."""
+        item = (bucket, key, change.strip('"'))
         with self._delivered_lock:
             if item in self._delivered:
                 return False
             self._delivered.add(item)
             with open(self._delivered_path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"bucket": item[0], "key": item[1], "etag": item[2]}))
+                handle.write(json.dumps({"bucket": item[0], "key": item[1], "change": item[2]}))
                 handle.write("\n")
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -109,3 +109,17 @@ def test_a_run_id_belongs_to_its_first_request(server: ServeProcess) -> None:
         Bucket=_bucket(server, "result"), Prefix=f"runs/{run_id}/cities/"
     )
     assert len(cities["Contents"]) == 3
+
+
+def test_describe_state_machine_reports_the_templates_logging_and_tracing(
+    server: ServeProcess,
+) -> None:
+    described = server.sfn().describe_state_machine(
+        stateMachineArn=server.state_machine_arn("forecast")
+    )
+    assert described["type"] == "STANDARD"
+    assert described["tracingConfiguration"] == {"enabled": True}
+    logging_ = described["loggingConfiguration"]
+    assert (logging_["level"], logging_["includeExecutionData"]) == ("ERROR", False)
+    [destination] = logging_["destinations"]
+    assert destination["cloudWatchLogsLogGroup"]["logGroupArn"].startswith("arn:aws:logs:")

@@ -418,3 +418,27 @@ def test_schedule_fires_with_the_targets_input_then_restart_keeps_everything(
         assert len(restarted.executions(sm_arn)) == before + 1
     finally:
         restarted.stop()
+
+
+def test_a_second_server_on_the_same_data_dir_is_refused(stack: ServeProcess) -> None:
+    import subprocess
+
+    from stack import free_port_pair
+
+    second = subprocess.run(
+        [sys.executable, "-m", "sfnstack", "serve", "--template", str(FIXTURE_TEMPLATE),
+         "--data-dir", str(stack.data_dir), "--port-base", str(free_port_pair()), "--no-schedule"],
+        env=stack.env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert second.returncode == 2, second.stderr
+    assert "is in use by another sfnstack serve (pid" in second.stderr
+    assert "Traceback" not in second.stderr
+    stack.sfn().list_state_machines()  # the first one is unharmed
+
+
+def test_describe_state_machine_without_logging_or_tracing_in_the_template(
+    stack: ServeProcess,
+) -> None:
+    described = stack.sfn().describe_state_machine(stateMachineArn=stack.state_machine_arn())
+    assert described["loggingConfiguration"] == {"level": "OFF", "includeExecutionData": False}
+    assert described["tracingConfiguration"] == {"enabled": False}

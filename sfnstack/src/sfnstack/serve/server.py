@@ -166,6 +166,7 @@ class Server:
     def start(self) -> None:
         # a file that is no template, or a parameter without a value: say so before listening
         load_template(self.template_path, parameter_overrides=self.config.parameter_overrides)
+        self.data.lock()  # one server per data dir (DataDirInUse, an OSError, otherwise)
         self._check_ports()
         s3 = S3Endpoint(
             self.data, region=self.region, account=DEFAULT_ACCOUNT, server_hosts=[self.config.host]
@@ -270,4 +271,5 @@ class Server:
                 self.runtime.close()
             except Exception:
                 log.exception("closing the runtime failed")
+        self.data.unlock()
         log.info("stopped; state kept in %s", self.data.root)

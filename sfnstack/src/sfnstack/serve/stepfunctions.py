@@ -228,17 +228,61 @@ class StepFunctionsApi:
             sm.definition if isinstance(sm.definition, str) else json.dumps(sm.definition, indent=2)
         )
         account = sm.arn.split(":")[4]
+        properties = _template_properties(self.executions.runtime, sm.logical_id)
         return {
             "stateMachineArn": sm.arn,
             "name": sm.name,
             "status": "ACTIVE",
             "definition": definition,
             "roleArn": f"arn:aws:iam::{account}:role/{sm.logical_id}Role",
-            "type": "STANDARD",
+            "type": str(properties.get("Type") or properties.get("StateMachineType") or "STANDARD"),
             "creationDate": self.executions.created,
-            "loggingConfiguration": {"level": "OFF", "includeExecutionData": False},
-            "tracingConfiguration": {"enabled": False},
+            "loggingConfiguration": _logging_configuration(properties),
+            "tracingConfiguration": {
+                "enabled": bool(
+                    (properties.get("Tracing") or properties.get("TracingConfiguration") or {}).get(
+                        "Enabled"
+                    )
+                )
+            },
         }
+
+
+def _template_properties(runtime: Any, logical_id: str) -> dict[str, Any]:
+    """The state machine's resolved template properties ({} without a template)."""
+    template = getattr(runtime, "template", None)
+    if template is None:
+        return {}
+    try:
+        properties = template.resource(logical_id).get("Properties") or {}
+        wanted = {
+            k: v
+            for k, v in properties.items()
+            if k in ("Type", "StateMachineType", "Logging", "LoggingConfiguration", "Tracing",
+                     "TracingConfiguration")
+        }  # fmt: skip
+        resolved = template.resolve(wanted, f"{logical_id}.Properties")
+    except Exception:  # a value with no local meaning: report the defaults, not an error
+        log.warning("cannot resolve %s's logging/tracing properties", logical_id, exc_info=True)
+        return {}
+    return resolved if isinstance(resolved, dict) else {}
+
+
+def _logging_configuration(properties: dict[str, Any]) -> dict[str, Any]:
+    """``Logging`` (SAM) or ``LoggingConfiguration`` (CloudFormation) as the API shows it."""
+    logging_ = properties.get("Logging") or properties.get("LoggingConfiguration") or {}
+    configuration: dict[str, Any] = {
+        "level": str(logging_.get("Level") or "OFF"),
+        "includeExecutionData": bool(logging_.get("IncludeExecutionData", False)),
+    }
+    destinations = []
+    for destination in logging_.get("Destinations") or []:
+        group = (destination or {}).get("CloudWatchLogsLogGroup") or {}
+        if group.get("LogGroupArn"):
+            destinations.append({"cloudWatchLogsLogGroup": {"logGroupArn": group["LogGroupArn"]}})
+    if destinations:
+        configuration["destinations"] = destinations
+    return configuration
 
 
 def _without_data(event: dict[str, Any]) -> dict[str, Any]:

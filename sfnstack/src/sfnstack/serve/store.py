@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DataDir", "InvalidBucketName", "StoredObject", "check_bucket_name"]
+__all__ = ["DataDir", "DataDirInUse", "InvalidBucketName", "StoredObject", "check_bucket_name"]
 
 # S3's rules for general purpose bucket names (docs: "Bucket naming rules"): 3-63 of
 # [a-z0-9.-], a letter or digit at both ends, no "..", not an IP address, none of the
@@ -91,6 +91,10 @@ class StoredObject:
     version_id: str | None = None  # in a versioned bucket
 
 
+class DataDirInUse(OSError):
+    """Another server holds the data directory's lock."""
+
+
 class DataDir:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
@@ -102,6 +106,36 @@ class DataDir:
         self._delivered_lock = threading.Lock()
         self._delivered_path = self.triggers / "delivered.jsonl"
         self._delivered: set[tuple[str, str, str]] = set(self._read_delivered())
+
+    def lock(self) -> None:
+        """Take the directory for this process (until ``unlock`` or exit, also a killed
+        one: an flock dies with its process), or raise ``DataDirInUse``: two servers
+        writing one directory would overwrite each other's buckets and executions."""
+        import fcntl
+
+        path = self.root / "serve.lock"
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until unlock()
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise DataDirInUse(
+                f"--data-dir {self.root} is in use by another sfnstack serve (pid {holder}); "
+                "stop that one or choose another --data-dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_handle = handle
+
+    def unlock(self) -> None:
+        handle = getattr(self, "_lock_handle", None)
+        if handle is not None:
+            self._lock_handle = None
+            handle.close()
 
     def inside(self, path: Path, under: Path | None = None) -> Path:
         """``path``, resolved, if it is strictly below ``under`` (default: the data

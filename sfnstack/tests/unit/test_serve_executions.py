@@ -347,7 +347,9 @@ def test_a_killed_server_keeps_the_running_executions_history_so_far(
     else:
         raise AssertionError("no snapshot of the running execution was saved")
 
-    # the server dies here; a new one restores from disk
+    # the server dies here (its snapshots stop); a new one restores from disk
+    monkeypatch.setattr(executions_module, "SNAPSHOT_SECONDS", 1000.0)
+    threading.Event().wait(0.2)
     restored = Executions(Runtime(), DataDir(tmp_path))
     restored.restore()
     history = restored.history(record.execution_arn)

@@ -11,6 +11,7 @@ memory does not grow with the number of executions."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -116,6 +117,9 @@ class ExecutionRecord:
     redrive_count: int = 0
     redrive_date: float | None = None
     history_events: int = 0  # events in the saved history (for the redrive limit and ids)
+    # Closed and saved: input, output and cause (up to 256 KiB each) are read back from
+    # disk when asked for (Executions.details), not kept for every execution ever run.
+    offloaded: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -316,6 +320,30 @@ class Executions:
         self.data.save_execution(record.to_json())
         if record.status == "SUCCEEDED":  # nothing left to redrive
             self._journal_path(record.execution_arn).unlink(missing_ok=True)
+        self._offload(record)
+
+    @staticmethod
+    def _offload(record: ExecutionRecord) -> None:
+        record.input = record.output = record.cause = None  # type: ignore[assignment]
+        record.offloaded = True
+
+    def _loaded(self, record: ExecutionRecord) -> ExecutionRecord:
+        """The record with everything it saved (a copy read from disk if offloaded)."""
+        if not record.offloaded:
+            return record
+        try:
+            document = self.data.load_execution(record.execution_arn)
+        except (OSError, ValueError) as exc:
+            raise SfnError(
+                "InternalFailure", f"cannot read the saved execution: {exc}", status=500
+            ) from None
+        full = ExecutionRecord.from_json(document)
+        full.history = None
+        return full
+
+    def details(self, arn: Any) -> ExecutionRecord:
+        """DescribeExecution's record: with input, output and cause."""
+        return self._loaded(self.record(arn))
 
     # ------------------------------------------------------------------ restore
     def restore(self) -> tuple[int, int]:
@@ -332,8 +360,10 @@ class Executions:
                 self._mark_aborted(record, "sfnstack serve stopped while the execution was running")
                 aborted += 1
                 self._save_closed(record)
-            elif document.get("history") is not None:
-                self.data.save_execution(record.to_json())
+            else:
+                if document.get("history") is not None:
+                    self.data.save_execution(record.to_json())
+                self._offload(record)
             record.history = None
             with self._lock:
                 self._records[arn] = record
@@ -502,6 +532,8 @@ class Executions:
             if status != "REDRIVABLE":
                 raise SfnError("ExecutionNotRedrivable", f"{reason}: '{arn}'")
             sm = self.state_machine(record.state_machine_arn)
+            record.input = self._loaded(record).input
+            record.offloaded = False
             payload = parse_input(record.input)
             earlier = self.data.load_history(arn)
             state, data, done = ProgressJournal.read(self._journal_path(arn))
@@ -589,15 +621,16 @@ class Executions:
                 record.stop_date = epoch(result.stop_date) or time.time()
                 record.history = earlier + [normalise_event(e) for e in result.history]
             self._live.pop(arn, None)
+            closed = record if self.on_closed is None else dataclasses.replace(record)
             if record.history is not None:
+                self._log_closed(record)
                 self._save_closed(record)
             self._watchers.discard(threading.current_thread())
         forget = getattr(self.runtime, "forget", None)
         if forget is not None:  # the runtime need not keep what is recorded here
             forget(arn)
-        self._log_closed(record)
         if self.on_closed:
-            self.on_closed(record)
+            self.on_closed(closed)
 
     def _snapshot(self, record: ExecutionRecord, handle: Any) -> None:
         with self._lock:

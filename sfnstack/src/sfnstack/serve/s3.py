@@ -40,6 +40,26 @@ EventSink = Callable[[dict[str, Any]], None]
 _KEY_SUBRESOURCES = {"tagging", "acl", "retention", "legal-hold", "restore", "select"}
 
 
+class _Untracked(list):  # type: ignore[type-arg]
+    """A model class's ``instances_tracked`` that keeps nothing."""
+
+    def append(self, item: Any) -> None:
+        pass
+
+
+def _stop_tracking_instances() -> None:
+    """moto keeps every model instance it ever created (``instances_tracked``, for its
+    dashboard): every FakeKey, ACL and grant of every PutObject, deleted or overwritten,
+    for the life of the process. A long-running server must not, so S3's models keep
+    none (buckets still hold their live objects)."""
+    import moto.s3.models  # noqa: F401 - defines the models
+    from moto.core.model_instances import model_data
+
+    for model in model_data["s3"].values():
+        if not isinstance(model.instances_tracked, _Untracked):
+            model.instances_tracked = _Untracked()
+
+
 def _moto_backend(account: str) -> Any:
     from moto.s3.models import s3_backends
 
@@ -68,6 +88,7 @@ class S3Endpoint:
         self.event_buckets = event_buckets if event_buckets is not None else set()
         self.on_event = on_event
         self._app = create_backend_app("s3")
+        _stop_tracking_instances()
         self._sequence = itertools.count(int(time.time() * 1000) << 16)
         self._lock = threading.Lock()  # one persistence write at a time per key set
 

@@ -140,7 +140,7 @@ class StepFunctionsApi:
         return {"executionArn": record.execution_arn, "startDate": record.start_date}
 
     def describe_execution(self, request: dict[str, Any]) -> dict[str, Any]:
-        record = self.executions.record(_require(request, "executionArn"))
+        record = self.executions.details(_require(request, "executionArn"))
         body = _summary(record)
         body["input"] = record.input
         body["inputDetails"] = {"included": True}

@@ -234,6 +234,12 @@ class DataDir:
     def save_execution(self, record: dict[str, Any]) -> None:
         _write_atomic(self.execution_path(record["executionArn"]), json.dumps(record).encode())
 
+    def load_execution(self, execution_arn: str) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(
+            self.execution_path(execution_arn).read_text(encoding="utf-8")
+        )
+        return document
+
     def save_history(self, execution_arn: str, events: list[dict[str, Any]]) -> None:
         """An execution's history events, one JSON document a line."""
         lines = "".join(json.dumps(event, separators=(",", ":")) + "\n" for event in events)

@@ -41,6 +41,9 @@ node_modules/.bin/asl-validator --json-path statemachine/forecast.asl.json
 echo "== template checks (substitutions, least privilege, retried errors)"
 .venv/bin/python scripts/validate_template.py
 
+echo "== mypy (strict on src/raincast; config in pyproject.toml)"
+.venv/bin/mypy
+
 # Two packages, two suites: the local AWS stack's own (sfnstack/tests, run from its folder
 # with its own pytest settings), then the forecaster's. Arguments go to the forecaster's run.
 echo "== pytest sfnstack (the local AWS stack)"

@@ -182,9 +182,9 @@ def _decode(data: bytes, name: str) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        line_number = data[: exc.start].count(b"\n") + 1
         raise CityListError(
-            f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "
+            f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line_number}); "
             "save the file as UTF-8"
         ) from None
     controls = sum(

@@ -76,7 +76,8 @@ def _dew_point(temp_c: np.ndarray, humidity_pct: np.ndarray) -> np.ndarray:
     b, c = 17.625, 243.04
     with np.errstate(divide="ignore", invalid="ignore"):
         gamma = np.log(np.clip(humidity_pct, 1.0, 100.0) / 100.0) + b * temp_c / (c + temp_c)
-        return c * gamma / (b - gamma)
+        dew_point: np.ndarray = c * gamma / (b - gamma)
+        return dew_point
 
 
 def _wind_components(speed: np.ndarray, degrees: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sfnstack.template import parse_template_text
+from sfnstack.template import load_template
 
 SUBSTITUTION = re.compile(r"\$\{([^}]+)\}")
 
@@ -40,10 +40,11 @@ WILDCARD_RESOURCE_ACTIONS = frozenset(
 )
 
 
-def load_template(path: str | Path) -> dict[str, Any]:
-    """The template as data, short-form tags (``!Ref X``) in their long form (``{"Ref": "X"}``),
-    intrinsics unresolved: the checks look at what is written."""
-    return parse_template_text(Path(path).read_text(encoding="utf-8"))
+def template_body(path: str | Path) -> dict[str, Any]:
+    """The template as written, read by sfnstack's one loader: short-form tags (``!Ref X``)
+    in their long form (``{"Ref": "X"}``), intrinsics unresolved (the checks look at what is
+    written)."""
+    return load_template(path).body
 
 
 def state_machines(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -147,7 +148,7 @@ def iter_states(definition: dict[str, Any]):
 
 def check_all(root: str | Path) -> list[str]:
     root = Path(root)
-    template = load_template(root / "template.yaml")
+    template = template_body(root / "template.yaml")
     return (
         check_substitutions(template, root)
         + check_least_privilege(template)

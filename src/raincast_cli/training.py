@@ -327,7 +327,7 @@ def _network_arrays(network: Pipeline, prefix: str) -> dict[str, np.ndarray]:
     if mlp.out_activation_ != "logistic" or mlp.activation != "relu":
         raise ValueError("the network must be ReLU with a logistic output")
     indicator = imputer.indicator_
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "fill": np.asarray(imputer.statistics_, dtype=np.float64),
         "indicator_features": (
             np.asarray(indicator.features_, dtype=np.int32)

@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sfnstack/tests/fixtures/serve"))
 
-from sfnstack.serve.template import load_template
+from sfnstack.template import load_template
 from stack import ServeProcess, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from raincast_cli.template_checks import (
     check_retry_errors,
     check_substitutions,
     iter_states,
-    load_template,
+    template_body,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return load_template(ROOT / "template.yaml")
+    return template_body(ROOT / "template.yaml")
 
 
 @pytest.fixture(scope="module")

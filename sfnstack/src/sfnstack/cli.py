@@ -1,4 +1,4 @@
-"""The ``sfnstack`` command line: ``sfnstack states run ...`` and ``sfnstack serve ...``.
+"""The ``sfnstack`` command line: ``sfnstack run``, ``sfnstack states run`` and ``sfnstack serve``.
 Each subcommand lives in its own module under ``sfnstack.commands`` and is imported only
 when used."""
 
@@ -11,6 +11,7 @@ import sys
 # subcommand -> (module, one-line help). Each module has ``add_arguments(parser)`` and
 # ``run(args) -> int``.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("sfnstack.commands.run", "run a state machine of a SAM template with an input"),
     "states": ("sfnstack.commands.states", "run any state machine with the local runtime"),
     "serve": (
         "sfnstack.commands.serve",

@@ -245,10 +245,10 @@ class Hub:
                     with contextlib.suppress(BlockingIOError):
                         os.read(self._wake_read, 4096)
                     continue
-                waiter = readers.pop(fd, None)
-                if waiter is not None:
+                reader = readers.pop(fd, None)
+                if reader is not None:
                     self._poll.unregister(fd)
-                    ready.append(waiter)
+                    ready.append(reader)
             incoming = self._incoming
             while incoming:
                 waiter, value = incoming.popleft()

@@ -5,7 +5,7 @@ this machine, the way AWS would run them, without Docker.
         result = rt.execute("ForecastStateMachine", {"cities": [...]})
 
 Functions run in worker processes (``sfnstack.lambdas``), S3 is the embedded moto
-endpoint (``sfnstack.s3``) or one given by URL, and the ASL interpreter
+endpoint (``sfnstack.embedded_s3``) or one given by URL, and the ASL interpreter
 (``sfnstack.asl``) runs each execution in its own thread, so several executions can
 run at once and be watched or stopped while they run.
 """
@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sfnstack import arns
+from sfnstack.arns import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+from sfnstack.embedded_s3 import LocalS3
 from sfnstack.lambdas import LambdaPool, LocalFunction, default_worker_count
 from sfnstack.lambdas.functions import resolve_functions
-from sfnstack.s3 import LocalS3
 from sfnstack.services import Services
 from sfnstack.template import (
-    DEFAULT_ACCOUNT_ID,
-    DEFAULT_REGION,
     DEFAULT_STACK_NAME,
     LocalStateMachine,
     Template,
@@ -70,10 +70,7 @@ class LocalExecution:
         self.runtime = runtime
         self.state_machine = state_machine
         self.name = name
-        self.arn = (
-            f"arn:aws:states:{runtime.region}:{runtime.account_id}:execution:"
-            f"{state_machine.name}:{name}"
-        )
+        self.arn = arns.execution_arn(state_machine.name, name, runtime.region, runtime.account_id)
         self.input = input
         self.start_date = datetime.now(UTC)
         self._machine = machine
@@ -328,7 +325,7 @@ class LocalRuntime:
         machine = LocalStateMachine(
             logical_id=logical_id or name,
             name=name,
-            arn=f"arn:aws:states:{self.region}:{self.account_id}:stateMachine:{name}",
+            arn=arns.state_machine_arn(name, self.region, self.account_id),
             definition=parsed,
         )
         self.state_machines[machine.logical_id] = machine
@@ -368,7 +365,7 @@ class LocalRuntime:
         machine = self.state_machine(state_machine)
         compiled = self.compiled(machine.logical_id)
         name = name or str(uuid.uuid4())
-        arn = f"arn:aws:states:{self.region}:{self.account_id}:execution:{machine.name}:{name}"
+        arn = arns.execution_arn(machine.name, name, self.region, self.account_id)
         earlier = self._executions.get(arn)
         redrive = progress is not None and progress.resume is not None
         if earlier is not None and not (redrive and earlier.done):

@@ -6,7 +6,11 @@ conditions, mappings, the ``Globals`` section merged into each ``AWS::Serverless
 resource, and resources whose ``Condition`` is false dropped. ``Template.resolve(value)``
 evaluates intrinsics the way CloudFormation would for a local stack: a ``Ref`` to a bucket
 is its name, ``!GetAtt Fn.Arn`` a local Lambda ARN, and so on. Physical names are
-deterministic (``<stack>-<LogicalId>``) so ARNs are stable between runs.
+deterministic (``<stack>-<LogicalId>``) so ARNs (built by ``sfnstack.arns``) are stable
+between runs. Each ``Fn::`` intrinsic is one small function in the ``_INTRINSICS`` table.
+This is the one template loader: ``LocalRuntime``, ``serve`` (its triggers) and the
+forecaster's template checks all read templates through it; a file without ``Resources`` is
+refused.
 
 What needs the cloud (``Fn::ImportValue`` without a given value, S3 code locations) raises
 ``TemplateError`` naming the resource and property, never a silent placeholder.
@@ -18,15 +22,16 @@ import base64
 import copy
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-DEFAULT_REGION = "us-east-1"
-DEFAULT_ACCOUNT_ID = "123456789012"
+from sfnstack import arns
+from sfnstack.arns import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+
 DEFAULT_STACK_NAME = "local"
 
 # Sentinel for AWS::NoValue: a property (or list item) resolving to it is removed.
@@ -44,7 +49,7 @@ class TemplateError(ValueError):
 def _loader_class() -> type:
     base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    class CfnLoader(base):  # type: ignore[misc, valid-type]
+    class CfnLoader(base):  # type: ignore[misc, valid-type]  # base is chosen at run time (C or Python)
         pass
 
     # CloudFormation keeps `2010-09-09` a string; YAML 1.1 would make it a date.
@@ -215,10 +220,7 @@ class Template:
         return str(name) if name else default_function_name(self.stack_name, logical_id)
 
     def function_arn(self, logical_id: str) -> str:
-        return (
-            f"arn:{self.partition}:lambda:{self.region}:{self.account_id}:function:"
-            f"{self.function_name(logical_id)}"
-        )
+        return arns.function_arn(self.function_name(logical_id), self.region, self.account_id)
 
     def bucket_name(self, logical_id: str) -> str:
         name = self._property(logical_id, "BucketName")
@@ -233,24 +235,26 @@ class Template:
         )
 
     def state_machine_arn(self, logical_id: str) -> str:
-        return (
-            f"arn:{self.partition}:states:{self.region}:{self.account_id}:stateMachine:"
-            f"{self.state_machine_name(logical_id)}"
+        return arns.state_machine_arn(
+            self.state_machine_name(logical_id), self.region, self.account_id
         )
 
     def layer_arn(self, logical_id: str) -> str:
         name = self._property(logical_id, "LayerName") or default_function_name(
             self.stack_name, logical_id
         )
-        return f"arn:{self.partition}:lambda:{self.region}:{self.account_id}:layer:{name}:1"
+        return arns.layer_arn(str(name), 1, self.region, self.account_id)
 
     @property
     def partition(self) -> str:
-        return "aws-cn" if self.region.startswith("cn-") else "aws"
+        return arns.partition_of(self.region)
 
     @property
     def url_suffix(self) -> str:
-        return "amazonaws.com.cn" if self.region.startswith("cn-") else "amazonaws.com"
+        return arns.url_suffix(self.region)
+
+    def _arn(self, service: str, resource: str) -> str:
+        return arns.arn(service, resource, region=self.region, account=self.account_id)
 
     def _generic_name(self, logical_id: str) -> str:
         return default_function_name(self.stack_name, logical_id)
@@ -266,7 +270,7 @@ class Template:
         if rtype in LAYER_TYPES:
             return self.layer_arn(logical_id)
         if rtype == "AWS::SNS::Topic":
-            return f"arn:{self.partition}:sns:{self.region}:{self.account_id}:{self._generic_name(logical_id)}"
+            return self._arn("sns", self._generic_name(logical_id))
         if rtype == "AWS::SQS::Queue":
             return f"https://sqs.{self.region}.{self.url_suffix}/{self.account_id}/{self._generic_name(logical_id)}"
         # Tables, roles, log groups, ...: CloudFormation's Ref is the physical name.
@@ -275,14 +279,14 @@ class Template:
     def _get_att(self, logical_id: str, attribute: str, where: str) -> Any:
         resource = self.resource(logical_id, where)
         rtype = resource["Type"]
-        p, region, account = self.partition, self.region, self.account_id
+        region = self.region
         if rtype in FUNCTION_TYPES:
             if attribute == "Arn":
                 return self.function_arn(logical_id)
         elif rtype == BUCKET_TYPE:
             name = self.bucket_name(logical_id)
             attributes = {
-                "Arn": f"arn:{p}:s3:::{name}",
+                "Arn": arns.bucket_arn(name, self.partition),
                 "DomainName": f"{name}.s3.{self.url_suffix}",
                 "RegionalDomainName": f"{name}.s3.{region}.{self.url_suffix}",
                 "WebsiteURL": f"http://{name}.s3-website-{region}.{self.url_suffix}",
@@ -297,7 +301,7 @@ class Template:
         elif rtype == "AWS::SQS::Queue":
             name = self._generic_name(logical_id)
             if attribute == "Arn":
-                return f"arn:{p}:sqs:{region}:{account}:{name}"
+                return self._arn("sqs", name)
             if attribute == "QueueName":
                 return name
             if attribute == "QueueUrl":
@@ -309,20 +313,20 @@ class Template:
                 return self._generic_name(logical_id)
         elif rtype == "AWS::IAM::Role":
             if attribute == "Arn":
-                return f"arn:{p}:iam::{account}:role/{self._generic_name(logical_id)}"
+                return arns.role_arn(
+                    self._generic_name(logical_id), self.account_id, self.partition
+                )
             if attribute == "RoleId":
                 return f"AROA{self._generic_name(logical_id).upper()[:17]}"
         elif rtype == "AWS::DynamoDB::Table":
             if attribute == "Arn":
-                return f"arn:{p}:dynamodb:{region}:{account}:table/{self._generic_name(logical_id)}"
+                return self._arn("dynamodb", f"table/{self._generic_name(logical_id)}")
         elif rtype == "AWS::Logs::LogGroup":
             if attribute == "Arn":
-                return (
-                    f"arn:{p}:logs:{region}:{account}:log-group:{self._generic_name(logical_id)}:*"
-                )
+                return self._arn("logs", f"log-group:{self._generic_name(logical_id)}:*")
         elif attribute == "Arn":
             service = rtype.split("::")[1].lower() if rtype.count("::") == 2 else "unknown"
-            return f"arn:{p}:{service}:{region}:{account}:{self._generic_name(logical_id)}"
+            return self._arn(service, self._generic_name(logical_id))
         raise TemplateError(
             f"{where}: Fn::GetAtt {logical_id}.{attribute}: {rtype} has no local value for {attribute}"
         )
@@ -332,9 +336,8 @@ class Template:
             "AWS::Region": self.region,
             "AWS::AccountId": self.account_id,
             "AWS::StackName": self.stack_name,
-            "AWS::StackId": (
-                f"arn:{self.partition}:cloudformation:{self.region}:{self.account_id}:"
-                f"stack/{self.stack_name}/00000000-0000-0000-0000-000000000000"
+            "AWS::StackId": self._arn(
+                "cloudformation", f"stack/{self.stack_name}/00000000-0000-0000-0000-000000000000"
             ),
             "AWS::Partition": self.partition,
             "AWS::URLSuffix": self.url_suffix,
@@ -388,78 +391,13 @@ class Template:
 
     def _function(self, key: str, arg: Any, where: str) -> Any:
         name = key[4:]
-        here = f"{where} (Fn::{name})"
-        if name == "If":
-            if not (isinstance(arg, list) and len(arg) == 3):
-                raise TemplateError(f"{here}: needs [condition, value_if_true, value_if_false]")
-            branch = arg[1] if self.condition(arg[0]) else arg[2]
-            return self._resolve(branch, where)
-        if name == "GetAtt":
-            if isinstance(arg, str):
-                arg = arg.split(".", 1)
+        entry = _INTRINSICS.get(name)
+        if entry is None:
+            raise TemplateError(f"{where}: intrinsic function Fn::{name} is not supported locally")
+        resolve_argument, function = entry
+        if resolve_argument:
             arg = self._resolve(arg, where)
-            if not (isinstance(arg, list) and len(arg) == 2):
-                raise TemplateError(f"{here}: needs [LogicalId, Attribute]")
-            return self._get_att(str(arg[0]), str(arg[1]), where)
-        if name == "Sub":
-            return self._sub(arg, where)
-        if name == "Transform":
-            return self._include(arg, where)
-        if name == "ImportValue":
-            export = self._resolve(arg, where)
-            if export in self.import_values:
-                return self.import_values[export]
-            raise TemplateError(
-                f"{here}: export {export!r} lives in another stack; there is no local value for it"
-            )
-        arg = self._resolve(arg, where)
-        if name == "Join":
-            if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list)):
-                raise TemplateError(f"{here}: needs [delimiter, [values]]")
-            return str(arg[0]).join(_to_string(item) for item in arg[1])
-        if name == "Select":
-            if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list)):
-                raise TemplateError(f"{here}: needs [index, [values]]")
-            index = int(arg[0])
-            if not 0 <= index < len(arg[1]):
-                raise TemplateError(f"{here}: index {index} out of range for {arg[1]!r}")
-            return arg[1][index]
-        if name == "Split":
-            if not (isinstance(arg, list) and len(arg) == 2):
-                raise TemplateError(f"{here}: needs [delimiter, string]")
-            return str(arg[1]).split(str(arg[0]))
-        if name == "FindInMap":
-            if not (isinstance(arg, list) and len(arg) in (3, 4)):
-                raise TemplateError(f"{here}: needs [MapName, TopLevelKey, SecondLevelKey]")
-            try:
-                return self.mappings[arg[0]][arg[1]][arg[2]]
-            except (KeyError, TypeError):
-                if len(arg) == 4 and isinstance(arg[3], dict) and "DefaultValue" in arg[3]:
-                    return arg[3]["DefaultValue"]
-                raise TemplateError(f"{here}: no mapping value {arg[:3]!r}") from None
-        if name == "Equals":
-            if not (isinstance(arg, list) and len(arg) == 2):
-                raise TemplateError(f"{here}: needs [value1, value2]")
-            return _to_string(arg[0]) == _to_string(arg[1])
-        if name == "Not":
-            if not (isinstance(arg, list) and len(arg) == 1 and isinstance(arg[0], bool)):
-                raise TemplateError(f"{here}: needs [condition]")
-            return not arg[0]
-        if name in ("And", "Or"):
-            if not (isinstance(arg, list) and arg and all(isinstance(a, bool) for a in arg)):
-                raise TemplateError(f"{here}: needs a list of conditions")
-            return all(arg) if name == "And" else any(arg)
-        if name == "Base64":
-            return base64.b64encode(_to_string(arg).encode()).decode()
-        if name == "GetAZs":
-            return [f"{self.region}{zone}" for zone in "abc"]
-        if name == "Length":
-            if not isinstance(arg, list):
-                raise TemplateError(f"{here}: needs a list")
-            return len(arg)
-        if name == "ToJsonString":
-            return json.dumps(arg, separators=(",", ":"))
-        raise TemplateError(f"{where}: intrinsic function Fn::{name} is not supported locally")
+        return function(self, arg, where, f"{where} (Fn::{name})")
 
     def _include(self, arg: Any, where: str) -> Any:
         """``Fn::Transform`` with ``AWS::Include``: the YAML/JSON snippet at ``Location`` (a path
@@ -512,6 +450,146 @@ class Template:
             return _to_string(self._ref(expression, where))
 
         return self._SUB_PATTERN.sub(replace, text)
+
+
+# --------------------------------------------------------------------------------------
+# Intrinsic functions: one function each, called with (template, argument, where, here);
+# ``where`` names the resource and property, ``here`` adds the function's name.
+
+
+def _fn_if(t: Template, arg: Any, where: str, here: str) -> Any:
+    if not (isinstance(arg, list) and len(arg) == 3):
+        raise TemplateError(f"{here}: needs [condition, value_if_true, value_if_false]")
+    branch = arg[1] if t.condition(arg[0]) else arg[2]
+    return t._resolve(branch, where)
+
+
+def _fn_get_att(t: Template, arg: Any, where: str, here: str) -> Any:
+    if isinstance(arg, str):
+        arg = arg.split(".", 1)
+    arg = t._resolve(arg, where)
+    if not (isinstance(arg, list) and len(arg) == 2):
+        raise TemplateError(f"{here}: needs [LogicalId, Attribute]")
+    return t._get_att(str(arg[0]), str(arg[1]), where)
+
+
+def _fn_sub(t: Template, arg: Any, where: str, here: str) -> Any:
+    return t._sub(arg, where)
+
+
+def _fn_transform(t: Template, arg: Any, where: str, here: str) -> Any:
+    return t._include(arg, where)
+
+
+def _fn_import_value(t: Template, arg: Any, where: str, here: str) -> Any:
+    export = t._resolve(arg, where)
+    if export in t.import_values:
+        return t.import_values[export]
+    raise TemplateError(
+        f"{here}: export {export!r} lives in another stack; there is no local value for it"
+    )
+
+
+def _fn_join(t: Template, arg: Any, where: str, here: str) -> Any:
+    if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list)):
+        raise TemplateError(f"{here}: needs [delimiter, [values]]")
+    return str(arg[0]).join(_to_string(item) for item in arg[1])
+
+
+def _fn_select(t: Template, arg: Any, where: str, here: str) -> Any:
+    if not (isinstance(arg, list) and len(arg) == 2 and isinstance(arg[1], list)):
+        raise TemplateError(f"{here}: needs [index, [values]]")
+    index = int(arg[0])
+    if not 0 <= index < len(arg[1]):
+        raise TemplateError(f"{here}: index {index} out of range for {arg[1]!r}")
+    return arg[1][index]
+
+
+def _fn_split(t: Template, arg: Any, where: str, here: str) -> Any:
+    if not (isinstance(arg, list) and len(arg) == 2):
+        raise TemplateError(f"{here}: needs [delimiter, string]")
+    return str(arg[1]).split(str(arg[0]))
+
+
+def _fn_find_in_map(t: Template, arg: Any, where: str, here: str) -> Any:
+    if not (isinstance(arg, list) and len(arg) in (3, 4)):
+        raise TemplateError(f"{here}: needs [MapName, TopLevelKey, SecondLevelKey]")
+    try:
+        return t.mappings[arg[0]][arg[1]][arg[2]]
+    except (KeyError, TypeError):
+        if len(arg) == 4 and isinstance(arg[3], dict) and "DefaultValue" in arg[3]:
+            return arg[3]["DefaultValue"]
+        raise TemplateError(f"{here}: no mapping value {arg[:3]!r}") from None
+
+
+def _fn_equals(t: Template, arg: Any, where: str, here: str) -> Any:
+    if not (isinstance(arg, list) and len(arg) == 2):
+        raise TemplateError(f"{here}: needs [value1, value2]")
+    return _to_string(arg[0]) == _to_string(arg[1])
+
+
+def _fn_not(t: Template, arg: Any, where: str, here: str) -> Any:
+    if not (isinstance(arg, list) and len(arg) == 1 and isinstance(arg[0], bool)):
+        raise TemplateError(f"{here}: needs [condition]")
+    return not arg[0]
+
+
+def _conditions(arg: Any, here: str) -> list[bool]:
+    if not (isinstance(arg, list) and arg and all(isinstance(a, bool) for a in arg)):
+        raise TemplateError(f"{here}: needs a list of conditions")
+    return arg
+
+
+def _fn_and(t: Template, arg: Any, where: str, here: str) -> Any:
+    return all(_conditions(arg, here))
+
+
+def _fn_or(t: Template, arg: Any, where: str, here: str) -> Any:
+    return any(_conditions(arg, here))
+
+
+def _fn_base64(t: Template, arg: Any, where: str, here: str) -> Any:
+    return base64.b64encode(_to_string(arg).encode()).decode()
+
+
+def _fn_get_azs(t: Template, arg: Any, where: str, here: str) -> Any:
+    return [f"{t.region}{zone}" for zone in "abc"]
+
+
+def _fn_length(t: Template, arg: Any, where: str, here: str) -> Any:
+    if not isinstance(arg, list):
+        raise TemplateError(f"{here}: needs a list")
+    return len(arg)
+
+
+def _fn_to_json_string(t: Template, arg: Any, where: str, here: str) -> Any:
+    return json.dumps(arg, separators=(",", ":"))
+
+
+_Intrinsic = Callable[[Template, Any, str, str], Any]
+
+# name (after ``Fn::``) -> (resolve the argument first?, function). The first five see their
+# argument unresolved: If picks a branch before resolving it, GetAtt accepts "Id.Attr", Sub
+# and Transform resolve their parts themselves.
+_INTRINSICS: dict[str, tuple[bool, _Intrinsic]] = {
+    "If": (False, _fn_if),
+    "GetAtt": (False, _fn_get_att),
+    "Sub": (False, _fn_sub),
+    "Transform": (False, _fn_transform),
+    "ImportValue": (False, _fn_import_value),
+    "Join": (True, _fn_join),
+    "Select": (True, _fn_select),
+    "Split": (True, _fn_split),
+    "FindInMap": (True, _fn_find_in_map),
+    "Equals": (True, _fn_equals),
+    "Not": (True, _fn_not),
+    "And": (True, _fn_and),
+    "Or": (True, _fn_or),
+    "Base64": (True, _fn_base64),
+    "GetAZs": (True, _fn_get_azs),
+    "Length": (True, _fn_length),
+    "ToJsonString": (True, _fn_to_json_string),
+}
 
 
 def _to_string(value: Any) -> str:
@@ -577,6 +655,8 @@ def load_template(
         body = parse_template_text(text)
     except yaml.YAMLError as exc:
         raise TemplateError(f"{path}: not valid YAML/JSON: {exc}") from None
+    if not isinstance(body.get("Resources"), dict):
+        raise TemplateError(f"{path}: not a CloudFormation/SAM template (no Resources)")
     return Template(
         path=path,
         body=body,

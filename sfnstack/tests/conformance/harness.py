@@ -17,7 +17,12 @@ from typing import Any
 from sfnstack.asl import DefinitionError, ExecutionResult, StateMachine
 from sfnstack.services import LambdaFunctionError, LambdaNotFoundError, Services
 
+from sfnstack import arns
+
 DATA = Path(__file__).parent / "data"
+# The cases were recorded with LocalStack, whose account is 000000000000 (sfnstack's default
+# is moto's 123456789012); their ARNs and error causes name it.
+RECORDED_ACCOUNT = "000000000000"
 
 
 def load_cases(path: Path = DATA / "cases.jsonl") -> list[dict[str, Any]]:
@@ -92,7 +97,11 @@ def run_case(case: dict[str, Any]) -> ExecutionResult:
     release = threading.Event()
     try:
         try:
-            machine = StateMachine(case["definition"], name="ConformanceMachine")
+            machine = StateMachine(
+                case["definition"],
+                name="ConformanceMachine",
+                arn=arns.state_machine_arn("ConformanceMachine", account=RECORDED_ACCOUNT),
+            )
         except DefinitionError as exc:
             return ExecutionResult(
                 status="DEFINITION_ERROR", error="DefinitionError", cause=str(exc)

@@ -135,7 +135,7 @@ def test_unknown_state_machine(runtime: LocalRuntime) -> None:
 
 def test_an_existing_s3_endpoint_parameters_and_env_overrides(tmp_path: Path) -> None:
     """What `sfnstack serve` does: its own S3 endpoint, handed to the runtime by URL."""
-    from sfnstack.s3 import LocalS3
+    from sfnstack.embedded_s3 import LocalS3
 
     with LocalS3() as s3:
         with LocalRuntime(

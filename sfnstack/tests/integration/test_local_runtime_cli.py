@@ -51,11 +51,11 @@ DEFINITION = {
 }
 
 
-def states_run(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def sfnstack(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     return subprocess.run(
-        [sys.executable, "-m", "sfnstack", "states", "run", *args],
+        [sys.executable, "-m", "sfnstack", *args],
         cwd=cwd,
         env=env,
         input=stdin,
@@ -63,6 +63,10 @@ def states_run(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.Co
         text=True,
         timeout=180,
     )
+
+
+def states_run(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return sfnstack(cwd, "states", "run", *args, stdin=stdin)
 
 
 @pytest.fixture()
@@ -116,15 +120,23 @@ def test_usage_and_definition_errors_exit_2(workdir: Path) -> None:
     assert done.returncode == 2 and "DEFINITION" in done.stderr
 
 
-def test_template_state_machine_and_substitutions(workdir: Path) -> None:
-    # --state-machine: the template's own definition (a Catch of the fixture's FixtureError)
-    done = states_run(
-        workdir, "--template", str(FIXTURE), "--state-machine", "InlineStateMachine",
-        "--input", '{"why": "cli"}',
+@pytest.mark.parametrize("command", [("states", "run"), ("run",)])
+def test_template_state_machine(workdir: Path, command: tuple[str, ...]) -> None:
+    """``--state-machine``: the template's own definition (a Catch of the fixture's
+    FixtureError) with the template's functions, from both commands."""
+    done = sfnstack(
+        workdir, *command, "--template", str(FIXTURE), "--state-machine", "InlineStateMachine",
+        "--input", "input.json",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    output = json.loads(done.stdout)["output"]
-    assert output["caught"]["Error"] == "FixtureError"
+    result = json.loads(done.stdout)
+    assert result["status"] == "SUCCEEDED"
+    assert result["output"]["value"] == 21  # the input file, passed through
+    assert result["output"]["caught"]["Error"] == "FixtureError"
+    assert done.stdout.count("\n") == 1
+
+
+def test_template_substitutions_for_a_definition_file(workdir: Path) -> None:
     # A definition file that is a template state machine's DefinitionUri gets its
     # DefinitionSubstitutions; an empty key list makes the Map trivial.
     definition = FIXTURE.parent / "statemachine" / "map.asl.json"
@@ -135,3 +147,30 @@ def test_template_state_machine_and_substitutions(workdir: Path) -> None:
     result = json.loads(done.stdout)
     assert result["status"] == "FAILED" and result["error"] == "States.Runtime", result
     assert done.returncode == 1
+
+
+def sfnstack_run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return sfnstack(cwd, "run", *args)
+
+
+def test_run_chooses_the_only_state_machine_or_asks(workdir: Path) -> None:
+    done = sfnstack_run(workdir, "--template", str(FIXTURE), "--input", "{}")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "choose one with --state-machine" in done.stderr
+    assert "InlineStateMachine" in done.stderr and "Traceback" not in done.stderr
+    (workdir / "one.yaml").write_text(
+        "Resources:\n"
+        "  Only:\n"
+        "    Type: AWS::StepFunctions::StateMachine\n"
+        "    Properties:\n"
+        "      Definition:\n"
+        "        StartAt: Echo\n"
+        "        States: {Echo: {Type: Pass, Parameters: {got.$: $.n}, End: true}}\n"
+    )
+    done = sfnstack_run(workdir, "--template", "one.yaml", "--input", '{"n": 7}')
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"status": "SUCCEEDED", "output": {"got": 7}}
+    done = sfnstack_run(workdir, "--input", "{}")  # --template is required
+    assert done.returncode == 2 and "--template" in done.stderr
+    done = sfnstack_run(workdir, "--template", "missing.yaml", "--input", "{}")
+    assert done.returncode == 2 and "cannot read template" in done.stderr

@@ -81,6 +81,11 @@ def test_jsonpath() -> None:
     assert jsonpath_get(event, "$.resources[0]") == "arn:aws:s3:::in-bucket"
     assert jsonpath_get(event, "$.detail.nothing.here") is None
     assert jsonpath_get(event, "$") is event
+    # the interpreter's engine: double-quoted and chained brackets, a name inside a list
+    assert jsonpath_get(event, '$["detail"]["object"]["key"]') == "incoming/cities.csv"
+    assert jsonpath_get(event, "$.resources[0].name") is None
+    with pytest.raises(ValueError, match="must start with"):
+        jsonpath_get(event, "detail.bucket")
 
 
 def test_input_transformer_quotes_values_outside_strings() -> None:

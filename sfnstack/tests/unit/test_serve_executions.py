@@ -288,7 +288,7 @@ def test_shutdown_lets_executions_finish_within_grace_then_aborts(tmp_path: Path
 
 def test_one_s3_change_delivered_twice_starts_one_execution(tmp_path: Path) -> None:
     from sfnstack.serve.eventbridge import TargetInput, s3_object_created_event
-    from sfnstack.serve.template import RuleTrigger
+    from sfnstack.serve.template_triggers import RuleTrigger
     from sfnstack.serve.triggers import EventBus
 
     started: list[str] = []

@@ -4,7 +4,7 @@ request is for."""
 from pathlib import Path
 
 import pytest
-from sfnstack.serve.s3 import S3Endpoint, _keys_in_delete_request
+from sfnstack.serve.persistent_s3 import S3Endpoint, _keys_in_delete_request
 from sfnstack.serve.server import _signed_service
 from sfnstack.serve.store import DataDir, InvalidBucketName, check_bucket_name
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sfnstack.serve.apigateway import StartApi, escape_javascript, render_mapping_template
 from sfnstack.serve.executions import SfnError
-from sfnstack.serve.template import TemplateError, load_template, read_triggers
-from sfnstack.template import Template
+from sfnstack.serve.template_triggers import read_triggers
+from sfnstack.template import Template, TemplateError, load_template
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "serve" / "template.yaml"
 SM_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:Forecast"

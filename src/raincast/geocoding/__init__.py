@@ -40,7 +40,7 @@ def get_geocoder(name: str = DEFAULT_PROVIDER, **config: Any) -> Geocoder:
         valid = ", ".join(PROVIDERS)
         raise ValueError(f"unknown geocoder {name!r}; valid names: {valid}")
     module_name, class_name = target.split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls: type[Geocoder] = getattr(importlib.import_module(module_name), class_name)
     try:
         return cls(**config)
     except TypeError as exc:

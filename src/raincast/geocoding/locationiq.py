@@ -88,7 +88,7 @@ class LocationIQGeocoder(HttpGeocoder):
 def _place(item: Any) -> Place:
     if not isinstance(item, dict):
         raise ProviderError(PROVIDER, f"result is not an object: {item!r:.80}")
-    address = item.get("address") if isinstance(item.get("address"), dict) else {}
+    address: dict[str, Any] = item["address"] if isinstance(item.get("address"), dict) else {}
     display = str(item.get("display_name") or "")
     name = (
         address.get("city")

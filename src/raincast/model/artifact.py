@@ -208,7 +208,8 @@ class RainModel:
         """The blend of the members before calibration."""
         trees = _sigmoid(self.predict_raw(features)).mean(axis=1)
         weight = float(self.metadata["network_weight"])
-        return (1.0 - weight) * trees + weight * self.predict_network(features)
+        blend: np.ndarray = (1.0 - weight) * trees + weight * self.predict_network(features)
+        return blend
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Calibrated probability of rain tomorrow for each row of a feature matrix built by
@@ -265,9 +266,8 @@ def write_artifact(
         raise ModelArtifactError(f"missing arrays: {', '.join(missing)}")
     artifact_id = os.urandom(16).hex()
     arrays_path = directory / ARRAYS_NAME
-    np.savez_compressed(
-        arrays_path, artifact_id=np.array(artifact_id), **{name: arrays[name] for name in names}
-    )
+    named: dict[str, Any] = {name: arrays[name] for name in names}  # numpy types **kw as bool
+    np.savez_compressed(arrays_path, artifact_id=np.array(artifact_id), **named)
     full = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -73,7 +73,7 @@ def weather_source(name: str) -> Any:
 @functools.cache
 def rain_model() -> Any:
     try:
-        from raincast.model import RainModel
+        from raincast.model import RainModel  # type: ignore[attr-defined]  # not there: the except
     except ImportError:  # the class lives in raincast.model.artifact
         from raincast.model.artifact import RainModel
 

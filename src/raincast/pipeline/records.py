@@ -191,7 +191,7 @@ def manifest_key(run_id: str) -> str:
     return f"{run_prefix(run_id)}manifest.json"
 
 
-def result_row(item: dict[str, Any], date: str) -> dict[str, Any]:
+def result_row(item: dict[str, Any], date: str | None) -> dict[str, Any]:
     """One line of the batch CSV for an item (also what Store returns per city)."""
     place = item.get("place") or {}
     probability = item.get("p_rain_tomorrow")

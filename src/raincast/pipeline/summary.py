@@ -172,7 +172,8 @@ def _maybe_json(value: Any) -> Any:
 
 
 def _read(s3: Any, bucket: str, key: str) -> bytes:
-    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
 
 
 def _put(s3: Any, bucket: str, key: str, body: bytes, content_type: str) -> None:

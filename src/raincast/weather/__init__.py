@@ -24,7 +24,7 @@ def get_weather_source(name: str = "replay", **config: Any) -> WeatherSource:
         valid = ", ".join(sorted(WEATHER_SOURCES))
         raise ValueError(f"unknown weather provider {name!r}; valid: {valid}") from None
     module_name, class_name = target.split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls: type[WeatherSource] = getattr(importlib.import_module(module_name), class_name)
     return cls(**config)
 
 

@@ -221,7 +221,9 @@ class OpenMeteoWeather(WeatherSource):
         observation = Observation(date=date, source=source, **values)
         return WeatherResult(lat, lon, date, observation, provider=self.name)
 
-    def _block(self, body: dict[str, Any], key: str, variables: tuple[str, ...]) -> dict[str, list]:
+    def _block(
+        self, body: dict[str, Any], key: str, variables: tuple[str, ...]
+    ) -> dict[str, list[Any]]:
         block = body.get(key)
         if not isinstance(block, dict) or not isinstance(block.get("time"), list):
             raise ProviderError(self.name, f"the answer has no {key!r} object with a 'time' array")

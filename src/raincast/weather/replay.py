@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,8 @@ class StationSeries:
         day = (date - EPOCH).days
         at = int(np.searchsorted(self.days, day))
         if at < len(self.days) and self.days[at] == day:
-            return self.values[at]
+            row: np.ndarray = self.values[at]
+            return row
         return None
 
 
@@ -115,7 +117,7 @@ def index_arrays(table: ObservationTable) -> dict[str, np.ndarray]:
 
 
 def write_index(table: ObservationTable, out: Path, csv_sha256: str) -> None:
-    arrays = index_arrays(table)
+    arrays: dict[str, Any] = index_arrays(table)  # Any: numpy's stubs type **kwargs as bool
     with out.open("wb") as handle:
         np.savez_compressed(handle, csv_sha256=np.array(csv_sha256), **arrays)
 

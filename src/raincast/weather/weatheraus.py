@@ -14,6 +14,7 @@ import io
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,7 +71,7 @@ class ObservationTable:
     def __len__(self) -> int:
         return len(self.dates)
 
-    def observation(self, index: int, source: dict | None = None) -> Observation:
+    def observation(self, index: int, source: dict[str, Any] | None = None) -> Observation:
         kwargs = {}
         for name in OBSERVATION_FIELDS:
             value = float(self.values[name][index])

@@ -41,7 +41,7 @@ class LazyJobs(Sequence[Job]):
     def __len__(self) -> int:
         return self._count
 
-    def __getitem__(self, index: int) -> Job:  # type: ignore[override]
+    def __getitem__(self, index: int) -> Job:  # type: ignore[override]  # never sliced
         if not 0 <= index < self._count:
             raise IndexError(index)
         return self._make(index)

@@ -100,7 +100,8 @@ class History:
         track: Track,
         event_type: str,
         details_key: str | None = None,
-        details: Details | Builder = None,
+        # Details or a Builder; spelled Callable[...] so mypy can type the lambdas passed
+        details: dict[str, Any] | Callable[..., dict[str, Any]] | None = None,
         a: Any = _NO_ARGUMENTS,
         b: Any = None,
     ) -> int:

@@ -35,7 +35,7 @@ def _jsonata() -> Any:
     with _engine_lock:
         if _engine is None:
             try:
-                import jsonata  # type: ignore[import-untyped]
+                import jsonata
             except ImportError as exc:  # pragma: no cover - dependency is declared
                 raise DefinitionError(
                     "JSONata needs the 'jsonata-python' package (pip install jsonata-python)"
@@ -62,7 +62,7 @@ def is_expression(value: Any) -> bool:
 
 
 def _sequence(values: list[Any]) -> Any:
-    from jsonata.utils import Utils  # type: ignore[import-untyped]
+    from jsonata.utils import Utils
 
     return Utils.create_sequence_from_iter(values)
 
@@ -167,7 +167,7 @@ class Expression:
 def _null_markers(bindings: dict[str, Any]) -> dict[str, Any]:
     """A variable holding JSON null must read as null, not as undefined."""
     if any(v is None for v in bindings.values()):
-        from jsonata.utils import Utils  # type: ignore[import-untyped]
+        from jsonata.utils import Utils
 
         return {k: Utils.NULL_VALUE if v is None else v for k, v in bindings.items()}
     return bindings
@@ -176,7 +176,7 @@ def _null_markers(bindings: dict[str, Any]) -> dict[str, Any]:
 def to_plain(value: Any) -> Any:
     """jsonata-python values -> plain JSON values (null marker -> None, integral floats ->
     int, sequences -> lists)."""
-    from jsonata.utils import Utils  # type: ignore[import-untyped]
+    from jsonata.utils import Utils
 
     if value is Utils.NULL_VALUE:
         return None

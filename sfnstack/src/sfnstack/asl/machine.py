@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import arns
 from ..services import Services
 from .context import BranchCancelled, Execution, Scope, iso_timestamp
 from .errors import (
@@ -157,7 +158,7 @@ class ProgramBuilder:
                 )
             self.names.add(name)
             state_type = state_spec.get("Type")
-            cls = STATE_TYPES.get(state_type)  # type: ignore[arg-type]
+            cls = STATE_TYPES.get(state_type)  # type: ignore[arg-type]  # not a str: None, below
             if cls is None:
                 raise DefinitionError(
                     f"unknown state Type {state_type!r} (expected one of {', '.join(STATE_TYPES)})",
@@ -238,11 +239,11 @@ class StateMachine:
             )
         self.definition = definition
         self.name = name
-        self.arn = arn or f"arn:aws:states:us-east-1:000000000000:stateMachine:{name}"
-        parts = self.arn.split(":")
-        self.region = parts[3] if len(parts) > 4 and parts[3] else "us-east-1"
-        self.account = parts[4] if len(parts) > 4 and parts[4] else "000000000000"
-        self.role_arn = role_arn or f"arn:aws:iam::{self.account}:role/sfnstack-local"
+        self.arn = arn or arns.state_machine_arn(name)
+        self.region, self.account = arns.region_and_account(self.arn)
+        self.role_arn = role_arn or arns.role_arn(
+            "sfnstack-local", self.account, arns.partition_of(self.region)
+        )
         timeout = definition.get("TimeoutSeconds")
         if timeout is not None and (
             not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1
@@ -284,10 +285,7 @@ class StateMachine:
         if stop_event is not None:
             services = dataclasses.replace(services, stop_event=stop_event)
         name = execution_name or str(uuid.uuid4())
-        arn = (
-            execution_arn
-            or f"arn:aws:states:{self.region}:{self.account}:execution:{self.name}:{name}"
-        )
+        arn = execution_arn or arns.execution_arn(self.name, name, self.region, self.account)
         try:
             data = json.loads(json.dumps({} if input is None else input))
         except (TypeError, ValueError) as exc:

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .. import arns
 from .concurrency import LazyJobs, Outcome, run_jobs
 from .context import BranchCancelled, Execution, Frame, iso_timestamp
 from .distributed import ItemBatcher, ItemReader, ResultWriter, resolve_positive_int
@@ -226,7 +227,7 @@ class MapState(State):
         selector = self.item_selector
 
         def select(item_frame: Frame) -> Any:
-            return selector(data, item_frame)  # type: ignore[misc]
+            return selector(data, item_frame)  # type: ignore[misc]  # used only when not None
 
         result = self._iterate(
             ex,
@@ -283,7 +284,7 @@ class MapState(State):
         selector = self.j_item_selector
 
         def select(item_frame: Frame) -> Any:
-            return selector(bindings(item_frame, raw))  # type: ignore[misc]
+            return selector(bindings(item_frame, raw))  # type: ignore[misc]  # only when not None
 
         result = self._iterate(
             ex,
@@ -386,8 +387,9 @@ class MapState(State):
                     child_name = f"{run_id[:8]}-{index:08d}"
                     child = ex.child(
                         child_name,
-                        f"arn:aws:states:{ex.region}:{ex.account}:execution:"
-                        f"{ex.machine.name}/{self.label}:{child_name}",
+                        arns.execution_arn(
+                            f"{ex.machine.name}/{self.label}", child_name, ex.region, ex.account
+                        ),
                         value,
                     )
                     result = processor.run(child, value, Track(), iteration_scope)
@@ -453,7 +455,7 @@ class MapState(State):
     ) -> Any:
         history = ex.history
         run_id = str(uuid.uuid4())
-        map_run_arn = f"arn:aws:states:{ex.region}:{ex.account}:mapRun:{ex.machine.name}/{self.label}:{run_id}"
+        map_run_arn = arns.map_run_arn(ex.machine.name, self.label, run_id, ex.region, ex.account)
         history.add(track, "MapRunStarted", "mapRunStartedEventDetails", {"mapRunArn": map_run_arn})
         total = len(inputs)
         failed = [0]
@@ -541,7 +543,9 @@ class MapState(State):
         for i, (value, outcome) in enumerate(zip(inputs, outcomes, strict=True)):
             name = f"{run_id[:8]}-{i:08d}"
             record: dict[str, Any] = {
-                "ExecutionArn": f"arn:aws:states:{ex.region}:{ex.account}:execution:{ex.machine.name}/{self.label}:{name}",
+                "ExecutionArn": arns.execution_arn(
+                    f"{ex.machine.name}/{self.label}", name, ex.region, ex.account
+                ),
                 "Input": to_json_string(value),
                 "InputDetails": {"Included": True},
                 "Name": name,

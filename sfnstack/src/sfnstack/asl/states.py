@@ -327,7 +327,7 @@ class State:
             return raw
         if ref is _NULL:
             return {}
-        return ref.resolve(raw, frame)  # type: ignore[union-attr]
+        return ref.resolve(raw, frame)
 
     def apply_output(self, raw: Any, result: Any, frame: Frame) -> Any:
         """ResultSelector, ResultPath, OutputPath."""
@@ -342,7 +342,7 @@ class State:
             return output
         if ref is _NULL:
             return {}
-        return ref.resolve(output, frame)  # type: ignore[union-attr]
+        return ref.resolve(output, frame)
 
     def execute(
         self, ex: Execution, raw: Any, frame: Frame, track: Track
@@ -621,7 +621,7 @@ class WaitState(State):
         if self.kind == "Seconds":
             seconds = float(self.value)
         elif self.kind == "Timestamp":
-            seconds = (parse_timestamp(self.value) - datetime.now(UTC)).total_seconds()  # type: ignore[operator]
+            seconds = (parse_timestamp(self.value) - datetime.now(UTC)).total_seconds()  # type: ignore[operator]  # a valid timestamp: checked in __init__
         elif self.kind == "SecondsPath":
             assert self.ref is not None
             value = self.ref.resolve(data, frame)

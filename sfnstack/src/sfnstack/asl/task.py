@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
+from .. import arns
 from ..cooperative import Signal, current_hub
 from ..services import LambdaFunctionError, LambdaNotFoundError, LambdaTimeoutError
 from .context import BranchCancelled, Execution, Frame
@@ -189,7 +190,7 @@ class TaskState(State):
     def _function_arn(self, ex: Execution, function: str) -> str:
         if function.startswith(_LAMBDA_ARN_PREFIX):
             return function
-        return f"arn:aws:lambda:{ex.region}:{ex.account}:function:{function}"
+        return arns.function_arn(function, ex.region, ex.account)
 
     def _call(
         self,

@@ -74,7 +74,7 @@ def _parameters(pairs: list[str]) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     from sfnstack.serve.schedule import ScheduleError, parse_schedule
     from sfnstack.serve.server import ServeConfig, Server
-    from sfnstack.serve.template import TemplateError
+    from sfnstack.template import TemplateError
 
     logging.basicConfig(
         level=logging.INFO,

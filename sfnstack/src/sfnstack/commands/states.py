@@ -34,57 +34,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "definition",
         nargs="?",
-        help="the ASL definition (JSON file); optional with --template --state-machine",
+        help="the ASL definition (JSON file); optional with --template",
     )
-    run.add_argument(
+    add_execution_arguments(run, template_required=False)
+
+
+def add_execution_arguments(parser: argparse.ArgumentParser, *, template_required: bool) -> None:
+    """The options of one execution, shared by ``sfnstack states run`` and ``sfnstack run``."""
+    parser.add_argument(
         "--input",
         default="{}",
         metavar="INPUT",
         help="execution input: a JSON file, '-' for stdin, or inline JSON (default {})",
     )
-    run.add_argument(
+    parser.add_argument(
         "--function",
         action="append",
         default=[],
         metavar="NAME=module:callable",
         help="register a Python callable as the Lambda function NAME (repeatable)",
     )
-    run.add_argument(
+    parser.add_argument(
         "--function-timeout",
         type=float,
         default=60.0,
         metavar="SECONDS",
         help="Timeout of the --function callables (default 60)",
     )
-    run.add_argument(
+    parser.add_argument(
         "--template",
+        required=template_required,
         help="SAM template: its functions, buckets and DefinitionSubstitutions are available",
     )
-    run.add_argument(
+    parser.add_argument(
         "--state-machine",
         metavar="LOGICAL_ID",
-        help="run this state machine of the template (its own definition unless DEFINITION is given)",
+        help="run this state machine of the template (its own definition unless DEFINITION is"
+        " given); may be left out when the template has only one",
     )
-    run.add_argument(
+    parser.add_argument(
         "--parameter",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="template parameter override (repeatable)",
     )
-    run.add_argument(
+    parser.add_argument(
         "--env",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="environment variable for every function, over the template's (repeatable)",
     )
-    run.add_argument("--name", help="execution name (default: a UUID)")
-    run.add_argument("--workers", type=int, help="Lambda worker processes (default: CPU count)")
-    run.add_argument(
+    parser.add_argument("--name", help="execution name (default: a UUID)")
+    parser.add_argument("--workers", type=int, help="Lambda worker processes (default: CPU count)")
+    parser.add_argument(
         "--s3-endpoint-url", help="use this S3 endpoint instead of starting an embedded one"
     )
-    run.add_argument(
+    parser.add_argument(
         "--verbose", action="store_true", help="print the history and function logs on stderr"
     )
 
@@ -124,10 +131,15 @@ def _emit(document: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.states_action != "run":  # pragma: no cover - argparse allows only "run"
         return EXIT_USAGE
+    return run_execution(args, "sfnstack states run")
+
+
+def run_execution(args: argparse.Namespace, command: str) -> int:
+    """Run the execution ``args`` describe; a usage error is one line on stderr, exit 2."""
     try:
         return _run(args)
     except UsageError as exc:
-        print(f"sfnstack states run: {exc}", file=sys.stderr)
+        print(f"{command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -137,8 +149,10 @@ def _run(args: argparse.Namespace) -> int:
     from sfnstack.local import LocalRuntime
     from sfnstack.template import TemplateError, substitute_definition
 
-    if args.definition is None and not (args.template and args.state_machine):
-        raise UsageError("give a DEFINITION file, or --template with --state-machine")
+    if args.definition is None and not args.template:
+        raise UsageError(
+            "give a DEFINITION file, or --template (with --state-machine if it has several)"
+        )
     if args.state_machine and not args.template:
         raise UsageError("--state-machine needs --template")
     execution_input = _read_input(args.input)
@@ -177,7 +191,9 @@ def _run(args: argparse.Namespace) -> int:
                 template_machine = runtime.state_machine(args.state_machine)
             except KeyError as exc:
                 raise UsageError(str(exc.args[0])) from None
-        elif definition_path is not None:
+        elif definition_path is None:
+            template_machine = _only_state_machine(runtime.state_machines)
+        else:
             # The template's state machine whose DefinitionUri is this file lends its
             # DefinitionSubstitutions (and its name).
             template_machine = next(
@@ -218,6 +234,18 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_SUCCEEDED
     _emit({"status": result.status, "error": result.error, "cause": result.cause})
     return EXIT_FAILED
+
+
+def _only_state_machine(machines: dict[str, Any]) -> Any:
+    """The template's state machine when it has exactly one; otherwise say which to choose."""
+    if len(machines) == 1:
+        return next(iter(machines.values()))
+    if not machines:
+        raise UsageError("the template has no state machine")
+    raise UsageError(
+        f"the template has {len(machines)} state machines; choose one with --state-machine"
+        f" ({', '.join(sorted(machines))})"
+    )
 
 
 def _machine_name(path: Path | None) -> str:

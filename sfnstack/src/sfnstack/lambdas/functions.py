@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sfnstack import arns
+from sfnstack.arns import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
 from sfnstack.template import (
-    DEFAULT_ACCOUNT_ID,
-    DEFAULT_REGION,
     FUNCTION_TYPES,
     LAYER_TYPES,
     SERVERLESS_FUNCTION,
@@ -71,7 +71,7 @@ def function_from_callable(
     return LocalFunction(
         logical_id=name,
         name=name,
-        arn=f"arn:aws:lambda:{region}:{account_id}:function:{name}",
+        arn=arns.function_arn(name, region, account_id),
         code_dir=(code_dir or Path.cwd()).resolve(),
         handler=f"{module}.{attribute}",
         timeout=timeout,

@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sfnstack.arns import DEFAULT_ACCOUNT_ID
 from sfnstack.cooperative import Signal, current_hub
 from sfnstack.lambdas.functions import LocalFunction
 from sfnstack.services import (
@@ -335,7 +336,7 @@ class LambdaPool:
         base_env: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
         env_overrides: Mapping[str, Mapping[str, str]] | None = None,
         log_dir: str | Path | None = None,
-        account_id: str = "123456789012",
+        account_id: str = DEFAULT_ACCOUNT_ID,
     ) -> None:
         self.max_workers = max_workers or default_worker_count()
         self.max_environments = max(

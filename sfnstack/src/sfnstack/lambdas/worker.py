@@ -156,7 +156,7 @@ class _LogStream(io.TextIOBase):
         return False
 
     @property
-    def encoding(self) -> str:  # type: ignore[override]
+    def encoding(self) -> str:  # type: ignore[override]  # a property where TextIOBase has an attribute
         return self._raw.encoding
 
     @property

@@ -21,7 +21,8 @@ import jsonschema
 
 from sfnstack.serve.eventbridge import jsonpath_get
 from sfnstack.serve.executions import SfnError
-from sfnstack.serve.template import ApiRoute, TemplateError
+from sfnstack.serve.template_triggers import ApiRoute
+from sfnstack.template import TemplateError
 
 log = logging.getLogger("sfnstack.serve.api")
 

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sfnstack import arns
+from sfnstack.asl.errors import PathNotFound
+from sfnstack.asl.jsonpath import compile_path
+
 __all__ = [
     "InputTransformer",
     "TargetInput",
@@ -50,7 +54,7 @@ def s3_object_created_event(
         "account": account,
         "time": moment,
         "region": region,
-        "resources": [f"arn:aws:s3:::{bucket}"],
+        "resources": [arns.bucket_arn(bucket, arns.partition_of(region))],
         "detail": {
             "version": "0",
             "bucket": {"name": bucket},
@@ -147,33 +151,15 @@ def matches_pattern(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
 # ----------------------------------------------------------------------------- input
 
 
-_PATH_TOKEN = re.compile(
-    r"\.([A-Za-z0-9_\-$@]+)|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]|\[(\d+)\]"
-)
-
-_MISSING = object()
-
-
 def jsonpath_get(document: Any, path: str) -> Any:
-    """A simple JSONPath (``$``, ``$.a.b``, ``$.a['b-c'][0]``) as EventBridge's InputPath
-    and InputPathsMap use; returns None when the path does not exist."""
-    if not path.startswith("$"):
-        raise ValueError(f"JSONPath must start with '$': {path!r}")
-    rest, node = path[1:], document
-    while rest:
-        match = _PATH_TOKEN.match(rest)
-        if not match:
-            raise ValueError(f"unsupported JSONPath {path!r}")
-        rest = rest[match.end() :]
-        name = next((g for g in match.groups()[:3] if g is not None), None)
-        if name is not None:
-            node = node.get(name, _MISSING) if isinstance(node, dict) else _MISSING
-        else:
-            index = int(match.group(4))
-            node = node[index] if isinstance(node, list) and index < len(node) else _MISSING
-        if node is _MISSING:
-            return None
-    return node
+    """The value at a JSONPath (``$``, ``$.a.b``, ``$.a['b-c'][0]``), evaluated by the ASL
+    interpreter's engine, as EventBridge's InputPath and InputPathsMap (and API Gateway's
+    ``$input.path``) use it: a path that matches nothing gives None, not an error. A path
+    that is not JSONPath raises ``ValueError``."""
+    try:
+        return compile_path(path).get(document)
+    except PathNotFound:
+        return None
 
 
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")

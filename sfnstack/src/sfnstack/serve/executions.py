@@ -11,6 +11,7 @@ memory does not grow with the number of executions."""
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import json
 import logging
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from sfnstack import arns
 from sfnstack.asl.progress import Progress, Resume
 from sfnstack.serve.store import DataDir
 
@@ -444,7 +446,7 @@ class Executions:
             records = [r for r in records if r.redrive_count == 0]
         return sorted(records, key=lambda r: r.start_date, reverse=True)
 
-    def history(self, arn: str) -> list[dict[str, Any]]:
+    def history(self, arn: str) -> builtins.list[dict[str, Any]]:  # (`list` is a method here)
         record = self.record(arn)
         with self._lock:
             handle = self._live.get(arn)
@@ -482,7 +484,7 @@ class Executions:
                 )
             # logged first: the execution's own progress lines follow it
             log.info("execution %s started by %s (%s)", name, trigger, _short(sm.arn))
-            arn = sm.arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+            arn = arns.execution_arn(sm.name, name, *arns.region_and_account(sm.arn))
             self._journal_path(arn).unlink(missing_ok=True)  # a fresh execution: no past
             journal = ProgressJournal(self._journal_path(arn))
             try:
@@ -593,7 +595,7 @@ class Executions:
         return watcher
 
     def _watch(self, record: ExecutionRecord, handle: Any, journal: ProgressJournal) -> None:
-        result = None
+        result: Any = None
         while True:
             try:
                 result = handle.wait(SNAPSHOT_SECONDS)
@@ -673,7 +675,7 @@ class Executions:
                 self._save_closed(record)
         return record.stop_date or time.time()
 
-    def running(self) -> list[ExecutionRecord]:
+    def running(self) -> builtins.list[ExecutionRecord]:
         with self._lock:
             return [r for r in self._records.values() if r.status == "RUNNING"]
 

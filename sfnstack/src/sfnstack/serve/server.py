@@ -20,19 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sfnstack.arns import DEFAULT_ACCOUNT_ID
 from sfnstack.serve.apigateway import StartApi
 from sfnstack.serve.executions import Executions
-from sfnstack.serve.s3 import S3Endpoint
+from sfnstack.serve.persistent_s3 import S3Endpoint
 from sfnstack.serve.stepfunctions import TARGET_PREFIX, StepFunctionsApi
 from sfnstack.serve.store import DataDir
-from sfnstack.serve.template import TemplateTriggers, load_template, read_triggers
+from sfnstack.serve.template_triggers import TemplateTriggers, read_triggers
 from sfnstack.serve.triggers import EventBus, Scheduler
+from sfnstack.template import load_template
 
 log = logging.getLogger("sfnstack.serve")
 
 __all__ = ["ServeConfig", "Server"]
-
-DEFAULT_ACCOUNT = "123456789012"  # moto's default account: what S3 ARNs and events carry
 
 
 @dataclass
@@ -169,7 +169,10 @@ class Server:
         self.data.lock()  # one server per data dir (DataDirInUse, an OSError, otherwise)
         self._check_ports()
         s3 = S3Endpoint(
-            self.data, region=self.region, account=DEFAULT_ACCOUNT, server_hosts=[self.config.host]
+            self.data,
+            region=self.region,
+            account=DEFAULT_ACCOUNT_ID,
+            server_hosts=[self.config.host],
         )
         buckets, objects = s3.restore()
         if buckets:

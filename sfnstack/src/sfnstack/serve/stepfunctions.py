@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sfnstack import arns
 from sfnstack.serve.executions import ExecutionRecord, Executions, SfnError
 
 log = logging.getLogger("sfnstack.serve.sfn")
@@ -227,14 +228,14 @@ class StepFunctionsApi:
         definition = (
             sm.definition if isinstance(sm.definition, str) else json.dumps(sm.definition, indent=2)
         )
-        account = sm.arn.split(":")[4]
+        partition, _, _, account = sm.arn.split(":")[1:5]
         properties = _template_properties(self.executions.runtime, sm.logical_id)
         return {
             "stateMachineArn": sm.arn,
             "name": sm.name,
             "status": "ACTIVE",
             "definition": definition,
-            "roleArn": f"arn:aws:iam::{account}:role/{sm.logical_id}Role",
+            "roleArn": arns.role_arn(f"{sm.logical_id}Role", account, partition),
             "type": str(properties.get("Type") or properties.get("StateMachineType") or "STANDARD"),
             "creationDate": self.executions.created,
             "loggingConfiguration": _logging_configuration(properties),

@@ -129,7 +129,7 @@ class DataDir:
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
-        self._lock_handle = handle
+        self._lock_handle: Any = handle
 
     def unlock(self) -> None:
         handle = getattr(self, "_lock_handle", None)

@@ -12,7 +12,7 @@ from typing import Any
 from sfnstack.serve.eventbridge import matches_pattern
 from sfnstack.serve.schedule import RateSchedule, Schedule, parse_schedule
 from sfnstack.serve.store import DataDir
-from sfnstack.serve.template import RuleTrigger, ScheduleTrigger
+from sfnstack.serve.template_triggers import RuleTrigger, ScheduleTrigger
 
 log = logging.getLogger("sfnstack.serve")
 

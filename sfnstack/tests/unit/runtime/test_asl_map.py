@@ -270,7 +270,7 @@ def test_result_writer_layout(s3: Any) -> None:
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     map_run_arn = result.output["MapRunArn"]
     run_id = map_run_arn.rsplit(":", 1)[-1]
-    assert map_run_arn.startswith("arn:aws:states:us-east-1:000000000000:mapRun:Fanout/Fan:")
+    assert map_run_arn.startswith("arn:aws:states:us-east-1:123456789012:mapRun:Fanout/Fan:")
     assert result.output["ResultWriterDetails"] == {
         "Bucket": BUCKET,
         "Key": f"runs/{run_id}/manifest.json",

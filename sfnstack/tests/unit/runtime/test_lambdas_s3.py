@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sfnstack.embedded_s3 import LocalS3
 from sfnstack.lambdas import LambdaPool, function_from_callable
-from sfnstack.s3 import LocalS3
 
 HANDLER = """
 import boto3, os

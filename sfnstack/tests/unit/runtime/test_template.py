@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sfnstack.lambdas.functions import resolve_functions
 from sfnstack.template import (
+    Template,
     TemplateError,
     load_template,
     parse_template_text,
@@ -182,6 +183,39 @@ def test_intrinsic_functions(tmp_path: Path) -> None:
         "PARTITION": "aws.amazonaws.com.us-east-1.s",
     }
     assert "GONE" not in env  # AWS::NoValue removes the key
+
+
+def test_length_and_to_json_string_resolve_their_argument_first() -> None:
+    template = Template(path=None, body={"Resources": {}})
+    assert template.resolve({"Fn::Length": [1, 2, {"Ref": "AWS::Region"}]}) == 3
+    as_json = template.resolve({"Fn::ToJsonString": {"a": [1, {"Ref": "AWS::Region"}]}})
+    assert as_json == '{"a":[1,"us-east-1"]}'
+    assert template.resolve({"Fn::And": [True, {"Fn::Not": [False]}]}) is True
+    assert template.resolve({"Fn::Or": [False, {"Fn::Equals": [1, "1"]}]}) is True
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"Fn::If": [1, 2]}, r"here \(Fn::If\): needs \[condition, value_if_true"),
+        ({"Fn::GetAtt": ["OnlyOne"]}, r"here \(Fn::GetAtt\): needs \[LogicalId, Attribute\]"),
+        ({"Fn::Join": ["-"]}, r"here \(Fn::Join\): needs \[delimiter, \[values\]\]"),
+        ({"Fn::Select": [0, "a"]}, r"here \(Fn::Select\): needs \[index, \[values\]\]"),
+        ({"Fn::Split": "a"}, r"here \(Fn::Split\): needs \[delimiter, string\]"),
+        ({"Fn::FindInMap": ["M", "k"]}, r"here \(Fn::FindInMap\): needs \[MapName"),
+        ({"Fn::Equals": [1]}, r"here \(Fn::Equals\): needs \[value1, value2\]"),
+        ({"Fn::Not": ["x"]}, r"here \(Fn::Not\): needs \[condition\]"),
+        ({"Fn::And": []}, r"here \(Fn::And\): needs a list of conditions"),
+        ({"Fn::Or": [True, "x"]}, r"here \(Fn::Or\): needs a list of conditions"),
+        ({"Fn::Length": "abc"}, r"here \(Fn::Length\): needs a list"),
+        ({"Fn::Transform": {"Name": "AWS::Other"}}, r"only AWS::Include is supported"),
+        ({"Fn::Cidr": ["10.0.0.0/16", 1, 8]}, r"^here: intrinsic function Fn::Cidr is not"),
+    ],
+)
+def test_intrinsic_argument_errors_name_the_function(value: dict, expected: str) -> None:
+    template = Template(path=None, body={"Resources": {}})
+    with pytest.raises(TemplateError, match=expected):
+        template.resolve(value, "here")
 
 
 def test_sub_with_resource_attributes(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Reads the three triggers out of ``template.yaml`` — EventBridge rules, schedules and the
+"""Reads the three triggers out of a loaded template: EventBridge rules, schedules and the
 start API. Their properties are resolved by ``sfnstack.template.Template``, the same
 one ``LocalRuntime`` runs the stack from, so bucket names, state machine ARNs and parameter
 values are the runtime's."""
@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from sfnstack import template as runtime_template
 from sfnstack.serve.eventbridge import InputTransformer, TargetInput
 from sfnstack.template import BUCKET_TYPE, STATE_MACHINE_TYPES, Template, TemplateError
 
@@ -19,21 +17,9 @@ __all__ = [
     "ApiRoute",
     "RuleTrigger",
     "ScheduleTrigger",
-    "TemplateError",
     "TemplateTriggers",
-    "load_template",
     "read_triggers",
 ]
-
-
-def load_template(
-    path: str | Path, *, parameter_overrides: Mapping[str, Any] | None = None
-) -> Template:
-    """The template as ``LocalRuntime`` loads it, refused when it has no ``Resources``."""
-    template = runtime_template.load_template(path, parameter_overrides=parameter_overrides)
-    if not isinstance(template.body.get("Resources"), dict):
-        raise TemplateError(f"{path}: not a CloudFormation/SAM template (no Resources)")
-    return template
 
 
 @dataclass(frozen=True)

@@ -28,19 +28,19 @@ from urllib.parse import parse_qs, unquote
 from sfnstack.serve.eventbridge import s3_object_created_event
 from sfnstack.serve.store import DataDir, InvalidBucketName, check_bucket_name
 
-log = logging.getLogger("sfnstack.serve.s3")
+log = logging.getLogger("sfnstack.serve.persistent_s3")
 
 __all__ = ["S3Endpoint"]
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
-EventSink = Callable[[dict[str, Any]], None]
+EventSink = Callable[[dict[str, Any]], object]  # what it returns is not used
 
 # Query parameters that make a PUT/POST on a key something other than writing the object.
 _KEY_SUBRESOURCES = {"tagging", "acl", "retention", "legal-hold", "restore", "select"}
 
 
-class _Untracked(list):  # type: ignore[type-arg]
+class _Untracked(list[Any]):
     """A model class's ``instances_tracked`` that keeps nothing."""
 
     def append(self, item: Any) -> None:
@@ -55,6 +55,7 @@ def _stop_tracking_instances() -> None:
     import moto.s3.models  # noqa: F401 - defines the models
     from moto.core.model_instances import model_data
 
+    model: Any  # moto's model classes, which its metaclass gives instances_tracked
     for model in model_data["s3"].values():
         if not isinstance(model.instances_tracked, _Untracked):
             model.instances_tracked = _Untracked()

@@ -167,7 +167,9 @@ def run_keys(rt: Any, run_id: str) -> list[str]:
     return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
 
-def test_rerunning_a_run_id_overwrites_the_same_keys(runtime) -> None:
+def test_rerunning_a_run_id_overwrites_the_same_keys_and_another_request_is_refused(
+    runtime,
+) -> None:
     cities = ["Perth", "Hobart", "Atlantis Nowhere", {"city": "Farm", "lat": -34.9, "lon": 138.6}]
     first = runtime.execute("ForecastStateMachine", {"cities": cities, "run_id": "again"})
     assert first.status == "SUCCEEDED", (first.error, first.cause)
@@ -177,13 +179,12 @@ def test_rerunning_a_run_id_overwrites_the_same_keys(runtime) -> None:
     assert run_keys(runtime, "again") == keys  # same keys, no duplicates
     assert len([k for k in keys if "/cities/" in k]) == 4
     assert first.output["by_status"] == second.output["by_status"] == {"error": 1, "ok": 3}
-    # A shorter list under the same run id leaves no stale per-city results behind.
+    # Another list under the same run id is another request: refused, and the run's
+    # results stay as they were (it must not clobber them).
     third = runtime.execute("ForecastStateMachine", {"cities": cities[:2], "run_id": "again"})
-    assert third.status == "SUCCEEDED"
-    assert [k for k in run_keys(runtime, "again") if "/cities/" in k] == [
-        "runs/again/cities/00000-perth.json",
-        "runs/again/cities/00001-hobart.json",
-    ]
+    assert (third.status, third.error) == ("FAILED", "RunIdInUse")
+    assert "already holds the results of a different request" in third.cause
+    assert run_keys(runtime, "again") == keys
 
 
 def test_a_bad_list_in_s3_fails_the_execution_clearly(runtime) -> None:

@@ -133,13 +133,26 @@ def test_upload_trigger_delivers_bucket_and_key(template) -> None:
     assert pattern["detail"]["bucket"]["name"] == [{"Ref": "InputBucket"}]
     transformer = event["Properties"]["InputTransformer"]
     rendered = transformer["InputTemplate"]
-    s3_event = {"detail": {"bucket": {"name": "in-bucket"}, "object": {"key": "incoming/a.csv"}}}
+    s3_event = {
+        "detail": {
+            "bucket": {"name": "in-bucket"},
+            "object": {"key": "incoming/a.csv", "version-id": "v-42"},
+        }
+    }
     for placeholder, path in transformer["InputPathsMap"].items():
         value: Any = s3_event
         for part in path.removeprefix("$.").split("."):
             value = value[part]
         rendered = rendered.replace(f"<{placeholder}>", json.dumps(value))
-    assert json.loads(rendered) == {"bucket": "in-bucket", "key": "incoming/a.csv", "trigger": "s3"}
+    assert json.loads(rendered) == {
+        "bucket": "in-bucket",
+        "key": "incoming/a.csv",
+        "version_id": "v-42",  # the version that fired the event, not the latest
+        "trigger": "s3",
+    }
+    # the bucket is versioned, so S3's events carry that version id
+    versioning = template["Resources"]["InputBucket"]["Properties"]["VersioningConfiguration"]
+    assert versioning == {"Status": "Enabled"}
 
 
 def test_schedule_starts_the_machine_with_the_configured_list(template) -> None:

@@ -65,6 +65,7 @@ class LocalExecution:
         name: str,
         listener: Listener | None,
         record_history: bool = True,
+        progress: Any = None,
     ) -> None:
         self.runtime = runtime
         self.state_machine = state_machine
@@ -81,6 +82,7 @@ class LocalExecution:
         self._failure: BaseException | None = None
         self._done = threading.Event()
         self.services = runtime.services()
+        self.services.progress = progress
         self._thread = threading.Thread(target=self._run, name=f"execution-{name}", daemon=True)
         self._thread.start()
 
@@ -106,6 +108,11 @@ class LocalExecution:
                     result.error = error
                 if cause is not None:
                     result.cause = cause
+                # StopExecution's error and cause go into the ExecutionAborted event too
+                events = result.history
+                details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
+                if events and events[-1].get("type") == "ExecutionAborted":
+                    events[-1]["executionAbortedEventDetails"] = details
             self._result = result
         except BaseException as exc:  # an interpreter bug must not hang wait()
             self._failure = exc
@@ -345,16 +352,22 @@ class LocalRuntime:
         name: str | None = None,
         listener: Listener | None = None,
         record_history: bool = True,
+        progress: Any = None,
     ) -> LocalExecution:
         """Start an execution in a background thread. ``record_history=False`` skips building
-        the history (faster for large Maps; ``result.history`` is then empty)."""
+        the history (faster for large Maps; ``result.history`` is then empty).
+        ``progress``: an ``asl.progress.Progress`` that records what the execution does; one
+        with a ``resume`` starts a closed execution of that name again from its recorded
+        progress (a redrive)."""
         if self._closed:
             raise RuntimeError("the local runtime is closed")
         machine = self.state_machine(state_machine)
         compiled = self.compiled(machine.logical_id)
         name = name or str(uuid.uuid4())
         arn = arns.execution_arn(machine.name, name, self.region, self.account_id)
-        if arn in self._executions:
+        earlier = self._executions.get(arn)
+        redrive = progress is not None and progress.resume is not None
+        if earlier is not None and not (redrive and earlier.done):
             raise ValueError(f"ExecutionAlreadyExists: {arn}")
         execution = LocalExecution(
             self,
@@ -364,12 +377,20 @@ class LocalRuntime:
             name,
             listener,
             record_history,
+            progress,
         )
         self._executions[execution.arn] = execution
         return execution
 
     def execution(self, arn: str) -> LocalExecution:
         return self._executions[arn]
+
+    def forget(self, arn: str) -> None:
+        """Drop a closed execution the caller has recorded elsewhere (``sfnstack serve``
+        keeps its own records), so a long-running runtime does not hold every result."""
+        execution = self._executions.get(arn)
+        if execution is not None and execution.done:
+            del self._executions[arn]
 
     @property
     def executions(self) -> dict[str, LocalExecution]:

@@ -76,3 +76,6 @@ class Services:
     # (sfnstack.cooperative): they overlap where the calls above wait through the hub, as
     # the LambdaPool's do; an invoker that blocks without asking holds them all.
     map_workers: int = 8
+    # An asl.progress.Progress: told what the execution does, and where to resume it from
+    # (RedriveExecution). None: nothing is recorded.
+    progress: Any = None

@@ -104,7 +104,7 @@ def test_multipart_upload_triggers_once_and_outside_prefix_not_at_all(
     assert requests.get(url, timeout=60).content == big.read_bytes()
 
 
-def test_same_object_delivered_twice_starts_one_execution(
+def test_every_upload_is_a_change_that_starts_an_execution_even_with_the_same_content(
     stack: ServeProcess, tmp_path: Path
 ) -> None:
     input_bucket = _bucket(stack, "input")
@@ -114,14 +114,15 @@ def test_same_object_delivered_twice_starts_one_execution(
     key = f"incoming/{uuid.uuid4().hex}.json"
     s3 = stack.s3()
     s3.upload_file(str(cities), input_bucket, key)
-    s3.upload_file(str(cities), input_bucket, key)  # same key, same ETag
-    stack.aws("s3", "cp", str(cities), f"s3://{input_bucket}/{key}")
-    assert len(_executions_for_key(stack, sm_arn, key)) == 1
-    assert "already delivered" in stack.log()
-    # new content under the same key is a new object: it runs
-    cities.write_text(json.dumps(["Darwin", "Hobart"]), encoding="utf-8")
+    # the same content again (after a crash, say): a new change of the key, so it runs
+    # again, as on AWS, where every PutObject emits its own event
     s3.upload_file(str(cities), input_bucket, key)
-    assert len(_executions_for_key(stack, sm_arn, key)) == 2
+    arns = wait_until(
+        lambda: (found := _executions_for_key(stack, sm_arn, key)) and len(found) == 2 and found,
+        30,
+        "two executions",
+    )
+    assert len(arns) == 2
 
 
 def test_stepfunctions_cli_start_describe_history_and_errors(stack: ServeProcess) -> None:
@@ -216,6 +217,78 @@ def test_same_name_and_input_while_running_returns_the_same_execution_and_stop_a
     sfn.stop_execution(executionArn=first["executionArn"], error="Manual", cause="test stop")
     described = stack.wait_closed(first["executionArn"])
     assert described["status"] == "ABORTED"
+
+
+def test_a_stopped_execution_is_redriven_from_the_state_it_stopped_in(
+    stack: ServeProcess,
+) -> None:
+    sfn = stack.sfn()
+    sm_arn = stack.state_machine_arn()
+    request = json.dumps({"cities": ["Sydney", "?Atlantis"], "sleep": 3})
+    run = sfn.start_execution(
+        stateMachineArn=sm_arn, name=f"r-{uuid.uuid4().hex[:8]}", input=request
+    )
+    arn = run["executionArn"]
+    wait_until(
+        lambda: any(
+            e["type"] == "TaskStateEntered"
+            for e in sfn.get_execution_history(executionArn=arn)["events"]
+        ),
+        30,
+        "the task to start",
+    )
+    sfn.stop_execution(executionArn=arn, error="Operator.Stop", cause="stopped by the test")
+    stopped = stack.wait_closed(arn)
+    assert stopped["status"] == "ABORTED"
+    assert (stopped["redriveStatus"], stopped["redriveCount"]) == ("REDRIVABLE", 0)
+    aborted = sfn.get_execution_history(executionArn=arn, reverseOrder=True)["events"][0]
+    assert aborted["type"] == "ExecutionAborted"
+    assert aborted["executionAbortedEventDetails"] == {
+        "error": "Operator.Stop",
+        "cause": "stopped by the test",
+    }
+    last_id = aborted["id"]
+    assert arn in {
+        e["executionArn"]
+        for e in sfn.list_executions(stateMachineArn=sm_arn, redriveFilter="NOT_REDRIVEN")[
+            "executions"
+        ]
+    }
+
+    redriven = stack.aws_json("stepfunctions", "redrive-execution", "--execution-arn", arn)
+    assert redriven["redriveDate"]
+    done = stack.wait_closed(arn)
+    assert done["status"] == "SUCCEEDED", done
+    assert done["redriveCount"] == 1 and "redriveDate" in done
+    assert done["redriveStatus"] == "NOT_REDRIVABLE"
+    assert "SUCCEEDED" in done["redriveStatusReason"]
+    assert json.loads(done["output"])["counts"] == {"ok": 1, "error": 1}
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    ids = [e["id"] for e in events]
+    assert ids == list(range(1, len(ids) + 1))
+    kinds = [e["type"] for e in events]
+    assert kinds[last_id - 1 : last_id + 2] == [
+        "ExecutionAborted",
+        "ExecutionRedriven",
+        "TaskStateEntered",
+    ]
+    assert kinds.count("ExecutionStarted") == 1 and kinds[-1] == "ExecutionSucceeded"
+    assert events[last_id]["executionRedrivenEventDetails"] == {"redriveCount": 1}
+    redriven_list = sfn.list_executions(stateMachineArn=sm_arn, redriveFilter="REDRIVEN")
+    assert [e["executionArn"] for e in redriven_list["executions"]] == [arn]
+    assert redriven_list["executions"][0]["redriveCount"] == 1
+    assert arn not in {
+        e["executionArn"]
+        for e in sfn.list_executions(stateMachineArn=sm_arn, redriveFilter="NOT_REDRIVEN")[
+            "executions"
+        ]
+    }
+    with pytest.raises(ClientError) as refused:
+        sfn.redrive_execution(executionArn=arn)
+    assert refused.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
+    with pytest.raises(ClientError) as bad_filter:
+        sfn.list_executions(stateMachineArn=sm_arn, redriveFilter="SOMETIMES")
+    assert bad_filter.value.response["Error"]["Code"] == "ValidationException"
 
 
 def test_start_api_validates_and_starts(stack: ServeProcess) -> None:
@@ -335,11 +408,37 @@ def test_schedule_fires_with_the_targets_input_then_restart_keeps_everything(
         )
         archived = s3.list_objects_v2(Bucket=input_bucket, Prefix="archive/")["Contents"]
         assert [o["Key"] for o in archived] == [odd_key]
-        # dedupe survives the restart: the same object again starts nothing
+        # uploading the same content again after the restart is a new change: it runs
         s3.put_object(Bucket=input_bucket, Key=key, Body=b"Melbourne\n")
-        assert len(_executions_for_key(restarted, sm_arn, key)) == 1
+        wait_until(
+            lambda: len(_executions_for_key(restarted, sm_arn, key)) == 2, 30, "the re-upload"
+        )
         # and no schedule runs with --no-schedule
         time.sleep(3)
-        assert len(restarted.executions(sm_arn)) == before
+        assert len(restarted.executions(sm_arn)) == before + 1
     finally:
         restarted.stop()
+
+
+def test_a_second_server_on_the_same_data_dir_is_refused(stack: ServeProcess) -> None:
+    import subprocess
+
+    from stack import free_port_pair
+
+    second = subprocess.run(
+        [sys.executable, "-m", "sfnstack", "serve", "--template", str(FIXTURE_TEMPLATE),
+         "--data-dir", str(stack.data_dir), "--port-base", str(free_port_pair()), "--no-schedule"],
+        env=stack.env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert second.returncode == 2, second.stderr
+    assert "is in use by another sfnstack serve (pid" in second.stderr
+    assert "Traceback" not in second.stderr
+    stack.sfn().list_state_machines()  # the first one is unharmed
+
+
+def test_describe_state_machine_without_logging_or_tracing_in_the_template(
+    stack: ServeProcess,
+) -> None:
+    described = stack.sfn().describe_state_machine(stateMachineArn=stack.state_machine_arn())
+    assert described["loggingConfiguration"] == {"level": "OFF", "includeExecutionData": False}
+    assert described["tracingConfiguration"] == {"enabled": False}

@@ -91,6 +91,7 @@ class Runtime:
         *,
         name: str | None = None,
         listener: Any = None,
+        progress: Any = None,
     ) -> Handle:
         assert state_machine in self.state_machines
         handle = Handle(name or "generated", input)
@@ -285,6 +286,32 @@ def test_shutdown_lets_executions_finish_within_grace_then_aborts(tmp_path: Path
         executions.start(SM_ARN, "{}", "late", "test")
 
 
+def test_one_s3_change_delivered_twice_starts_one_execution(tmp_path: Path) -> None:
+    from sfnstack.serve.eventbridge import TargetInput, s3_object_created_event
+    from sfnstack.serve.template_triggers import RuleTrigger
+    from sfnstack.serve.triggers import EventBus
+
+    started: list[str] = []
+    rule = RuleTrigger("Upload", {"source": ["aws.s3"]}, "Machine", TargetInput(constant="{}"))
+    bus = EventBus([rule], DataDir(tmp_path), lambda sm, text, why: started.append(why))
+
+    def event(sequencer: str, version: str | None) -> dict:
+        return s3_object_created_event(
+            bucket="in", key="incoming/a.csv", size=1, etag="e1", sequencer=sequencer,
+            reason="PutObject", region="us-east-1", account="123456789012", request_id="r",
+            source_ip="127.0.0.1", version_id=version,
+        )  # fmt: skip
+
+    assert bus.put_event(event("01", None)) == 1
+    assert bus.put_event(event("01", None)) == 0  # the same change, delivered again
+    assert bus.put_event(event("02", None)) == 1  # same content, a new change
+    assert bus.put_event(event("03", "v1")) == 1
+    assert bus.put_event(event("04", "v1")) == 0  # the same version
+    restarted = EventBus([rule], DataDir(tmp_path), lambda sm, text, why: started.append(why))
+    assert restarted.put_event(event("02", None)) == 0
+    assert len(started) == 3
+
+
 def test_delivery_claims_persist(tmp_path: Path) -> None:
     data = DataDir(tmp_path)
     assert data.claim_delivery("b", "incoming/x", '"e1"')
@@ -311,8 +338,7 @@ def test_a_killed_server_keeps_the_running_executions_history_so_far(
     )  # fmt: skip
 
     def snapshot_has_the_pass_state() -> bool:
-        saved = {doc["name"]: doc for doc in DataDir(tmp_path).executions_saved()}
-        return len(saved["long"].get("historySoFar") or []) == 2
+        return len(DataDir(tmp_path).load_history(record.execution_arn)) == 2
 
     for _ in range(500):
         if snapshot_has_the_pass_state():
@@ -321,7 +347,9 @@ def test_a_killed_server_keeps_the_running_executions_history_so_far(
     else:
         raise AssertionError("no snapshot of the running execution was saved")
 
-    # the server dies here; a new one restores from disk
+    # the server dies here (its snapshots stop); a new one restores from disk
+    monkeypatch.setattr(executions_module, "SNAPSHOT_SECONDS", 1000.0)
+    threading.Event().wait(0.2)
     restored = Executions(Runtime(), DataDir(tmp_path))
     restored.restore()
     history = restored.history(record.execution_arn)

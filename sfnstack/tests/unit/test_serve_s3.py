@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sfnstack.serve.persistent_s3 import S3Endpoint, _keys_in_delete_request
 from sfnstack.serve.server import _signed_service
-from sfnstack.serve.store import DataDir
+from sfnstack.serve.store import DataDir, InvalidBucketName, check_bucket_name
 
 
 @pytest.fixture
@@ -55,3 +55,112 @@ def test_keys_in_a_delete_objects_request() -> None:
 )  # fmt: skip
 def test_signed_service(environ: dict, service: str | None) -> None:
     assert _signed_service(environ) == service
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["abc", "my-bucket", "a.b.c", "local-inputbucket", "1bucket2", "a" * 63],
+)
+def test_valid_bucket_names(name: str) -> None:
+    assert check_bucket_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ab", "a" * 64, "Upper", "under_score", "-start", "end-", ".start", "end.", "a..b",
+        "192.168.1.1", "xn--bucket", "sthree-x", "amzn-s3-demo-x", "x-s3alias", "x--ol-s3",
+        "x.mrap", "x--x-s3", "x--table-s3", "../etc", "/tmp/x", "a/b", "a\\b", "..", ".",
+        "", "a\x00b", "caf\u00e9",
+    ],
+)  # fmt: skip
+def test_invalid_bucket_names(name: str) -> None:
+    with pytest.raises(InvalidBucketName):
+        check_bucket_name(name)
+
+
+def test_data_dir_never_leaves_its_root(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("precious")
+    data = DataDir(tmp_path / "data")
+    for name in ("../outside", str(outside), "..", "s3"):
+        with pytest.raises(ValueError):
+            data.save_bucket(name, "us-east-1", "2026-01-01T00:00:00+00:00")
+        with pytest.raises(ValueError):
+            data.delete_bucket(name)
+    # a bucket directory that is a symlink out of the data dir is never followed
+    (data.s3 / "linked").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ValueError):
+        data.delete_bucket("linked")
+    with pytest.raises(ValueError):
+        data.save_object(
+            "linked", "k", b"x", etag="e", metadata={}, last_modified="", storage_class="S"
+        )
+    # ... and a bucket.json naming another directory is not restored
+    (data.s3 / "real").mkdir()
+    (data.s3 / "real" / "bucket.json").write_text('{"name": "../../outside"}')
+    assert data.buckets() == []
+    assert (outside / "keep.txt").read_text() == "precious"
+
+
+def _call(endpoint: S3Endpoint, method: str, host: str, path: str = "/") -> tuple[int, bytes]:
+    import io
+
+    status: list[str] = []
+    environ = {
+        "REQUEST_METHOD": method,
+        "RAW_URI": path,
+        "PATH_INFO": path,
+        "HTTP_HOST": host,
+        "QUERY_STRING": "",
+        "CONTENT_LENGTH": "0",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.url_scheme": "http",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "4566",
+    }
+    body = b"".join(endpoint(environ, lambda s, h, e=None: status.append(s)))
+    return int(status[0].split()[0]), body
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "POST", "GET", "HEAD"])
+def test_a_host_header_naming_a_directory_is_refused(
+    endpoint: S3Endpoint, tmp_path: Path, method: str
+) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    for host in (f"{victim}.localhost", "../victim.localhost", f"{victim}.127.0.0.1:4566"):
+        status, body = _call(endpoint, method, host)
+        assert status == 400
+        if method != "HEAD":
+            assert b"<Code>InvalidBucketName</Code>" in body
+    assert (victim / "keep.txt").read_text() == "precious"
+
+
+def test_versioning_and_version_ids_survive_a_restart(tmp_path: Path) -> None:
+    import uuid
+
+    data = DataDir(tmp_path)
+    name = f"versioned-{uuid.uuid4().hex[:12]}"
+    endpoint = S3Endpoint(data, region="us-east-1", account="210987654321", server_hosts=[])
+    backend = endpoint.backend
+    assert endpoint.ensure_bucket(name, versioning=True)
+    first = backend.put_object(name, "incoming/a.csv", b"Sydney\n")
+    second = backend.put_object(name, "incoming/a.csv", b"Perth\n")
+    assert first.version_id != second.version_id != "null"
+    endpoint._persist_key(name, "incoming/a.csv")
+    # a delete marker on top is not an object: its key is no longer persisted
+    backend.put_object(name, "incoming/b.csv", b"x")
+    endpoint._persist_key(name, "incoming/b.csv")
+    backend.delete_object(name, "incoming/b.csv")
+    endpoint._persist_key(name, "incoming/b.csv")
+
+    backend.reset()  # the server stops; a new one restores
+    assert endpoint.restore() == (1, 1)
+    bucket = backend.buckets[name]
+    assert bucket.versioning_status == "Enabled"
+    restored = bucket.keys["incoming/a.csv"]
+    assert (restored.value, restored.version_id) == (b"Perth\n", second.version_id)
+    assert "incoming/b.csv" not in bucket.keys

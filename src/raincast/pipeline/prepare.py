@@ -33,10 +33,11 @@ from raincast.pipeline.records import (
     validate_date,
     validate_run_id,
 )
+from raincast.pipeline.run_claim import claim_run
 
 # Keys of the execution input the pipeline understands (the API's JSON schema says the same).
 REQUEST_KEYS = frozenset(
-    {"bucket", "key", "cities", "date", "weather", "geocoder", "run_id", "trigger"}
+    {"bucket", "key", "version_id", "cities", "date", "weather", "geocoder", "run_id", "trigger"}
 )
 
 
@@ -60,11 +61,15 @@ def prepare_run(
         return {"ok": False, "error": "InvalidRequest", "message": str(exc)}
     except CityListError as exc:
         return {"ok": False, "error": "InvalidCityList", "message": str(exc)}
+    listing = cities.to_jsonl()
+    refused = claim_run(s3, results_bucket, settings, listing, source)  # before any write
+    if refused:
+        return {"ok": False, "error": "RunIdInUse", "message": refused}
     key = cities_list_key(settings.run_id)
     s3.put_object(
         Bucket=results_bucket,
         Key=key,
-        Body=cities.to_jsonl(),
+        Body=listing,
         ContentType="application/x-ndjson",
     )
     return {
@@ -114,6 +119,10 @@ def _settings(
         isinstance(request.get("bucket"), str) and isinstance(request.get("key"), str)
     ):
         raise InvalidRequest('"bucket" and "key" must both be strings')
+    if request.get("version_id") is not None and not (
+        has_s3 and isinstance(request["version_id"], str) and request["version_id"]
+    ):
+        raise InvalidRequest('"version_id" must be a version id string, with "bucket" and "key"')
     weather = validate_choice("weather", request.get("weather") or DEFAULT_WEATHER, WEATHER_SOURCES)
     geocoder = validate_choice("geocoder", request.get("geocoder") or DEFAULT_GEOCODER, GEOCODERS)
     run_id = validate_run_id(request.get("run_id") or execution_name)
@@ -126,7 +135,11 @@ def _settings(
     settings = RunSettings(
         run_id, date, weather, geocoder, str(trigger) if trigger else None, execution_id
     )
-    source = {"bucket": request["bucket"], "key": request["key"]} if has_s3 else {"inline": True}
+    source: dict[str, Any] = (
+        {"bucket": request["bucket"], "key": request["key"]} if has_s3 else {"inline": True}
+    )
+    if request.get("version_id"):
+        source["version_id"] = request["version_id"]
     return settings, source
 
 
@@ -154,15 +167,21 @@ def _read_cities(request: dict[str, Any], s3: Any) -> CityList:
     bucket, key = request["bucket"], request["key"]
     name = f"s3://{bucket}/{key}"
     response = None
+    # The upload trigger names the version that fired the event: read that one, not
+    # whatever was uploaded to the key since.
+    version = {"VersionId": request["version_id"]} if request.get("version_id") else {}
     # S3 event notifications URL-encode object keys ("my+list.csv" for "my list.csv"): when
     # the key as given does not exist, its decoded form is tried too.
     for candidate in dict.fromkeys((key, urllib.parse.unquote_plus(key))):
         try:
-            response = s3.get_object(Bucket=bucket, Key=candidate)
+            response = s3.get_object(Bucket=bucket, Key=candidate, **version)
             break
         except Exception as exc:  # botocore ClientError: NoSuchKey, NoSuchBucket, AccessDenied
             code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-            if code not in ("NoSuchKey", "NoSuchBucket", "404", "AccessDenied", "403"):
+            if code not in (
+                "NoSuchKey", "NoSuchBucket", "NoSuchVersion", "InvalidArgument", "404",
+                "AccessDenied", "403",
+            ):  # fmt: skip
                 raise
             error_code = code
     if response is None:

@@ -55,6 +55,12 @@ class History:
         self._texts: dict[int, tuple[Any, str]] = {}
         self._within_limit: dict[int, Any] = {}
 
+    def continue_from(self, first_id: int, track: Track) -> None:
+        """Number events from ``first_id`` on, after ``track``'s event ``first_id - 1``
+        (a redriven execution's history continues its earlier runs')."""
+        self._ids = itertools.count(first_id)
+        track.last_id = first_id - 1
+
     def json(self, value: Any) -> str:
         """``to_json_string(value)``, remembered for recent objects. State data is never
         changed in place (every step copies what it changes), and a state's input, its

@@ -18,7 +18,7 @@ from typing import Any
 from .. import arns
 from ..cooperative import run_on_hub
 from ..services import Services
-from .context import BranchCancelled, Execution, Scope
+from .context import BranchCancelled, Execution, Scope, iso_timestamp
 from .errors import (
     RUNTIME,
     TIMEOUT,
@@ -30,6 +30,7 @@ from .errors import (
 from .history import History, Track
 from .map_state import MapState
 from .parallel import ParallelState
+from .progress import Progress
 from .states import ChoiceState, FailState, PassState, State, SucceedState, WaitState
 from .task import TaskState
 
@@ -97,6 +98,25 @@ class Program:
         check = ex.check
         while True:
             check(scope)
+            next_name, data = state.run(ex, data, track, scope)
+            if next_name is None:
+                return data
+            state = states[next_name]
+
+    def run_recorded(
+        self, ex: Execution, data: Any, track: Track, scope: Scope, progress: Progress
+    ) -> Any:
+        """``run``, telling ``progress`` each state entered; from ``progress.resume``'s
+        state and input when it has one (a redrive)."""
+        states = self.states
+        resume = progress.resume
+        state = states[resume.state if resume is not None else self.start_at]
+        if resume is not None:
+            data = resume.input
+        check = ex.check
+        while True:
+            check(scope)
+            progress.entered(state.name, data)
             next_name, data = state.run(ex, data, track, scope)
             if next_name is None:
                 return data
@@ -273,6 +293,8 @@ class StateMachine:
             data = json.loads(json.dumps({} if input is None else input))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"execution input is not JSON-serializable: {exc}") from None
+        progress = services.progress
+        resume = progress.resume if progress is not None else None
         history = History(record=record_history, listener=listener)
         start = datetime.now(UTC)
         deadline = time.monotonic() + self.timeout_seconds if self.timeout_seconds else None
@@ -280,15 +302,31 @@ class StateMachine:
             self, services, history, name=name, arn=arn, input=data, start=start, deadline=deadline
         )
         track = Track()
-        history.add(
-            track,
-            "ExecutionStarted",
-            "executionStartedEventDetails",
-            lambda: {**history.data("input", data), "roleArn": self.role_arn},
-        )
+        if resume is None:
+            history.add(
+                track,
+                "ExecutionStarted",
+                "executionStartedEventDetails",
+                lambda: {**history.data("input", data), "roleArn": self.role_arn},
+            )
+        else:  # a redrive: the history goes on after the earlier runs' events
+            history.continue_from(resume.first_event_id, track)
+            ex.context_execution["RedriveCount"] = resume.redrive_count
+            ex.context_execution["RedriveTime"] = iso_timestamp(resume.redrive_date)
+            history.add(
+                track,
+                "ExecutionRedriven",
+                "executionRedrivenEventDetails",
+                {"redriveCount": resume.redrive_count},
+            )
         result = ExecutionResult(status="RUNNING", start_date=start, execution_arn=arn, name=name)
         try:
-            output = run_on_hub(lambda: self.program.run(ex, data, track, Scope(None)))
+            if progress is None:
+                output = run_on_hub(lambda: self.program.run(ex, data, track, Scope(None)))
+            else:
+                output = run_on_hub(
+                    lambda: self.program.run_recorded(ex, data, track, Scope(None), progress)
+                )
             output = json.loads(json.dumps(output))  # the caller owns its copy
             history.add(
                 track,

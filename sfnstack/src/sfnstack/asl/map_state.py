@@ -271,8 +271,13 @@ class InlineIterations:
         the ItemProcessor."""
         history = ex.history
         name = self.name
+        progress = ex.services.progress
 
         def job(cancel: threading.Event) -> Any:
+            if progress is not None:  # a redrive: an iteration that succeeded is not re-run
+                done, output = progress.recorded_iteration(name, index)
+                if done:
+                    return output
             iteration_track = Track(parent.last_id)
             details = {"name": name, "index": index}
             history.add(
@@ -305,6 +310,8 @@ class InlineIterations:
                 "mapIterationSucceededEventDetails",
                 details,
             )
+            if progress is not None:
+                progress.iteration_done(name, index, result)
             return result
 
         return job

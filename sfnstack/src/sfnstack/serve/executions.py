@@ -1,10 +1,18 @@
 """Executions as the Step Functions API sees them: started through the local runtime,
 recorded (input, status, output, error, history) under the data directory, answerable after
-a restart. Executions that were running when the server went away are marked ABORTED."""
+a restart. Executions that were running when the server went away are marked ABORTED.
+
+Every execution's progress (top-level states entered with their input, succeeded
+iterations of the top-level Map with their output) is journaled as it happens, so
+RedriveExecution can continue a FAILED, ABORTED or TIMED_OUT execution from the state that
+did not succeed, re-running only the Map iterations that did not, also after the server
+was killed. Closed executions' histories live on disk only (read back when asked for), so
+memory does not grow with the number of executions."""
 
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import logging
 import re
@@ -14,8 +22,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
+from sfnstack import arns
+from sfnstack.asl.progress import Progress, Resume
 from sfnstack.serve.store import DataDir
 
 log = logging.getLogger("sfnstack.serve")
@@ -24,6 +35,12 @@ __all__ = ["ExecutionRecord", "Executions", "SfnError", "epoch"]
 
 MAX_INPUT_BYTES = 256 * 1024
 SNAPSHOT_SECONDS = 10.0  # how often a running execution's history so far is saved
+# RedriveExecution's limits (AWS: Standard workflows, within 14 days of the stop, at most
+# 1,000 redrives, a history under the 25,000-event limit).
+REDRIVABLE_STATUSES = ("FAILED", "ABORTED", "TIMED_OUT")
+REDRIVE_PERIOD_SECONDS = 14 * 24 * 3600
+MAX_REDRIVES = 1000
+MAX_HISTORY_EVENTS = 25_000
 _NAME_FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 
 
@@ -50,6 +67,7 @@ class Runtime(Protocol):
         *,
         name: str | None = None,
         listener: Any = None,
+        progress: Any = None,
     ) -> Any: ...
 
     def close(self) -> None: ...
@@ -97,7 +115,13 @@ class ExecutionRecord:
     output: str | None = None
     error: str | None = None
     cause: str | None = None
-    history: list[dict[str, Any]] | None = None  # set once closed
+    history: list[dict[str, Any]] | None = None  # while being closed; then on disk only
+    redrive_count: int = 0
+    redrive_date: float | None = None
+    history_events: int = 0  # events in the saved history (for the redrive limit and ids)
+    # Closed and saved: input, output and cause (up to 256 KiB each) are read back from
+    # disk when asked for (Executions.details), not kept for every execution ever run.
+    offloaded: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,6 +137,9 @@ class ExecutionRecord:
             "cause": self.cause,
             "trigger": self.trigger,
             "history": self.history,
+            "redriveCount": self.redrive_count,
+            "redriveDate": self.redrive_date,
+            "historyEvents": self.history_events,
         }
 
     @classmethod
@@ -130,7 +157,85 @@ class ExecutionRecord:
             error=doc.get("error"),
             cause=doc.get("cause"),
             history=doc.get("history"),
+            redrive_count=int(doc.get("redriveCount") or 0),
+            redrive_date=doc.get("redriveDate"),
+            history_events=int(doc.get("historyEvents") or len(doc.get("history") or [])),
         )
+
+    def redrive_status(self, now: float | None = None) -> tuple[str, str | None]:
+        """DescribeExecution's ``redriveStatus`` and ``redriveStatusReason``."""
+        if self.status not in REDRIVABLE_STATUSES:
+            return "NOT_REDRIVABLE", f"Execution is {self.status} and cannot be redriven"
+        if self.history_events >= MAX_HISTORY_EVENTS:
+            return "NOT_REDRIVABLE", "Execution history event limit exceeded"
+        if self.redrive_count >= MAX_REDRIVES:
+            return "NOT_REDRIVABLE", f"Execution has been redriven {MAX_REDRIVES} times"
+        stopped = self.stop_date or self.start_date
+        if (now or time.time()) - stopped > REDRIVE_PERIOD_SECONDS:
+            return "NOT_REDRIVABLE", "Execution redrivable period exceeded"
+        return "REDRIVABLE", None
+
+
+class ProgressJournal(Progress):
+    """An execution's progress as JSON lines, appended and flushed as it happens (a killed
+    server loses at most the line being written; a torn last line is skipped):
+
+        {"entered": STATE, "input": ...}                 a top-level state was entered
+        {"entered": STATE, "input": ..., "keep": true}   ... resumed by a redrive
+        {"map": STATE, "index": N, "output": ...}        an iteration of it succeeded
+    """
+
+    def __init__(self, path: Path, resume: Resume | None = None) -> None:
+        super().__init__(resume)
+        self.path = path
+        self._lock = threading.Lock()
+        self._handle: Any = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._resuming = resume is not None
+
+    def _write(self, document: dict[str, Any]) -> None:
+        line = json.dumps(document, separators=(",", ":"), ensure_ascii=False) + "\n"
+        with self._lock:
+            if self._handle is not None:
+                self._handle.write(line)
+                self._handle.flush()
+
+    def state_entered(self, state: str, data: Any) -> None:
+        document = {"entered": state, "input": data}
+        if self._resuming:  # the resumed state keeps the iterations recorded before
+            document["keep"] = True
+            self._resuming = False
+        self._write(document)
+
+    def iteration_succeeded(self, state: str, index: int, output: Any) -> None:
+        self._write({"map": state, "index": index, "output": output})
+
+    def close(self) -> None:
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.close()
+
+    @staticmethod
+    def read(path: Path) -> tuple[str | None, Any, dict[int, Any]]:
+        """(last top-level state entered, its input, its succeeded iterations)."""
+        state: str | None = None
+        data: Any = None
+        done: dict[int, Any] = {}
+        if not path.exists():
+            return state, data, done
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    document = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # torn by a crash
+                if "entered" in document:
+                    if not (document.get("keep") and document["entered"] == state):
+                        done = {}
+                    state, data = document["entered"], document.get("input")
+                elif document.get("map") == state and isinstance(document.get("index"), int):
+                    done[document["index"]] = document.get("output")
+        return state, data, done
 
 
 def validate_name(name: str) -> None:
@@ -180,7 +285,8 @@ def outcome_summary(output: str | None) -> str | None:
 
 
 class Executions:
-    """Start, track, persist and answer for executions of the runtime's state machines."""
+    """Start, track, persist, redrive and answer for executions of the runtime's state
+    machines."""
 
     def __init__(
         self,
@@ -195,10 +301,51 @@ class Executions:
         self._records: dict[str, ExecutionRecord] = {}
         self._by_name: dict[tuple[str, str], str] = {}
         self._live: dict[str, Any] = {}  # arn -> runtime execution handle
-        self._watchers: list[threading.Thread] = []
+        self._earlier: dict[str, list[dict[str, Any]]] = {}  # arn -> history before a redrive
+        self._redrive_tokens: dict[str, str] = {}  # arn -> clientToken of its last redrive
+        self._watchers: set[threading.Thread] = set()
         self._accepting = True
         self.sm_by_arn: dict[str, Any] = {sm.arn: sm for sm in runtime.state_machines.values()}
         self.created = time.time()
+
+    # ------------------------------------------------------------------ persistence
+    def _journal_path(self, arn: str) -> Path:
+        return self.data.execution_path(arn, ".progress.jsonl")
+
+    def _save_closed(self, record: ExecutionRecord) -> None:
+        """Write a closed execution (its history to its own file) and drop the history
+        from memory. Called with the lock held."""
+        history = record.history or []
+        self.data.save_history(record.execution_arn, history)
+        record.history_events = len(history)
+        record.history = None
+        self.data.save_execution(record.to_json())
+        if record.status == "SUCCEEDED":  # nothing left to redrive
+            self._journal_path(record.execution_arn).unlink(missing_ok=True)
+        self._offload(record)
+
+    @staticmethod
+    def _offload(record: ExecutionRecord) -> None:
+        record.input = record.output = record.cause = None  # type: ignore[assignment]
+        record.offloaded = True
+
+    def _loaded(self, record: ExecutionRecord) -> ExecutionRecord:
+        """The record with everything it saved (a copy read from disk if offloaded)."""
+        if not record.offloaded:
+            return record
+        try:
+            document = self.data.load_execution(record.execution_arn)
+        except (OSError, ValueError) as exc:
+            raise SfnError(
+                "InternalFailure", f"cannot read the saved execution: {exc}", status=500
+            ) from None
+        full = ExecutionRecord.from_json(document)
+        full.history = None
+        return full
+
+    def details(self, arn: Any) -> ExecutionRecord:
+        """DescribeExecution's record: with input, output and cause."""
+        return self._loaded(self.record(arn))
 
     # ------------------------------------------------------------------ restore
     def restore(self) -> tuple[int, int]:
@@ -207,18 +354,26 @@ class Executions:
         loaded = aborted = 0
         for document in self.data.executions_saved():
             record = ExecutionRecord.from_json(document)
+            arn = record.execution_arn
+            if document.get("history") is not None:  # the older layout: history inline
+                self.data.save_history(arn, document["history"])
             if record.status == "RUNNING":
-                record.history = document.get("historySoFar") or None
+                record.history = self.data.load_history(arn) or document.get("historySoFar") or None
                 self._mark_aborted(record, "sfnstack serve stopped while the execution was running")
-                self.data.save_execution(record.to_json())
                 aborted += 1
+                self._save_closed(record)
+            else:
+                if document.get("history") is not None:
+                    self.data.save_execution(record.to_json())
+                self._offload(record)
+            record.history = None
             with self._lock:
-                self._records[record.execution_arn] = record
-                self._by_name[(record.state_machine_arn, record.name)] = record.execution_arn
+                self._records[arn] = record
+                self._by_name[(record.state_machine_arn, record.name)] = arn
             loaded += 1
         return loaded, aborted
 
-    def _mark_aborted(self, record: ExecutionRecord, cause: str) -> None:
+    def _mark_aborted(self, record: ExecutionRecord, cause: str, error: str | None = None) -> None:
         now = time.time()
         history = list(record.history or [])
         if not history:  # the process died before the history was saved: keep the start
@@ -235,18 +390,19 @@ class Executions:
                 }
             )
         last_id = history[-1]["id"] if history else 0
+        error = error or "States.Aborted"
         history.append(
             {
                 "timestamp": now,
                 "type": "ExecutionAborted",
                 "id": last_id + 1,
                 "previousEventId": last_id,
-                "executionAbortedEventDetails": {"error": "States.Aborted", "cause": cause},
+                "executionAbortedEventDetails": {"error": error, "cause": cause},
             }
         )
         record.status = "ABORTED"
         record.stop_date = now
-        record.error = "States.Aborted"
+        record.error = error
         record.cause = cause
         record.history = history
 
@@ -276,23 +432,30 @@ class Executions:
             raise SfnError("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
         return record
 
-    def list(self, sm_arn: str, status: str | None = None) -> list[ExecutionRecord]:
+    def list(
+        self, sm_arn: str, status: str | None = None, redrive_filter: str | None = None
+    ) -> list[ExecutionRecord]:
         self.state_machine(sm_arn)
         with self._lock:
             records = [r for r in self._records.values() if r.state_machine_arn == sm_arn]
         if status:
             records = [r for r in records if r.status == status]
+        if redrive_filter == "REDRIVEN":
+            records = [r for r in records if r.redrive_count > 0]
+        elif redrive_filter == "NOT_REDRIVEN":
+            records = [r for r in records if r.redrive_count == 0]
         return sorted(records, key=lambda r: r.start_date, reverse=True)
 
     def history(self, arn: str) -> builtins.list[dict[str, Any]]:  # (`list` is a method here)
         record = self.record(arn)
         with self._lock:
             handle = self._live.get(arn)
-        if record.history is not None:
-            return record.history
+            earlier = self._earlier.get(arn, [])
+            if record.history is not None:
+                return record.history
         if handle is not None:
-            return [normalise_event(e) for e in list(handle.history)]
-        return []
+            return earlier + [normalise_event(e) for e in list(handle.history)]
+        return self.data.load_history(arn)
 
     # ------------------------------------------------------------------ start / stop
     def start(
@@ -321,11 +484,19 @@ class Executions:
                 )
             # logged first: the execution's own progress lines follow it
             log.info("execution %s started by %s (%s)", name, trigger, _short(sm.arn))
+            arn = arns.execution_arn(sm.name, name, *arns.region_and_account(sm.arn))
+            self._journal_path(arn).unlink(missing_ok=True)  # a fresh execution: no past
+            journal = ProgressJournal(self._journal_path(arn))
             try:
                 handle = self.runtime.start_execution(
-                    sm.logical_id, payload, name=name, listener=_progress_logger(sm, name)
+                    sm.logical_id,
+                    payload,
+                    name=name,
+                    listener=_progress_logger(sm, name),
+                    progress=journal,
                 )
             except Exception as exc:
+                journal.close()
                 log.error("execution %s could not start: %s", name, exc)
                 raise
             record = ExecutionRecord(
@@ -341,14 +512,89 @@ class Executions:
             self._by_name[(sm.arn, record.name)] = record.execution_arn
             self._live[record.execution_arn] = handle
             self.data.save_execution(record.to_json())
-            watcher = threading.Thread(
-                target=self._watch, args=(record, handle), name=f"watch-{name}", daemon=True
-            )
-            self._watchers.append(watcher)
+            watcher = self._watcher(record, handle, journal)
         watcher.start()
         return record
 
-    def _watch(self, record: ExecutionRecord, handle: Any) -> None:
+    def redrive(self, arn: str, client_token: str | None = None) -> float:
+        """RedriveExecution: run a FAILED, ABORTED or TIMED_OUT execution again from the
+        top-level state that did not succeed, with the input it had, re-running only the
+        Map iterations that did not succeed. Returns the redrive date."""
+        record = self.record(arn)
+        with self._lock:
+            if not self._accepting:
+                raise SfnError("ServiceUnavailable", "sfnstack serve is shutting down", status=503)
+            if (
+                client_token
+                and record.status == "RUNNING"
+                and self._redrive_tokens.get(arn) == client_token
+            ):
+                return record.redrive_date or time.time()  # the same request, again
+            status, reason = record.redrive_status()
+            if status != "REDRIVABLE":
+                raise SfnError("ExecutionNotRedrivable", f"{reason}: '{arn}'")
+            sm = self.state_machine(record.state_machine_arn)
+            record.input = self._loaded(record).input
+            record.offloaded = False
+            payload = parse_input(record.input)
+            earlier = self.data.load_history(arn)
+            state, data, done = ProgressJournal.read(self._journal_path(arn))
+            if state is None:  # stopped before its first state: from the start
+                state, data, done = sm.definition["StartAt"], payload, {}
+            now = time.time()
+            resume = Resume(
+                state=state,
+                input=data,
+                redrive_count=record.redrive_count + 1,
+                redrive_date=datetime.fromtimestamp(now, UTC),
+                first_event_id=(earlier[-1]["id"] + 1) if earlier else 1,
+                iterations=done,
+            )
+            journal = ProgressJournal(self._journal_path(arn), resume)
+            log.info(
+                "execution %s redriven from %s (%d iteration(s) already done)",
+                record.name,
+                state,
+                len(done),
+            )
+            try:
+                handle = self.runtime.start_execution(
+                    sm.logical_id,
+                    payload,
+                    name=record.name,
+                    listener=_progress_logger(sm, record.name),
+                    progress=journal,
+                )
+            except Exception as exc:
+                journal.close()
+                log.error("execution %s could not be redriven: %s", record.name, exc)
+                raise
+            record.status = "RUNNING"
+            record.redrive_count += 1
+            record.redrive_date = now
+            record.stop_date = record.output = record.error = record.cause = None
+            if client_token:
+                self._redrive_tokens[arn] = client_token
+            self._earlier[arn] = earlier
+            self._live[arn] = handle
+            self.data.save_execution(record.to_json())
+            watcher = self._watcher(record, handle, journal)
+        watcher.start()
+        return now
+
+    def _watcher(
+        self, record: ExecutionRecord, handle: Any, journal: ProgressJournal
+    ) -> threading.Thread:
+        watcher = threading.Thread(
+            target=self._watch,
+            args=(record, handle, journal),
+            name=f"watch-{record.name}",
+            daemon=True,
+        )
+        self._watchers.add(watcher)
+        return watcher
+
+    def _watch(self, record: ExecutionRecord, handle: Any, journal: ProgressJournal) -> None:
         result: Any = None
         while True:
             try:
@@ -361,9 +607,12 @@ class Executions:
                 log.exception("execution %s crashed the runtime", record.name)
                 crash = f"{type(exc).__name__}: {exc}"
                 break
+        journal.close()
+        arn = record.execution_arn
         with self._lock:
+            earlier = self._earlier.pop(arn, [])
             if record.status == "RUNNING" and result is None:
-                record.history = [normalise_event(e) for e in list(handle.history)]
+                record.history = earlier + [normalise_event(e) for e in list(handle.history)]
                 record.status, record.error, record.cause = "FAILED", "States.Runtime", crash
                 record.stop_date = time.time()
             elif record.status == "RUNNING":
@@ -372,20 +621,27 @@ class Executions:
                 record.error = result.error
                 record.cause = result.cause
                 record.stop_date = epoch(result.stop_date) or time.time()
-                record.history = [normalise_event(e) for e in result.history]
-            self._live.pop(record.execution_arn, None)
-            self.data.save_execution(record.to_json())
-        self._log_closed(record)
+                record.history = earlier + [normalise_event(e) for e in result.history]
+            self._live.pop(arn, None)
+            closed = record if self.on_closed is None else dataclasses.replace(record)
+            if record.history is not None:
+                self._log_closed(record)
+                self._save_closed(record)
+            self._watchers.discard(threading.current_thread())
+        forget = getattr(self.runtime, "forget", None)
+        if forget is not None:  # the runtime need not keep what is recorded here
+            forget(arn)
         if self.on_closed:
-            self.on_closed(record)
+            self.on_closed(closed)
 
     def _snapshot(self, record: ExecutionRecord, handle: Any) -> None:
         with self._lock:
             if record.status != "RUNNING":
                 return
-            document = record.to_json()
-            document["historySoFar"] = [normalise_event(e) for e in list(handle.history)]
-            self.data.save_execution(document)
+            earlier = self._earlier.get(record.execution_arn, [])
+            so_far = earlier + [normalise_event(e) for e in list(handle.history)]
+            self.data.save_history(record.execution_arn, so_far)
+            self.data.save_execution(record.to_json())
 
     def _log_closed(self, record: ExecutionRecord) -> None:
         took = (record.stop_date or time.time()) - record.start_date
@@ -410,10 +666,13 @@ class Executions:
             log.warning("execution %s did not stop within 30s; recording it ABORTED", record.name)
         with self._lock:
             if record.status == "RUNNING":  # the runtime did not close it in time
-                self._mark_aborted(record, cause or "stopped")
+                record.history = self._earlier.pop(arn, []) + [
+                    normalise_event(e) for e in list(handle.history)
+                ]
+                self._mark_aborted(record, cause or "stopped", error)
                 record.error, record.cause = error, cause
                 self._live.pop(arn, None)
-                self.data.save_execution(record.to_json())
+                self._save_closed(record)
         return record.stop_date or time.time()
 
     def running(self) -> builtins.list[ExecutionRecord]:
@@ -449,13 +708,18 @@ class Executions:
                     log.exception("could not stop %s", record.name)
             with self._lock:
                 if record.status == "RUNNING":
+                    earlier = self._earlier.pop(record.execution_arn, [])
                     if handle is not None:
-                        record.history = [normalise_event(e) for e in list(handle.history)]
+                        record.history = earlier + [
+                            normalise_event(e) for e in list(handle.history)
+                        ]
+                    else:
+                        record.history = earlier or None
                     self._mark_aborted(
                         record, "sfnstack serve stopped before the execution finished"
                     )
                     self._live.pop(record.execution_arn, None)
-                    self.data.save_execution(record.to_json())
+                    self._save_closed(record)
             log.warning("execution %s ABORTED (server stopping)", record.name)
 
 

@@ -5,8 +5,11 @@
   the data directory and restores it into moto's backend on start, and
 - emits the S3 "Object Created" event (the EventBridge shape) for buckets that send events.
 
-Not persisted: in-flight multipart uploads, bucket sub-resources (policy, CORS, lifecycle,
-versioning: only the latest version of a key is kept)."""
+Versioning (from the template's ``VersioningConfiguration`` or PutBucketVersioning) is
+on in memory: every version can be read while the server runs, and an object's version id
+survives a restart. Not persisted: older versions of a key (only the latest is kept),
+delete markers, in-flight multipart uploads, other bucket sub-resources (policy, CORS,
+lifecycle)."""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from sfnstack.serve.eventbridge import s3_object_created_event
-from sfnstack.serve.store import DataDir
+from sfnstack.serve.store import DataDir, InvalidBucketName, check_bucket_name
 
 log = logging.getLogger("sfnstack.serve.persistent_s3")
 
@@ -35,6 +38,27 @@ EventSink = Callable[[dict[str, Any]], object]  # what it returns is not used
 
 # Query parameters that make a PUT/POST on a key something other than writing the object.
 _KEY_SUBRESOURCES = {"tagging", "acl", "retention", "legal-hold", "restore", "select"}
+
+
+class _Untracked(list[Any]):
+    """A model class's ``instances_tracked`` that keeps nothing."""
+
+    def append(self, item: Any) -> None:
+        pass
+
+
+def _stop_tracking_instances() -> None:
+    """moto keeps every model instance it ever created (``instances_tracked``, for its
+    dashboard): every FakeKey, ACL and grant of every PutObject, deleted or overwritten,
+    for the life of the process. A long-running server must not, so S3's models keep
+    none (buckets still hold their live objects)."""
+    import moto.s3.models  # noqa: F401 - defines the models
+    from moto.core.model_instances import model_data
+
+    model: Any  # moto's model classes, which its metaclass gives instances_tracked
+    for model in model_data["s3"].values():
+        if not isinstance(model.instances_tracked, _Untracked):
+            model.instances_tracked = _Untracked()
 
 
 def _moto_backend(account: str) -> Any:
@@ -65,6 +89,7 @@ class S3Endpoint:
         self.event_buckets = event_buckets if event_buckets is not None else set()
         self.on_event = on_event
         self._app = create_backend_app("s3")
+        _stop_tracking_instances()
         self._sequence = itertools.count(int(time.time() * 1000) << 16)
         self._lock = threading.Lock()  # one persistence write at a time per key set
 
@@ -81,6 +106,8 @@ class S3Endpoint:
             name = bucket_doc["name"]
             if name not in backend.buckets:
                 backend.create_bucket(name, bucket_doc.get("region") or self.region)
+            if bucket_doc.get("versioning"):
+                backend.put_bucket_versioning(name, bucket_doc["versioning"])
             bucket_count += 1
             for stored in self.data.objects(name):
                 fake_key = backend.put_object(
@@ -94,28 +121,41 @@ class S3Endpoint:
                 metadata = dict(stored.metadata)
                 fake_key.set_metadata(metadata, replace=True)
                 fake_key.last_modified = datetime.fromisoformat(stored.last_modified)
+                if stored.version_id and fake_key.version_id != "null":
+                    fake_key._version_id = stored.version_id  # the id events carried
                 object_count += 1
         return bucket_count, object_count
 
-    def ensure_bucket(self, name: str) -> bool:
-        """Create the bucket (and persist it) if it does not exist; True when created."""
+    def ensure_bucket(self, name: str, versioning: bool = False) -> bool:
+        """Create the bucket (and persist it) if it does not exist, with versioning enabled
+        when asked (the template's ``VersioningConfiguration``); True when created."""
         backend = self.backend
-        if name in backend.buckets:
+        created = name not in backend.buckets
+        if created:
+            backend.create_bucket(name, self.region)
+        if versioning and backend.buckets[name].versioning_status != "Enabled":
+            backend.put_bucket_versioning(name, "Enabled")
+        elif not created:
             return False
-        backend.create_bucket(name, self.region)
         self._persist_bucket(name)
-        return True
+        return created
 
     def _persist_bucket(self, name: str) -> None:
+        """Save a bucket that exists (CreateBucket; a PUT that created nothing saves
+        nothing and deletes nothing)."""
         bucket = self.backend.buckets.get(name)
         if bucket is None:
-            self.data.delete_bucket(name)
             return
         created = getattr(bucket, "creation_date", None)
         created_text = (
             created.isoformat() if isinstance(created, datetime) else datetime.now(UTC).isoformat()
         )
-        self.data.save_bucket(name, getattr(bucket, "region_name", self.region), created_text)
+        self.data.save_bucket(
+            name,
+            getattr(bucket, "region_name", self.region),
+            created_text,
+            getattr(bucket, "versioning_status", None),
+        )
 
     def _persist_key(self, bucket_name: str, key_name: str) -> Any | None:
         """Write the key's current state (or its absence) to disk; returns the FakeKey."""
@@ -123,7 +163,7 @@ class S3Endpoint:
         fake_key = None
         if bucket is not None:
             fake_key = bucket.keys.get(key_name)
-        if fake_key is None:
+        if fake_key is None or not hasattr(fake_key, "value"):  # gone, or a delete marker
             self.data.delete_object(bucket_name, key_name)
             return None
         last_modified = fake_key.last_modified
@@ -137,6 +177,7 @@ class S3Endpoint:
             metadata={str(k): str(v) for k, v in dict(fake_key.metadata).items()},
             last_modified=last_modified.isoformat(),
             storage_class=fake_key.storage_class or "STANDARD",
+            version_id=None if fake_key.version_id in (None, "null") else fake_key.version_id,
         )
         return fake_key
 
@@ -164,9 +205,21 @@ class S3Endpoint:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
+        bucket, key = self._bucket_and_key(environ)
+        if bucket is not None:
+            # S3's naming rules, before moto or the data directory see the name: a Host
+            # header or path is not a file name.
+            try:
+                check_bucket_name(bucket)
+            except InvalidBucketName:
+                return _error(
+                    start_response,
+                    "InvalidBucketName",
+                    "The specified bucket is not valid.",
+                    bucket,
+                )
         if method in ("GET", "HEAD", "OPTIONS"):
             return self._app(environ, start_response)
-        bucket, key = self._bucket_and_key(environ)
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         request_body = b""
         if method == "POST" and bucket and key is None and "delete" in query:
@@ -215,10 +268,10 @@ class S3Endpoint:
     ) -> None:
         with self._lock:
             if key is None:
-                if method == "PUT" and not query:
+                if method == "PUT" and (not query or "versioning" in query):
                     self._persist_bucket(bucket)
-                elif method == "DELETE" and not query:
-                    self.data.delete_bucket(bucket)
+                elif method == "DELETE" and not query and bucket not in self.backend.buckets:
+                    self.data.delete_bucket(bucket)  # moto really deleted it
                 elif method == "POST" and "delete" in query:
                     for deleted in _keys_in_delete_request(request_body):
                         self._persist_key(bucket, deleted)
@@ -250,6 +303,20 @@ class S3Endpoint:
                 version_id=None if fake_key.version_id in (None, "null") else fake_key.version_id,
             )
             self.on_event(event)
+
+
+def _error(start_response: StartResponse, code: str, message: str, bucket: str) -> list[bytes]:
+    """An S3 error document, as S3 sends it."""
+    root = ET.Element("Error")
+    for tag, text in (("Code", code), ("Message", message), ("BucketName", bucket)):
+        ET.SubElement(root, tag).text = text
+    ET.SubElement(root, "RequestId").text = uuid.uuid4().hex[:16].upper()
+    body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root)
+    start_response(
+        "400 Bad Request",
+        [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
 
 
 def _keys_in_delete_request(body: bytes) -> list[str]:

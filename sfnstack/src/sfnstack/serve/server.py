@@ -166,6 +166,7 @@ class Server:
     def start(self) -> None:
         # a file that is no template, or a parameter without a value: say so before listening
         load_template(self.template_path, parameter_overrides=self.config.parameter_overrides)
+        self.data.lock()  # one server per data dir (DataDirInUse, an OSError, otherwise)
         self._check_ports()
         s3 = S3Endpoint(
             self.data,
@@ -190,8 +191,8 @@ class Server:
             parameter_overrides=self.config.parameter_overrides or None,
             env_overrides=None,
         )
-        for bucket in self.runtime.buckets.values():
-            if s3.ensure_bucket(bucket):
+        for logical_id, bucket in self.runtime.buckets.items():
+            if s3.ensure_bucket(bucket, versioning=self._versioned(logical_id)):
                 log.info("created bucket %s", bucket)
         # the runtime's own template: triggers name the buckets and state machines it runs
         self.triggers = read_triggers(self.runtime.template)
@@ -241,6 +242,14 @@ class Server:
         elif self.triggers.schedules:
             log.info("schedules off (--no-schedule)")
 
+    def _versioned(self, bucket_logical_id: str) -> bool:
+        """Whether the template enables versioning on the bucket."""
+        properties = self.runtime.template.resource(bucket_logical_id).get("Properties") or {}
+        config = self.runtime.template.resolve(
+            properties.get("VersioningConfiguration") or {}, bucket_logical_id
+        )
+        return isinstance(config, dict) and config.get("Status") == "Enabled"
+
     def _start_by_logical_id(self, logical_id: str, input_text: str, trigger: str) -> Any:
         assert self.executions is not None
         sm = self.runtime.state_machines[logical_id]
@@ -265,4 +274,5 @@ class Server:
                 self.runtime.close()
             except Exception:
                 log.exception("closing the runtime failed")
+        self.data.unlock()
         log.info("stopped; state kept in %s", self.data.root)

@@ -60,6 +60,10 @@ def _summary(record: ExecutionRecord) -> dict[str, Any]:
     }
     if record.stop_date is not None:
         item["stopDate"] = record.stop_date
+    if record.redrive_count:
+        item["redriveCount"] = record.redrive_count
+    if record.redrive_date is not None:
+        item["redriveDate"] = record.redrive_date
     return item
 
 
@@ -72,6 +76,7 @@ class StepFunctionsApi:
             "ListExecutions": self.list_executions,
             "GetExecutionHistory": self.get_execution_history,
             "StopExecution": self.stop_execution,
+            "RedriveExecution": self.redrive_execution,
             "ListStateMachines": self.list_state_machines,
             "DescribeStateMachine": self.describe_state_machine,
         }
@@ -136,7 +141,7 @@ class StepFunctionsApi:
         return {"executionArn": record.execution_arn, "startDate": record.start_date}
 
     def describe_execution(self, request: dict[str, Any]) -> dict[str, Any]:
-        record = self.executions.record(_require(request, "executionArn"))
+        record = self.executions.details(_require(request, "executionArn"))
         body = _summary(record)
         body["input"] = record.input
         body["inputDetails"] = {"included": True}
@@ -147,8 +152,13 @@ class StepFunctionsApi:
             body["error"] = record.error
         if record.cause is not None:
             body["cause"] = record.cause
-        body["redriveCount"] = 0
-        body["redriveStatus"] = "NOT_REDRIVABLE"
+        body["redriveCount"] = record.redrive_count
+        if record.redrive_date is not None:
+            body["redriveDate"] = record.redrive_date
+        redrive_status, reason = record.redrive_status()
+        body["redriveStatus"] = redrive_status
+        if reason:
+            body["redriveStatusReason"] = reason
         return body
 
     def list_executions(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +166,15 @@ class StepFunctionsApi:
         allowed = {"RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"}
         if status is not None and status not in allowed:
             raise SfnError("ValidationException", f"Invalid statusFilter: '{status}'")
-        records = self.executions.list(_require(request, "stateMachineArn"), status)
+        redrive_filter = request.get("redriveFilter")
+        if redrive_filter is not None and redrive_filter not in ("REDRIVEN", "NOT_REDRIVEN"):
+            raise SfnError(
+                "ValidationException",
+                f"1 validation error detected: Value '{redrive_filter}' at 'redriveFilter' "
+                "failed to satisfy constraint: Member must satisfy enum value set: "
+                "[REDRIVEN, NOT_REDRIVEN]",
+            )
+        records = self.executions.list(_require(request, "stateMachineArn"), status, redrive_filter)
         page, token = _page(records, request)
         body: dict[str, Any] = {"executions": [_summary(r) for r in page]}
         if token:
@@ -180,6 +198,12 @@ class StepFunctionsApi:
             _require(request, "executionArn"), request.get("error"), request.get("cause")
         )
         return {"stopDate": stop_date}
+
+    def redrive_execution(self, request: dict[str, Any]) -> dict[str, Any]:
+        token = request.get("clientToken")
+        if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= 64):
+            raise SfnError("ValidationException", "clientToken must be 1-64 characters")
+        return {"redriveDate": self.executions.redrive(_require(request, "executionArn"), token)}
 
     def list_state_machines(self, request: dict[str, Any]) -> dict[str, Any]:
         machines = sorted(self.executions.sm_by_arn.values(), key=lambda sm: sm.name)
@@ -205,17 +229,61 @@ class StepFunctionsApi:
             sm.definition if isinstance(sm.definition, str) else json.dumps(sm.definition, indent=2)
         )
         partition, _, _, account = sm.arn.split(":")[1:5]
+        properties = _template_properties(self.executions.runtime, sm.logical_id)
         return {
             "stateMachineArn": sm.arn,
             "name": sm.name,
             "status": "ACTIVE",
             "definition": definition,
             "roleArn": arns.role_arn(f"{sm.logical_id}Role", account, partition),
-            "type": "STANDARD",
+            "type": str(properties.get("Type") or properties.get("StateMachineType") or "STANDARD"),
             "creationDate": self.executions.created,
-            "loggingConfiguration": {"level": "OFF", "includeExecutionData": False},
-            "tracingConfiguration": {"enabled": False},
+            "loggingConfiguration": _logging_configuration(properties),
+            "tracingConfiguration": {
+                "enabled": bool(
+                    (properties.get("Tracing") or properties.get("TracingConfiguration") or {}).get(
+                        "Enabled"
+                    )
+                )
+            },
         }
+
+
+def _template_properties(runtime: Any, logical_id: str) -> dict[str, Any]:
+    """The state machine's resolved template properties ({} without a template)."""
+    template = getattr(runtime, "template", None)
+    if template is None:
+        return {}
+    try:
+        properties = template.resource(logical_id).get("Properties") or {}
+        wanted = {
+            k: v
+            for k, v in properties.items()
+            if k in ("Type", "StateMachineType", "Logging", "LoggingConfiguration", "Tracing",
+                     "TracingConfiguration")
+        }  # fmt: skip
+        resolved = template.resolve(wanted, f"{logical_id}.Properties")
+    except Exception:  # a value with no local meaning: report the defaults, not an error
+        log.warning("cannot resolve %s's logging/tracing properties", logical_id, exc_info=True)
+        return {}
+    return resolved if isinstance(resolved, dict) else {}
+
+
+def _logging_configuration(properties: dict[str, Any]) -> dict[str, Any]:
+    """``Logging`` (SAM) or ``LoggingConfiguration`` (CloudFormation) as the API shows it."""
+    logging_ = properties.get("Logging") or properties.get("LoggingConfiguration") or {}
+    configuration: dict[str, Any] = {
+        "level": str(logging_.get("Level") or "OFF"),
+        "includeExecutionData": bool(logging_.get("IncludeExecutionData", False)),
+    }
+    destinations = []
+    for destination in logging_.get("Destinations") or []:
+        group = (destination or {}).get("CloudWatchLogsLogGroup") or {}
+        if group.get("LogGroupArn"):
+            destinations.append({"cloudWatchLogsLogGroup": {"logGroupArn": group["LogGroupArn"]}})
+    if destinations:
+        configuration["destinations"] = destinations
+    return configuration
 
 
 def _without_data(event: dict[str, Any]) -> dict[str, Any]:

@@ -4,22 +4,65 @@ rename) so a crash never leaves half a file:
     s3/<bucket>/bucket.json                 the bucket (name, region, creation date)
     s3/<bucket>/objects/<sha256(key)>.json  an object's key, ETag, metadata, dates
     s3/<bucket>/objects/<sha256(key)>.data  its bytes
-    executions/<sha256(execution arn)>.json an execution: input, status, output, history
-    triggers/delivered.jsonl                S3 objects already delivered (dedupe)
+    executions/<sha256(execution arn)>.json an execution: input, status, output, error
+    executions/<sha256(execution arn)>.history.jsonl   its history events
+    executions/<sha256(execution arn)>.progress.jsonl  what it has done (for redrive)
+    triggers/delivered.jsonl                S3 changes already delivered (dedupe)
+    serve.lock                              held by the server using the directory
+
+Nothing from a request becomes a path unchecked: bucket names must follow S3's naming
+rules (:func:`check_bucket_name`) and every other name is a SHA-256 digest; every path is
+resolved and must stay under the data directory (:meth:`DataDir.inside`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
+import re
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DataDir", "StoredObject"]
+__all__ = ["DataDir", "DataDirInUse", "InvalidBucketName", "StoredObject", "check_bucket_name"]
+
+# S3's rules for general purpose bucket names (docs: "Bucket naming rules"): 3-63 of
+# [a-z0-9.-], a letter or digit at both ends, no "..", not an IP address, none of the
+# reserved prefixes and suffixes.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+class InvalidBucketName(ValueError):
+    """A bucket name that S3 would refuse (and that must never become a path)."""
+
+
+def check_bucket_name(name: str) -> str:
+    """``name`` if it is a valid S3 bucket name, else :class:`InvalidBucketName`."""
+    if (
+        not isinstance(name, str)
+        or not _BUCKET_NAME.fullmatch(name)
+        or ".." in name
+        or name.startswith(_RESERVED_PREFIXES)
+        or name.endswith(_RESERVED_SUFFIXES)
+        or _is_ip_address(name)
+    ):
+        raise InvalidBucketName(f"The specified bucket is not valid: {name!r}")
+    return name
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _digest(text: str) -> str:
@@ -45,11 +88,16 @@ class StoredObject:
     last_modified: str  # ISO 8601
     storage_class: str
     data_path: Path
+    version_id: str | None = None  # in a versioned bucket
+
+
+class DataDirInUse(OSError):
+    """Another server holds the data directory's lock."""
 
 
 class DataDir:
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()
         self.s3 = self.root / "s3"
         self.executions = self.root / "executions"
         self.triggers = self.root / "triggers"
@@ -59,26 +107,76 @@ class DataDir:
         self._delivered_path = self.triggers / "delivered.jsonl"
         self._delivered: set[tuple[str, str, str]] = set(self._read_delivered())
 
+    def lock(self) -> None:
+        """Take the directory for this process (until ``unlock`` or exit, also a killed
+        one: an flock dies with its process), or raise ``DataDirInUse``: two servers
+        writing one directory would overwrite each other's buckets and executions."""
+        import fcntl
+
+        path = self.root / "serve.lock"
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until unlock()
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise DataDirInUse(
+                f"--data-dir {self.root} is in use by another sfnstack serve (pid {holder}); "
+                "stop that one or choose another --data-dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_handle: Any = handle
+
+    def unlock(self) -> None:
+        handle = getattr(self, "_lock_handle", None)
+        if handle is not None:
+            self._lock_handle = None
+            handle.close()
+
+    def inside(self, path: Path, under: Path | None = None) -> Path:
+        """``path``, resolved, if it is strictly below ``under`` (default: the data
+        directory); ``ValueError`` otherwise (a ``..``, an absolute part, a symlink out)."""
+        base = (under or self.root).resolve()
+        resolved = path.resolve()
+        if resolved == base or not resolved.is_relative_to(base):
+            raise ValueError(f"{path} is not inside {base}")
+        return resolved
+
     # ------------------------------------------------------------------ S3
     def _bucket_dir(self, bucket: str) -> Path:
-        return self.s3 / bucket  # bucket names are safe path components (3-63 of [a-z0-9.-])
+        return self.inside(self.s3 / check_bucket_name(bucket), self.s3)
 
-    def save_bucket(self, bucket: str, region: str, created: str) -> None:
+    def save_bucket(
+        self, bucket: str, region: str, created: str, versioning: str | None = None
+    ) -> None:
         document = {"name": bucket, "region": region, "created": created}
+        if versioning:
+            document["versioning"] = versioning
         _write_atomic(self._bucket_dir(bucket) / "bucket.json", json.dumps(document).encode())
 
     def delete_bucket(self, bucket: str) -> None:
+        """Remove a deleted bucket's directory (the caller checked it is gone). Symlinks
+        inside are removed, never followed."""
         directory = self._bucket_dir(bucket)
-        if not directory.exists():
+        if directory.is_symlink() or not directory.is_dir():
             return
-        for path in sorted(directory.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        directory.rmdir()
+        shutil.rmtree(directory)
 
     def buckets(self) -> list[dict[str, str]]:
+        """The saved buckets whose document names their own, valid, directory."""
         found = []
         for path in sorted(self.s3.glob("*/bucket.json")):
-            found.append(json.loads(path.read_text(encoding="utf-8")))
+            try:
+                document = json.loads(path.read_text(encoding="utf-8"))
+                if self._bucket_dir(document["name"]) != path.parent.resolve():
+                    continue
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # torn, or not ours: never restored
+            found.append(document)
         return found
 
     def save_object(
@@ -91,6 +189,7 @@ class DataDir:
         metadata: dict[str, str],
         last_modified: str,
         storage_class: str,
+        version_id: str | None = None,
     ) -> None:
         base = self._bucket_dir(bucket) / "objects" / _digest(key)
         # bytes first, then the document that makes the object visible on restore
@@ -102,6 +201,8 @@ class DataDir:
             "last_modified": last_modified,
             "storage_class": storage_class,
         }
+        if version_id:
+            document["version_id"] = version_id
         _write_atomic(base.with_suffix(".json"), json.dumps(document).encode())
 
     def delete_object(self, bucket: str, key: str) -> None:
@@ -123,12 +224,40 @@ class DataDir:
                 last_modified=document["last_modified"],
                 storage_class=document.get("storage_class") or "STANDARD",
                 data_path=data_path,
+                version_id=document.get("version_id"),
             )
 
     # ------------------------------------------------------------------ executions
+    def execution_path(self, execution_arn: str, suffix: str = ".json") -> Path:
+        return self.executions / f"{_digest(execution_arn)}{suffix}"
+
     def save_execution(self, record: dict[str, Any]) -> None:
-        path = self.executions / f"{_digest(record['executionArn'])}.json"
-        _write_atomic(path, json.dumps(record).encode())
+        _write_atomic(self.execution_path(record["executionArn"]), json.dumps(record).encode())
+
+    def load_execution(self, execution_arn: str) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(
+            self.execution_path(execution_arn).read_text(encoding="utf-8")
+        )
+        return document
+
+    def save_history(self, execution_arn: str, events: list[dict[str, Any]]) -> None:
+        """An execution's history events, one JSON document a line."""
+        lines = "".join(json.dumps(event, separators=(",", ":")) + "\n" for event in events)
+        _write_atomic(self.execution_path(execution_arn, ".history.jsonl"), lines.encode())
+
+    def load_history(self, execution_arn: str) -> list[dict[str, Any]]:
+        path = self.execution_path(execution_arn, ".history.jsonl")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        events = []
+        for line in text.splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # written atomically, so only a foreign edit gets here
+        return events
 
     def executions_saved(self) -> Iterator[dict[str, Any]]:
         for path in sorted(self.executions.glob("*.json")):
@@ -145,20 +274,21 @@ class DataDir:
             for line in handle:
                 try:
                     item = json.loads(line)
-                    yield (item["bucket"], item["key"], item["etag"])
+                    yield (item["bucket"], item["key"], item.get("change") or item["etag"])
                 except (json.JSONDecodeError, KeyError, TypeError):
                     continue  # a line torn by a crash
 
-    def claim_delivery(self, bucket: str, key: str, etag: str) -> bool:
-        """Record that the object (bucket, key, ETag) has been delivered; False when it
-        already was, so the same object starts one execution however often it arrives."""
-        item = (bucket, key, etag.strip('"'))
+    def claim_delivery(self, bucket: str, key: str, change: str) -> bool:
+        """Record that the change ``change`` of object (bucket, key) (its version id or
+        event sequencer) has been delivered; False when it already was, so one change
+        starts one execution however often its event arrives."""
+        item = (bucket, key, change.strip('"'))
         with self._delivered_lock:
             if item in self._delivered:
                 return False
             self._delivered.add(item)
             with open(self._delivered_path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"bucket": item[0], "key": item[1], "etag": item[2]}))
+                handle.write(json.dumps({"bucket": item[0], "key": item[1], "change": item[2]}))
                 handle.write("\n")
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -23,8 +23,10 @@ StartFn = Callable[[str, str, str], Any]
 
 
 class EventBus:
-    """Delivers events to the matching rules' state-machine targets. An S3 object (bucket,
-    key, ETag) is delivered at most once, across restarts."""
+    """Delivers events to the matching rules' state-machine targets. One S3 change (an
+    object's version id in a versioned bucket, else the event's sequencer, which S3 makes
+    unique per change of a key) is delivered at most once, across restarts; uploading the
+    same content again is a new change and starts a new execution, as on AWS."""
 
     def __init__(self, rules: list[RuleTrigger], data: DataDir, start: StartFn) -> None:
         self.rules = rules
@@ -47,11 +49,14 @@ class EventBus:
         if event.get("source") == "aws.s3":
             bucket = (detail.get("bucket") or {}).get("name", "")
             obj = detail.get("object") or {}
-            key, etag = obj.get("key", ""), obj.get("etag", "")
-            if not self.data.claim_delivery(bucket, key, etag):
-                log.info(
-                    "s3://%s/%s (ETag %s) already delivered: no new execution", bucket, key, etag
-                )
+            key = obj.get("key", "")
+            change = (
+                f"version {obj['version-id']}"
+                if obj.get("version-id")
+                else f"sequencer {obj.get('sequencer') or obj.get('etag', '')}"
+            )
+            if not self.data.claim_delivery(bucket, key, change):
+                log.info("s3://%s/%s (%s) already delivered: no new execution", bucket, key, change)
                 return 0
             what = f"s3 s3://{bucket}/{key}"
         else:

@@ -61,6 +61,9 @@ class ExecutionResult:
     stop_date: datetime | None = None
     execution_arn: str = ""
     name: str = ""
+    # "Type: message" when the execution failed by a defect of the interpreter (States.Runtime
+    # with an "Internal interpreter error" cause), so callers can tell it from a real failure.
+    internal_error: str | None = None
     # The events, or a callable that builds them: a recorded history is built when read.
     _history: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]] = field(
         default_factory=list, repr=False, compare=False
@@ -328,6 +331,7 @@ class StateMachine:
                 {"error": RUNTIME, "cause": cause},
             )
             result.status, result.error, result.cause = "FAILED", RUNTIME, cause
+            result.internal_error = f"{type(exc).__name__}: {exc}"
         result.stop_date = datetime.now(UTC)
         result.history = lambda: history.events
         return result

@@ -142,7 +142,14 @@ class ProgramBuilder:
                 )
             self.names.add(name)
             state_type = state_spec.get("Type")
-            cls = STATE_TYPES.get(state_type)  # type: ignore[arg-type]  # not a str: None, below
+            if not isinstance(state_type, str):
+                raise DefinitionError(
+                    f"Type must be a string (one of {', '.join(STATE_TYPES)}), not"
+                    f" {json.dumps(state_type)}",
+                    state=name,
+                    field="Type",
+                )
+            cls = STATE_TYPES.get(state_type)
             if cls is None:
                 raise DefinitionError(
                     f"unknown state Type {state_type!r} (expected one of {', '.join(STATE_TYPES)})",

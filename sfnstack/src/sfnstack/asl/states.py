@@ -332,6 +332,8 @@ class ChoiceState(State):
                 )
             self.rules.append(self.fields.choice_rule(rule))
         self.default = spec.get("Default")
+        if self.default is not None and not isinstance(self.default, str):
+            raise DefinitionError("Default must be a state name", state=name, field="Default")
         # JSONPath names the input that matched nothing; JSONata does not.
         self.show_input = not self.fields.jsonata
 

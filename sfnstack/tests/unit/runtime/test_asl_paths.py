@@ -46,6 +46,60 @@ def test_jsonpath_matches_jayway(path: str, expected: Any) -> None:
     assert compile_path(path).get(STORE) == expected
 
 
+@pytest.mark.parametrize(
+    ("path", "data", "expected"),
+    [
+        # A dot before a bracket: Jayway reads any token after a dot (AWS's guide shows
+        # `$.abc.['def ghi']`).
+        ("$.[0].body", [{"body": "b"}], "b"),
+        ("$.book.[0].title", STORE, "A"),
+        ("$.[*]", [1, 2], [1, 2]),
+        ("$.book.[*].price", STORE, [8, 12, 22]),
+        ("$.abc.['def ghi']", {"abc": {"def ghi": 7}}, 7),
+        ("$.['odd key'].['x.y']", STORE, 1),
+        # Multi-property selection as the last step: one merged object per value
+        # (Jayway's MultiPropTest; absent properties are left out).
+        ("$['bicycle', 'odd key']", STORE, {"bicycle": STORE["bicycle"], "odd key": {"x.y": 1}}),
+        ("$['bicycle', 'missing']", STORE, {"bicycle": STORE["bicycle"]}),
+        (
+            "$.book[*]['title','isbn']",
+            STORE,
+            [{"title": "A", "isbn": "1"}, {"title": "B"}, {"title": "C", "isbn": "3"}],
+        ),
+        ("$.book[0]['title', 'price']", STORE, {"title": "A", "price": 8}),
+        # ... and before another step, each property in turn
+        ("$['a', 'c'].v", {"a": {"v": 5}, "b": {"v": 4}, "c": {"v": 1}}, [5, 1]),
+        # Escapes in quoted names, unescaped as Jayway's Utils.unescape does
+        ("$['it\\'s']", {"it's": 1}, 1),
+        ('$["say \\"hi\\""]', {'say "hi"': 2}, 2),
+        ("$['line\\nbreak']", {"line\nbreak": 3}, 3),
+        ("$['tab\\there']", {"tab\there": 4}, 4),
+        ("$['caf\\u00e9']", {"caf\u00e9": 5}, 5),
+        ("$['back\\\\slash']", {"back\\slash": 6}, 6),
+    ],
+)
+def test_jayway_shapes_aws_accepts(path: str, data: Any, expected: Any) -> None:
+    assert compile_path(path).get(data) == expected
+
+
+def test_dot_bracket_paths_in_a_state_machine() -> None:
+    sm = StateMachine(
+        {
+            "StartAt": "P",
+            "States": {
+                "P": {
+                    "Type": "Pass",
+                    "Parameters": {"first.$": "$.items.[0].body", "both.$": "$.items[*]['a','b']"},
+                    "End": True,
+                }
+            },
+        }
+    )
+    result = sm.execute({"items": [{"body": "x", "a": 1, "b": 2, "c": 3}, {"a": 4}]})
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == {"first": "x", "both": [{"a": 1, "b": 2}, {"a": 4}]}
+
+
 def test_definite_path_errors_use_jayway_messages() -> None:
     with pytest.raises(PathNotFound) as leaf:
         compile_path("$.missing").get(STORE)

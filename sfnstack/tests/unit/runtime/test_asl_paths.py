@@ -140,6 +140,26 @@ def _fail(expression: str, data: Any = None) -> tuple[str | None, str | None]:
     return result.error, result.cause
 
 
+def test_format_renders_objects_and_arrays_as_aws_does() -> None:
+    """Recorded on AWS (LocalStack's test_generic.py::test_format_2, input 7, and
+    test_context_json_path): objects and arrays are rendered Java-style, not as JSON."""
+    arg = {"Arg1": 1, "Arg2": []}
+    data = {"fst": arg, "snd": arg}
+    assert (
+        _eval("States.Format('Formatting arguments fst={} and snd={}.', $.fst, $.snd)", data)
+        == "Formatting arguments fst={Arg1=1, Arg2=[]} and snd={Arg1=1, Arg2=[]}."
+    )
+    machine = {"Id": "arn:aws:states:us-east-1:1:stateMachine:M", "Name": "M"}
+    assert _eval("States.Format('{}', $.m)", {"m": machine}) == (
+        "{Id=arn:aws:states:us-east-1:1:stateMachine:M, Name=M}"
+    )
+    nested = {"a": ["x", 1, None, True, {"b": "y"}], "c": {}}
+    assert _eval("States.Format('{}', $.v)", {"v": nested}) == "{a=[x, 1, null, true, {b=y}], c={}}"
+    assert _eval("States.Format('{}', $.v)", {"v": [1, "two", [3]]}) == "[1, two, [3]]"
+    # a JSON string stays the text it is
+    assert _eval("States.Format('{}', $.s)", {"s": '{"Arg1": 1}'}) == '{"Arg1": 1}'
+
+
 def test_intrinsics() -> None:
     data = {"a": [1, 2, 2, {"k": 1}, {"k": 1}, True, 1.0], "name": "x", "n": 3}
     assert _eval("States.ArrayUnique($.a)", data) == [1, 2, {"k": 1}, True]

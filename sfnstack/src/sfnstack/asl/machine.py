@@ -25,9 +25,10 @@ from .errors import (
     DefinitionError,
     ExecutionAborted,
     ExecutionTimedOut,
+    HistoryLimitExceeded,
     StateFailure,
 )
-from .history import History, Track
+from .history import MAX_HISTORY_EVENTS, History, Track
 from .map_state import MapState
 from .parallel import ParallelState
 from .states import ChoiceState, FailState, PassState, State, SucceedState, WaitState
@@ -212,7 +213,12 @@ class StateMachine:
         name: str = "StateMachine",
         arn: str | None = None,
         role_arn: str | None = None,
+        workflow_type: str = "STANDARD",
     ) -> None:
+        """``workflow_type`` EXPRESS lifts the 25,000-event history quota of STANDARD."""
+        if workflow_type not in ("STANDARD", "EXPRESS"):
+            raise ValueError(f"workflow_type must be STANDARD or EXPRESS, not {workflow_type!r}")
+        self.workflow_type = workflow_type
         if isinstance(definition, str):
             try:
                 definition = json.loads(definition)
@@ -283,7 +289,11 @@ class StateMachine:
             data = json.loads(json.dumps({} if input is None else input))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"execution input is not JSON-serializable: {exc}") from None
-        history = History(record=record_history, listener=listener)
+        history = History(
+            record=record_history,
+            listener=listener,
+            max_events=MAX_HISTORY_EVENTS if self.workflow_type == "STANDARD" else None,
+        )
         start = datetime.now(UTC)
         deadline = time.monotonic() + self.timeout_seconds if self.timeout_seconds else None
         ex = Execution(
@@ -318,6 +328,15 @@ class StateMachine:
         except (ExecutionAborted, BranchCancelled):
             history.add(track, "ExecutionAborted", "executionAbortedEventDetails", {})
             result.status = "ABORTED"
+        except HistoryLimitExceeded:
+            cause = f"The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS})."
+            history.add(
+                track,
+                "ExecutionFailed",
+                "executionFailedEventDetails",
+                {"error": RUNTIME, "cause": cause},
+            )
+            result.status, result.error, result.cause = "FAILED", RUNTIME, cause
         except ExecutionTimedOut:
             cause = f"The execution exceeded its TimeoutSeconds ({self.timeout_seconds})"
             history.add(

@@ -16,6 +16,7 @@ from .errors import (
     DefinitionError,
     ExecutionAborted,
     ExecutionTimedOut,
+    HistoryLimitExceeded,
     PathNotFound,
     RuntimeFailure,
     StateFailure,
@@ -134,7 +135,7 @@ class State:
                 next_state, output = self.execute(ex, raw, frame, track)
                 self._check_size(output, history)
                 break
-            except (ExecutionAborted, ExecutionTimedOut, BranchCancelled):
+            except (ExecutionAborted, ExecutionTimedOut, HistoryLimitExceeded, BranchCancelled):
                 if self.TYPE in _ABORT_EVENTS:
                     history.add(track, f"{self.TYPE}StateAborted")
                 raise

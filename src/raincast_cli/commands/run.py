@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         given = _request(args)
         template = Path(args.template) if args.template else find_template()
+        check_template(template)
     except (CityListError, InvalidRequest, FileNotFoundError) as exc:
         print(f"raincast run: error: {printable(str(exc))}", file=sys.stderr)
         return 2
@@ -139,6 +140,35 @@ def find_template() -> Path:
         if candidate.is_file() and STATE_MACHINE in candidate.read_text(encoding="utf-8"):
             return candidate
     raise FileNotFoundError("no template.yaml with a ForecastStateMachine found: use --template")
+
+
+# What the run needs from the template, by logical id and resource type.
+REQUIRED_RESOURCES = {
+    STATE_MACHINE: ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"),
+    INPUT_BUCKET: ("AWS::S3::Bucket",),
+    RESULTS_BUCKET: ("AWS::S3::Bucket",),
+}
+
+
+def check_template(path: Path) -> None:
+    """Refuses (InvalidRequest, one line) a template that cannot be read or lacks what the run
+    needs, before anything starts."""
+    from sfnstack.template import TemplateError, load_template
+
+    try:
+        resources = load_template(path).resources
+    except TemplateError as exc:
+        # One line: a YAML error spans several (where, what, where again).
+        raise InvalidRequest(f"--template: {' '.join(str(exc).split())}") from None
+    missing = [
+        f"{logical_id} ({kinds[0]})"
+        for logical_id, kinds in REQUIRED_RESOURCES.items()
+        if resources.get(logical_id, {}).get("Type") not in kinds
+    ]
+    if missing:
+        raise InvalidRequest(
+            f"--template {path}: no {', '.join(missing)}: raincast run needs raincast's template"
+        )
 
 
 def execute(

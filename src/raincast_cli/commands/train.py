@@ -43,7 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from raincast.model.card import metrics_table
     from raincast.weather.weatheraus import ObservationFileError, read_observations
-    from raincast_cli.training import TrainingConfig, train, write_model
+
+    try:
+        from raincast_cli.training import TrainingConfig, train, write_model
+    except ModuleNotFoundError as exc:
+        if exc.name != "sklearn" and not (exc.name or "").startswith("sklearn."):
+            raise
+        print(
+            "raincast train: needs the training extras (scikit-learn): "
+            "pip install 'raincast[train]'",
+            file=sys.stderr,
+        )
+        return 2
 
     started = time.perf_counter()
 

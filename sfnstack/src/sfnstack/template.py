@@ -696,6 +696,24 @@ def substitute_definition(text: str, substitutions: Mapping[str, Any]) -> str:
     return re.sub(r"\$\{([^}]*)\}", replace, text)
 
 
+def parse_definition_text(text: str, where: str) -> dict[str, Any]:
+    """A state machine definition from its text: JSON, or YAML as SAM and the console accept
+    it. A ``TemplateError`` starting with ``where`` says why it is neither."""
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            parsed = yaml.load(text, Loader=_CfnLoader)
+        except yaml.YAMLError as exc:
+            problem = " ".join(str(exc).split())
+            raise TemplateError(
+                f"{where}: the definition is not valid JSON/YAML: {problem}"
+            ) from None
+    if not isinstance(parsed, dict):
+        raise TemplateError(f"{where}: the definition is not a JSON object")
+    return parsed
+
+
 def resolve_state_machine(template: Template, logical_id: str) -> LocalStateMachine:
     resource = template.resource(logical_id)
     if resource["Type"] not in STATE_MACHINE_TYPES:
@@ -730,16 +748,7 @@ def resolve_state_machine(template: Template, logical_id: str) -> LocalStateMach
             ) from None
     else:
         raise TemplateError(f"{where}: no Definition, DefinitionString or DefinitionUri")
-    text = substitute_definition(text, substitutions)
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError:
-        try:  # SAM also accepts a YAML definition file
-            parsed = parse_template_text(text)
-        except (yaml.YAMLError, TemplateError) as exc:
-            raise TemplateError(f"{where}: the definition is not valid JSON/YAML: {exc}") from None
-    if not isinstance(parsed, dict):
-        raise TemplateError(f"{where}: the definition is not a JSON object")
+    parsed = parse_definition_text(substitute_definition(text, substitutions), where)
     return LocalStateMachine(
         logical_id=logical_id,
         name=template.state_machine_name(logical_id),

@@ -174,3 +174,90 @@ def test_run_chooses_the_only_state_machine_or_asks(workdir: Path) -> None:
     assert done.returncode == 2 and "--template" in done.stderr
     done = sfnstack_run(workdir, "--template", "missing.yaml", "--input", "{}")
     assert done.returncode == 2 and "cannot read template" in done.stderr
+
+
+YAML_DEFINITION = """\
+Comment: the same shape as a SAM DefinitionUri YAML file
+StartAt: Greet
+States:
+  Greet:
+    Type: Pass
+    Parameters:
+      greeting.$: States.Format('hello {}', $.who)
+      date: 2024-01-02
+    End: true
+"""
+
+
+def test_validate_tells_valid_from_invalid_json_and_yaml(workdir: Path) -> None:
+    (workdir / "machine.asl.yaml").write_text(YAML_DEFINITION)
+    for name in ("machine.asl.json", "machine.asl.yaml"):
+        done = sfnstack(workdir, "states", "validate", name)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"{name}: valid\n" and done.stderr == ""
+    (workdir / "bad.asl.yaml").write_text("StartAt: A\nStates:\n  A: {Type: Pass, Next: Missing}\n")
+    done = sfnstack(workdir, "states", "validate", "bad.asl.yaml")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "state 'A' field 'Next': transition to unknown state 'Missing'" in done.stderr
+    assert done.stderr.count("\n") == 1
+    (workdir / "broken.yaml").write_text("StartAt: [A\n")
+    done = sfnstack(workdir, "states", "validate", "broken.yaml")
+    assert done.returncode == 2 and "not valid JSON/YAML" in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    done = sfnstack(workdir, "states", "validate", "missing.json")
+    assert done.returncode == 2 and "cannot read missing.json" in done.stderr
+
+
+def test_run_accepts_a_yaml_definition(workdir: Path) -> None:
+    (workdir / "machine.asl.yaml").write_text(YAML_DEFINITION)
+    done = states_run(workdir, "machine.asl.yaml", "--input", '{"who": "world"}')
+    assert done.returncode == 0, done.stderr
+    # YAML's implicit dates stay strings, as in SAM templates
+    assert json.loads(done.stdout)["output"] == {"greeting": "hello world", "date": "2024-01-02"}
+
+
+def test_long_inline_input_is_json_not_a_file_name(workdir: Path) -> None:
+    long_input = json.dumps({"value": 1, "padding": "x" * 400})  # over NAME_MAX (255)
+    done = states_run(workdir, "machine.asl.json", "--input", long_input, *FUNCTIONS)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["output"]["value"] == 2
+    # Too long for a path and not JSON either: a usage error that says so
+    done = states_run(workdir, "machine.asl.json", "--input", "{" + "x" * 5000, *FUNCTIONS)
+    assert done.returncode == 2 and "inline JSON" in done.stderr
+    assert "File name too long" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_internal_error_exits_3_not_1(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A defect of sfnstack (injected here) is exit 3 with one line, never a traceback and
+    never confused with an execution that failed (exit 1)."""
+    from sfnstack.asl.states import PassState
+    from sfnstack.cli import main
+    from sfnstack.local import LocalRuntime
+
+    (workdir / "pass.json").write_text(
+        '{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}'
+    )
+    monkeypatch.chdir(workdir)
+
+    def broken_execute(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("injected defect")
+
+    with monkeypatch.context() as patch:  # a defect inside the execution
+        patch.setattr(PassState, "execute", broken_execute)
+        code = main(["states", "run", "pass.json"])
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert json.loads(out)["error"] == "States.Runtime"  # the result is still printed
+    assert err == (
+        "sfnstack: internal error (a bug in sfnstack, please report it):"
+        " ZeroDivisionError: injected defect\n"
+    )
+    with monkeypatch.context() as patch:  # a defect outside any execution
+        patch.setattr(LocalRuntime, "execute", broken_execute)
+        code = main(["states", "run", "pass.json"])
+    out, err = capsys.readouterr()
+    assert code == 3 and out == ""
+    assert "internal error" in err and "injected defect" in err and err.count("\n") == 1
+    assert main(["states", "run", "pass.json"]) == 0  # and without the defect: fine

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..cooperative import sleep as cooperative_sleep
 from ..services import Services
-from .errors import ExecutionAborted, ExecutionTimedOut
+from .errors import ExecutionAborted, ExecutionTimedOut, HistoryLimitExceeded
 from .history import History
 
 if TYPE_CHECKING:
@@ -85,6 +85,8 @@ class Execution:
             raise ExecutionAborted()
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise ExecutionTimedOut()
+        if self.history.limit_reached:
+            raise HistoryLimitExceeded()
         for event in scope.cancel_events:
             if event.is_set():
                 raise BranchCancelled()

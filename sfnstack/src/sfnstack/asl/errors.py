@@ -77,3 +77,8 @@ class ExecutionAborted(Exception):
 
 class ExecutionTimedOut(Exception):
     """The state machine's TimeoutSeconds elapsed."""
+
+
+class HistoryLimitExceeded(Exception):
+    """The execution's history reached AWS's hard quota of 25,000 events: the execution
+    fails (no Retry or Catch sees it), its ExecutionFailed being event 25,000."""

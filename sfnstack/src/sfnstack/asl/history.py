@@ -27,6 +27,13 @@ Builder = Callable[["History", Any, Any], dict[str, Any]]
 _NO_ARGUMENTS: Any = object()
 _FIELDS = 8  # values per deferred event in History._pending
 _REMEMBERED_TEXTS = 64  # enough for the states in flight across a Map's iterations
+# AWS's hard quota of events in one execution's history ("Avoid reaching the history
+# quota" in the Step Functions guide): event 25,000 may only be the execution's end.
+MAX_HISTORY_EVENTS = 25_000
+_NO_LIMIT = 1 << 62
+_EXECUTION_END = frozenset(
+    {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
+)
 
 
 class Track:
@@ -40,7 +47,9 @@ class Track:
 
 
 class History:
-    def __init__(self, *, record: bool, listener: Listener | None) -> None:
+    def __init__(
+        self, *, record: bool, listener: Listener | None, max_events: int | None = None
+    ) -> None:
         self._built: list[dict[str, Any]] = []
         # Recorded without a listener: _FIELDS values per event, flat (time, type, id,
         # previous id, details key, details, a, b), built into events when read. Flat, and
@@ -54,6 +63,11 @@ class History:
         self._lock = threading.Lock()
         self._texts: dict[int, tuple[Any, str]] = {}
         self._within_limit: dict[int, Any] = {}
+        # Set when an event other than the execution's end would have been event 25,000:
+        # it and all later ones are dropped, and Execution.check ends the execution.
+        self.limit_reached = False
+        # MAX_HISTORY_EVENTS for Standard executions; None (no quota) for Express ones.
+        self._limit = max_events if max_events is not None else _NO_LIMIT
 
     def continue_from(self, first_id: int, track: Track) -> None:
         """Number events from ``first_id`` on, after ``track``'s event ``first_id - 1``
@@ -109,18 +123,27 @@ class History:
         taking an id and appending, so they are appended in id order; the lock is for
         readers on other threads (``events``)."""
         if not self.wanted:
-            event_id = track.last_id = next(self._ids)
+            event_id = next(self._ids)
+            if event_id >= self._limit and self._over_limit(event_type):
+                return event_id
+            track.last_id = event_id
             return event_id
         if self.listener is None:
             event_id = next(self._ids)
+            if event_id >= self._limit and self._over_limit(event_type):
+                return event_id
             self._pending.extend(
                 (time.time(), event_type, event_id, track.last_id, details_key, details, a, b)
             )
             track.last_id = event_id
             return event_id
+        if self.limit_reached and event_type not in _EXECUTION_END:
+            return self._limit
         built = self._build(details, a, b)
         with self._lock:
             event_id = next(self._ids)
+            if event_id >= self._limit and self._over_limit(event_type):
+                return event_id
             event: dict[str, Any] = {
                 "timestamp": datetime.now(UTC),
                 "type": event_type,
@@ -138,6 +161,15 @@ class History:
             except Exception:  # a broken progress display must not fail the execution
                 _log.exception("history listener failed on %s event", event_type)
         return event_id
+
+    def _over_limit(self, event_type: str) -> bool:
+        """Event number ``max_events`` or later is being added: True (drop it) unless it
+        is the execution's end, which then takes that last id."""
+        if event_type in _EXECUTION_END:
+            return False
+        self.limit_reached = True
+        self._ids = itertools.count(self._limit)
+        return True
 
     def _build(self, details: Any, a: Any, b: Any) -> dict[str, Any] | None:
         if not callable(details):

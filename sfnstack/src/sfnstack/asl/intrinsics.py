@@ -183,8 +183,15 @@ class _Parser:
 
 
 def _format_value(value: Any) -> str:
+    """An argument as States.Format renders it. Objects and arrays are not JSON text but
+    Java's ``Map``/``List`` ``toString`` style, as recorded on AWS: ``{"Arg1": 1, "Arg2":
+    []}`` becomes ``{Arg1=1, Arg2=[]}`` (strings unquoted at any depth, keys in order)."""
     if isinstance(value, str):
         return value
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}={_format_value(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_format_value(item) for item in value) + "]"
     return to_json_string(value)
 
 

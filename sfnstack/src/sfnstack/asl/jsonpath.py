@@ -102,6 +102,30 @@ class _Union:
         return "[" + ",".join(repr(k) for k in self.keys) + "]"
 
 
+class _MergedProps:
+    """A multi-property selection as the last step (``$['a','b']``, ``$[*]['a','b']``):
+    Jayway merges the properties present into one object per value; absent ones are left
+    out. (Before another step, ``['a','b']`` is a ``_Union``: each property in turn.)"""
+
+    __slots__ = ("names",)
+    definite = True
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def one(self, value: Any) -> Any:
+        if type(value) is dict:
+            return {name: value[name] for name in self.names if name in value}
+        return _MISSING
+
+    def many(self, value: Any) -> list[Any]:
+        found = self.one(value)
+        return [] if found is _MISSING else [found]
+
+    def norm(self) -> str:
+        return "[" + ",".join(f"'{name}'" for name in self.names) + "]"
+
+
 class _Slice:
     __slots__ = ("start", "step", "stop")
     definite = False
@@ -257,6 +281,7 @@ def compile_path(source: str) -> JsonPath:
 
 
 _NAME_END = re.compile(r"[.\[]")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
 
 
 class _Parser:
@@ -283,7 +308,10 @@ class _Parser:
                 steps.append(_DeepScan(inner))
             elif ch == ".":
                 self.pos += 1
-                if text.startswith("length()", self.pos) and self.pos + 8 == len(text):
+                if self.pos < len(text) and text[self.pos] == "[":
+                    # Jayway reads the token after a dot as any token: `$.[0]`, `$.a.['b c']`
+                    steps.append(self.parse_bracket())
+                elif text.startswith("length()", self.pos) and self.pos + 8 == len(text):
                     self.pos += 8
                     steps.append(_Length())
                 else:
@@ -292,6 +320,8 @@ class _Parser:
                 steps.append(self.parse_bracket())
             else:
                 raise self.error(f"unexpected character {ch!r}")
+        if steps and type(steps[-1]) is _Union and all(isinstance(k, str) for k in steps[-1].keys):
+            steps[-1] = _MergedProps(steps[-1].keys)  # type: ignore[arg-type]  # all str: checked
         return steps
 
     def parse_dot_name(self, stop: str = "") -> Any:
@@ -380,8 +410,8 @@ class _Parser:
         while self.pos < len(self.text):
             ch = self.text[self.pos]
             if ch == "\\" and self.pos + 1 < len(self.text):
-                out.append(self.text[self.pos + 1])
-                self.pos += 2
+                self.pos += 1
+                out.append(self.parse_escape())
                 continue
             if ch == quote:
                 self.pos += 1
@@ -389,6 +419,19 @@ class _Parser:
             out.append(ch)
             self.pos += 1
         raise self.error("unterminated string")
+
+    def parse_escape(self) -> str:
+        """The character after a backslash in a quoted name, unescaped as Jayway's
+        ``Utils.unescape`` does: \\n \\t \\r \\b \\f, \\uXXXX, else the character itself."""
+        ch = self.text[self.pos]
+        self.pos += 1
+        if ch == "u":
+            digits = self.text[self.pos : self.pos + 4]
+            if len(digits) < 4 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+                raise self.error(f"invalid unicode escape \\u{digits}")
+            self.pos += 4
+            return chr(int(digits, 16))
+        return _ESCAPES.get(ch, ch)
 
     def skip_ws(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos] == " ":

@@ -25,9 +25,10 @@ from .errors import (
     DefinitionError,
     ExecutionAborted,
     ExecutionTimedOut,
+    HistoryLimitExceeded,
     StateFailure,
 )
-from .history import History, Track
+from .history import MAX_HISTORY_EVENTS, History, Track
 from .map_state import MapState
 from .parallel import ParallelState
 from .progress import Progress
@@ -62,6 +63,9 @@ class ExecutionResult:
     stop_date: datetime | None = None
     execution_arn: str = ""
     name: str = ""
+    # "Type: message" when the execution failed by a defect of the interpreter (States.Runtime
+    # with an "Internal interpreter error" cause), so callers can tell it from a real failure.
+    internal_error: str | None = None
     # The events, or a callable that builds them: a recorded history is built when read.
     _history: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]] = field(
         default_factory=list, repr=False, compare=False
@@ -159,7 +163,14 @@ class ProgramBuilder:
                 )
             self.names.add(name)
             state_type = state_spec.get("Type")
-            cls = STATE_TYPES.get(state_type)  # type: ignore[arg-type]  # not a str: None, below
+            if not isinstance(state_type, str):
+                raise DefinitionError(
+                    f"Type must be a string (one of {', '.join(STATE_TYPES)}), not"
+                    f" {json.dumps(state_type)}",
+                    state=name,
+                    field="Type",
+                )
+            cls = STATE_TYPES.get(state_type)
             if cls is None:
                 raise DefinitionError(
                     f"unknown state Type {state_type!r} (expected one of {', '.join(STATE_TYPES)})",
@@ -222,7 +233,12 @@ class StateMachine:
         name: str = "StateMachine",
         arn: str | None = None,
         role_arn: str | None = None,
+        workflow_type: str = "STANDARD",
     ) -> None:
+        """``workflow_type`` EXPRESS lifts the 25,000-event history quota of STANDARD."""
+        if workflow_type not in ("STANDARD", "EXPRESS"):
+            raise ValueError(f"workflow_type must be STANDARD or EXPRESS, not {workflow_type!r}")
+        self.workflow_type = workflow_type
         if isinstance(definition, str):
             try:
                 definition = json.loads(definition)
@@ -295,7 +311,11 @@ class StateMachine:
             raise ValueError(f"execution input is not JSON-serializable: {exc}") from None
         progress = services.progress
         resume = progress.resume if progress is not None else None
-        history = History(record=record_history, listener=listener)
+        history = History(
+            record=record_history,
+            listener=listener,
+            max_events=MAX_HISTORY_EVENTS if self.workflow_type == "STANDARD" else None,
+        )
         start = datetime.now(UTC)
         deadline = time.monotonic() + self.timeout_seconds if self.timeout_seconds else None
         ex = Execution(
@@ -346,6 +366,15 @@ class StateMachine:
         except (ExecutionAborted, BranchCancelled):
             history.add(track, "ExecutionAborted", "executionAbortedEventDetails", {})
             result.status = "ABORTED"
+        except HistoryLimitExceeded:
+            cause = f"The execution reached the maximum number of history events ({MAX_HISTORY_EVENTS})."
+            history.add(
+                track,
+                "ExecutionFailed",
+                "executionFailedEventDetails",
+                {"error": RUNTIME, "cause": cause},
+            )
+            result.status, result.error, result.cause = "FAILED", RUNTIME, cause
         except ExecutionTimedOut:
             cause = f"The execution exceeded its TimeoutSeconds ({self.timeout_seconds})"
             history.add(
@@ -366,6 +395,7 @@ class StateMachine:
                 {"error": RUNTIME, "cause": cause},
             )
             result.status, result.error, result.cause = "FAILED", RUNTIME, cause
+            result.internal_error = f"{type(exc).__name__}: {exc}"
         result.stop_date = datetime.now(UTC)
         result.history = lambda: history.events
         return result

@@ -20,6 +20,7 @@ from .errors import (
     DefinitionError,
     ExecutionAborted,
     ExecutionTimedOut,
+    HistoryLimitExceeded,
     RuntimeFailure,
     StateFailure,
 )
@@ -296,7 +297,7 @@ class InlineIterations:
                     details,
                 )
                 raise failure
-            except (ExecutionAborted, ExecutionTimedOut, BranchCancelled):
+            except (ExecutionAborted, ExecutionTimedOut, HistoryLimitExceeded, BranchCancelled):
                 history.add(
                     iteration_track,
                     "MapIterationAborted",

@@ -38,6 +38,15 @@ def _check_error_equals(spec: dict[str, Any], state: str, field: str) -> list[st
     return errors
 
 
+def _check_entry(spec: Any, state: str, field: str) -> None:
+    if not isinstance(spec, dict):
+        raise DefinitionError(
+            f"every {field} entry must be an object, not {type(spec).__name__}",
+            state=state,
+            field=field,
+        )
+
+
 _RETRIER_FIELDS = {
     "ErrorEquals",
     "IntervalSeconds",
@@ -54,6 +63,7 @@ class Retrier:
     __slots__ = ("backoff_rate", "error_equals", "interval", "jitter", "max_attempts", "max_delay")
 
     def __init__(self, spec: dict[str, Any], state: str) -> None:
+        _check_entry(spec, state, "Retry")
         unknown = set(spec) - _RETRIER_FIELDS
         if unknown:
             raise DefinitionError(
@@ -106,6 +116,7 @@ class Catcher:
     __slots__ = ("error_equals", "next", "output")
 
     def __init__(self, spec: dict[str, Any], state: str, fields: StateFields) -> None:
+        _check_entry(spec, state, "Catch")
         allowed = _CATCHER_FIELDS - ({"ResultPath"} if fields.jsonata else {"Output"})
         unknown = set(spec) - allowed
         if unknown:

@@ -16,6 +16,7 @@ from .errors import (
     DefinitionError,
     ExecutionAborted,
     ExecutionTimedOut,
+    HistoryLimitExceeded,
     PathNotFound,
     RuntimeFailure,
     StateFailure,
@@ -134,7 +135,7 @@ class State:
                 next_state, output = self.execute(ex, raw, frame, track)
                 self._check_size(output, history)
                 break
-            except (ExecutionAborted, ExecutionTimedOut, BranchCancelled):
+            except (ExecutionAborted, ExecutionTimedOut, HistoryLimitExceeded, BranchCancelled):
                 if self.TYPE in _ABORT_EVENTS:
                     history.add(track, f"{self.TYPE}StateAborted")
                 raise
@@ -332,6 +333,8 @@ class ChoiceState(State):
                 )
             self.rules.append(self.fields.choice_rule(rule))
         self.default = spec.get("Default")
+        if self.default is not None and not isinstance(self.default, str):
+            raise DefinitionError("Default must be a state name", state=name, field="Default")
         # JSONPath names the input that matched nothing; JSONata does not.
         self.show_input = not self.fields.jsonata
 

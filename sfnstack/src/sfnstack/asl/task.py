@@ -21,6 +21,7 @@ from .errors import (
     DefinitionError,
     ExecutionAborted,
     ExecutionTimedOut,
+    HistoryLimitExceeded,
     RuntimeFailure,
     StateFailure,
 )
@@ -234,7 +235,13 @@ class LambdaResource(TaskResource):
             raise _not_found(self._function_arn(ex, function)) from None
         except LambdaTimeoutError as exc:
             raise StateFailure(TIMEOUT, str(exc)) from None
-        except (StateFailure, ExecutionAborted, ExecutionTimedOut, BranchCancelled):
+        except (
+            StateFailure,
+            ExecutionAborted,
+            ExecutionTimedOut,
+            HistoryLimitExceeded,
+            BranchCancelled,
+        ):
             raise
         except Exception as exc:  # the invoker itself broke (worker crash, bug)
             raise StateFailure("Lambda.ServiceException", f"{type(exc).__name__}: {exc}") from None

@@ -2,11 +2,14 @@
 
     sfnstack states run DEFINITION.json --input INPUT.json [--function NAME=module:callable ...]
                         [--template template.yaml] [--state-machine LOGICAL_ID]
+    sfnstack states validate DEFINITION.json
 
 Prints exactly one JSON object on stdout, ``{"status": "SUCCEEDED", "output": ...}`` or
 ``{"status": "FAILED", "error": ..., "cause": ...}``; exit 0 when the execution succeeded,
-1 when it did not, 2 for usage and definition errors. ``--verbose`` prints the execution
-history and the functions' logs on stderr.
+1 when it did not, 2 for usage and definition errors, 3 for an internal error of sfnstack
+itself (one line on stderr; the JSON result too when the execution got that far).
+``--verbose`` prints the execution history and the functions' logs on stderr. A DEFINITION
+is JSON or YAML. ``validate`` only checks the definition: exit 0 valid, 2 invalid.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+# Longer than any path the OS takes (PATH_MAX): such an --input can only be inline JSON.
+_MAX_PATH_LENGTH = 4096
 
 
 class UsageError(Exception):
@@ -37,6 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the ASL definition (JSON file); optional with --template",
     )
     add_execution_arguments(run, template_required=False)
+    _add_validate_parser(actions)
+
+
+def _add_validate_parser(actions: Any) -> None:
+    validate = actions.add_parser(
+        "validate",
+        help="check a definition (JSON or YAML) without running it",
+        description="check a state machine definition (JSON or YAML) without running it:"
+        " exit 0 when it is valid, 2 (and why, on stderr) when it is not",
+    )
+    validate.add_argument("definition", help="the ASL definition (JSON or YAML file)")
 
 
 def add_execution_arguments(parser: argparse.ArgumentParser, *, template_required: bool) -> None:
@@ -101,9 +117,15 @@ def _read_input(value: str) -> Any:
         text = sys.stdin.read()
         source = "stdin"
     else:
-        path = Path(value)
-        if path.is_file():
-            text, source = path.read_text(encoding="utf-8"), str(path)
+        try:  # what parses as JSON is inline JSON, even if a file of that name exists
+            return json.loads(value)
+        except json.JSONDecodeError:
+            pass
+        if len(value) <= _MAX_PATH_LENGTH and _is_file(Path(value)):
+            try:
+                text, source = Path(value).read_text(encoding="utf-8"), value
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageError(f"--input: cannot read {value}: {exc}") from None
         else:
             text, source = value, "inline JSON"
     try:
@@ -111,6 +133,13 @@ def _read_input(value: str) -> Any:
     except json.JSONDecodeError as exc:
         hint = "" if source != "inline JSON" else " (and it is not a file)"
         raise UsageError(f"--input: {source} is not valid JSON{hint}: {exc}") from None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the OS, or with a NUL byte
+        return False
 
 
 def _pairs(values: list[str], option: str) -> list[tuple[str, str]]:
@@ -129,7 +158,9 @@ def _emit(document: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.states_action != "run":  # pragma: no cover - argparse allows only "run"
+    if args.states_action == "validate":
+        return validate(args)
+    if args.states_action != "run":  # pragma: no cover - argparse allows only these
         return EXIT_USAGE
     return run_execution(args, "sfnstack states run")
 
@@ -141,13 +172,61 @@ def run_execution(args: argparse.Namespace, command: str) -> int:
     except UsageError as exc:
         print(f"{command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # a defect of sfnstack, not of the user's input
+        return _internal_error(command, exc)
+
+
+def _internal_error(command: str, exc: BaseException | str) -> int:
+    """One line on stderr, exit 3: an sfnstack defect is told apart from a failed execution."""
+    detail = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    line = " ".join(str(detail).split())
+    print(
+        f"{command}: internal error (a bug in sfnstack, please report it): {line}", file=sys.stderr
+    )
+    return EXIT_INTERNAL
+
+
+def validate(args: argparse.Namespace) -> int:
+    """``sfnstack states validate DEF``: parse and validate only; exit 0 valid, 2 invalid."""
+    from sfnstack.asl import DefinitionError, StateMachine
+
+    command = "sfnstack states validate"
+    try:
+        definition = _load_definition(Path(args.definition), args.definition)
+        StateMachine(definition, name=_machine_name(Path(args.definition)))
+    except UsageError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except DefinitionError as exc:
+        print(f"{command}: {args.definition}: invalid definition: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:
+        return _internal_error(command, exc)
+    print(f"{args.definition}: valid")
+    return EXIT_SUCCEEDED
+
+
+def _load_definition(path: Path, label: str, substitutions: dict[str, str] | None = None) -> Any:
+    """The definition in the file ``path`` (JSON or YAML), ``substitutions`` applied."""
+    from sfnstack.template import TemplateError, parse_definition_text, substitute_definition
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {label}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {label}: not UTF-8 text") from None
+    try:
+        return parse_definition_text(substitute_definition(text, substitutions or {}), label)
+    except TemplateError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _run(args: argparse.Namespace) -> int:
     from sfnstack.asl import DefinitionError
     from sfnstack.lambdas import function_from_callable
     from sfnstack.local import LocalRuntime
-    from sfnstack.template import TemplateError, substitute_definition
+    from sfnstack.template import TemplateError
 
     if args.definition is None and not args.template:
         raise UsageError(
@@ -163,14 +242,11 @@ def _run(args: argparse.Namespace) -> int:
         }
     except ValueError as exc:
         raise UsageError(f"--function: {exc}") from None
-    definition_text: str | None = None
     definition_path: Path | None = None
     if args.definition is not None:
         definition_path = Path(args.definition).resolve()
-        try:
-            definition_text = definition_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read {args.definition}: {exc.strerror}") from None
+        if not _is_file(definition_path):
+            raise UsageError(f"cannot read {args.definition}: no such file")
 
     try:
         runtime = LocalRuntime(
@@ -204,18 +280,12 @@ def _run(args: argparse.Namespace) -> int:
                 ),
                 None,
             )
-        if definition_text is None:
+        if definition_path is None:
             assert template_machine is not None
             key = template_machine.logical_id
         else:
             substitutions = template_machine.substitutions if template_machine else {}
-            text = substitute_definition(definition_text, substitutions)
-            try:
-                definition = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{args.definition} is not valid JSON: {exc}") from None
-            if not isinstance(definition, dict):
-                raise UsageError(f"{args.definition} is not a JSON object")
+            definition = _load_definition(definition_path, args.definition, substitutions)
             name = template_machine.name if template_machine else _machine_name(definition_path)
             key = runtime.add_state_machine(
                 definition, name=name, logical_id=f"cli:{name}"
@@ -233,6 +303,8 @@ def _run(args: argparse.Namespace) -> int:
         _emit({"status": result.status, "output": result.output})
         return EXIT_SUCCEEDED
     _emit({"status": result.status, "error": result.error, "cause": result.cause})
+    if result.internal_error:
+        return _internal_error("sfnstack", result.internal_error)
     return EXIT_FAILED
 
 

@@ -46,6 +46,60 @@ def test_jsonpath_matches_jayway(path: str, expected: Any) -> None:
     assert compile_path(path).get(STORE) == expected
 
 
+@pytest.mark.parametrize(
+    ("path", "data", "expected"),
+    [
+        # A dot before a bracket: Jayway reads any token after a dot (AWS's guide shows
+        # `$.abc.['def ghi']`).
+        ("$.[0].body", [{"body": "b"}], "b"),
+        ("$.book.[0].title", STORE, "A"),
+        ("$.[*]", [1, 2], [1, 2]),
+        ("$.book.[*].price", STORE, [8, 12, 22]),
+        ("$.abc.['def ghi']", {"abc": {"def ghi": 7}}, 7),
+        ("$.['odd key'].['x.y']", STORE, 1),
+        # Multi-property selection as the last step: one merged object per value
+        # (Jayway's MultiPropTest; absent properties are left out).
+        ("$['bicycle', 'odd key']", STORE, {"bicycle": STORE["bicycle"], "odd key": {"x.y": 1}}),
+        ("$['bicycle', 'missing']", STORE, {"bicycle": STORE["bicycle"]}),
+        (
+            "$.book[*]['title','isbn']",
+            STORE,
+            [{"title": "A", "isbn": "1"}, {"title": "B"}, {"title": "C", "isbn": "3"}],
+        ),
+        ("$.book[0]['title', 'price']", STORE, {"title": "A", "price": 8}),
+        # ... and before another step, each property in turn
+        ("$['a', 'c'].v", {"a": {"v": 5}, "b": {"v": 4}, "c": {"v": 1}}, [5, 1]),
+        # Escapes in quoted names, unescaped as Jayway's Utils.unescape does
+        ("$['it\\'s']", {"it's": 1}, 1),
+        ('$["say \\"hi\\""]', {'say "hi"': 2}, 2),
+        ("$['line\\nbreak']", {"line\nbreak": 3}, 3),
+        ("$['tab\\there']", {"tab\there": 4}, 4),
+        ("$['caf\\u00e9']", {"caf\u00e9": 5}, 5),
+        ("$['back\\\\slash']", {"back\\slash": 6}, 6),
+    ],
+)
+def test_jayway_shapes_aws_accepts(path: str, data: Any, expected: Any) -> None:
+    assert compile_path(path).get(data) == expected
+
+
+def test_dot_bracket_paths_in_a_state_machine() -> None:
+    sm = StateMachine(
+        {
+            "StartAt": "P",
+            "States": {
+                "P": {
+                    "Type": "Pass",
+                    "Parameters": {"first.$": "$.items.[0].body", "both.$": "$.items[*]['a','b']"},
+                    "End": True,
+                }
+            },
+        }
+    )
+    result = sm.execute({"items": [{"body": "x", "a": 1, "b": 2, "c": 3}, {"a": 4}]})
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == {"first": "x", "both": [{"a": 1, "b": 2}, {"a": 4}]}
+
+
 def test_definite_path_errors_use_jayway_messages() -> None:
     with pytest.raises(PathNotFound) as leaf:
         compile_path("$.missing").get(STORE)
@@ -84,6 +138,26 @@ def _fail(expression: str, data: Any = None) -> tuple[str | None, str | None]:
     result = machine.execute(data if data is not None else {})
     assert result.status == "FAILED"
     return result.error, result.cause
+
+
+def test_format_renders_objects_and_arrays_as_aws_does() -> None:
+    """Recorded on AWS (LocalStack's test_generic.py::test_format_2, input 7, and
+    test_context_json_path): objects and arrays are rendered Java-style, not as JSON."""
+    arg = {"Arg1": 1, "Arg2": []}
+    data = {"fst": arg, "snd": arg}
+    assert (
+        _eval("States.Format('Formatting arguments fst={} and snd={}.', $.fst, $.snd)", data)
+        == "Formatting arguments fst={Arg1=1, Arg2=[]} and snd={Arg1=1, Arg2=[]}."
+    )
+    machine = {"Id": "arn:aws:states:us-east-1:1:stateMachine:M", "Name": "M"}
+    assert _eval("States.Format('{}', $.m)", {"m": machine}) == (
+        "{Id=arn:aws:states:us-east-1:1:stateMachine:M, Name=M}"
+    )
+    nested = {"a": ["x", 1, None, True, {"b": "y"}], "c": {}}
+    assert _eval("States.Format('{}', $.v)", {"v": nested}) == "{a=[x, 1, null, true, {b=y}], c={}}"
+    assert _eval("States.Format('{}', $.v)", {"v": [1, "two", [3]]}) == "[1, two, [3]]"
+    # a JSON string stays the text it is
+    assert _eval("States.Format('{}', $.s)", {"s": '{"Arg1": 1}'}) == '{"Arg1": 1}'
 
 
 def test_intrinsics() -> None:

@@ -9,7 +9,7 @@ import collections
 import socket
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 FAKE_CREDENTIALS = {
@@ -72,38 +72,58 @@ def s3_operation(method: str, path: str, query: str, copy_source: bool) -> str:
     return {"HEAD": "HeadObject"}.get(method, f"{method}Object")
 
 
+class S3Request(NamedTuple):
+    """What ``RequestCounter`` counts by: the operation, the bucket and the key's folder
+    (the key up to its last ``/``; ``""`` for a key at the top or a bucket request)."""
+
+    operation: str
+    bucket: str
+    folder: str
+
+
 class RequestCounter:
-    """WSGI middleware counting the S3 operations an endpoint serves (by ``s3_operation``)
-    and the bytes the requests carried in: what a run asked of S3, for tools that account
-    for it. Path-style requests only (the embedded endpoint is an IP address, which clients
-    always address path-style)."""
+    """WSGI middleware counting the S3 requests an endpoint serves (by ``S3Request``) and
+    the bytes they carried in: what a run asked of S3, for tools that account for it.
+    Path-style requests only (the embedded endpoint is an IP address, which clients always
+    address path-style)."""
 
     def __init__(self, app: Callable[..., Any]) -> None:
         self._app = app
         self._lock = threading.Lock()
-        self.operations: collections.Counter[str] = collections.Counter()
+        self.requests: collections.Counter[S3Request] = collections.Counter()
         self.bytes_in = 0
 
+    @property
+    def operations(self) -> collections.Counter[str]:
+        """Counts by operation name alone."""
+        counts: collections.Counter[str] = collections.Counter()
+        for request, count in self.snapshot().items():
+            counts[request.operation] += count
+        return counts
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "/")
         operation = s3_operation(
             environ.get("REQUEST_METHOD", "GET"),
-            environ.get("PATH_INFO", "/"),
+            path,
             environ.get("QUERY_STRING", ""),
             "HTTP_X_AMZ_COPY_SOURCE" in environ,
         )
+        bucket, _, key = path.lstrip("/").partition("/")
+        request = S3Request(operation, bucket, key.rpartition("/")[0] + "/" if "/" in key else "")
         size = int(environ.get("CONTENT_LENGTH") or 0)
         with self._lock:
-            self.operations[operation] += 1
+            self.requests[request] += 1
             self.bytes_in += size
         return self._app(environ, start_response)
 
-    def snapshot(self) -> collections.Counter[str]:
+    def snapshot(self) -> collections.Counter[S3Request]:
         with self._lock:
-            return collections.Counter(self.operations)
+            return collections.Counter(self.requests)
 
     def reset(self) -> None:
         with self._lock:
-            self.operations.clear()
+            self.requests.clear()
             self.bytes_in = 0
 
 

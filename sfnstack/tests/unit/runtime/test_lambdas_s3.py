@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sfnstack.embedded_s3 import LocalS3
+from sfnstack.embedded_s3 import LocalS3, S3Request
 from sfnstack.lambdas import LambdaPool, function_from_callable
 
 HANDLER = """
@@ -85,7 +85,7 @@ def test_request_counter_names_each_operation_from_every_client(tmp_path: Path) 
         client.head_object(Bucket="counted", Key="in.txt")
         client.delete_objects(Bucket="counted", Delete={"Objects": [{"Key": "copy.txt"}]})
         client.delete_object(Bucket="counted", Key="out.txt")
-        assert s3.requests.snapshot() == {
+        assert s3.requests.operations == {
             "GetObject": 1,
             "PutObject": 1,
             "CopyObject": 1,
@@ -95,6 +95,9 @@ def test_request_counter_names_each_operation_from_every_client(tmp_path: Path) 
             "DeleteObject": 1,
         }
         assert s3.requests.bytes_in >= len(b"HELLO")
+        client.put_object(Bucket="counted", Key="runs/r1/cities/a.json", Body=b"{}")
+        assert s3.requests.snapshot()[S3Request("PutObject", "counted", "runs/r1/cities/")] == 1
+        assert s3.requests.snapshot()[S3Request("GetObject", "counted", "")] == 1
 
 
 def test_an_endpoint_given_by_url_is_not_counted() -> None:

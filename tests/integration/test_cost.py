@@ -62,6 +62,24 @@ def test_counts_match_what_the_state_machine_does(three_cities: dict) -> None:
     assert quantity(report, "S3", "PUT/COPY/POST/LIST requests (per run)") == 8
     assert quantity(report, "S3", "GET/other requests (per run)") == 5
     assert quantity(report, "EventBridge", "S3 Object Created event (AWS service event)") == 1
+    # The default layout: one PUT for the batch's documents, none per city.
+    assert quantity(report, "S3", "PUT/COPY/POST/LIST requests (per batch)") == 1
+    assert not [line for line in report["lines"] if "(per city)" in line["item"]]
+
+
+def test_per_city_layout_puts_one_object_per_city(tmp_path: Path) -> None:
+    cities = tmp_path / "two.txt"
+    cities.write_text("Hobart\nDarwin\n")
+    result = raincast_cost(cities, "--json", "--layout", "city", "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["layout"] == "city"
+    assert quantity(report, "S3", "PUT/COPY/POST/LIST requests (per city)") == 2
+    assert not [line for line in report["lines"] if "(per batch)" in line["item"]]
+    # schedule trigger (the default): the list was already there, its upload is not
+    # counted: Prepare's list, the ResultWriter's 2, Summarize's 3 and its 1 listing.
+    assert quantity(report, "S3", "PUT/COPY/POST/LIST requests (per run)") == 7
+    assert quantity(report, "EventBridge Scheduler", "scheduled invocation") == 1
 
 
 def test_json_lines_multiply_and_add_up(three_cities: dict) -> None:

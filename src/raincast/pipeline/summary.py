@@ -6,9 +6,11 @@ result rows; a failed batch's input names the cities it carried, which are recor
 errors. Any city of the normalised list still unaccounted for (the Map itself failed) is
 recorded as "not processed". So every row of the list gets exactly one line in the CSV.
 
-Written under ``runs/<run_id>/``: ``forecast.csv``, ``summary.json``, ``manifest.json``.
-Per-city objects left over from an earlier run with the same run id that this run did not
-write again are deleted, so a re-run never leaves stale results next to fresh ones.
+Written under ``runs/<run_id>/``: ``forecast.csv``, ``summary.json``, ``manifest.json``
+(which lists the result objects: ``batch`` objects with the indices of their cities, or
+``city`` objects, by the run's result layout). Result objects (``batches/``, ``cities/``)
+left over from an earlier run with the same run id that this run did not write again are
+deleted, so a re-run never leaves stale results next to fresh ones.
 """
 
 from __future__ import annotations
@@ -75,6 +77,23 @@ def summarize_run(event: dict[str, Any], s3: Any, bucket: str) -> dict[str, Any]
         summary["error"] = describe_failure(map_error)
 
     city_keys = [r["key"] for r in ordered if r.get("key")]
+    # A batch object holds several cities' documents: listed once, with their indices.
+    result_objects: dict[str, dict[str, Any]] = {}
+    for r in ordered:
+        if not r.get("key"):
+            continue
+        if "/batches/" in r["key"]:
+            entry = result_objects.setdefault(
+                r["key"], {"key": r["key"], "kind": "batch", "indices": []}
+            )
+            entry["indices"].append(r["index"])
+        else:
+            result_objects[r["key"]] = {
+                "key": r["key"],
+                "kind": "city",
+                "index": r["index"],
+                "status": r["status"],
+            }
     keys = {
         "csv": csv_key(run_id),
         "summary": summary_key(run_id),
@@ -88,11 +107,7 @@ def summarize_run(event: dict[str, Any], s3: Any, bucket: str) -> dict[str, Any]
         "bucket": bucket,
         "objects": [
             {"key": listing["key"], "kind": "input"},
-            *(
-                {"key": r["key"], "kind": "city", "index": r["index"], "status": r["status"]}
-                for r in ordered
-                if r.get("key")
-            ),
+            *result_objects.values(),
             {"key": keys["csv"], "kind": "csv"},
             {"key": keys["summary"], "kind": "summary"},
             {"key": keys["manifest"], "kind": "manifest"},
@@ -118,10 +133,17 @@ def forecast_csv(rows: list[dict[str, Any]]) -> bytes:
 
 
 def remove_stale_city_objects(s3: Any, bucket: str, run_id: str, keep: set[str]) -> list[str]:
-    prefix = f"{run_prefix(run_id)}cities/"
+    """Deletes the run's result objects (per city or per batch) not in ``keep``."""
+    prefix = run_prefix(run_id)
+    folders = (f"{prefix}batches/", f"{prefix}cities/")
     stale: list[str] = []
+    # One listing of the run (a LIST request per 1,000 keys), not one per folder.
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        stale.extend(o["Key"] for o in page.get("Contents", []) if o["Key"] not in keep)
+        stale.extend(
+            o["Key"]
+            for o in page.get("Contents", [])
+            if o["Key"].startswith(folders) and o["Key"] not in keep
+        )
     for start in range(0, len(stale), 1000):
         chunk = stale[start : start + 1000]
         s3.delete_objects(

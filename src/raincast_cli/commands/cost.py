@@ -46,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="schedule",
         help="what starts the run: schedule (default), s3 upload, api, cli (no trigger)",
     )
+    parser.add_argument(
+        "--layout",
+        choices=cost_model.LAYOUTS,
+        default="batch",
+        help="the template's ResultLayout: batch (one object per batch, default) or city",
+    )
     parser.add_argument("--workers", type=int, help="Lambda worker processes (default: CPUs)")
     parser.add_argument("--template", type=Path, help="template.yaml (default: the project's)")
 
@@ -72,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"raincast cost: the run failed: {exc}", file=sys.stderr)
         return 1
     report = build_report(usage.usage, usage.batch_size, prices, args.trigger)
+    report["layout"] = args.layout
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
@@ -91,7 +98,12 @@ def measure(
 ) -> Measured:
     from sfnstack.local import LocalRuntime
 
-    runtime = LocalRuntime(template, workers=args.workers, env_overrides={"*": LOCAL_ENV})
+    runtime = LocalRuntime(
+        template,
+        workers=args.workers,
+        env_overrides={"*": LOCAL_ENV},
+        parameter_overrides={"ResultLayout": args.layout},
+    )
     try:
         runtime.lambdas.record_invocations = True
         s3 = runtime.s3_client()
@@ -286,7 +298,8 @@ def format_report(report: dict[str, Any]) -> str:
 
     out = [
         f"AWS cost of this run ({report['cities']} cities, {report['batches']} batches, "
-        f"trigger {report['trigger']}), {report['region']} on-demand prices as of "
+        f"trigger {report['trigger']}, layout {report.get('layout', 'batch')}), "
+        f"{report['region']} on-demand prices as of "
         f"{report['prices_as_of']}, no free tier:",
         fmt(header),
         *(fmt(r) for r in rows),

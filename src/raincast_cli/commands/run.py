@@ -28,6 +28,9 @@ from raincast.pipeline.records import (
     GEOCODERS,
     WEATHER_SOURCES,
     InvalidRequest,
+    city_document,
+    city_key,
+    read_batch_document,
     validate_date,
     validate_run_id,
 )
@@ -175,8 +178,10 @@ def batch_size(runtime: Any) -> int:
 
 
 def copy_results(s3: Any, bucket: str, run_id: str, out_dir: Path) -> int:
-    """Copies what the run's manifest lists into ``out_dir``; removes per-city files there
-    that the manifest does not list (an earlier run into the same folder)."""
+    """Copies what the run's manifest lists into ``out_dir``, a batch object's documents
+    as one ``cities/*.json`` file per city (as the per-city layout stores them); removes
+    per-city files there that the manifest does not list (an earlier run into the same
+    folder)."""
     prefix = f"runs/{run_id}/"
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}manifest.json")["Body"].read())
     (out_dir / "cities").mkdir(parents=True, exist_ok=True)
@@ -184,9 +189,17 @@ def copy_results(s3: Any, bucket: str, run_id: str, out_dir: Path) -> int:
     for entry in manifest["objects"]:
         if entry["kind"] == "input":
             continue
+        body = s3.get_object(Bucket=bucket, Key=entry["key"])["Body"].read()
+        if entry["kind"] == "batch":
+            for record in read_batch_document(body):
+                key = city_key(run_id, int(record["index"]), str(record.get("city") or ""))
+                target = out_dir / key.removeprefix(prefix)
+                target.write_bytes(city_document(record))
+                written.add(target.resolve())
+            continue
         target = out_dir / entry["key"].removeprefix(prefix)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(s3.get_object(Bucket=bucket, Key=entry["key"])["Body"].read())
+        target.write_bytes(body)
         written.add(target.resolve())
     copied = 0
     for path in (out_dir / "cities").glob("*.json"):

@@ -149,7 +149,7 @@ def measure(
         s3_requests=s3_requests_by_scale(requests),
         stored_bytes=stored,
         trigger=args.trigger,
-        tracing=bool(definition) and _tracing(runtime),
+        tracing=_tracing(runtime),
     )
     return Measured(usage, size)
 

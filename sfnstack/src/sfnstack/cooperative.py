@@ -1,6 +1,7 @@
-"""Cooperative concurrency on one thread: Map iterations and Parallel branches as greenlets
-that switch to a hub while they wait (for a Lambda worker's reply, a timer, a signal from
-another thread), instead of each being a thread blocked on its own pipe.
+"""Cooperative concurrency on one thread: every execution runs its states, Map iterations
+and Parallel branches as greenlets of a hub on the execution's thread, and they switch to
+the hub while they wait (for a Lambda worker's reply, a timer, a signal from another
+thread), instead of each being a thread blocked on its own pipe.
 
 Why: with one thread per in-flight invocation, every reply from a worker process wakes a
 thread that must then win the GIL from the threads running the interpreter, and on a small
@@ -11,8 +12,8 @@ next ready iteration as soon as its reply is there, with no hand-off.
 Only code that asks the hub waits cooperatively: ``current_hub()`` is ``None`` outside a
 hub's greenlets, and code that blocks without asking (a boto3 call, a plain
 ``time.sleep``) just holds the whole thread for that long. The Lambda pool and the
-interpreter's waits ask; in-process test invokers do not, so the interpreter only runs
-iterations on a hub when ``Services.cooperative`` says its invokers do.
+interpreter's waits ask; an in-process invoker that should let the others run while it
+waits uses ``sleep`` below.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ import select
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import greenlet
+
+T = TypeVar("T")
 
 _local = threading.local()
 # With replies awaited, the hub polls without blocking this long before it sleeps in
@@ -44,6 +47,28 @@ def current_hub() -> Hub | None:
     if hub is not None and greenlet.getcurrent() is not hub.loop:
         return hub
     return None
+
+
+def sleep(seconds: float) -> None:
+    """Sleep, letting the hub's other greenlets run when called from one."""
+    hub = current_hub()
+    if hub is None:
+        time.sleep(seconds)
+    else:
+        hub.sleep(seconds)
+
+
+def run_on_hub(function: Callable[[], T]) -> T:
+    """``function()`` in a greenlet of a hub: the caller's, when called from a hub's
+    greenlet, else a hub of this thread's own for the duration. Greenlets it leaves
+    waiting (an abandoned call) are ended when that hub closes."""
+    if current_hub() is not None:
+        return function()
+    box: list[T] = []
+    with Hub.running() as hub:
+        main = hub.spawn(lambda: box.append(function()))
+        hub.run_until(lambda: main.dead)
+    return box[0]
 
 
 class _Waiter:
@@ -117,6 +142,7 @@ class Hub:
         self._poll.register(self._wake_read, select.POLLIN)
         self._incoming: collections.deque[tuple[_Waiter, Any]] = collections.deque()
         self._joiners: dict[greenlet.greenlet, list[_Waiter]] = {}
+        self._live: set[greenlet.greenlet] = set()
         self._thread = threading.get_ident()
         self._closed = False
         self._wake_lock = threading.Lock()  # other threads' wake-ups vs close()
@@ -133,8 +159,22 @@ class Hub:
         try:
             yield hub
         finally:
-            _local.hub = None
-            hub.close()
+            try:
+                hub.end_greenlets()
+            finally:
+                _local.hub = None
+                hub.close()
+
+    def end_greenlets(self) -> None:
+        """Raise ``GreenletExit`` in every greenlet still waiting, so each runs its own
+        clean-up (an abandoned Lambda call leaves its environment to the pool, which reads
+        the reply on a thread of its own)."""
+        for glet in list(self._live):
+            if not glet.dead:
+                # What an abandoned call's clean-up raises has nobody left to report to.
+                with contextlib.suppress(Exception):
+                    glet.throw(greenlet.GreenletExit)
+        self._live.clear()
 
     def close(self) -> None:
         with self._wake_lock:
@@ -153,10 +193,12 @@ class Hub:
             try:
                 function()
             finally:
+                self._live.discard(glet)
                 for waiter in self._joiners.pop(glet, ()):
                     self._ready.append(waiter)
 
         glet = greenlet.greenlet(run, parent=self.loop)
+        self._live.add(glet)
         self._ready.append(_Waiter(glet))
         return glet
 
@@ -174,7 +216,13 @@ class Hub:
     # -- waiting (from the hub's greenlets) ------------------------------------------
 
     def wait_readable(self, fd: int) -> None:
-        """Until ``fd`` has data (or EOF) to read."""
+        """Until ``fd`` has data (or EOF) to read; or at once when no other greenlet could
+        run meanwhile (none ready, no other wait that may end), as then the caller's own
+        blocking read is the cheapest wait: no poll, no spin (a Map of one at a time)."""
+        if not (
+            self._ready or self._readers or self._timers or self.signal_waits or self._incoming
+        ):
+            return
         waiter = _Waiter(greenlet.getcurrent())
         self._readers[fd] = waiter
         self._poll.register(fd, select.POLLIN)

@@ -289,7 +289,6 @@ class LocalRuntime:
             invoke_lambda_json=self.lambdas.invoke_json,
             s3_client=_LazyS3Client(self),
             map_workers=self.map_workers,
-            cooperative=True,
         )
 
     # -- state machines -------------------------------------------------------------

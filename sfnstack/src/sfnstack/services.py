@@ -72,8 +72,7 @@ class Services:
     s3_client: Any | None = None  # a boto3 S3 client (ItemReader / ResultWriter)
     sleep: Callable[[float], None] = time.sleep  # Wait states and Retry back-off
     stop_event: threading.Event = field(default_factory=threading.Event)  # StopExecution
-    map_workers: int = 8  # Map iterations / Parallel branches an execution runs at once
-    # True when every call above waits through sfnstack.cooperative when it blocks
-    # (the LambdaPool does): Map iterations and Parallel branches then run as greenlets on
-    # one thread instead of threads (see run_jobs). In-process invokers leave it False.
-    cooperative: bool = False
+    # Map iterations / Parallel branches an execution runs at once, as greenlets of its hub
+    # (sfnstack.cooperative): they overlap where the calls above wait through the hub, as
+    # the LambdaPool's do; an invoker that blocks without asking holds them all.
+    map_workers: int = 8

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from sfnstack.asl import DefinitionError, ExecutionResult, StateMachine
 from sfnstack.services import LambdaFunctionError, LambdaNotFoundError, Services
 
-from sfnstack import arns
+from sfnstack import arns, cooperative
 
 DATA = Path(__file__).parent / "data"
 # The cases were recorded with LocalStack, whose account is 000000000000 (sfnstack's default
@@ -44,7 +43,7 @@ def _error_payload(error_type: str, message: str, line: str) -> dict[str, Any]:
     }
 
 
-def emulated_function(description: str, release: threading.Event) -> Any:
+def emulated_function(description: str) -> Any:
     """A callable(event) behaving as the case's description says."""
     if description == "identity":
         return lambda event: event
@@ -62,7 +61,7 @@ def emulated_function(description: str, release: threading.Event) -> Any:
     if description.startswith("sleeps 60 seconds"):
 
         def sleep_then_identity(event: Any) -> Any:
-            release.wait(60)
+            cooperative.sleep(60)  # ended with the execution once its Task has timed out
             return event
 
         return sleep_then_identity
@@ -80,8 +79,8 @@ def emulated_function(description: str, release: threading.Event) -> Any:
     raise ValueError(f"cannot emulate Lambda behaviour: {description}")
 
 
-def case_services(case: dict[str, Any], release: threading.Event) -> Services:
-    functions = {name: emulated_function(d, release) for name, d in case.get("lambdas", {}).items()}
+def case_services(case: dict[str, Any]) -> Services:
+    functions = {name: emulated_function(d) for name, d in case.get("lambdas", {}).items()}
 
     def invoke(function: str, payload: Any) -> Any:
         name = _function_name(function)
@@ -94,21 +93,15 @@ def case_services(case: dict[str, Any], release: threading.Event) -> Services:
 
 
 def run_case(case: dict[str, Any]) -> ExecutionResult:
-    release = threading.Event()
     try:
-        try:
-            machine = StateMachine(
-                case["definition"],
-                name="ConformanceMachine",
-                arn=arns.state_machine_arn("ConformanceMachine", account=RECORDED_ACCOUNT),
-            )
-        except DefinitionError as exc:
-            return ExecutionResult(
-                status="DEFINITION_ERROR", error="DefinitionError", cause=str(exc)
-            )
-        return machine.execute(copy.deepcopy(case["input"]), services=case_services(case, release))
-    finally:
-        release.set()
+        machine = StateMachine(
+            case["definition"],
+            name="ConformanceMachine",
+            arn=arns.state_machine_arn("ConformanceMachine", account=RECORDED_ACCOUNT),
+        )
+    except DefinitionError as exc:
+        return ExecutionResult(status="DEFINITION_ERROR", error="DefinitionError", cause=str(exc))
+    return machine.execute(copy.deepcopy(case["input"]), services=case_services(case))
 
 
 _SEGMENT = re.compile(r"\.([^.\[]+)|\['([^']*)'\]")

@@ -1,4 +1,4 @@
-"""Amazon States Language interpreter (JSONPath query language).
+"""Amazon States Language interpreter (JSONPath and JSONata query languages).
 
 sm = StateMachine(definition, name="Forecast")
 result = sm.execute({"cities": [...]}, services=Services(invoke_lambda=...))

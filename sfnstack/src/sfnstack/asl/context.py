@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..cooperative import current_hub
+from ..cooperative import sleep as cooperative_sleep
 from ..services import Services
 from .errors import ExecutionAborted, ExecutionTimedOut
 from .history import History
@@ -90,13 +90,13 @@ class Execution:
                 raise BranchCancelled()
 
     def wait(self, seconds: float, scope: Scope) -> None:
-        """Sleep (Wait states, Retry back-off), interruptible by stop/cancel."""
+        """Sleep (Wait states, Retry back-off) on the execution's hub, so the other
+        iterations run meanwhile; interruptible by stop/cancel."""
         sleep = self.services.sleep
         if sleep is not time.sleep:
             sleep(seconds)  # an injected (test) clock
             self.check(scope)
             return
-        hub = current_hub()  # on a hub, the other iterations run while this one sleeps
         end = time.monotonic() + seconds
         while True:
             self.check(scope)
@@ -105,10 +105,7 @@ class Execution:
                 return
             if self.deadline is not None:
                 remaining = min(remaining, max(self.deadline - time.monotonic(), 0) + 0.001)
-            if hub is not None:
-                hub.sleep(min(remaining, 0.1))
-            else:
-                self.stop_event.wait(min(remaining, 0.1))
+            cooperative_sleep(min(remaining, 0.1))
 
 
 class Scope:

@@ -17,10 +17,11 @@ from .errors import (
     StateFailure,
 )
 from .jsonvalue import is_number, to_json_string
-from .payload import Template
+from .references import compile_reference
 
 if TYPE_CHECKING:
     from .context import Execution, Frame
+    from .language import StateFields
 
 GET_OBJECT = "arn:aws:states:::s3:getObject"
 LIST_OBJECTS = "arn:aws:states:::s3:listObjectsV2"
@@ -37,9 +38,9 @@ def _s3(ex: Execution, what: str, error: str) -> Any:
     return client
 
 
-def resolve_positive_int(
-    ref: Any, field: str, data: Any, frame: Frame, *, kind: str = "integer", allow_zero: bool = True
-) -> Any:
+def resolve_number(ref: Any, field: str, data: Any, frame: Frame, *, kind: str = "integer") -> Any:
+    """A ``*Path`` field that must find a number (``kind`` integer or float), or a string
+    that reads as one."""
     value = ref.resolve(data, frame)
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
@@ -53,49 +54,19 @@ def resolve_positive_int(
     return value
 
 
-class _Parameters:
-    """``Parameters`` (JSONPath payload template) or ``Arguments`` (JSONata) of a reader or
-    writer, evaluated against the Map state's input."""
-
-    def __init__(self, spec: dict[str, Any], state: str, field: str, jsonata: bool) -> None:
-        self.jsonata = jsonata
-        if jsonata:
-            from .jsonata_mode import JsonataTemplate
-
-            self.template: Any = JsonataTemplate(
-                spec.get("Arguments", {}), state=state, field=f"{field}.Arguments"
-            )
-        else:
-            self.template = Template(
-                spec.get("Parameters", {}), state=state, field=f"{field}.Parameters"
-            )
-
-    def __call__(self, data: Any, frame: Frame) -> Any:
-        if self.jsonata:
-            from .jsonata_mode import bindings
-
-            return self.template(bindings(frame, data))
-        return self.template(data, frame)
-
-
-def _jsonata_number(value: Any, field: str, data: Any, frame: Frame, state: str) -> Any:
-    """A literal, or a ``{% %}`` expression evaluated against the Map state's input."""
-    from .jsonata_mode import JsonataTemplate, bindings, is_expression
-
-    if is_expression(value):
-        return JsonataTemplate(value, state=state, field=field)(bindings(frame, data))
-    return value
+def _arguments(spec: dict[str, Any], fields: StateFields, field: str) -> Any:
+    """A reader's or writer's ``Parameters`` (JSONPath) or ``Arguments`` (JSONata),
+    evaluated against the Map state's input."""
+    return fields.template(spec.get(fields.ARGUMENTS, {}), f"{field}.{fields.ARGUMENTS}")
 
 
 class ItemReader:
     FIELDS = frozenset({"Resource", "Parameters", "ReaderConfig", "Arguments"})
 
-    def __init__(self, spec: Any, state: str, *, jsonata: bool = False) -> None:
-        self.state = state
-        self.jsonata = jsonata
+    def __init__(self, spec: Any, state: str, fields: StateFields) -> None:
         if not isinstance(spec, dict):
             raise DefinitionError("ItemReader must be an object", state=state, field="ItemReader")
-        if ("Arguments" if not jsonata else "Parameters") in spec:
+        if ("Parameters" if fields.jsonata else "Arguments") in spec:
             raise DefinitionError(
                 "use Parameters in JSONPath states and Arguments in JSONata states",
                 state=state,
@@ -113,7 +84,7 @@ class ItemReader:
                 state=state,
                 field="ItemReader.Resource",
             )
-        self.parameters = _Parameters(spec, state, "ItemReader", jsonata)
+        self.parameters = _arguments(spec, fields, "ItemReader")
         config = spec.get("ReaderConfig", {})
         if not isinstance(config, dict):
             raise DefinitionError(
@@ -144,20 +115,16 @@ class ItemReader:
                 field="ItemReader.ReaderConfig",
             )
         self.delimiter = _DELIMITERS.get(config.get("CSVDelimiter", "COMMA"), ",")
-        self.max_items = config.get("MaxItems")
-        self.max_items_path = None
-        if "MaxItemsPath" in config:
-            from .references import compile_reference
-
-            self.max_items_path = compile_reference(config["MaxItemsPath"])
+        self.max_items = fields.value("MaxItems", spec=config)
+        self.max_items_path = (
+            compile_reference(config["MaxItemsPath"]) if "MaxItemsPath" in config else None
+        )
 
     def read(self, ex: Execution, data: Any, frame: Frame) -> list[Any]:
         params = self.parameters(data, frame)
-        max_items = self.max_items
-        if self.jsonata:
-            max_items = _jsonata_number(max_items, "MaxItems", data, frame, self.state)
+        max_items = self.max_items(data, frame)
         if self.max_items_path is not None:
-            max_items = int(resolve_positive_int(self.max_items_path, "MaxItemsPath", data, frame))
+            max_items = int(resolve_number(self.max_items_path, "MaxItemsPath", data, frame))
         client = _s3(ex, "ItemReader", ITEM_READER_FAILED)
         try:
             if self.resource == LIST_OBJECTS:
@@ -252,19 +219,6 @@ class ItemReader:
         return out
 
 
-class _BatchInput:
-    def __init__(self, spec: Any, state: str, jsonata: bool) -> None:
-        self.inner = _Parameters(
-            {"Arguments" if jsonata else "Parameters": spec},
-            state,
-            "ItemBatcher.BatchInput",
-            jsonata,
-        )
-
-    def __call__(self, data: Any, frame: Frame) -> Any:
-        return self.inner(data, frame)
-
-
 class ItemBatcher:
     FIELDS = frozenset(
         {
@@ -276,11 +230,7 @@ class ItemBatcher:
         }
     )
 
-    def __init__(self, spec: Any, state: str, *, jsonata: bool = False) -> None:
-        from .references import compile_reference
-
-        self.state = state
-        self.jsonata = jsonata
+    def __init__(self, spec: Any, state: str, fields: StateFields) -> None:
         if not isinstance(spec, dict):
             raise DefinitionError("ItemBatcher must be an object", state=state, field="ItemBatcher")
         unknown = set(spec) - self.FIELDS
@@ -294,8 +244,8 @@ class ItemBatcher:
                 state=state,
                 field="ItemBatcher",
             )
-        self.max_items = spec.get("MaxItemsPerBatch")
-        self.max_bytes = spec.get("MaxInputBytesPerBatch")
+        self.max_items = fields.value("MaxItemsPerBatch", spec=spec)
+        self.max_bytes = fields.value("MaxInputBytesPerBatch", spec=spec)
         self.max_items_path = (
             compile_reference(spec["MaxItemsPerBatchPath"])
             if "MaxItemsPerBatchPath" in spec
@@ -307,21 +257,18 @@ class ItemBatcher:
             else None
         )
         self.batch_input = (
-            _BatchInput(spec["BatchInput"], state, jsonata) if "BatchInput" in spec else None
+            fields.template(spec["BatchInput"], f"ItemBatcher.BatchInput.{fields.ARGUMENTS}")
+            if "BatchInput" in spec
+            else None
         )
 
     def batch(self, items: list[Any], data: Any, frame: Frame) -> list[dict[str, Any]]:
-        max_items = self.max_items
-        max_bytes = self.max_bytes
-        if self.jsonata:
-            max_items = _jsonata_number(max_items, "MaxItemsPerBatch", data, frame, self.state)
-            max_bytes = _jsonata_number(max_bytes, "MaxInputBytesPerBatch", data, frame, self.state)
+        max_items = self.max_items(data, frame)
+        max_bytes = self.max_bytes(data, frame)
         if self.max_items_path is not None:
-            max_items = resolve_positive_int(
-                self.max_items_path, "MaxItemsPerBatchPath", data, frame
-            )
+            max_items = resolve_number(self.max_items_path, "MaxItemsPerBatchPath", data, frame)
         if self.max_bytes_path is not None:
-            max_bytes = resolve_positive_int(
+            max_bytes = resolve_number(
                 self.max_bytes_path, "MaxInputBytesPerBatchPath", data, frame
             )
         extra = self.batch_input(data, frame) if self.batch_input is not None else None
@@ -359,7 +306,7 @@ class ItemBatcher:
 class ResultWriter:
     FIELDS = frozenset({"Resource", "Parameters", "WriterConfig", "Arguments"})
 
-    def __init__(self, spec: Any, state: str, *, jsonata: bool = False) -> None:
+    def __init__(self, spec: Any, state: str, fields: StateFields) -> None:
         if not isinstance(spec, dict):
             raise DefinitionError(
                 "ResultWriter must be an object", state=state, field="ResultWriter"
@@ -381,7 +328,7 @@ class ResultWriter:
                 state=state,
                 field="ResultWriter.Resource",
             )
-        self.parameters = _Parameters(spec, state, "ResultWriter", jsonata)
+        self.parameters = _arguments(spec, fields, "ResultWriter")
 
     def write(
         self,

@@ -19,8 +19,6 @@ NO_CHOICE_MATCHED = "States.NoChoiceMatched"
 ITEM_READER_FAILED = "States.ItemReaderFailed"
 RESULT_WRITER_FAILED = "States.ResultWriterFailed"
 EXCEED_TOLERATED_FAILURE_THRESHOLD = "States.ExceedToleratedFailureThreshold"
-BRANCH_FAILED = "States.BranchFailed"
-PERMISSIONS = "States.Permissions"
 
 # Errors no Retry or Catch (not even States.ALL) may handle: the execution fails.
 UNCATCHABLE = frozenset({RUNTIME})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import operator
 import threading
 import time
 from collections.abc import Callable
@@ -27,12 +26,11 @@ Details = dict[str, Any] | Callable[[], dict[str, Any]] | None
 Builder = Callable[["History", Any, Any], dict[str, Any]]
 _NO_ARGUMENTS: Any = object()
 _FIELDS = 8  # values per deferred event in History._pending
-_event_id = operator.itemgetter(2)
-_REMEMBERED_TEXTS = 64  # enough for the states in flight across a Map's threads
+_REMEMBERED_TEXTS = 64  # enough for the states in flight across a Map's iterations
 
 
 class Track:
-    """One sequential thread of events (the execution, a branch, a Map iteration): knows
+    """One sequence of events (the execution, a branch, a Map iteration): knows
     the id of its last event so the next one can name it as ``previousEventId``."""
 
     __slots__ = ("last_id",)
@@ -99,11 +97,11 @@ class History:
         a: Any = _NO_ARGUMENTS,
         b: Any = None,
     ) -> int:
-        """Append an event. ``details`` may be a callable so it is built only if wanted
-        (and outside the lock, so concurrent branches do not serialize on JSON encoding):
-        called with no arguments, or as ``details(history, a, b)`` when ``a`` is given."""
-        # next() on a count and list.extend are atomic under the GIL; threads may append
-        # out of id order, which ``events`` sorts out.
+        """Append an event. ``details`` may be a callable so it is built only if wanted:
+        called with no arguments, or as ``details(history, a, b)`` when ``a`` is given.
+        Events come from the greenlets of the execution's hub, which never switch between
+        taking an id and appending, so they are appended in id order; the lock is for
+        readers on other threads (``events``)."""
         if not self.wanted:
             event_id = track.last_id = next(self._ids)
             return event_id
@@ -146,7 +144,6 @@ class History:
         with self._lock:
             pending, self._pending = self._pending, []
         records = [pending[i : i + _FIELDS] for i in range(0, len(pending), _FIELDS)]
-        records.sort(key=_event_id)
         for when, event_type, event_id, previous_id, details_key, details, a, b in records:
             event: dict[str, Any] = {
                 "timestamp": datetime.fromtimestamp(when, UTC),

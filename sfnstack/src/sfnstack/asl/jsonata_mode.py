@@ -239,7 +239,7 @@ def describe_type(value: Any) -> str:
     return "object"
 
 
-# JSONPath-only fields a JSONata state must not use, and the JSONata ones JSONPath must not.
+# JSONPath-only fields, which a JSONata state must not use.
 JSONPATH_ONLY = frozenset(
     {
         "InputPath",
@@ -259,4 +259,3 @@ JSONPATH_ONLY = frozenset(
         "ToleratedFailureCountPath",
     }
 )
-JSONATA_ONLY = frozenset({"Arguments", "Output", "Items"})

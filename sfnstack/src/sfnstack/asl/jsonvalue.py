@@ -1,4 +1,4 @@
-"""JSON value helpers: AWS-style serialization, equality that tells 1 from true, sizes."""
+"""JSON value helpers: AWS-style serialization, equality that tells 1 from true."""
 
 from __future__ import annotations
 
@@ -15,10 +15,6 @@ _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan
 def to_json_string(value: Any) -> str:
     """Serialize like AWS does in history and JsonToString: compact separators."""
     return _compact.encode(value)
-
-
-def json_size(value: Any) -> int:
-    return len(to_json_string(value).encode())
 
 
 def json_key(value: Any) -> str:

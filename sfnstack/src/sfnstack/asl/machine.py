@@ -1,5 +1,5 @@
 """StateMachine: parse + validate a definition once, execute it any number of times
-(concurrently from several threads)."""
+(concurrently from several threads, each execution on a hub of its own thread)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import arns
+from ..cooperative import run_on_hub
 from ..services import Services
 from .context import BranchCancelled, Execution, Scope
 from .errors import (
@@ -192,7 +193,7 @@ def _find_substitution(
 
 
 class StateMachine:
-    """A parsed, validated state machine (JSONPath query language)."""
+    """A parsed, validated state machine (JSONPath or JSONata, per state)."""
 
     def __init__(
         self,
@@ -253,11 +254,13 @@ class StateMachine:
         stop_event: threading.Event | None = None,
     ) -> ExecutionResult:
         """Run one execution to completion and return its result. Thread-safe: several
-        executions may run at once from different threads.
+        executions may run at once from different threads. Its states, Map iterations and
+        Parallel branches run as greenlets of a hub on the calling thread
+        (``sfnstack.cooperative``; the caller's hub when called from one's greenlet).
 
         ``input`` is the decoded JSON input (``None`` means ``{}``, as StartExecution without
-        input). ``listener`` receives every history event as it is recorded (from the
-        threads running Map iterations and Parallel branches too). ``record_history=False``
+        input). ``listener`` receives every history event as it is recorded, on the
+        calling thread. ``record_history=False``
         keeps ``result.history`` empty and skips building events nobody listens to.
         Setting ``services.stop_event`` (or ``stop_event``, which overrides it for this
         execution only) aborts the execution: status ``ABORTED``."""
@@ -285,7 +288,7 @@ class StateMachine:
         )
         result = ExecutionResult(status="RUNNING", start_date=start, execution_arn=arn, name=name)
         try:
-            output = self.program.run(ex, data, track, Scope(None))
+            output = run_on_hub(lambda: self.program.run(ex, data, track, Scope(None)))
             output = json.loads(json.dumps(output))  # the caller owns its copy
             history.add(
                 track,

@@ -1,18 +1,20 @@
 """The Map state: inline and DISTRIBUTED (item reader, batcher, tolerated failures,
-result writer). Iterations that can block run on a thread pool bounded by
-``services.map_workers`` and MaxConcurrency; results are always in item order."""
+result writer). Iterations that can block run side by side as greenlets of the execution's
+hub, at most ``services.map_workers`` and MaxConcurrency at once; results are always in
+item order."""
 
 from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import arns
-from .concurrency import LazyJobs, Outcome, run_jobs
-from .context import BranchCancelled, Execution, Frame, iso_timestamp
-from .distributed import ItemBatcher, ItemReader, ResultWriter, resolve_positive_int
+from .concurrency import Job, LazyJobs, Outcome, run_jobs
+from .context import BranchCancelled, Execution, Frame, Scope, iso_timestamp
+from .distributed import ItemBatcher, ItemReader, ResultWriter, resolve_number
 from .errors import (
     EXCEED_TOLERATED_FAILURE_THRESHOLD,
     DefinitionError,
@@ -22,19 +24,13 @@ from .errors import (
     StateFailure,
 )
 from .history import Track
-from .jsonata_mode import (
-    JsonataTemplate,
-    QueryEvaluationFailure,
-    bindings,
-    describe_type,
-    is_expression,
-)
+from .jsonata_mode import QueryEvaluationFailure, describe_type, is_expression
 from .jsonvalue import is_number, to_json_string
-from .payload import Template
-from .references import compile_path_reference, compile_reference
+from .references import Reference, compile_path_reference
 from .states import State
 
 if TYPE_CHECKING:
+    from .language import StateFields
     from .machine import ProgramBuilder
 
 
@@ -74,7 +70,7 @@ class MapState(State):
     def __init__(self, name: str, spec: dict[str, Any], builder: ProgramBuilder) -> None:
         # "Parameters" on a Map is the legacy name of ItemSelector: not a state-input template.
         super().__init__(name, spec, builder)
-        self.parameters = None
+        fields = self.fields
         if "ItemSelector" in spec and "Parameters" in spec:
             raise DefinitionError(
                 "ItemSelector and Parameters are mutually exclusive",
@@ -83,17 +79,12 @@ class MapState(State):
             )
         selector = spec.get("ItemSelector", spec.get("Parameters"))
         self.item_selector = (
-            Template(selector, state=name, field="ItemSelector")
-            if selector is not None and not self.jsonata
-            else None
+            fields.template(selector, "ItemSelector") if selector is not None else None
         )
-        self.j_item_selector = (
-            JsonataTemplate(selector, state=name, field="ItemSelector")
-            if selector is not None and self.jsonata
-            else None
-        )
-        self.j_items = (
-            JsonataTemplate(spec["Items"], state=name, field="Items") if "Items" in spec else None
+        self.items = (
+            _expression_items(fields, spec["Items"])
+            if "Items" in spec
+            else _input_items(fields.jsonata)
         )
 
         processor = spec.get("ItemProcessor", spec.get("Iterator"))
@@ -117,10 +108,9 @@ class MapState(State):
             {k: v for k, v in processor.items() if k != "ProcessorConfig"}, f"{name}.ItemProcessor"
         )
         self.blocking = self.processor.blocking
-        self.items_path = None
         if "ItemsPath" in spec:
             try:
-                self.items_path = compile_path_reference(spec["ItemsPath"])
+                self.items = _path_items(compile_path_reference(spec["ItemsPath"]))
             except ValueError as exc:
                 raise DefinitionError(str(exc), state=name, field="ItemsPath") from None
         # AWS accepts the tolerated-failure fields on inline maps too (they only act in
@@ -132,232 +122,153 @@ class MapState(State):
                     raise DefinitionError(
                         f"{field} needs ProcessorConfig Mode DISTRIBUTED", state=name, field=field
                     )
-        self.item_reader = (
-            ItemReader(spec["ItemReader"], name, jsonata=self.jsonata)
-            if "ItemReader" in spec
-            else None
+        if "ItemReader" in spec:
+            self.items = ItemReader(spec["ItemReader"], name, fields).read
+        self.iterations = (
+            DistributedIterations(self, spec)
+            if self.mode == "DISTRIBUTED"
+            else InlineIterations(self)
         )
-        self.item_batcher = (
-            ItemBatcher(spec["ItemBatcher"], name, jsonata=self.jsonata)
-            if "ItemBatcher" in spec
-            else None
-        )
-        self.result_writer = (
-            ResultWriter(spec["ResultWriter"], name, jsonata=self.jsonata)
-            if "ResultWriter" in spec
-            else None
-        )
-        self.label = spec.get("Label", name)
-        self.max_concurrency = spec.get("MaxConcurrency", 0)
-        if self.jsonata and is_expression(self.max_concurrency):
+        max_concurrency = spec.get("MaxConcurrency", 0)
+        if fields.jsonata and is_expression(max_concurrency):
             pass  # checked when evaluated
-        elif not isinstance(self.max_concurrency, int) or self.max_concurrency < 0:
+        elif not isinstance(max_concurrency, int) or max_concurrency < 0:
             raise DefinitionError(
                 "MaxConcurrency must be a non-negative integer", state=name, field="MaxConcurrency"
             )
-        self.paths = {
-            field: compile_reference(spec[field])
-            for field in (
-                "MaxConcurrencyPath",
-                "ToleratedFailurePercentagePath",
-                "ToleratedFailureCountPath",
-            )
-            if field in spec
-        }
-        self.tolerated_percentage = spec.get("ToleratedFailurePercentage")
-        self.tolerated_count = spec.get("ToleratedFailureCount")
-        if isinstance(self.tolerated_percentage, int | float) and not (
-            0 <= self.tolerated_percentage <= 100
-        ):
+        percentage = spec.get("ToleratedFailurePercentage")
+        if isinstance(percentage, int | float) and not (0 <= percentage <= 100):
             raise DefinitionError(
                 "ToleratedFailurePercentage must be between 0 and 100",
                 state=name,
                 field="ToleratedFailurePercentage",
             )
+        self.max_concurrency = fields.value(
+            "MaxConcurrency",
+            resolve_path=_path_max_concurrency,
+            check=_non_negative("MaxConcurrency", "integer", lambda v: int(v or 0)),
+            default=0,
+        )
+        self.tolerated_count = fields.value(
+            "ToleratedFailureCount",
+            resolve_path=lambda *args: _check_count(int(resolve_number(*args))),
+            convert_literal=_check_count,
+            check=_non_negative("ToleratedFailureCount", "integer"),
+        )
+        self.tolerated_percentage = fields.value(
+            "ToleratedFailurePercentage",
+            resolve_path=lambda *args: _check_percentage(
+                float(resolve_number(*args, kind="float"))
+            ),
+            convert_literal=_check_percentage,
+            check=_non_negative("ToleratedFailurePercentage", "number"),
+        )
 
     def execute(
         self, ex: Execution, raw: Any, frame: Frame, track: Track
-    ) -> tuple[str | None, Any, Any]:
-        data = self.apply_input_path(raw, frame)
-        max_concurrency = self.max_concurrency
-        if "MaxConcurrencyPath" in self.paths:
-            max_concurrency = int(
-                resolve_positive_int(
-                    self.paths["MaxConcurrencyPath"], "MaxConcurrencyPath", data, frame
-                )
-            )
-            if max_concurrency < 0:
-                raise RuntimeFailure("MaxConcurrency cannot be negative.")
-        tolerated_count = self.tolerated_count
-        if "ToleratedFailureCountPath" in self.paths:
-            tolerated_count = int(
-                resolve_positive_int(
-                    self.paths["ToleratedFailureCountPath"],
-                    "ToleratedFailureCountPath",
-                    data,
-                    frame,
-                )
-            )
-        if tolerated_count is not None and tolerated_count < 0:
-            raise RuntimeFailure("ToleratedFailureCount cannot be negative.")
-        tolerated_percentage = self.tolerated_percentage
-        if "ToleratedFailurePercentagePath" in self.paths:
-            tolerated_percentage = float(
-                resolve_positive_int(
-                    self.paths["ToleratedFailurePercentagePath"],
-                    "ToleratedFailurePercentagePath",
-                    data,
-                    frame,
-                    kind="float",
-                )
-            )
-        if tolerated_percentage is not None and not (0 <= tolerated_percentage <= 100):
-            raise RuntimeFailure("ToleratedFailurePercentage must be between 0 and 100.")
-
-        if self.item_reader is not None:
-            items = self.item_reader.read(ex, data, frame)
-        else:
-            items = self.items_path.resolve(data, frame) if self.items_path is not None else data
-            if not isinstance(items, list):
-                source = self.items_path.source if self.items_path is not None else "$"
-                raise RuntimeFailure(
-                    f"Map state input must be an array, but the ItemsPath '{source}' "
-                    f"resolved to '{to_json_string(items)}'"
-                )
-        selector = self.item_selector
-
-        def select(item_frame: Frame) -> Any:
-            return selector(data, item_frame)  # type: ignore[misc]  # used only when not None
-
-        result = self._iterate(
-            ex,
-            data,
-            frame,
-            track,
-            items,
-            select if selector is not None else None,
-            max_concurrency,
-            tolerated_count,
-            tolerated_percentage,
-        )
-        if self.result_selector is not None:
-            result = self.result_selector(result, frame)
-        output = self.result_path.apply(raw, result) if self.result_path is not None else result
-        return self.next, self.apply_output_path(output, frame), result
-
-    def execute_jsonata(
-        self, ex: Execution, raw: Any, frame: Frame, track: Track
     ) -> tuple[str | None, Any]:
-        numbers: dict[str, Any] = {}
-        for field, kind in (
-            ("MaxConcurrency", "integer"),
-            ("ToleratedFailureCount", "integer"),
-            ("ToleratedFailurePercentage", "number"),
-        ):
-            value = self._jsonata_value(field, frame, raw) if field in self.spec else None
-            if value is not None and (
-                not is_number(value) or (kind == "integer" and value != int(value)) or value < 0
-            ):
-                raise QueryEvaluationFailure(
-                    f"The {field} field must be a non-negative {kind}, but was "
-                    f"{to_json_string(value)}"
-                )
-            numbers[field] = value
-        if self.item_reader is not None:
-            items = self.item_reader.read(ex, raw, frame)
-        elif self.j_items is not None:
-            items = self.j_items(bindings(frame, raw))
-            if not isinstance(items, list):
-                source = self.spec["Items"]
-                shown = source[2:-2].strip() if is_expression(source) else to_json_string(source)
-                raise QueryEvaluationFailure(
-                    f"The JSONata expression '{shown}' specified for the field 'Items' returned "
-                    f"an unexpected result type. Expected 'array', but was "
-                    f"'{describe_type(items)}' for value: {to_json_string(items)}"
-                )
-        else:
-            items = raw
-            if not isinstance(items, list):
-                raise QueryEvaluationFailure(
-                    f"Map state input must be an array but was: {to_json_string(items)}"
-                )
-        selector = self.j_item_selector
-
-        def select(item_frame: Frame) -> Any:
-            return selector(bindings(item_frame, raw))  # type: ignore[misc]  # only when not None
-
-        result = self._iterate(
-            ex,
-            raw,
-            frame,
-            track,
-            items,
-            select if selector is not None else None,
-            int(numbers["MaxConcurrency"] or 0),
-            numbers["ToleratedFailureCount"],
-            numbers["ToleratedFailurePercentage"],
-        )
-        return self.next, self.finish_jsonata(frame, raw, result, result=result)
-
-    def _iterate(
-        self,
-        ex: Execution,
-        data: Any,
-        frame: Frame,
-        track: Track,
-        items: list[Any],
-        select: Any,
-        max_concurrency: int,
-        tolerated_count: int | None,
-        tolerated_percentage: float | None,
-    ) -> Any:
+        fields = self.fields
+        data = fields.input(raw, frame)
+        max_concurrency = self.max_concurrency(data, frame)
+        tolerated_count = self.tolerated_count(data, frame)
+        tolerated_percentage = self.tolerated_percentage(data, frame)
+        items = self.items(ex, data, frame)
         history = ex.history
         history.add(track, "MapStateStarted", "mapStateStartedEventDetails", {"length": len(items)})
-        scope = frame.scope
-        if select is not None:
-            inputs = []
-            for index, item in enumerate(items):
-                item_frame = Frame(
-                    ex,
-                    scope.child(map_item={"Index": index, "Value": item}),
-                    self.name,
-                    frame.entered_time,
-                    frame.retry_count,
-                )
-                inputs.append(select(item_frame))
-        else:
-            inputs = list(items)
-        if self.item_batcher is not None:
-            inputs = self.item_batcher.batch(inputs, data, frame)
         workers = ex.services.map_workers if self.blocking else 1
         if max_concurrency:
             workers = min(workers, max_concurrency)
-        if self.mode == "DISTRIBUTED":
-            result = self._run_distributed(
-                ex,
-                data,
-                frame,
-                track,
-                inputs,
-                workers,
-                tolerated_count,
-                tolerated_percentage,
-            )
-        else:
-            result = self._run_inline(ex, frame, track, inputs, workers)
+        inputs = self._inputs(ex, data, frame, items)
+        tolerance = Tolerance(tolerated_count, tolerated_percentage)
+        result = self.iterations.run(ex, frame, track, MapWork(data, inputs, workers, tolerance))
         history.add(track, "MapStateSucceeded")
-        return result
+        return self.next, fields.finish_result(raw, result, frame)
 
-    def _iteration_job(
+    def _inputs(self, ex: Execution, data: Any, frame: Frame, items: list[Any]) -> list[Any]:
+        """Each item, through ItemSelector when there is one."""
+        select = self.item_selector
+        if select is None:
+            return list(items)
+        scope = frame.scope
+        inputs = []
+        for index, item in enumerate(items):
+            # $$.Map.Item exists only while ItemSelector is evaluated, as on AWS.
+            item_frame = Frame(
+                ex,
+                scope.child(map_item={"Index": index, "Value": item}),
+                self.name,
+                frame.entered_time,
+                frame.retry_count,
+            )
+            inputs.append(select(data, item_frame))
+        return inputs
+
+
+class Tolerance:
+    """ToleratedFailureCount / ToleratedFailurePercentage of one map run: either, when
+    given, fails the run once exceeded; with neither given no failure is tolerated."""
+
+    __slots__ = ("count", "percentage")
+
+    def __init__(self, count: int | None, percentage: float | None) -> None:
+        self.count = count
+        self.percentage = percentage
+
+    def exceeded(self, failed: int, total: int) -> bool:
+        if failed == 0:
+            return False
+        if self.count is None and self.percentage is None:
+            return True
+        if self.count is not None and failed > self.count:
+            return True
+        return self.percentage is not None and failed * 100.0 / total > self.percentage
+
+
+class MapWork(NamedTuple):
+    """What one Map visit hands its iterations."""
+
+    data: Any  # the state's data (for ItemBatcher and ResultWriter)
+    inputs: list[Any]  # the items, through ItemSelector
+    workers: int  # at most this many at once
+    tolerance: Tolerance
+
+
+class InlineIterations:
+    """An inline Map's iterations: the ItemProcessor runs in the execution itself, its
+    events in the execution's history; the first failure fails the Map."""
+
+    def __init__(self, state: MapState) -> None:
+        self.name = state.name
+        self.processor = state.processor
+
+    def run(self, ex: Execution, frame: Frame, track: Track, work: MapWork) -> Any:
+        scope = frame.scope
+        processor = self.processor
+        inputs = work.inputs
+
+        def make(i: int) -> Job:
+            value = inputs[i]
+            return self.job(ex, scope, track, i, lambda t, s: processor.run(ex, value, t, s))
+
+        outcomes = run_jobs(
+            LazyJobs(len(inputs), make), workers=work.workers, should_stop=lambda o: True
+        )
+        for outcome in outcomes:
+            if outcome.failure is not None:
+                ex.history.add(track, "MapStateFailed")
+                raise outcome.failure
+        return [o.value for o in outcomes]
+
+    def job(
         self,
         ex: Execution,
-        scope: Any,
+        scope: Scope,
         parent: Track,
         index: int,
-        value: Any,
-        map_run_arn: str | None = None,
-    ) -> Any:
-        processor = self.processor
+        process: Callable[[Track, Scope], Any],
+    ) -> Job:
+        """One iteration between its MapIteration* events; ``process(track, scope)`` runs
+        the ItemProcessor."""
         history = ex.history
         name = self.name
 
@@ -370,24 +281,8 @@ class MapState(State):
                 "mapIterationStartedEventDetails",
                 details,
             )
-            # $$.Map.Item exists only while ItemSelector is evaluated, as on AWS.
-            iteration_scope = scope.child(cancel)
             try:
-                if map_run_arn is None:
-                    result = processor.run(ex, value, iteration_track, iteration_scope)
-                else:
-                    # A distributed iteration is a child execution with its own history and
-                    # $$.Execution, as on AWS; the parent only records MapIteration* events.
-                    run_id = map_run_arn.rsplit(":", 1)[-1]
-                    child_name = f"{run_id[:8]}-{index:08d}"
-                    child = ex.child(
-                        child_name,
-                        arns.execution_arn(
-                            f"{ex.machine.name}/{self.label}", child_name, ex.region, ex.account
-                        ),
-                        value,
-                    )
-                    result = processor.run(child, value, Track(), iteration_scope)
+                result = process(iteration_track, scope.child(cancel))
             except StateFailure as failure:
                 history.add(
                     iteration_track,
@@ -414,67 +309,42 @@ class MapState(State):
 
         return job
 
-    def _run_inline(
-        self,
-        ex: Execution,
-        frame: Frame,
-        track: Track,
-        inputs: list[Any],
-        workers: int,
-    ) -> list[Any]:
-        scope = frame.scope
-        outcomes = run_jobs(
-            LazyJobs(len(inputs), lambda i: self._iteration_job(ex, scope, track, i, inputs[i])),
-            workers=workers,
-            should_stop=lambda outcome: True,
-            cooperative=ex.services.cooperative,
-        )
-        for outcome in outcomes:
-            if outcome.failure is not None:
-                ex.history.add(track, "MapStateFailed")
-                raise outcome.failure
-        return [o.value for o in outcomes]
 
-    def _run_distributed(
-        self,
-        ex: Execution,
-        data: Any,
-        frame: Frame,
-        track: Track,
-        inputs: list[Any],
-        workers: int,
-        tolerated_count: int | None,
-        tolerated_percentage: float | None,
-    ) -> Any:
+class DistributedIterations(InlineIterations):
+    """A distributed Map's map run: items batched (ItemBatcher), each iteration a child
+    execution with its own history and $$.Execution, failures tolerated up to a threshold,
+    results written to S3 (ResultWriter)."""
+
+    def __init__(self, state: MapState, spec: dict[str, Any]) -> None:
+        super().__init__(state)
+        name, fields = state.name, state.fields
+        self.item_batcher = (
+            ItemBatcher(spec["ItemBatcher"], name, fields) if "ItemBatcher" in spec else None
+        )
+        self.result_writer = (
+            ResultWriter(spec["ResultWriter"], name, fields) if "ResultWriter" in spec else None
+        )
+        self.label = spec.get("Label", name)
+
+    def run(self, ex: Execution, frame: Frame, track: Track, work: MapWork) -> Any:
+        data, inputs, tolerance = work.data, work.inputs, work.tolerance
+        if self.item_batcher is not None:
+            inputs = self.item_batcher.batch(inputs, data, frame)
         history = ex.history
         run_id = str(uuid.uuid4())
         map_run_arn = arns.map_run_arn(ex.machine.name, self.label, run_id, ex.region, ex.account)
         history.add(track, "MapRunStarted", "mapRunStartedEventDetails", {"mapRunArn": map_run_arn})
         total = len(inputs)
         failed = [0]
-        lock = threading.Lock()
-
-        def exceeded() -> bool:
-            # Either threshold, when given, fails the run once exceeded; with neither given
-            # no failure is tolerated.
-            count = failed[0]
-            if count == 0:
-                return False
-            if tolerated_count is None and tolerated_percentage is None:
-                return True
-            if tolerated_count is not None and count > tolerated_count:
-                return True
-            return tolerated_percentage is not None and count * 100.0 / total > tolerated_percentage
 
         def should_stop(outcome: Outcome) -> bool:
-            with lock:
-                failed[0] += 1
-                return exceeded()
+            failed[0] += 1
+            return tolerance.exceeded(failed[0], total)
 
         starts: list[str | None] = [None] * total
         stops: list[str | None] = [None] * total
 
-        def timed(job: Any, i: int) -> Any:
+        def timed(job: Job, i: int) -> Job:
             if self.result_writer is None:
                 return job  # start/stop dates only go into ResultWriter records
 
@@ -488,16 +358,26 @@ class MapState(State):
             return run
 
         scope = frame.scope
-        jobs = LazyJobs(
-            len(inputs),
-            lambda i: timed(
-                self._iteration_job(ex, scope, track, i, inputs[i], map_run_arn),
-                i,
-            ),
-        )
-        outcomes = run_jobs(
-            jobs, workers=workers, should_stop=should_stop, cooperative=ex.services.cooperative
-        )
+        processor = self.processor
+
+        def make(i: int) -> Job:
+            value = inputs[i]
+
+            def process(_parent_track: Track, iteration_scope: Scope) -> Any:
+                # The parent only records MapIteration* events, as on AWS.
+                child_name = f"{run_id[:8]}-{i:08d}"
+                child = ex.child(
+                    child_name,
+                    arns.execution_arn(
+                        f"{ex.machine.name}/{self.label}", child_name, ex.region, ex.account
+                    ),
+                    value,
+                )
+                return processor.run(child, value, Track(), iteration_scope)
+
+            return timed(self.job(ex, scope, track, i, process), i)
+
+        outcomes = run_jobs(LazyJobs(total, make), workers=work.workers, should_stop=should_stop)
         if self.result_writer is not None:
             records = self._records(ex, map_run_arn, inputs, outcomes, starts, stops)
             result: Any = self.result_writer.write(ex, data, frame, map_run_arn, records)
@@ -508,7 +388,7 @@ class MapState(State):
                 else ({"Error": o.failure.error, "Cause": o.failure.cause} if o.failure else None)
                 for o in outcomes
             ]
-        if exceeded():
+        if tolerance.exceeded(failed[0], total):
             cause = "The specified tolerated failure threshold was exceeded"
             history.add(
                 track,
@@ -570,3 +450,88 @@ class MapState(State):
                 record.pop("StopDate")
                 records["PENDING"].append(record)
         return records
+
+
+def _path_items(ref: Reference) -> Any:
+    """ItemsPath (JSONPath)."""
+
+    def items(ex: Execution, data: Any, frame: Frame) -> Any:
+        found = ref.resolve(data, frame)
+        if not isinstance(found, list):
+            raise RuntimeFailure(
+                f"Map state input must be an array, but the ItemsPath '{ref.source}' "
+                f"resolved to '{to_json_string(found)}'"
+            )
+        return found
+
+    return items
+
+
+def _input_items(jsonata: bool) -> Any:
+    """The state's input itself is the list."""
+
+    def items(ex: Execution, data: Any, frame: Frame) -> Any:
+        if not isinstance(data, list):
+            if jsonata:
+                raise QueryEvaluationFailure(
+                    f"Map state input must be an array but was: {to_json_string(data)}"
+                )
+            raise RuntimeFailure(
+                "Map state input must be an array, but the ItemsPath '$' "
+                f"resolved to '{to_json_string(data)}'"
+            )
+        return data
+
+    return items
+
+
+def _expression_items(fields: StateFields, source: Any) -> Any:
+    """Items (JSONata)."""
+    template = fields.template(source, "Items")
+    shown = source[2:-2].strip() if is_expression(source) else to_json_string(source)
+
+    def items(ex: Execution, data: Any, frame: Frame) -> Any:
+        found = template(data, frame)
+        if not isinstance(found, list):
+            raise QueryEvaluationFailure(
+                f"The JSONata expression '{shown}' specified for the field 'Items' returned "
+                f"an unexpected result type. Expected 'array', but was "
+                f"'{describe_type(found)}' for value: {to_json_string(found)}"
+            )
+        return found
+
+    return items
+
+
+def _path_max_concurrency(ref: Reference, field: str, data: Any, frame: Frame) -> int:
+    value = int(resolve_number(ref, field, data, frame))
+    if value < 0:
+        raise RuntimeFailure("MaxConcurrency cannot be negative.")
+    return value
+
+
+def _check_count(value: Any) -> Any:
+    if value is not None and value < 0:
+        raise RuntimeFailure("ToleratedFailureCount cannot be negative.")
+    return value
+
+
+def _check_percentage(value: Any) -> Any:
+    if value is not None and not (0 <= value <= 100):
+        raise RuntimeFailure("ToleratedFailurePercentage must be between 0 and 100.")
+    return value
+
+
+def _non_negative(field: str, kind: str, convert: Any = None) -> Any:
+    """A JSONata number field's check."""
+
+    def check(value: Any) -> Any:
+        if value is not None and (
+            not is_number(value) or (kind == "integer" and value != int(value)) or value < 0
+        ):
+            raise QueryEvaluationFailure(
+                f"The {field} field must be a non-negative {kind}, but was {to_json_string(value)}"
+            )
+        return convert(value) if convert is not None else value
+
+    return check

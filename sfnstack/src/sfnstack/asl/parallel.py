@@ -9,7 +9,6 @@ from .concurrency import run_jobs
 from .context import Execution, Frame
 from .errors import DefinitionError, StateFailure
 from .history import Track
-from .jsonata_mode import bindings
 from .states import State
 
 if TYPE_CHECKING:
@@ -48,21 +47,11 @@ class ParallelState(State):
 
     def execute(
         self, ex: Execution, raw: Any, frame: Frame, track: Track
-    ) -> tuple[str | None, Any, Any]:
-        data = self.apply_input_path(raw, frame)
-        effective = self.parameters(data, frame) if self.parameters is not None else data
-        result = self._run_branches(ex, effective, frame, track)
-        if self.result_selector is not None:
-            result = self.result_selector(result, frame)
-        output = self.result_path.apply(raw, result) if self.result_path is not None else result
-        return self.next, self.apply_output_path(output, frame), result
-
-    def execute_jsonata(
-        self, ex: Execution, raw: Any, frame: Frame, track: Track
     ) -> tuple[str | None, Any]:
-        effective = self.j_arguments(bindings(frame, raw)) if self.j_arguments else raw
+        fields = self.fields
+        effective = fields.arguments(fields.input(raw, frame), frame)
         result = self._run_branches(ex, effective, frame, track)
-        return self.next, self.finish_jsonata(frame, raw, result, result=result)
+        return self.next, fields.finish_result(raw, result, frame)
 
     def _run_branches(self, ex: Execution, effective: Any, frame: Frame, track: Track) -> list[Any]:
         history = ex.history
@@ -80,7 +69,6 @@ class ParallelState(State):
             [job_for(p) for p in self.branches],
             workers=len(self.branches) if self.blocking else 1,
             should_stop=lambda outcome: True,
-            cooperative=ex.services.cooperative,
         )
         for outcome in outcomes:
             if outcome.failure is not None:

@@ -144,6 +144,3 @@ class ResultPath:
             node = child
         node[names[-1]] = result
         return root
-
-
-DEFAULT_RESULT_PATH = ResultPath("$", state="")

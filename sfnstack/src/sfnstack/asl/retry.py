@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ALL, TASK_FAILED, TIMEOUT, UNCATCHABLE, DefinitionError
-from .payload import ResultPath
+
+if TYPE_CHECKING:
+    from .language import StateFields
 
 
 def error_matches(error_equals: list[str], error: str | None) -> bool:
@@ -101,10 +103,10 @@ class Retrier:
 
 
 class Catcher:
-    __slots__ = ("assign", "error_equals", "j_assign", "jsonata", "next", "output", "result_path")
+    __slots__ = ("error_equals", "next", "output")
 
-    def __init__(self, spec: dict[str, Any], state: str, *, jsonata: bool = False) -> None:
-        allowed = _CATCHER_FIELDS - ({"ResultPath"} if jsonata else {"Output"})
+    def __init__(self, spec: dict[str, Any], state: str, fields: StateFields) -> None:
+        allowed = _CATCHER_FIELDS - ({"ResultPath"} if fields.jsonata else {"Output"})
         unknown = set(spec) - allowed
         if unknown:
             raise DefinitionError(
@@ -117,17 +119,5 @@ class Catcher:
                 "every Catch entry needs a Next state", state=state, field="Catch"
             )
         self.next = nxt
-        self.jsonata = jsonata
-        self.result_path = ResultPath(spec.get("ResultPath", "$"), state=state)
-        self.assign = self.output = self.j_assign = None
-        if jsonata:
-            from .jsonata_mode import JsonataTemplate
-
-            if "Output" in spec:
-                self.output = JsonataTemplate(spec["Output"], state=state, field="Output")
-            if "Assign" in spec:
-                self.j_assign = JsonataTemplate(spec["Assign"], state=state, field="Assign")
-        elif "Assign" in spec:
-            from .payload import Template
-
-            self.assign = Template(spec["Assign"], state=state, field="Catch.Assign")
+        # (state input, {"Error", "Cause"}, frame) -> the state's output, Assign applied
+        self.output = fields.catch_output(spec)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import arns
-from ..cooperative import Signal, current_hub
+from ..cooperative import current_hub
 from ..services import LambdaFunctionError, LambdaNotFoundError, LambdaTimeoutError
 from .context import BranchCancelled, Execution, Frame
 from .errors import (
@@ -26,8 +25,9 @@ from .errors import (
     StateFailure,
 )
 from .history import History, Track
-from .jsonata_mode import QueryEvaluationFailure, bindings, is_expression
+from .jsonata_mode import QueryEvaluationFailure, is_expression
 from .jsonvalue import MAX_STATE_DATA_BYTES, is_number, to_json_string
+from .references import Reference
 from .states import State
 
 if TYPE_CHECKING:
@@ -69,10 +69,13 @@ class TaskState(State):
         if not isinstance(resource, str) or not resource:
             raise DefinitionError("Resource is required", state=name, field="Resource")
         self.resource = resource
+        fields = self.fields
+        jsonata = fields.jsonata
+        self.target: TaskResource
         if resource == LAMBDA_INVOKE:
-            self.kind = "invoke"
-            params = spec.get("Arguments" if self.jsonata else "Parameters")
-            if self.jsonata and (params is None or is_expression(params)):
+            self.target = LambdaInvoke(resource)
+            params = spec.get(fields.ARGUMENTS)
+            if jsonata and (params is None or is_expression(params)):
                 pass  # checked when evaluated
             elif not isinstance(params, dict) or not (
                 "FunctionName" in params or "FunctionName.$" in params
@@ -81,11 +84,11 @@ class TaskState(State):
                     "lambda:invoke needs Parameters.FunctionName", state=name, field="Parameters"
                 )
         elif resource.startswith(_LAMBDA_ARN_PREFIX) and ":function:" in resource:
-            self.kind = "function"
+            self.target = LambdaFunction(resource)
         elif resource.startswith("arn:aws:states:::") or resource.startswith("arn:aws:"):
             # A service integration the local runtime does not emulate: the definition is
             # valid (AWS accepts it); running the state fails with a clear States.Runtime.
-            self.kind = "unsupported"
+            self.target = UnsupportedResource(resource)
         else:
             raise DefinitionError(
                 f"Resource '{resource}' is not an ARN", state=name, field="Resource"
@@ -96,7 +99,7 @@ class TaskState(State):
                     f"{field} and {field}Path are mutually exclusive", state=name, field=field
                 )
             value = spec.get(field)
-            if self.jsonata and is_expression(value):
+            if jsonata and is_expression(value):
                 continue
             if value is not None and (
                 not isinstance(value, int) or isinstance(value, bool) or value < 1
@@ -104,89 +107,63 @@ class TaskState(State):
                 raise DefinitionError(
                     f"{field} must be a positive integer", state=name, field=field
                 )
-        self.timeout = spec.get("TimeoutSeconds")
-        self.heartbeat = spec.get("HeartbeatSeconds")
-        self.timeout_path = (
-            self._reference("TimeoutSecondsPath", spec["TimeoutSecondsPath"])
-            if "TimeoutSecondsPath" in spec
-            else None
-        )
-        self.heartbeat_path = (
-            self._reference("HeartbeatSecondsPath", spec["HeartbeatSecondsPath"])
-            if "HeartbeatSecondsPath" in spec
-            else None
-        )
-        if (
-            isinstance(self.timeout, int)
-            and isinstance(self.heartbeat, int)
-            and self.heartbeat >= self.timeout
-        ):
+        timeout, heartbeat = spec.get("TimeoutSeconds"), spec.get("HeartbeatSeconds")
+        if isinstance(timeout, int) and isinstance(heartbeat, int) and heartbeat >= timeout:
             raise DefinitionError(
                 "HeartbeatSeconds must be smaller than TimeoutSeconds",
                 state=name,
                 field="HeartbeatSeconds",
             )
-
-    def _seconds(self, ref: Any, field: str, data: Any, frame: Frame) -> int:
-        value = ref.resolve(data, frame)
-        if not is_number(value) or value != int(value) or value < 1:
-            raise RuntimeFailure(
-                f'The {field} field refers to value "{to_json_string(value)}" which is not a '
-                f"valid positive integer: {ref.source}"
-            )
-        return int(value)
+        self.timeout = fields.value(
+            "TimeoutSeconds", resolve_path=_path_seconds, check=_positive_seconds("TimeoutSeconds")
+        )
+        self.heartbeat = fields.value(
+            "HeartbeatSeconds",
+            resolve_path=_path_seconds,
+            check=_positive_seconds("HeartbeatSeconds"),
+        )
 
     def execute(
         self, ex: Execution, raw: Any, frame: Frame, track: Track
-    ) -> tuple[str | None, Any, Any]:
-        data = self.apply_input_path(raw, frame)
-        heartbeat = self.heartbeat
-        if self.heartbeat_path is not None:
-            heartbeat = self._seconds(self.heartbeat_path, "HeartbeatSecondsPath", data, frame)
-        timeout = self.timeout
-        if self.timeout_path is not None:
-            timeout = self._seconds(self.timeout_path, "TimeoutSecondsPath", data, frame)
-        effective = self.parameters(data, frame) if self.parameters is not None else data
-        if self.kind == "unsupported":
-            raise RuntimeFailure(
-                f"The resource '{self.resource}' is not supported by the local runtime "
-                f"(supported: {LAMBDA_INVOKE} and Lambda function ARNs)"
-            )
-        if self.kind == "invoke":
-            result = self._lambda_invoke(ex, effective, frame, track, timeout, heartbeat)
-        else:
-            result = self._lambda_function(ex, effective, frame, track, timeout, heartbeat)
-        if self.result_selector is not None:
-            result = self.result_selector(result, frame)
-        output = self.result_path.apply(raw, result) if self.result_path is not None else result
-        output = self.apply_output_path(output, frame)
-        return self.next, output, result
-
-    def execute_jsonata(
-        self, ex: Execution, raw: Any, frame: Frame, track: Track
     ) -> tuple[str | None, Any]:
-        seconds: dict[str, int | None] = {}
-        for field in ("HeartbeatSeconds", "TimeoutSeconds"):
-            value = self._jsonata_value(field, frame, raw) if field in self.spec else None
-            if value is not None and (not is_number(value) or value != int(value) or value < 1):
-                raise QueryEvaluationFailure(
-                    f"The {field} field must be a positive integer, but was {to_json_string(value)}"
-                )
-            seconds[field] = int(value) if value is not None else None
-        effective = self.j_arguments(bindings(frame, raw)) if self.j_arguments else raw
-        if self.kind == "unsupported":
-            raise RuntimeFailure(
-                f"The resource '{self.resource}' is not supported by the local runtime "
-                f"(supported: {LAMBDA_INVOKE} and Lambda function ARNs)"
-            )
-        timeout, heartbeat = seconds["TimeoutSeconds"], seconds["HeartbeatSeconds"]
-        if self.kind == "invoke":
-            result = self._lambda_invoke(ex, effective, frame, track, timeout, heartbeat)
-        else:
-            result = self._lambda_function(ex, effective, frame, track, timeout, heartbeat)
-        return self.next, self.finish_jsonata(frame, raw, result, result=result)
+        fields = self.fields
+        data = fields.input(raw, frame)
+        heartbeat = self.heartbeat(data, frame)
+        timeout = self.timeout(data, frame)
+        effective = fields.arguments(data, frame)
+        result = self.target.call(ex, effective, frame, track, Limits(timeout, heartbeat))
+        return self.next, fields.finish_result(raw, result, frame)
 
-    # -- Lambda ------------------------------------------------------------------------
+
+class Limits(NamedTuple):
+    """A task's TimeoutSeconds and HeartbeatSeconds (None: not given)."""
+
+    timeout: int | None
+    heartbeat: int | None
+
+
+class TaskResource:
+    """What a Task state calls (its Resource): ``call`` returns the task's result."""
+
+    def __init__(self, resource: str) -> None:
+        self.resource = resource
+
+    def call(self, ex: Execution, payload: Any, frame: Frame, track: Track, limits: Limits) -> Any:
+        raise NotImplementedError
+
+
+class UnsupportedResource(TaskResource):
+    def call(self, ex: Execution, payload: Any, frame: Frame, track: Track, limits: Limits) -> Any:
+        raise RuntimeFailure(
+            f"The resource '{self.resource}' is not supported by the local runtime "
+            f"(supported: {LAMBDA_INVOKE} and Lambda function ARNs)"
+        )
+
+
+class LambdaResource(TaskResource):
+    """Calling a function through ``Services`` and turning what crosses the seam into the
+    errors and history events Step Functions reports."""
+
     def _function_arn(self, ex: Execution, function: str) -> str:
         if function.startswith(_LAMBDA_ARN_PREFIX):
             return function
@@ -198,8 +175,7 @@ class TaskState(State):
         frame: Frame,
         function: str,
         payload: Any,
-        timeout: int | None,
-        heartbeat: int | None,
+        limits: Limits,
     ) -> bytes:
         """The function's result as JSON text. What crosses the seam is JSON, as over the
         wire: the function gets its own copy of the payload and we decode our own copy of
@@ -226,6 +202,7 @@ class TaskState(State):
                 f"No Lambda invoker configured: cannot call '{function}' (Services.invoke_lambda is None)",
             )
         # Lambda sends no heartbeats: a call longer than HeartbeatSeconds times out as such.
+        timeout, heartbeat = limits
         limit, error = timeout, TIMEOUT
         if heartbeat is not None and (limit is None or heartbeat < limit):
             limit, error = heartbeat, HEARTBEAT_TIMEOUT
@@ -239,8 +216,7 @@ class TaskState(State):
         frame: Frame,
         function: str,
         payload: Any,
-        timeout: int | None,
-        heartbeat: int | None,
+        limits: Limits,
         *,
         size_name: str,
         compact_cause: bool,
@@ -248,7 +224,7 @@ class TaskState(State):
         """Call the function and turn what crosses the seam into AWS errors; the result and
         its size in bytes."""
         try:
-            body = self._call(ex, frame, function, payload, timeout, heartbeat)
+            body = self._call(ex, frame, function, payload, limits)
         except LambdaFunctionError as exc:
             # lambda:invoke reports Lambda's error document compactly; the plain-ARN form
             # with Python's default ", " separators (both as recorded on AWS).
@@ -276,15 +252,11 @@ class TaskState(State):
         ex.history.note_within_limit(result)
         return result, size
 
-    def _lambda_invoke(
-        self,
-        ex: Execution,
-        params: Any,
-        frame: Frame,
-        track: Track,
-        timeout: int | None,
-        heartbeat: int | None,
-    ) -> Any:
+
+class LambdaInvoke(LambdaResource):
+    """``arn:aws:states:::lambda:invoke``: the result is Lambda's Invoke response."""
+
+    def call(self, ex: Execution, params: Any, frame: Frame, track: Track, limits: Limits) -> Any:
         if not isinstance(params, dict) or not isinstance(params.get("FunctionName"), str):
             raise RuntimeFailure("The lambda:invoke Parameters must contain a FunctionName string")
         function = params["FunctionName"]
@@ -298,10 +270,10 @@ class TaskState(State):
                 "region": ex.region,
                 "parameters": to_json_string(params),
             }
-            if timeout is not None:
-                details["timeoutInSeconds"] = timeout
-            if heartbeat is not None:
-                details["heartbeatInSeconds"] = heartbeat
+            if limits.timeout is not None:
+                details["timeoutInSeconds"] = limits.timeout
+            if limits.heartbeat is not None:
+                details["heartbeatInSeconds"] = limits.heartbeat
             return details
 
         history.add(track, "TaskScheduled", "taskScheduledEventDetails", scheduled)
@@ -312,8 +284,7 @@ class TaskState(State):
                 frame,
                 function,
                 payload,
-                timeout,
-                heartbeat,
+                limits,
                 size_name="lambda",
                 compact_cause=True,
             )
@@ -331,22 +302,18 @@ class TaskState(State):
         )
         return output
 
-    def _lambda_function(
-        self,
-        ex: Execution,
-        payload: Any,
-        frame: Frame,
-        track: Track,
-        timeout: int | None,
-        heartbeat: int | None,
-    ) -> Any:
+
+class LambdaFunction(LambdaResource):
+    """A plain function ARN as the Resource: the result is the function's own."""
+
+    def call(self, ex: Execution, payload: Any, frame: Frame, track: Track, limits: Limits) -> Any:
         history = ex.history
         history.add(
             track,
             "LambdaFunctionScheduled",
             "lambdaFunctionScheduledEventDetails",
             _function_scheduled,
-            (self.resource, timeout),
+            (self.resource, limits.timeout),
             payload,
         )
         history.add(track, "LambdaFunctionStarted")
@@ -356,8 +323,7 @@ class TaskState(State):
                 frame,
                 self.resource,
                 payload,
-                timeout,
-                heartbeat,
+                limits,
                 size_name=self.resource,
                 compact_cause=False,
             )
@@ -380,6 +346,29 @@ class TaskState(State):
 
 
 _TIMEOUTS = (TIMEOUT, HEARTBEAT_TIMEOUT)
+
+
+def _path_seconds(ref: Reference, field: str, data: Any, frame: Frame) -> int:
+    value = ref.resolve(data, frame)
+    if not is_number(value) or value != int(value) or value < 1:
+        raise RuntimeFailure(
+            f'The {field} field refers to value "{to_json_string(value)}" which is not a '
+            f"valid positive integer: {ref.source}"
+        )
+    return int(value)
+
+
+def _positive_seconds(field: str) -> Callable[[Any], int | None]:
+    def check(value: Any) -> int | None:
+        if value is None:
+            return None
+        if not is_number(value) or value != int(value) or value < 1:
+            raise QueryEvaluationFailure(
+                f"The {field} field must be a positive integer, but was {to_json_string(value)}"
+            )
+        return int(value)
+
+    return check
 
 
 def _function_scheduled(
@@ -462,25 +451,30 @@ def _marshal(result: Any) -> bytes:
 
 
 def _call_with_timeout(
-    call: Any, timeout: float | None, error: str, ex: Execution, frame: Frame
-) -> Any:
-    """Run ``call`` on a worker thread; give up after ``timeout`` seconds (``error``) or when
-    the execution stops, without waiting for the thread, which finishes on its own."""
-    box: dict[str, Any] = {}
-    # On a hub the state waits cooperatively (the other iterations keep running and keep
-    # reading their replies, so the call's thread can get a Lambda concurrency slot).
+    call: Callable[[], bytes], timeout: float | None, error: str, ex: Execution, frame: Frame
+) -> bytes:
+    """Run ``call`` in a greenlet of its own on the execution's hub and wait for it; give
+    up after ``timeout`` seconds (``error``) or when the execution stops, without waiting
+    for the call: it goes on while the execution runs, and when the execution's hub ends
+    its greenlet the Lambda pool lets the invocation finish in the background. A call that
+    blocks the thread instead of waiting through the hub (an in-process invoker) cannot be
+    given up on: it times out, as on AWS, if it returns too late."""
     hub = current_hub()
-    done: threading.Event | Signal = threading.Event() if hub is None else hub.signal()
+    if hub is None:
+        raise RuntimeError("a Task runs on the execution's hub (StateMachine.execute)")
+    done = hub.signal()
+    box: dict[str, Any] = {}
 
-    def worker() -> None:
+    def run() -> None:
         try:
             box["result"] = call()
         except BaseException as exc:  # handed to the waiting state
             box["error"] = exc
         finally:
+            box["finished"] = time.monotonic()
             done.set()
 
-    threading.Thread(target=worker, name=f"task-{frame.state_name}", daemon=True).start()
+    hub.spawn(run)
     deadline = time.monotonic() + timeout if timeout is not None else None
     while True:
         wait = 0.05 if deadline is None else min(0.05, max(deadline - time.monotonic(), 0))
@@ -489,6 +483,8 @@ def _call_with_timeout(
         ex.check(frame.scope)
         if deadline is not None and time.monotonic() >= deadline:
             raise StateFailure(error, None)
+    if deadline is not None and box["finished"] > deadline:
+        raise StateFailure(error, None)
     if "error" in box:
         raise box["error"]
     return box["result"]

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import greenlet
+
 from sfnstack.arns import DEFAULT_ACCOUNT_ID
 from sfnstack.cooperative import Signal, current_hub
 from sfnstack.lambdas.functions import LocalFunction
@@ -100,9 +102,6 @@ class Worker:
         self, function: LocalFunction, env: dict[str, str], sys_path: list[str], log_path: Path
     ) -> None:
         self.function = function
-        self.invocations = 0
-        self.init_ms: float | None = None  # the handler module's import, from the worker
-        self.last_duration_ms: float | None = None  # the last invocation's handler time
         self._log_path = log_path
         request_read, self._request_write = os.pipe()
         self._response_read, response_write = os.pipe()
@@ -128,6 +127,10 @@ class Worker:
             os.close(request_read)
             os.close(response_write)
         self._buffer = bytearray()
+        self.abandoned: tuple[float, str] | None = None  # (deadline, request id)
+        self.invocations = 0
+        self.init_ms: float | None = None  # the handler module's import, from the worker
+        self.last_duration_ms: float | None = None  # the last invocation's handler time
         self.last_used = time.monotonic()
         self.deadline: float | None = None  # set while the watchdog should time it out
         self.timed_out = False
@@ -161,7 +164,6 @@ class Worker:
             self.kill()
             document = json.loads(body)
             raise LambdaFunctionError(document.get("errorType", "Runtime.Unknown"), document)
-        self.cold_start_seconds = time.monotonic() - started
         self.init_ms = float(json.loads(body).get("init_ms", 0.0))
 
     # -- framing --------------------------------------------------------------------
@@ -230,12 +232,37 @@ class Worker:
             kind, body = self._receive(deadline)
             (self.last_duration_ms,) = _DURATION.unpack_from(body)
             body = body[_DURATION.size :]
-        except _WorkerTimedOut:
-            self.kill()
+        except greenlet.GreenletExit:
+            # Its execution ended without it (a Task timeout gave up on it): the handler runs
+            # on, as on Lambda; the pool has the reply read (``finish``) before reusing it.
+            self.abandoned = (deadline, request_id)
+            raise
+        except BaseException as exc:
+            self._failed(exc, request_id)
+            raise
+        return self._result(kind, body)
+
+    def finish(self) -> None:
+        """Wait for (and drop) the reply of the abandoned invocation, blocking; nobody is
+        left to report its error to."""
+        assert self.abandoned is not None
+        deadline, request_id = self.abandoned
+        self.abandoned = None
+        try:
+            self._receive(deadline)
+        except BaseException as exc:
+            with contextlib.suppress(LambdaTimeoutError, LambdaFunctionError):
+                self._failed(exc, request_id)
+
+    def _failed(self, exc: BaseException, request_id: str) -> None:
+        """An invocation that did not reply: kill the environment and raise what Lambda
+        reports (or ``exc`` itself)."""
+        function = self.function
+        self.kill()
+        if isinstance(exc, _WorkerTimedOut):
             self._log(f"{request_id} Task timed out after {function.timeout:.2f} seconds")
             raise LambdaTimeoutError(function.name, function.timeout) from None
-        except (_WorkerDied, BrokenPipeError):
-            self.kill()
+        if isinstance(exc, _WorkerDied | BrokenPipeError):
             message = f"RequestId: {request_id} Error: Runtime exited with error: {self._exit_description()}"
             self._log(message)
             raise LambdaFunctionError(
@@ -246,11 +273,10 @@ class Worker:
                     "requestId": request_id,
                 },
             ) from None
-        except BaseException:
-            # Interrupted mid-invocation (KeyboardInterrupt, a greenlet killed): its reply
-            # may still come, so this environment cannot serve another invocation.
-            self.kill()
-            raise
+        # Interrupted mid-invocation (KeyboardInterrupt, a greenlet thrown into): its reply
+        # may still come, so this environment cannot serve another invocation.
+
+    def _result(self, kind: bytes, body: bytes) -> bytes:
         if kind != b"O":
             document = json.loads(body)
             raise LambdaFunctionError(document.get("errorType", "Runtime.Unknown"), document)
@@ -345,6 +371,70 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+class ConcurrencySlots:
+    """At most ``limit`` invocations at once. A thread waits for a free slot on a
+    condition; a greenlet of a hub waits on a signal, so the hub keeps reading the other
+    invocations' replies meanwhile (the ones that will free the slots)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Condition(threading.Lock())
+        self._signals: collections.deque[Signal] = collections.deque()  # waiting greenlets
+        self._waiting_threads = 0
+        self._running = 0
+        self._closed = False
+
+    def acquire(self) -> None:
+        with self._lock:
+            while self._running >= self.limit and not self._closed:
+                hub = current_hub()
+                if hub is None:
+                    self._waiting_threads += 1
+                    try:
+                        self._lock.wait()
+                    finally:
+                        self._waiting_threads -= 1
+                    continue
+                signal = hub.signal()
+                self._signals.append(signal)
+                self._lock.release()
+                try:
+                    signal.wait()
+                except BaseException:
+                    # Interrupted: leave the queue, or pass on a wake-up already taken.
+                    with self._lock:
+                        if signal in self._signals:
+                            self._signals.remove(signal)
+                        elif self._running < self.limit:
+                            self._notify()
+                    raise
+                finally:
+                    self._lock.acquire()
+            if self._closed:
+                raise RuntimeError("the Lambda pool is closed")
+            self._running += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._running -= 1
+            self._notify()
+
+    def _notify(self) -> None:
+        # Under self._lock: a slot is free; wake one waiting thread and one waiting greenlet
+        # (whichever loses the race waits again).
+        if self._waiting_threads:
+            self._lock.notify()
+        if self._signals:
+            self._signals.popleft().set()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+            while self._signals:
+                self._signals.popleft().set()
+
+
 class LambdaPool:
     """Invokes functions by logical id, name or ARN in pooled worker processes.
 
@@ -375,15 +465,12 @@ class LambdaPool:
         self._owns_log_dir = log_dir is None
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="sfnstack-lambda-logs-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
         # logical id -> idle workers, least recently used first
         self._idle: dict[str, collections.deque[Worker]] = {}
         self._busy: set[Worker] = set()
-        # Greenlets on a hub waiting for a concurrency slot (threads wait on self._lock).
-        self._slot_signals: collections.deque[Signal] = collections.deque()
-        self._waiting_threads = 0
+        self._slots = ConcurrencySlots(self.max_workers)
         self._total = 0  # live environments, idle or busy
-        self._running = 0  # invocations in flight (<= max_workers)
         self._closed = False
         self.cold_starts = 0
         # Set to keep an InvocationRecord per invocation in ``invocations`` (off by default:
@@ -537,7 +624,6 @@ class LambdaPool:
             error = type(exc).__name__
             raise
         finally:
-            self._release(worker)
             if self.record_invocations:
                 duration = worker.last_duration_ms
                 if duration is None:  # no reply: timed out or died; billed until then
@@ -547,6 +633,15 @@ class LambdaPool:
                         target.logical_id, duration, worker.init_ms if cold else None, error
                     )
                 )
+            if worker.abandoned is None:
+                self._release(worker)
+            else:  # it keeps its slot until its reply is in
+                threading.Thread(
+                    target=self._finish_abandoned,
+                    args=(worker,),
+                    name="lambda-abandoned",
+                    daemon=True,
+                ).start()
         if len(result) > MAX_PAYLOAD_BYTES:
             message = (
                 f"Response payload size ({len(result)} bytes) exceeded maximum allowed payload "
@@ -561,35 +656,9 @@ class LambdaPool:
     def _acquire(self, function: LocalFunction) -> Worker:
         """A concurrency slot, then the warmest idle environment of the function or a new
         one (retiring the least recently used idle environment when there are too many)."""
+        self._slots.acquire()
         victim: Worker | None = None
         with self._lock:
-            while self._running >= self.max_workers and not self._closed:
-                hub = current_hub()
-                if hub is None:
-                    self._waiting_threads += 1
-                    try:
-                        self._lock.wait()
-                    finally:
-                        self._waiting_threads -= 1
-                    continue
-                signal = hub.signal()
-                self._slot_signals.append(signal)
-                self._lock.release()
-                try:
-                    signal.wait()
-                except BaseException:
-                    # Interrupted: leave the queue, or pass on a wake-up already taken.
-                    with self._lock:
-                        if signal in self._slot_signals:
-                            self._slot_signals.remove(signal)
-                        elif self._running < self.max_workers:
-                            self._notify_slot()
-                    raise
-                finally:
-                    self._lock.acquire()
-            if self._closed:
-                raise RuntimeError("the Lambda pool is closed")
-            self._running += 1
             idle = self._idle.setdefault(function.logical_id, collections.deque())
             while idle:
                 worker = idle.pop()  # the most recently used: warmest
@@ -613,20 +682,17 @@ class LambdaPool:
         except BaseException:
             with self._lock:
                 self._total -= 1
-                self._running -= 1
-                self._notify_slot()
+            self._slots.release()
             raise
         with self._lock:
             self._busy.add(worker)
         return worker
 
-    def _notify_slot(self) -> None:
-        # Under self._lock: a slot is free; wake one waiting thread and one waiting greenlet
-        # (whichever loses the race waits again).
-        if self._waiting_threads:
-            self._lock.notify()
-        if self._slot_signals:
-            self._slot_signals.popleft().set()
+    def _finish_abandoned(self, worker: Worker) -> None:
+        try:
+            worker.finish()
+        finally:
+            self._release(worker)
 
     def _least_recently_used_idle(self) -> Worker | None:
         oldest: collections.deque[Worker] | None = None
@@ -636,17 +702,19 @@ class LambdaPool:
         return oldest.popleft() if oldest is not None else None
 
     def _release(self, worker: Worker) -> None:
+        # The environment goes back before the slot, so whoever gets the slot finds it.
         with self._lock:
-            self._running -= 1
             self._busy.discard(worker)
-            self._notify_slot()
             # A failed invocation kills (and closes) its worker; a finished one is alive.
-            if not worker.closed and not self._closed:
+            reuse = not worker.closed and not self._closed
+            if reuse:
                 worker.last_used = time.monotonic()
                 self._idle[worker.function.logical_id].append(worker)
-                return
-            self._total -= 1
-        worker.close()
+            else:
+                self._total -= 1
+        self._slots.release()
+        if not reuse:
+            worker.close()
 
     def warm(self, function: str, count: int = 1) -> None:
         """Start ``count`` environments of a function ahead of use (benchmarks, serve)."""
@@ -663,11 +731,9 @@ class LambdaPool:
             return self._total
 
     def close(self) -> None:
+        self._slots.close()  # waiting callers get "closed"
         with self._lock:
             self._closed = True
-            self._lock.notify_all()
-            while self._slot_signals:
-                self._slot_signals.popleft().set()
         self._finalizer()
         if self._owns_log_dir:
             shutil.rmtree(self.log_dir, ignore_errors=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,8 @@ import pytest
 from moto import mock_aws
 from sfnstack.asl import StateMachine
 from sfnstack.services import LambdaFunctionError, Services
+
+from sfnstack import cooperative
 
 FN = "arn:aws:lambda:us-east-1:000000000000:function:"
 BUCKET = "data"
@@ -62,7 +63,7 @@ def test_inline_map_respects_max_concurrency_and_keeps_order() -> None:
         with lock:
             active += 1
             peak = max(peak, active)
-        time.sleep(0.01)
+        cooperative.sleep(0.01)  # lets the other iterations run, as a Lambda call does
         with lock:
             active -= 1
         return payload["v"] * 10

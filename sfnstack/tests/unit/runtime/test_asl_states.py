@@ -15,6 +15,8 @@ from sfnstack.services import (
     Services,
 )
 
+from sfnstack import cooperative
+
 FN = "arn:aws:lambda:us-east-1:000000000000:function:"
 
 
@@ -234,7 +236,10 @@ def test_lambda_not_found_and_lambda_timeout() -> None:
     assert result.error == "Lambda.ResourceNotFoundException"
     assert result.cause.startswith(f"Function not found: {FN}ghost:$LATEST (Service: AWSLambda;")
 
+    calls: list[str] = []
+
     def slow(function: str, payload: Any) -> Any:
+        calls.append(function)
         raise LambdaTimeoutError("slow", 3)
 
     sm = machine(
@@ -248,38 +253,75 @@ def test_lambda_not_found_and_lambda_timeout() -> None:
         }
     )
     result = sm.execute({}, services=Services(invoke_lambda=slow, sleep=lambda s: None))
-    assert result.error == "States.Timeout"  # TaskFailed does not match States.Timeout
+    assert result.error == "States.Timeout"
+    assert len(calls) == 1  # not retried: States.TaskFailed does not match States.Timeout
     assert [e["type"] for e in result.history][-2:] == ["LambdaFunctionTimedOut", "ExecutionFailed"]
 
 
 def test_task_timeout_gives_up_without_waiting_for_the_call() -> None:
-    release = threading.Event()
-
     def hang(function: str, payload: Any) -> Any:
-        release.wait(30)
+        cooperative.sleep(30)  # waits through the execution's hub, as the Lambda pool does
         return payload
 
     sm = machine({"T": {"Type": "Task", "Resource": FN + "hang", "TimeoutSeconds": 1, "End": True}})
     start = time.monotonic()
     result = sm.execute({}, services=Services(invoke_lambda=hang))
-    release.set()
     assert result.error == "States.Timeout"
     assert time.monotonic() - start < 10
 
 
+def test_a_blocking_call_that_returns_too_late_has_timed_out() -> None:
+    # An invoker that holds the thread cannot be given up on; it still times out as on AWS.
+    def block(function: str, payload: Any) -> Any:
+        time.sleep(1.3)
+        return payload
+
+    sm = machine(
+        {"T": {"Type": "Task", "Resource": FN + "block", "TimeoutSeconds": 1, "End": True}}
+    )
+    result = sm.execute({}, services=Services(invoke_lambda=block))
+    assert (result.status, result.error) == ("FAILED", "States.Timeout")
+    types = [e["type"] for e in result.history]
+    assert types[-2:] == ["LambdaFunctionTimedOut", "ExecutionFailed"]
+
+
+def test_iterations_and_timed_calls_run_on_the_execution_thread() -> None:
+    # One concurrency model: Map iterations and calls under a TimeoutSeconds are greenlets
+    # of the execution's hub, not threads (they were "asl-*" and "task-*" threads).
+    seen: list[threading.Thread] = []
+
+    def call(function: str, payload: Any) -> Any:
+        seen.append(threading.current_thread())
+        cooperative.sleep(0.1)
+        return payload
+
+    task = {"Type": "Task", "Resource": FN + "f", "TimeoutSeconds": 5, "End": True}
+    sm = machine(
+        {
+            "M": {
+                "Type": "Map",
+                "ItemProcessor": {"StartAt": "T", "States": {"T": task}},
+                "End": True,
+            }
+        }
+    )
+    started = time.monotonic()
+    result = sm.execute(list(range(8)), services=Services(invoke_lambda=call, map_workers=8))
+    assert result.status == "SUCCEEDED" and result.output == list(range(8))
+    assert seen == [threading.current_thread()] * 8
+    assert time.monotonic() - started < 0.5  # side by side: 8 x 0.1 s one after another is 0.8 s
+
+
 def test_heartbeat_timeout() -> None:
-    release = threading.Event()
     sm = machine(
         {"T": {"Type": "Task", "Resource": FN + "hang", "HeartbeatSeconds": 1, "End": True}}
     )
-    result = sm.execute({}, services=Services(invoke_lambda=lambda f, p: release.wait(30)))
-    release.set()
+    result = sm.execute({}, services=Services(invoke_lambda=lambda f, p: cooperative.sleep(30)))
     assert result.error == "States.HeartbeatTimeout"
 
 
 def test_stop_event_aborts_a_running_task() -> None:
-    release = threading.Event()
-    services = Services(invoke_lambda=lambda f, p: release.wait(30), map_workers=4)
+    services = Services(invoke_lambda=lambda f, p: cooperative.sleep(30), map_workers=4)
     sm = machine(
         {
             "M": {
@@ -302,7 +344,6 @@ def test_stop_event_aborts_a_running_task() -> None:
     threading.Timer(0.3, services.stop_event.set).start()
     start = time.monotonic()
     result = sm.execute([1, 2, 3], services=services)
-    release.set()
     assert result.status == "ABORTED" and result.output is None
     types = [e["type"] for e in result.history]
     assert types[-2:] == ["MapStateAborted", "ExecutionAborted"]

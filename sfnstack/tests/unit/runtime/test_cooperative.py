@@ -60,6 +60,23 @@ def test_a_greenlet_waiting_for_its_pipe_lets_the_others_run() -> None:
     assert order == ["reader waits", "writer runs", "writer wrote", "reader got data"]
 
 
+def test_a_greenlet_alone_on_its_hub_reads_without_the_hub() -> None:
+    # Nothing else could run meanwhile: the caller's blocking read is the wait (no poll).
+    read_fd, write_fd = os.pipe()
+    returned: list[bool] = []
+
+    def alone() -> None:
+        current_hub().wait_readable(read_fd)  # type: ignore[union-attr]
+        returned.append(True)
+
+    try:
+        run_on_hub(alone)
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+    assert returned == [True]  # with no data in the pipe, and no switch to the hub
+
+
 def test_sleeps_overlap_and_join_waits_for_nested_greenlets() -> None:
     finished: list[int] = []
 
@@ -129,6 +146,11 @@ def echo(event, context):
     return event
 def text(event, context):
     return "\u00e9" * event["characters"]
+def mark(event, context):
+    time.sleep(event["seconds"])
+    with open(event["path"], "w") as out:
+        out.write("done")
+    return {"pid": os.getpid()}
 """
 
 
@@ -227,6 +249,25 @@ def test_task_timeout_in_an_iteration_does_not_hold_up_the_others(runtime: Local
     assert [r["i"] for r in result.output[1:]] == [1, 2]
     # The abandoned invocation finishes in the background and its slot comes back.
     assert runtime.invoke("slow", {"i": 7})["i"] == 7
+
+
+def test_an_invocation_its_execution_gave_up_on_runs_to_completion(tmp_path: Path) -> None:
+    # As on AWS, a Task's timeout does not stop the function: it finishes (its side effects
+    # happen) and its environment stays warm, though the execution has ended.
+    (tmp_path / "coop_handlers.py").write_text(HANDLERS)
+    mark = function_from_callable("mark", "coop_handlers:mark", code_dir=tmp_path)
+    task = {"Type": "Task", "Resource": arn("mark"), "TimeoutSeconds": 1, "End": True}
+    with LocalRuntime(None, workers=1, functions={"mark": mark}) as rt:
+        rt.add_state_machine({"StartAt": "T", "States": {"T": task}}, name="gives-up")
+        rt.lambdas.warm("mark")
+        marker = tmp_path / "marker"
+        result = rt.execute("gives-up", {"seconds": 2, "path": str(marker)}, timeout=60)
+        assert result.error == "States.Timeout"
+        assert not marker.exists()
+        # The next call waits for the slot the abandoned one holds, then gets its environment.
+        rt.invoke("mark", {"seconds": 0, "path": str(tmp_path / "again")})
+        assert marker.read_text() == "done"
+        assert rt.lambdas.cold_starts == 1
 
 
 def test_parallel_branches_nested_in_iterations_with_one_lambda_slot(tmp_path: Path) -> None:

@@ -29,6 +29,16 @@ if [ ! -d node_modules/asl-validator ] || [ package-lock.json -nt node_modules/.
   npm ci --no-audit --no-fund --silent
 fi
 
+# The reports' browser test opens them in Debian's headless Chromium (playwright drives it;
+# playwright's own browser download is never used).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing chromium (apt-get)"
+  as_root=""
+  [ "$(id -u)" = 0 ] || as_root="sudo"
+  $as_root apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -q chromium
+fi
+
 echo "== sam validate --lint"
 # Offline: sam only needs a region (and, for some versions, credentials) to be set.
 AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1} \

@@ -192,13 +192,16 @@ def execute(
         if owned:
             runtime.close()
     csv_path = out_dir / "forecast.csv"
+    report = False
     if csv_path.exists():
+        report = _write_report(out_dir, err)
         print(format_table(list(csv.DictReader(io.StringIO(csv_path.read_text("utf-8"))))))
     names = ("forecast.csv", "summary.json", "manifest.json")
     files = ", ".join(name for name in names if (out_dir / name).exists())
     print(
         f"\n{_outcome_line(summary)} in {time.monotonic() - started:.1f} s.\n"
-        f"Results: {out_dir}/ ({files}, {copied} files in cities/)",
+        f"Results: {out_dir}/ ({files}, {copied} files in cities/"
+        f"{', report.html' if report else ''})",
     )
     if result.status != "SUCCEEDED":
         print(f"raincast: run {run_id} {result.status}: {printable(str(result.error))}", file=err)
@@ -207,6 +210,19 @@ def execute(
         print(f"raincast: what the run had is in {out_dir}/", file=err)
         return 1
     return 0
+
+
+def _write_report(out_dir: Path, err: TextIO) -> bool:
+    """report.html next to forecast.csv. The results are already written, so a report that
+    cannot be made is a warning, not a failed run."""
+    from raincast_cli.report import write_run_report
+
+    try:
+        write_run_report(out_dir)
+    except Exception as exc:
+        print(f"raincast run: warning: no report.html: {exc}", file=err)
+        return False
+    return True
 
 
 def save_results(

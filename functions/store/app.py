@@ -1,4 +1,6 @@
-"""Store step: one JSON document per city under runs/<run_id>/cities/, for one batch.
+"""Store step: the city documents of one batch, as one JSON Lines object under
+runs/<run_id>/batches/ (RESULT_LAYOUT "batch", the default) or one JSON object per city
+under runs/<run_id>/cities/ ("city"; the template's ResultLayout parameter sets it).
 
 Also the state machine's RecordFailedBatch step: when the event carries a Catch's
 ``failure``, every city of the batch not already failed is stored with that failure as its
@@ -8,6 +10,7 @@ reason, so a crashed batch is recorded rather than lost. Returns the batch's res
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -30,7 +33,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if batch.failure is not None:
         logger.warning("recording a failed batch", extra={"failure": batch.failure.get("Error")})
         record_failed_batch(batch)
-    rows = store_batch(batch, adapter.s3_client(), adapter.results_bucket())
+    layout = os.environ.get("RESULT_LAYOUT", "batch")
+    rows = store_batch(batch, adapter.s3_client(), adapter.results_bucket(), layout)
     adapter.record_outcomes(metrics, rows)
     logger.info("stored", extra={"items": len(rows), "failed": count_failed(batch)})
     return {"batch": batch.to_event()["batch"], "rows": rows}

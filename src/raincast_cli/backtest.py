@@ -39,7 +39,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from raincast.cities import CityList
-from raincast.pipeline.records import reason_category
+from raincast.pipeline.records import read_batch_document, reason_category
 from raincast.sanitize import spreadsheet_cell
 from raincast.weather.replay import ReplayData, cached_replay_data
 from raincast_cli.commands.run import LOCAL_ENV
@@ -229,10 +229,16 @@ def replay_days(
 def _city_documents(s3: Any, bucket: str, run_id: str) -> list[dict[str, Any]]:
     prefix = f"runs/{run_id}/"
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}manifest.json")["Body"].read())
-    entries = sorted(
-        (e for e in manifest["objects"] if e["kind"] == "city"), key=lambda e: int(e["index"])
-    )
-    return [json.loads(s3.get_object(Bucket=bucket, Key=e["key"])["Body"].read()) for e in entries]
+    documents: list[dict[str, Any]] = []
+    for entry in manifest["objects"]:
+        if entry["kind"] not in ("city", "batch"):
+            continue
+        body = s3.get_object(Bucket=bucket, Key=entry["key"])["Body"].read()
+        # A batch object (the default result layout) holds its cities' documents, a line each.
+        documents.extend(
+            read_batch_document(body) if entry["kind"] == "batch" else [json.loads(body)]
+        )
+    return sorted(documents, key=lambda d: int(d["index"]))
 
 
 # ---- outcomes and rows --------------------------------------------------------------------

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "states": ("sfnstack.commands.states", "run any state machine with the local runtime"),
     "run": ("raincast_cli.commands.run", "forecast a batch of cities through the state machine"),
+    "cost": ("raincast_cli.commands.cost", "what a run would cost on AWS, measured locally"),
     "serve": ("raincast_cli.commands.serve", "local S3, Step Functions API and the three triggers"),
     "backtest": (
         "raincast_cli.commands.backtest",

@@ -93,9 +93,9 @@ def test_australian_run_writes_summary_manifest_and_per_city_json(australia_run)
     assert summary["run_id"] == "aus-e2e" and summary["trigger"] == "cli"
     manifest = json.loads((out / "manifest.json").read_text())
     city_files = sorted(p.name for p in (out / "cities").glob("*.json"))
-    assert city_files == sorted(
-        Path(o["key"]).name for o in manifest["objects"] if o["kind"] == "city"
-    )
+    # Stored per batch (the default layout), written out per city as before.
+    batches = [o for o in manifest["objects"] if o["kind"] == "batch"]
+    assert [o["indices"] for o in batches] == [list(range(25)), list(range(25, 30))]
     assert len(city_files) == 30 and city_files[0] == "00000-sydney.json"
     sydney = json.loads((out / "cities" / "00000-sydney.json").read_text())
     assert sydney["place"]["name"] == "Sydney"
@@ -177,7 +177,7 @@ def test_rerunning_a_run_id_overwrites_the_same_keys_and_another_request_is_refu
     second = runtime.execute("ForecastStateMachine", {"cities": cities, "run_id": "again"})
     assert second.status == "SUCCEEDED"
     assert run_keys(runtime, "again") == keys  # same keys, no duplicates
-    assert len([k for k in keys if "/cities/" in k]) == 4
+    assert [k for k in keys if "/batches/" in k] == ["runs/again/batches/00000-00003.jsonl"]
     assert first.output["by_status"] == second.output["by_status"] == {"error": 1, "ok": 3}
     # Another list under the same run id is another request: refused, and the run's
     # results stay as they were (it must not clobber them).
@@ -185,6 +185,24 @@ def test_rerunning_a_run_id_overwrites_the_same_keys_and_another_request_is_refu
     assert (third.status, third.error) == ("FAILED", "RunIdInUse")
     assert "already holds the results of a different request" in third.cause
     assert run_keys(runtime, "again") == keys
+
+
+def test_per_city_layout_and_switching_layouts_leaves_nothing_stale() -> None:
+    from sfnstack.local import LocalRuntime
+
+    cities = ["Perth", "Hobart"]
+    with LocalRuntime(ROOT / "template.yaml", workers=2, env_overrides={"*": LOCAL_ENV},
+                      parameter_overrides={"ResultLayout": "city"}) as rt:  # fmt: skip
+        s3 = rt.s3_client()
+        bucket = rt.buckets["ResultsBucket"]
+        # What a batch-layout run of the same id left: replaced by the per-city objects.
+        s3.put_object(Bucket=bucket, Key="runs/switch/batches/00000-00001.jsonl", Body=b"{}\n")
+        result = rt.execute("ForecastStateMachine", {"cities": cities, "run_id": "switch"})
+        assert result.status == "SUCCEEDED", (result.error, result.cause)
+        assert [k for k in run_keys(rt, "switch") if "/batches/" in k or "/cities/" in k] == [
+            "runs/switch/cities/00000-perth.json",
+            "runs/switch/cities/00001-hobart.json",
+        ]
 
 
 def test_a_bad_list_in_s3_fails_the_execution_clearly(runtime) -> None:

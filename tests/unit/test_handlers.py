@@ -379,7 +379,21 @@ def predicted_batch() -> dict[str, Any]:
     return batch
 
 
-def test_store_writes_one_document_per_city_and_returns_the_rows(aws, capsys) -> None:
+def test_store_writes_one_object_per_batch_by_default(aws) -> None:
+    out = load_handler("store").lambda_handler(predicted_batch(), FakeContext())
+    keys = [o["Key"] for o in aws.list_objects_v2(Bucket=RESULTS_BUCKET)["Contents"]]
+    assert keys == ["runs/run-1/batches/00000-00002.jsonl"]  # one PUT for three cities
+    assert {r["key"] for r in out["rows"]} == set(keys)
+    body = aws.get_object(Bucket=RESULTS_BUCKET, Key=keys[0])["Body"].read()
+    documents = [json.loads(line) for line in body.decode().splitlines()]
+    assert [(d["index"], d["city"], d["status"]) for d in documents] == [
+        (r["index"], r["city"], r["status"]) for r in out["rows"]
+    ]
+    assert documents[0]["p_rain_tomorrow"] == 0.73 and documents[0]["forecast_for"] == "2016-06-02"
+
+
+def test_store_writes_one_document_per_city_and_returns_the_rows(aws, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("RESULT_LAYOUT", "city")
     out = load_handler("store").lambda_handler(predicted_batch(), FakeContext())
     rows = out["rows"]
     assert [r["key"] for r in rows] == [
@@ -419,7 +433,8 @@ def scalar(value: Any) -> float:
     return float(value[0] if isinstance(value, list) else value)
 
 
-def test_store_is_idempotent_for_a_rerun(aws) -> None:
+def test_store_is_idempotent_for_a_rerun(aws, monkeypatch) -> None:
+    monkeypatch.setenv("RESULT_LAYOUT", "city")
     app = load_handler("store")
     first = app.lambda_handler(predicted_batch(), FakeContext())
     second = app.lambda_handler(predicted_batch(), FakeContext())
@@ -435,10 +450,10 @@ def test_a_crashed_batch_is_recorded_with_its_failure(aws) -> None:
     out = load_handler("store").lambda_handler(event, FakeContext())
     assert out["rows"][0]["reason"] == "batch failed: ProviderTimeout: provider kept timing out"
     assert out["rows"][1]["reason"] == "bad row: empty"
-    stored = json.loads(
-        aws.get_object(Bucket=RESULTS_BUCKET, Key=out["rows"][0]["key"])["Body"].read()
-    )
-    assert stored["status"] == "error"
+    body = aws.get_object(Bucket=RESULTS_BUCKET, Key=out["rows"][0]["key"])["Body"].read()
+    stored = [json.loads(line) for line in body.decode().splitlines()]
+    assert [d["status"] for d in stored] == ["error", "error"]
+    assert stored[0]["reason"] == out["rows"][0]["reason"]
 
 
 # -- summarize ----------------------------------------------------------------------------
@@ -513,6 +528,9 @@ def test_summarize_writes_csv_summary_manifest_and_removes_stale_results(aws) ->
     }
     assert listed == actual  # every object under the run is listed, and nothing else
     assert manifest["removed_stale"] == ["runs/run-1/cities/00007-old.json"]
+    batch = next(o for o in manifest["objects"] if o["kind"] == "batch")
+    assert batch == {"key": "runs/run-1/batches/00000-00002.jsonl", "kind": "batch",
+                     "indices": [0, 1, 2]}  # fmt: skip
 
 
 # -- secrets ------------------------------------------------------------------------------

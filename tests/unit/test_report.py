@@ -149,6 +149,16 @@ def test_run_report_from_s3(tmp_path: Path, capsys: pytest.CaptureFixture[str],
         check_page(html)
         assert "s3://results-bucket/runs/hostile-1/" in html and "v9" in html
 
+        # The default result layout: the model version from a batch object's documents.
+        put(
+            "batches/00000-00001.jsonl",
+            b'{"status": "error"}\n{"status": "ok", "model": {"version": "v10"}}\n',
+        )
+        put("manifest.json", json.dumps({"objects": [
+            {"key": prefix + "batches/00000-00001.jsonl", "kind": "batch", "indices": [0, 1]}]}))  # fmt: skip
+        assert main(["report", "s3://results-bucket/runs/hostile-1/", "--out", str(out)]) == 0
+        assert "v10" in out.read_text(encoding="utf-8")
+
         # Missing objects and buckets: exit 2, one line, no traceback.
         capsys.readouterr()
         assert main(["report", "s3://results-bucket/runs/nope/", "--out", str(out)]) == 2

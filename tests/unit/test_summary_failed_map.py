@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from raincast.pipeline.records import city_key
+from raincast.pipeline.records import batch_document, batch_key, city_key
 from raincast.pipeline.summary import summarize_run
 
 BUCKET = "results"
@@ -66,3 +66,27 @@ def test_a_failed_map_keeps_the_cities_this_run_stored(s3: Any) -> None:
         o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/r1/cities/")["Contents"]
     }
     assert keys == {city_key("r1", 0, "Sydney")}
+
+
+def test_a_failed_map_keeps_the_cities_of_this_runs_batch_objects(s3: Any) -> None:
+    items = [{"index": i, "line": i + 2, "city": c, "country": None, "lat": None, "lon": None,
+              "status": "ok", "reason": None} for i, c in enumerate(["Sydney", "Perth", "Hobart"])]  # fmt: skip
+    s3.put_object(Bucket=BUCKET, Key="runs/r1/input/cities.jsonl",
+                  Body="\n".join(json.dumps(i) for i in items))  # fmt: skip
+    documents = [{"run_id": "r1", "date": "2016-06-01", "index": i, "city": c, "status": "ok",
+                  "reason": None, "p_rain_tomorrow": 0.4, "rain_tomorrow": "no",
+                  "place": {"name": c, "country_code": "AU", "lat": -33.0, "lon": 151.0}}
+                 for i, c in enumerate(["Sydney", "Perth"])]  # fmt: skip
+    s3.put_object(Bucket=BUCKET, Key=batch_key("r1", "00000-00001"), Body=batch_document(documents))
+    event = {
+        "settings": SETTINGS,
+        "source": {"inline": True},
+        "items": {"bucket": BUCKET, "key": "runs/r1/input/cities.jsonl"},
+        "map_error": {"Error": "States.ExceedToleratedFailureThreshold", "Cause": "too many"},
+    }
+    out = summarize_run(event, s3, BUCKET)
+    assert out["by_status"] == {"error": 1, "ok": 2}
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key="runs/r1/manifest.json")["Body"].read())
+    assert {"key": batch_key("r1", "00000-00001"), "kind": "batch", "indices": [0, 1]} in manifest[
+        "objects"
+    ]

@@ -5,10 +5,12 @@ the same endpoint, so what a handler writes an ItemReader can read."""
 
 from __future__ import annotations
 
+import collections
 import socket
 import threading
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs
 
 FAKE_CREDENTIALS = {
     "aws_access_key_id": "testing",
@@ -32,9 +34,102 @@ def s3_client(endpoint_url: str, region: str = S3_REGION) -> Any:
     )
 
 
-def _quiet_moto_server(listening: socket.socket) -> Any:
+def s3_operation(method: str, path: str, query: str, copy_source: bool) -> str:
+    """The S3 API operation a path-style request is (``PutObject``, ``ListObjectsV2``,
+    ``DeleteObjects``, ...), from its method, path and query, as S3 names them in its
+    request metrics and bills; ``copy_source``: it carries ``x-amz-copy-source``."""
+    params = parse_qs(query, keep_blank_values=True)
+    parts = path.lstrip("/").split("/", 1)
+    has_key = len(parts) == 2 and parts[1] != ""
+    if not parts[0]:
+        return "ListBuckets" if method == "GET" else f"{method}Service"
+    if not has_key:  # the bucket itself
+        if method == "GET":
+            if not params or set(params) <= {"prefix", "delimiter", "marker", "max-keys",
+                                              "encoding-type", "list-type", "continuation-token",
+                                              "start-after", "fetch-owner"}:  # fmt: skip
+                return "ListObjectsV2" if params.get("list-type") == ["2"] else "ListObjects"
+            return "GetBucket" + next(iter(params)).title().replace("-", "")
+        if method == "POST" and "delete" in params:
+            return "DeleteObjects"
+        return {"PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket"}.get(
+            method, f"{method}Bucket"
+        )
+    if method == "PUT":
+        if "partNumber" in params:
+            return "UploadPartCopy" if copy_source else "UploadPart"
+        return "CopyObject" if copy_source else "PutObject"
+    if method == "POST":
+        if "uploads" in params:
+            return "CreateMultipartUpload"
+        if "uploadId" in params:
+            return "CompleteMultipartUpload"
+        return "PostObject"
+    if method == "GET":
+        return "ListParts" if "uploadId" in params else "GetObject"
+    if method == "DELETE":
+        return "AbortMultipartUpload" if "uploadId" in params else "DeleteObject"
+    return {"HEAD": "HeadObject"}.get(method, f"{method}Object")
+
+
+class S3Request(NamedTuple):
+    """What ``RequestCounter`` counts by: the operation, the bucket and the key's folder
+    (the key up to its last ``/``; ``""`` for a key at the top or a bucket request)."""
+
+    operation: str
+    bucket: str
+    folder: str
+
+
+class RequestCounter:
+    """WSGI middleware counting the S3 requests an endpoint serves (by ``S3Request``) and
+    the bytes they carried in: what a run asked of S3, for tools that account for it.
+    Path-style requests only (the embedded endpoint is an IP address, which clients always
+    address path-style)."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+        self.requests: collections.Counter[S3Request] = collections.Counter()
+        self.bytes_in = 0
+
+    @property
+    def operations(self) -> collections.Counter[str]:
+        """Counts by operation name alone."""
+        counts: collections.Counter[str] = collections.Counter()
+        for request, count in self.snapshot().items():
+            counts[request.operation] += count
+        return counts
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "/")
+        operation = s3_operation(
+            environ.get("REQUEST_METHOD", "GET"),
+            path,
+            environ.get("QUERY_STRING", ""),
+            "HTTP_X_AMZ_COPY_SOURCE" in environ,
+        )
+        bucket, _, key = path.lstrip("/").partition("/")
+        request = S3Request(operation, bucket, key.rpartition("/")[0] + "/" if "/" in key else "")
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        with self._lock:
+            self.requests[request] += 1
+            self.bytes_in += size
+        return self._app(environ, start_response)
+
+    def snapshot(self) -> collections.Counter[S3Request]:
+        with self._lock:
+            return collections.Counter(self.requests)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.bytes_in = 0
+
+
+def _quiet_moto_server(listening: socket.socket, counter: RequestCounter | None = None) -> Any:
     """moto's server (what ``ThreadedMotoServer`` runs) on an already listening socket,
-    without a request log line on stderr for every S3 call."""
+    without a request log line on stderr for every S3 call; ``counter`` wraps the app."""
     from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
@@ -43,7 +138,10 @@ def _quiet_moto_server(listening: socket.socket) -> Any:
             pass
 
     host, port = listening.getsockname()[:2]
-    app = DomainDispatcherApplication(create_backend_app)
+    app: Any = DomainDispatcherApplication(create_backend_app)
+    if counter is not None:
+        counter._app = app
+        app = counter
     return make_server(
         host, port, app, threaded=True, request_handler=QuietHandler, fd=listening.fileno()
     )
@@ -60,7 +158,10 @@ class LocalS3:
     ``background=False`` the constructor waits.
 
     moto keeps one store per process: two embedded endpoints in one process see the same
-    buckets."""
+    buckets.
+
+    ``requests`` (embedded endpoints only) counts the S3 operations it served, from every
+    client: the handlers, the state machines' ItemReader / ResultWriter, the caller."""
 
     def __init__(self, endpoint_url: str | None = None, *, background: bool = False) -> None:
         self._server: Any | None = None
@@ -71,7 +172,9 @@ class LocalS3:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._closing = False
+        self.requests: RequestCounter | None = None
         if endpoint_url is None:
+            self.requests = RequestCounter(lambda environ, start_response: [])
             listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             listening.bind(("127.0.0.1", 0))
             listening.listen(128)
@@ -95,7 +198,7 @@ class LocalS3:
             with self._lock:
                 if self._closing or self._socket is None:
                     return
-                self._server = _quiet_moto_server(self._socket)
+                self._server = _quiet_moto_server(self._socket, self.requests)
         except BaseException as exc:
             self._error = exc
             return

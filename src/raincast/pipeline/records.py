@@ -11,13 +11,20 @@ hands the first step ``{"Items": [...], "BatchInput": {...run settings...}}``; e
 returns ``{"batch": {...run settings + batch_id...}, "items": [...]}``, which the next step
 reads. ``Batch.from_event`` accepts both.
 
-Result keys are deterministic (run id + row index + slug), so re-running a run id
-overwrites the same objects instead of adding new ones.
+Result keys are deterministic (run id + row index + slug, or run id + batch id), so
+re-running a run id overwrites the same objects instead of adding new ones.
+
+Result layouts: ``"batch"`` (the default) stores each batch's city documents as one JSON
+Lines object, ``runs/<run_id>/batches/<batch_id>.jsonl``, one PUT per batch; ``"city"``
+stores one JSON object per city, ``runs/<run_id>/cities/<index>-<slug>.json``, one PUT
+per city (25 times the PUT requests, S3's largest cost for a run). The documents are the
+same either way; ``raincast run`` writes them out as ``cities/*.json`` from both.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +37,8 @@ from raincast.weather import WEATHER_SOURCES as WEATHER_SOURCES
 # The providers a run may name are the registries' (re-exported here for the CLI).
 DEFAULT_GEOCODER = GEOCODERS.default
 DEFAULT_WEATHER = WEATHER_SOURCES.default
+RESULT_LAYOUTS = ("batch", "city")
+DEFAULT_RESULT_LAYOUT = "batch"
 
 # Execution names and S3 keys: keep run ids to a safe, portable alphabet.
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -185,6 +194,25 @@ def run_prefix(run_id: str) -> str:
 
 def city_key(run_id: str, index: int, city: str) -> str:
     return f"{run_prefix(run_id)}cities/{index:05d}-{slugify(city)}.json"
+
+
+def batch_key(run_id: str, batch_id: str) -> str:
+    """One batch's city documents, as JSON Lines (the default result layout)."""
+    return f"{run_prefix(run_id)}batches/{batch_id}.jsonl"
+
+
+def city_document(record: dict[str, Any]) -> bytes:
+    """A city's result document as stored per city (and as ``raincast run`` writes it)."""
+    return json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def batch_document(records: list[dict[str, Any]]) -> bytes:
+    """A batch's city documents as JSON Lines, one per line."""
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+
+
+def read_batch_document(body: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in body.decode("utf-8").splitlines() if line.strip()]
 
 
 def cities_list_key(run_id: str) -> str:

@@ -27,7 +27,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from raincast.errors import ProviderError, RetryableProviderError
-from raincast.pipeline.records import Batch, city_key, fail, result_row
+from raincast.pipeline.records import (
+    DEFAULT_RESULT_LAYOUT,
+    RESULT_LAYOUTS,
+    Batch,
+    batch_document,
+    batch_key,
+    city_document,
+    city_key,
+    fail,
+    result_row,
+)
 from raincast.weather.base import Observation
 
 log = logging.getLogger(__name__)
@@ -236,14 +246,28 @@ def describe_failure(failure: dict[str, Any]) -> str:
     return text[:500]
 
 
-def store_batch(batch: Batch, s3: Any, bucket: str) -> list[dict[str, Any]]:
-    """Writes one JSON document per city and returns the batch's result rows (each with the
-    ``key`` it was written to). Error items are written too: every city gets a result."""
+def store_batch(
+    batch: Batch, s3: Any, bucket: str, layout: str = DEFAULT_RESULT_LAYOUT
+) -> list[dict[str, Any]]:
+    """Writes the batch's city documents, one JSON Lines object for the batch (``layout``
+    "batch") or one JSON object per city ("city"), and returns the batch's result rows
+    (each with the ``key`` its document is in). Error items are written too: every city
+    gets a result."""
+    if layout not in RESULT_LAYOUTS:
+        raise ValueError(
+            f"unknown result layout {layout!r}: use one of {', '.join(RESULT_LAYOUTS)}"
+        )
     settings = batch.settings
     forecast_for = (dt.date.fromisoformat(settings.date) + dt.timedelta(days=1)).isoformat()
     rows = []
+    records = []
+    shared_key = batch_key(settings.run_id, batch.batch_id)
     for item in batch.items:
-        key = city_key(settings.run_id, int(item["index"]), str(item.get("city") or ""))
+        key = (
+            shared_key
+            if layout == "batch"
+            else city_key(settings.run_id, int(item["index"]), str(item.get("city") or ""))
+        )
         record = {
             "run_id": settings.run_id,
             "batch_id": batch.batch_id,
@@ -252,11 +276,17 @@ def store_batch(batch: Batch, s3: Any, bucket: str) -> list[dict[str, Any]]:
             "providers": {"geocoder": settings.geocoder, "weather": settings.weather},
             **item,
         }
+        if layout == "city":
+            s3.put_object(
+                Bucket=bucket, Key=key, Body=city_document(record), ContentType="application/json"
+            )
+        records.append(record)
+        rows.append({**result_row(item, settings.date), "key": key})
+    if layout == "batch":
         s3.put_object(
             Bucket=bucket,
-            Key=key,
-            Body=json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8"),
-            ContentType="application/json",
+            Key=shared_key,
+            Body=batch_document(records),
+            ContentType="application/x-ndjson",
         )
-        rows.append({**result_row(item, settings.date), "key": key})
     return rows

@@ -8,9 +8,11 @@ wrote during this run are read back instead, so cities that were forecast stay f
 Any city of the normalised list still unaccounted for is recorded as "not processed". So
 every row of the list gets exactly one line in the CSV.
 
-Written under ``runs/<run_id>/``: ``forecast.csv``, ``summary.json``, ``manifest.json``.
-Per-city objects left over from an earlier run with the same run id that this run did not
-write again are deleted, so a re-run never leaves stale results next to fresh ones.
+Written under ``runs/<run_id>/``: ``forecast.csv``, ``summary.json``, ``manifest.json``
+(which lists the result objects: ``batch`` objects with the indices of their cities, or
+``city`` objects, by the run's result layout). Result objects (``batches/``, ``cities/``)
+left over from an earlier run with the same run id that this run did not write again are
+deleted, so a re-run never leaves stale results next to fresh ones.
 """
 
 from __future__ import annotations
@@ -80,6 +82,23 @@ def summarize_run(event: dict[str, Any], s3: Any, bucket: str) -> dict[str, Any]
         summary["error"] = describe_failure(map_error)
 
     city_keys = [r["key"] for r in ordered if r.get("key")]
+    # A batch object holds several cities' documents: listed once, with their indices.
+    result_objects: dict[str, dict[str, Any]] = {}
+    for r in ordered:
+        if not r.get("key"):
+            continue
+        if "/batches/" in r["key"]:
+            entry = result_objects.setdefault(
+                r["key"], {"key": r["key"], "kind": "batch", "indices": []}
+            )
+            entry["indices"].append(r["index"])
+        else:
+            result_objects[r["key"]] = {
+                "key": r["key"],
+                "kind": "city",
+                "index": r["index"],
+                "status": r["status"],
+            }
     keys = {
         "csv": csv_key(run_id),
         "summary": summary_key(run_id),
@@ -93,11 +112,7 @@ def summarize_run(event: dict[str, Any], s3: Any, bucket: str) -> dict[str, Any]
         "bucket": bucket,
         "objects": [
             {"key": listing["key"], "kind": "input"},
-            *(
-                {"key": r["key"], "kind": "city", "index": r["index"], "status": r["status"]}
-                for r in ordered
-                if r.get("key")
-            ),
+            *result_objects.values(),
             {"key": keys["csv"], "kind": "csv"},
             {"key": keys["summary"], "kind": "summary"},
             {"key": keys["manifest"], "kind": "manifest"},
@@ -127,10 +142,17 @@ def forecast_csv(rows: list[dict[str, Any]]) -> bytes:
 
 
 def remove_stale_city_objects(s3: Any, bucket: str, run_id: str, keep: set[str]) -> list[str]:
-    prefix = f"{run_prefix(run_id)}cities/"
+    """Deletes the run's result objects (per city or per batch) not in ``keep``."""
+    prefix = run_prefix(run_id)
+    folders = (f"{prefix}batches/", f"{prefix}cities/")
     stale: list[str] = []
+    # One listing of the run (a LIST request per 1,000 keys), not one per folder.
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        stale.extend(o["Key"] for o in page.get("Contents", []) if o["Key"] not in keep)
+        stale.extend(
+            o["Key"]
+            for o in page.get("Contents", [])
+            if o["Key"].startswith(folders) and o["Key"] not in keep
+        )
     for start in range(0, len(stale), 1000):
         chunk = stale[start : start + 1000]
         s3.delete_objects(
@@ -167,23 +189,29 @@ def _rows_from_result_writer(
 def _rows_from_city_objects(
     s3: Any, bucket: str, settings: dict[str, Any], since: Any, rows: dict[int, dict[str, Any]]
 ) -> None:
-    """The rows of the per-city objects written since this run's list was (by this run,
-    not an earlier one with the same run id; S3 times are to the second)."""
+    """The rows of the result objects (per city, or per batch: one document a line)
+    written since this run's list was (by this run, not an earlier one with the same run
+    id; S3 times are to the second)."""
     run_id, date = settings["run_id"], settings["date"]
-    prefix = f"{run_prefix(run_id)}cities/"
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for entry in page.get("Contents", []):
-            if since is not None and entry["LastModified"] < since:
-                continue
-            record = _maybe_json(_read(s3, bucket, entry["Key"]).decode("utf-8", "replace"))
-            if (
-                not isinstance(record, dict)
-                or record.get("run_id") != run_id
-                or record.get("date") != date
-                or not isinstance(record.get("index"), int)
-            ):
-                continue
-            rows.setdefault(record["index"], {**result_row(record, date), "key": entry["Key"]})
+    for folder in ("cities/", "batches/"):
+        prefix = f"{run_prefix(run_id)}{folder}"
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for entry in page.get("Contents", []):
+                if since is not None and entry["LastModified"] < since:
+                    continue
+                text = _read(s3, bucket, entry["Key"]).decode("utf-8", "replace")
+                documents = text.splitlines() if folder == "batches/" else [text]
+                for document in documents:
+                    record = _maybe_json(document)
+                    if (
+                        not isinstance(record, dict)
+                        or record.get("run_id") != run_id
+                        or record.get("date") != date
+                        or not isinstance(record.get("index"), int)
+                    ):
+                        continue
+                    row = {**result_row(record, date), "key": entry["Key"]}
+                    rows.setdefault(record["index"], row)
 
 
 def _last_modified(s3: Any, location: dict[str, Any]) -> Any:

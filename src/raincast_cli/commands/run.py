@@ -31,6 +31,9 @@ from raincast.pipeline.records import (
     GEOCODERS,
     WEATHER_SOURCES,
     InvalidRequest,
+    city_document,
+    city_key,
+    read_batch_document,
     run_prefix,
     validate_date,
     validate_run_id,
@@ -311,8 +314,10 @@ def batch_size(runtime: Any) -> int:
 
 
 def copy_results(s3: Any, bucket: str, run_id: str, out_dir: Path) -> int:
-    """Copies what the run's manifest lists into ``out_dir``; removes per-city files there
-    that the manifest does not list (an earlier run into the same folder)."""
+    """Copies what the run's manifest lists into ``out_dir``, a batch object's documents
+    as one ``cities/*.json`` file per city (as the per-city layout stores them); removes
+    per-city files there that the manifest does not list (an earlier run into the same
+    folder)."""
     prefix = run_prefix(run_id)
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}manifest.json")["Body"].read())
     (out_dir / "cities").mkdir(parents=True, exist_ok=True)
@@ -320,9 +325,17 @@ def copy_results(s3: Any, bucket: str, run_id: str, out_dir: Path) -> int:
     for entry in manifest["objects"]:
         if entry["kind"] == "input":
             continue
+        body = s3.get_object(Bucket=bucket, Key=entry["key"])["Body"].read()
+        if entry["kind"] == "batch":
+            for record in read_batch_document(body):
+                key = city_key(run_id, int(record["index"]), str(record.get("city") or ""))
+                target = _inside(out_dir, key.removeprefix(prefix))
+                target.write_bytes(city_document(record))
+                written.add(target.resolve())
+            continue
         target = _inside(out_dir, entry["key"].removeprefix(prefix))
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(s3.get_object(Bucket=bucket, Key=entry["key"])["Body"].read())
+        target.write_bytes(body)
         written.add(target.resolve())
     copied = 0
     for path in (out_dir / "cities").glob("*.json"):
@@ -334,15 +347,25 @@ def copy_results(s3: Any, bucket: str, run_id: str, out_dir: Path) -> int:
 
 
 def copy_city_objects(s3: Any, bucket: str, run_id: str, out_dir: Path) -> int:
-    """Copies every per-city result of the run into ``out_dir/cities`` (no manifest)."""
-    prefix = f"{run_prefix(run_id)}cities/"
+    """Copies every per-city result of the run into ``out_dir/cities`` (no manifest):
+    per-city objects as they are, batch objects as one file per city."""
+    prefix = run_prefix(run_id)
     (out_dir / "cities").mkdir(parents=True, exist_ok=True)
     copied = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for entry in page.get("Contents", []):
-            target = _inside(out_dir / "cities", entry["Key"].removeprefix(prefix))
-            target.write_bytes(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
-            copied += 1
+    for folder in ("cities/", "batches/"):
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + folder)
+        for entry in (e for page in pages for e in page.get("Contents", [])):
+            body = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+            if folder == "cities/":
+                _inside(out_dir / "cities", entry["Key"].removeprefix(prefix + folder)).write_bytes(
+                    body
+                )
+                copied += 1
+                continue
+            for record in read_batch_document(body):
+                key = city_key(run_id, int(record["index"]), str(record.get("city") or ""))
+                _inside(out_dir, key.removeprefix(prefix)).write_bytes(city_document(record))
+                copied += 1
     return copied
 
 

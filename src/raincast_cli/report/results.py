@@ -4,7 +4,7 @@ any endpoint in ``AWS_ENDPOINT_URL``, such as ``raincast serve``'s).
 
 A report needs ``forecast.csv`` and ``summary.json``; the model version comes from one
 forecast city's record when the run has them (``cities/`` locally, the manifest's city
-objects on S3). Only those few objects are read, so a report of a 10,000-city run on S3
+or batch objects on S3). Only those few objects are read, so a report of a 10,000-city run on S3
 costs three or four GETs.
 """
 
@@ -164,14 +164,20 @@ class _S3Reader:
         objects = manifest.get("objects") if isinstance(manifest, dict) else None
         for entry in objects or []:
             key = entry.get("key") if isinstance(entry, dict) else None
-            if (
-                entry.get("kind") == "city"
-                and entry.get("status") == "ok"
-                and isinstance(key, str)
-                and key.startswith(self.prefix)
-            ):
+            if not isinstance(key, str) or not key.startswith(self.prefix):
+                continue
+            if entry.get("kind") == "city" and entry.get("status") == "ok":
                 try:
                     return _versions([json.loads(self._get(key))])
                 except (ReportInputError, ValueError):
                     return []
+            if entry.get("kind") == "batch":  # the default layout: a batch's documents
+                try:
+                    lines = self._get(key).decode("utf-8").splitlines()
+                    records = [json.loads(line) for line in lines if line.strip()]
+                except (ReportInputError, ValueError):
+                    return []
+                ok = [r for r in records if isinstance(r, dict) and r.get("status") == "ok"]
+                if ok:
+                    return _versions(ok[:1])
         return []

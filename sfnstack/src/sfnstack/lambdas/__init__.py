@@ -6,9 +6,10 @@ from sfnstack.lambdas.functions import (
     function_from_callable,
     resolve_functions,
 )
-from sfnstack.lambdas.pool import LambdaPool, Worker, default_worker_count
+from sfnstack.lambdas.pool import InvocationRecord, LambdaPool, Worker, default_worker_count
 
 __all__ = [
+    "InvocationRecord",
     "LambdaPool",
     "LocalFunction",
     "Worker",

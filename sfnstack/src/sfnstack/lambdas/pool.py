@@ -11,6 +11,10 @@ idle one is retired to make room). A handler past its Timeout gets its process k
 
 Handlers' stdout/stderr go to one log file per function (``log_path``), Lambda-style
 START/END/REPORT lines included, never into the CLI's own output.
+
+With ``record_invocations`` set, the pool keeps an ``InvocationRecord`` per invocation
+(function, handler duration as the worker measured it, init duration on a cold start),
+for tools that account for what a run did (what Lambda would bill, for one).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +53,24 @@ from sfnstack.services import (
 _WORKER_SCRIPT = str(Path(__file__).with_name("worker.py"))
 _LENGTH = struct.Struct(">I")
 _TIMEOUT = struct.Struct(">d")
+_DURATION = struct.Struct(">d")  # leads an invoke's reply: the handler's duration in ms
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invocation limit, both ways
 # Lambda limits a function's init phase to 10 s; a loaded laptop importing numpy and boto3
 # deserves more slack, so the local limit is generous.
 INIT_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    """One invocation: the function's logical id, the handler's duration in ms (measured in
+    the worker, as its REPORT line says; the time until the failure for a timed-out or dead
+    environment), the init duration in ms when it was a cold start, and the error type when
+    it failed."""
+
+    function: str
+    duration_ms: float
+    init_ms: float | None = None
+    error: str | None = None
 
 
 def _request_id() -> str:
@@ -109,6 +128,9 @@ class Worker:
             os.close(response_write)
         self._buffer = bytearray()
         self.abandoned: tuple[float, str] | None = None  # (deadline, request id)
+        self.invocations = 0
+        self.init_ms: float | None = None  # the handler module's import, from the worker
+        self.last_duration_ms: float | None = None  # the last invocation's handler time
         self.last_used = time.monotonic()
         self.deadline: float | None = None  # set while the watchdog should time it out
         self.timed_out = False
@@ -142,6 +164,7 @@ class Worker:
             self.kill()
             document = json.loads(body)
             raise LambdaFunctionError(document.get("errorType", "Runtime.Unknown"), document)
+        self.init_ms = float(json.loads(body).get("init_ms", 0.0))
 
     # -- framing --------------------------------------------------------------------
 
@@ -201,10 +224,14 @@ class Worker:
     def invoke(self, payload: bytes, request_id: str) -> bytes:
         """Run the handler on ``payload`` (JSON text); the result as JSON text."""
         function = self.function
+        self.invocations += 1
+        self.last_duration_ms = None
         deadline = time.monotonic() + function.timeout
         try:
             self._send(b"V", _TIMEOUT.pack(function.timeout) + request_id.encode() + payload)
             kind, body = self._receive(deadline)
+            (self.last_duration_ms,) = _DURATION.unpack_from(body)
+            body = body[_DURATION.size :]
         except greenlet.GreenletExit:
             # Its execution ended without it (a Task timeout gave up on it): the handler runs
             # on, as on Lambda; the pool has the reply read (``finish``) before reusing it.
@@ -446,6 +473,10 @@ class LambdaPool:
         self._total = 0  # live environments, idle or busy
         self._closed = False
         self.cold_starts = 0
+        # Set to keep an InvocationRecord per invocation in ``invocations`` (off by default:
+        # a long-lived pool would grow without bound).
+        self.record_invocations = False
+        self.invocations: list[InvocationRecord] = []
         for function in (functions or {}).values():
             self.add_function(function)
         # Workers must not outlive the program even if close() is forgotten (finalize also
@@ -581,9 +612,27 @@ class LambdaPool:
             )
         request_id = _request_id()
         worker = self._acquire(target)
+        cold = worker.invocations == 0
+        started = time.monotonic()
+        error: str | None = None
         try:
             result = worker.invoke(body, request_id)
+        except LambdaFunctionError as exc:
+            error = exc.error_type
+            raise
+        except BaseException as exc:
+            error = type(exc).__name__
+            raise
         finally:
+            if self.record_invocations:
+                duration = worker.last_duration_ms
+                if duration is None:  # no reply: timed out or died; billed until then
+                    duration = (time.monotonic() - started) * 1000
+                self.invocations.append(
+                    InvocationRecord(
+                        target.logical_id, duration, worker.init_ms if cold else None, error
+                    )
+                )
             if worker.abandoned is None:
                 self._release(worker)
             else:  # it keeps its slot until its reply is in

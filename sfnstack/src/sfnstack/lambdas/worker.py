@@ -26,6 +26,7 @@ from typing import Any
 
 _LENGTH = struct.Struct(">I")
 _TIMEOUT = struct.Struct(">d")
+_DURATION = struct.Struct(">d")
 # After each reply the environment watches its request pipe this long before it blocks in
 # read(). A Map hands a warm environment its next item within tens of microseconds; a
 # process that is still running takes it at once, while waking a sleeping one costs the
@@ -85,8 +86,10 @@ def _error_document(
 class _Channel:
     """Frames: 4-byte big-endian length, 1 kind byte, body. Requests: ``I`` (init, body = the
     function facts as JSON) and ``V`` (invoke, body = 8-byte timeout + 36-byte request id +
-    event JSON). Replies: ``O`` (body = result JSON) or ``E`` (body = error document JSON).
-    Fixed binary headers keep the per-invocation cost to the payload itself."""
+    event JSON). Replies: ``O`` (body = result JSON) or ``E`` (body = error document JSON);
+    an invoke's reply body starts with the 8-byte handler duration in milliseconds (what
+    the REPORT line says), so the pool can record it. Fixed binary headers keep the
+    per-invocation cost to the payload itself."""
 
     def __init__(self, request_fd: int, response_fd: int) -> None:
         self._in = request_fd
@@ -306,7 +309,7 @@ def main(request_fd: int, response_fd: int) -> int:
             f"{pending}END RequestId: {request_id}\nREPORT RequestId: {request_id}\t"
             f"Duration: {duration:.2f} ms\tMemory Size: {memory} MB\n"
         )
-        channel.send(kind, out)
+        channel.send(kind, _DURATION.pack(duration) + out)
 
 
 if __name__ == "__main__":

@@ -290,3 +290,24 @@ def test_close_ends_every_worker(handlers_dir: Path) -> None:
     assert all(process.poll() is not None for process in processes)
     with pytest.raises(RuntimeError, match="closed"):
         pool.invoke("echo", 1)
+
+
+def test_invocation_records_carry_the_handler_duration_and_the_cold_start(functions) -> None:
+    with LambdaPool(functions, max_workers=1) as pool:
+        pool.invoke("ToolsFunction", {})  # before recording: not kept
+        assert pool.invocations == []
+        pool.record_invocations = True
+        pool.invoke("DoubleFunction", {"value": 2})  # a cold start
+        pool.invoke("DoubleFunction", {"value": 3})  # warm
+        pool.invoke("ShortFunction", {"seconds": 0.05})  # a duration known from below
+        with pytest.raises(LambdaFunctionError):
+            pool.invoke("FailFunction", {})
+    cold, warm, slept, failed = pool.invocations
+    assert [r.function for r in pool.invocations] == [
+        "DoubleFunction", "DoubleFunction", "ShortFunction", "FailFunction",
+    ]  # fmt: skip
+    assert cold.init_ms is not None and cold.init_ms > 0 and warm.init_ms is None
+    assert 50 <= slept.duration_ms < 5_000
+    assert failed.error == "FixtureError"
+    assert all(0 < r.duration_ms < 5_000 for r in pool.invocations)
+    assert cold.error is None and warm.error is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sfnstack.embedded_s3 import LocalS3
+from sfnstack.embedded_s3 import LocalS3, S3Request
 from sfnstack.lambdas import LambdaPool, function_from_callable
 
 HANDLER = """
@@ -66,3 +66,39 @@ def test_closing_while_starting_does_not_hang() -> None:
     s3 = LocalS3(background=True)
     s3.close()  # the starting thread sees the close and never serves
     assert not s3.embedded
+
+
+def test_request_counter_names_each_operation_from_every_client(tmp_path: Path) -> None:
+    (tmp_path / "s3_handlers.py").write_text(HANDLER)
+    with LocalS3() as s3:
+        s3.create_buckets(["counted"])
+        assert s3.requests is not None
+        client = s3.client()
+        client.put_object(Bucket="counted", Key="in.txt", Body=b"hello")
+        s3.requests.reset()  # what came before is not counted
+        env = {"AWS_ENDPOINT_URL": s3.endpoint_url, "AWS_ENDPOINT_URL_S3": s3.endpoint_url}
+        function = function_from_callable("copy", "s3_handlers:copy", code_dir=tmp_path)
+        with LambdaPool({"copy": function}, max_workers=1, base_env=env) as pool:
+            pool.invoke("copy", {"bucket": "counted"})  # a handler: one GET, one PUT
+        client.copy_object(Bucket="counted", Key="copy.txt", CopySource="counted/out.txt")
+        client.list_objects_v2(Bucket="counted", Prefix="o")
+        client.head_object(Bucket="counted", Key="in.txt")
+        client.delete_objects(Bucket="counted", Delete={"Objects": [{"Key": "copy.txt"}]})
+        client.delete_object(Bucket="counted", Key="out.txt")
+        assert s3.requests.operations == {
+            "GetObject": 1,
+            "PutObject": 1,
+            "CopyObject": 1,
+            "ListObjectsV2": 1,
+            "HeadObject": 1,
+            "DeleteObjects": 1,
+            "DeleteObject": 1,
+        }
+        assert s3.requests.bytes_in >= len(b"HELLO")
+        client.put_object(Bucket="counted", Key="runs/r1/cities/a.json", Body=b"{}")
+        assert s3.requests.snapshot()[S3Request("PutObject", "counted", "runs/r1/cities/")] == 1
+        assert s3.requests.snapshot()[S3Request("GetObject", "counted", "")] == 1
+
+
+def test_an_endpoint_given_by_url_is_not_counted() -> None:
+    assert LocalS3("http://127.0.0.1:1").requests is None

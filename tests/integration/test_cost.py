@@ -55,11 +55,11 @@ def test_counts_match_what_the_state_machine_does(three_cities: dict) -> None:
     # Prepare, IsInputValid, ForecastCities, Summarize; one child, started once.
     assert quantity(report, "Step Functions", "parent state transitions") == 4
     assert quantity(report, "Step Functions", "Express child requests") == 1
-    # Run-level S3: the upload (s3 trigger), Prepare's list, the ResultWriter's results file
-    # and manifest, Summarize's CSV, summary and manifest (7 PUTs) and its stale listing
-    # (1 LIST); GETs: Prepare reads the upload, the ItemReader the list, Summarize the
+    # Run-level S3: the upload (s3 trigger), Prepare's run-id claim and its list, the
+    # ResultWriter's results file and manifest, Summarize's CSV, summary and manifest (8 PUTs)
+    # and its stale listing (1 LIST); GETs: Prepare reads the upload, the ItemReader the list, Summarize the
     # list, the ResultWriter manifest and its results file.
-    assert quantity(report, "S3", "PUT/COPY/POST/LIST requests (per run)") == 8
+    assert quantity(report, "S3", "PUT/COPY/POST/LIST requests (per run)") == 9
     assert quantity(report, "S3", "GET/other requests (per run)") == 5
     assert quantity(report, "EventBridge", "S3 Object Created event (AWS service event)") == 1
     # The default layout: one PUT for the batch's documents, none per city.
@@ -77,8 +77,8 @@ def test_per_city_layout_puts_one_object_per_city(tmp_path: Path) -> None:
     assert quantity(report, "S3", "PUT/COPY/POST/LIST requests (per city)") == 2
     assert not [line for line in report["lines"] if "(per batch)" in line["item"]]
     # schedule trigger (the default): the list was already there, its upload is not
-    # counted: Prepare's list, the ResultWriter's 2, Summarize's 3 and its 1 listing.
-    assert quantity(report, "S3", "PUT/COPY/POST/LIST requests (per run)") == 7
+    # counted: Prepare's claim and list, the ResultWriter's 2, Summarize's 3 and its listing.
+    assert quantity(report, "S3", "PUT/COPY/POST/LIST requests (per run)") == 8
     assert quantity(report, "EventBridge Scheduler", "scheduled invocation") == 1
 
 

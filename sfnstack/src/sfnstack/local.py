@@ -36,6 +36,7 @@ from sfnstack.template import (
 
 if TYPE_CHECKING:
     from sfnstack.asl import ExecutionResult
+    from sfnstack.mocks import TestCase
 
 Listener = Callable[[dict[str, Any]], None]
 
@@ -65,6 +66,7 @@ class LocalExecution:
         name: str,
         listener: Listener | None,
         record_history: bool = True,
+        test_case: TestCase | None = None,
     ) -> None:
         self.runtime = runtime
         self.state_machine = state_machine
@@ -81,6 +83,8 @@ class LocalExecution:
         self._failure: BaseException | None = None
         self._done = threading.Event()
         self.services = runtime.services()
+        if test_case is not None:
+            self.services.mocked = test_case.start()
         self._thread = threading.Thread(target=self._run, name=f"execution-{name}", daemon=True)
         self._thread.start()
 
@@ -345,9 +349,11 @@ class LocalRuntime:
         name: str | None = None,
         listener: Listener | None = None,
         record_history: bool = True,
+        test_case: TestCase | None = None,
     ) -> LocalExecution:
         """Start an execution in a background thread. ``record_history=False`` skips building
-        the history (faster for large Maps; ``result.history`` is then empty)."""
+        the history (faster for large Maps; ``result.history`` is then empty). ``test_case``
+        (a mock configuration's, ``sfnstack.mocks``) answers the Task states it names."""
         if self._closed:
             raise RuntimeError("the local runtime is closed")
         machine = self.state_machine(state_machine)
@@ -364,6 +370,7 @@ class LocalRuntime:
             name,
             listener,
             record_history,
+            test_case,
         )
         self._executions[execution.arn] = execution
         return execution
@@ -384,10 +391,16 @@ class LocalRuntime:
         listener: Listener | None = None,
         record_history: bool = True,
         timeout: float | None = None,
+        test_case: TestCase | None = None,
     ) -> ExecutionResult:
         """Run an execution to its end (``TimeoutError`` after ``timeout`` seconds)."""
         execution = self.start_execution(
-            state_machine, input, name=name, listener=listener, record_history=record_history
+            state_machine,
+            input,
+            name=name,
+            listener=listener,
+            record_history=record_history,
+            test_case=test_case,
         )
         return execution.wait(timeout)
 

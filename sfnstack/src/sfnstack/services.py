@@ -13,7 +13,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .mocks import MockedCalls
 
 
 class LambdaFunctionError(Exception):
@@ -76,3 +79,6 @@ class Services:
     # (sfnstack.cooperative): they overlap where the calls above wait through the hub, as
     # the LambdaPool's do; an invoker that blocks without asking holds them all.
     map_workers: int = 8
+    # A mock configuration's test case (sfnstack.mocks): the Task states it names answer
+    # from their mocked responses instead of calling anything. One per execution.
+    mocked: MockedCalls | None = None

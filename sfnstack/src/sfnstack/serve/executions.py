@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from sfnstack.mocks import ENV_VAR as MOCK_CONFIG_ENV
+from sfnstack.mocks import MockConfig, MockConfigError, TestCase
 from sfnstack.serve.store import DataDir
 
 log = logging.getLogger("sfnstack.serve")
@@ -50,6 +52,7 @@ class Runtime(Protocol):
         *,
         name: str | None = None,
         listener: Any = None,
+        test_case: Any = None,
     ) -> Any: ...
 
     def close(self) -> None: ...
@@ -187,10 +190,12 @@ class Executions:
         runtime: Runtime,
         data: DataDir,
         on_closed: Callable[[ExecutionRecord], None] | None = None,
+        mock_config: MockConfig | None = None,
     ) -> None:
         self.runtime = runtime
         self.data = data
         self.on_closed = on_closed
+        self.mock_config = mock_config  # SFN_MOCK_CONFIG: test cases chosen by 'ARN#Name'
         self._lock = threading.RLock()
         self._records: dict[str, ExecutionRecord] = {}
         self._by_name: dict[tuple[str, str], str] = {}
@@ -298,7 +303,12 @@ class Executions:
     def start(
         self, sm_arn: Any, input_text: str | None, name: str | None, trigger: str
     ) -> ExecutionRecord:
+        # Step Functions Local's way to choose a mock test case: 'stateMachineArn#TestCase'
+        test_case_name = None
+        if isinstance(sm_arn, str) and "#" in sm_arn:
+            sm_arn, test_case_name = sm_arn.split("#", 1)
         sm = self.state_machine(sm_arn)
+        test_case = self._test_case(sm, test_case_name)
         text = "{}" if input_text is None else input_text
         if not isinstance(text, str):
             raise SfnError("ValidationException", "input must be a string of JSON")
@@ -323,7 +333,11 @@ class Executions:
             log.info("execution %s started by %s (%s)", name, trigger, _short(sm.arn))
             try:
                 handle = self.runtime.start_execution(
-                    sm.logical_id, payload, name=name, listener=_progress_logger(sm, name)
+                    sm.logical_id,
+                    payload,
+                    name=name,
+                    listener=_progress_logger(sm, name),
+                    test_case=test_case,
                 )
             except Exception as exc:
                 log.error("execution %s could not start: %s", name, exc)
@@ -347,6 +361,22 @@ class Executions:
             self._watchers.append(watcher)
         watcher.start()
         return record
+
+    def _test_case(self, sm: Any, name: str | None) -> TestCase | None:
+        if name is None:
+            return None
+        if self.mock_config is None:
+            raise SfnError(
+                "ValidationException",
+                f"test case '{name}' chosen, but no mock configuration is loaded"
+                f" (set {MOCK_CONFIG_ENV} before starting sfnstack serve)",
+            )
+        try:
+            test_case = self.mock_config.test_case([sm.name, sm.logical_id], name)
+            test_case.check_definition(sm.definition)
+        except MockConfigError as exc:
+            raise SfnError("ValidationException", str(exc)) from None
+        return test_case
 
     def _watch(self, record: ExecutionRecord, handle: Any) -> None:
         result: Any = None

@@ -109,6 +109,11 @@ class MockedCalls:
             self._attempts[state] = attempt + 1
         return attempt, response.at(attempt)
 
+    def attempts(self, state: str) -> int:
+        """How many times the state has asked so far (the next attempt's number)."""
+        with self._lock:
+            return self._attempts.get(state, 0)
+
     def exhausted(self, state: str, attempt: int) -> str:
         """The message of a mocked state with no response for this attempt."""
         response = self.test_case.states[state]

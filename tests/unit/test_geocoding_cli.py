@@ -118,3 +118,13 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 2
     assert "invalid choice: 'google'" in capsys.readouterr().err
     assert main(["geocode", "--alternatives", "-1", "Sydney"]) == 2
+
+
+def test_escape_sequences_in_names_never_reach_the_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["geocode", "\x1b]0;owned\x07Sydney\x1b[2J", "Ho\u202ebart"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "\\x1b]0;owned\\x07Sydney\\x1b[2J" in out and "Ho\\u202ebart" in out

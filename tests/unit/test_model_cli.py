@@ -46,6 +46,16 @@ def test_predict_observations_plain_csv_without_optional_columns(tmp_path):
     assert 0.0 < float(rows[1][2]) < 1.0
 
 
+def test_predict_observations_neutralises_formula_locations(tmp_path):
+    source = tmp_path / "mine.csv"
+    source.write_text("Date,Location,Humidity3pm,Rainfall\n2024-05-01,=cmd|' /C calc'!A0,91,12.0\n")
+    out = tmp_path / "pred.csv"
+    assert main(["predict-observations", str(source), "--out", str(out)]) == 0
+    rows = list(csv.reader(out.open()))
+    assert rows[1][1] == "'=cmd|' /C calc'!A0"
+    assert 0.0 < float(rows[1][2]) < 1.0
+
+
 @pytest.mark.parametrize(
     "content, message",
     [

@@ -27,11 +27,12 @@ def args(cities: Path, **overrides: object) -> argparse.Namespace:
 def test_request_from_arguments(tmp_path: Path) -> None:
     cities = tmp_path / "my list.txt"
     cities.write_text("Sydney\nPerth\n")
-    request, parsed, run_id = run_command._request(args(cities, date="2015-03-04", run_id="r1"))
-    assert request == {"run_id": "r1", "weather": "replay", "geocoder": "geonames", "trigger": "cli",
-                       "date": "2015-03-04"}  # fmt: skip
-    assert len(parsed) == 2 and run_id == "r1"
-    _, _, default_id = run_command._request(args(cities))
+    given = run_command._request(args(cities, date="2015-03-04", run_id="r1"))
+    assert given.request == {"run_id": "r1", "weather": "replay", "geocoder": "geonames",
+                             "trigger": "cli", "date": "2015-03-04"}  # fmt: skip
+    assert len(given.cities) == 2 and given.run_id == "r1"
+    assert (given.data, given.filename) == (b"Sydney\nPerth\n", "my-list.txt")
+    default_id = run_command._request(args(cities)).run_id
     assert default_id.startswith("my-list-") and default_id.endswith("Z")
 
 
@@ -95,3 +96,73 @@ def test_table_shows_probabilities_and_reasons() -> None:
     assert lines[1].split() == ["Sydney", "Sydney,", "AU", "2016-06-30", "0.23", "no"]
     assert lines[2].split()[:4] == ["Atlantisxx", "-", "2016-06-30", "-"]
     assert lines[2].endswith("error: not found: x")
+
+
+@pytest.mark.parametrize("date", ["2007-10-31", "2016-07-01", "2026-01-01", "1990-05-05"])
+def test_a_date_outside_the_offline_data_is_refused_naming_the_range(
+    tmp_path: Path, capsys, date: str
+) -> None:
+    cities = tmp_path / "c.txt"
+    cities.write_text("Sydney\n")
+    with pytest.raises(InvalidRequest, match="the replay covers 2007-11-01 to 2016-06-30"):
+        run_command._request(args(cities, date=date))
+    assert run_command.run(args(cities, date=date, out=tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"date {date} is outside the offline observations" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("date", ["2007-11-01", "2016-06-30"])
+def test_the_first_and_last_day_of_the_offline_data_are_fine(tmp_path: Path, date: str) -> None:
+    cities = tmp_path / "c.txt"
+    cities.write_text("Sydney\n")
+    assert run_command._request(args(cities, date=date)).request["date"] == date
+    # A live source takes any date.
+    assert run_command._request(args(cities, date="2026-01-01", weather="open-meteo"))
+
+
+def test_the_prepare_step_refuses_the_same_dates() -> None:
+    from raincast.pipeline.prepare import prepare_run
+
+    prepared = prepare_run(
+        {"cities": ["Sydney"], "date": "2020-01-01"}, "exec-1", None, None, "results",
+        lambda weather: "2016-06-30",
+    )  # fmt: skip
+    assert prepared["ok"] is False and prepared["error"] == "InvalidRequest"
+    assert "2007-11-01 to 2016-06-30" in prepared["message"]
+
+
+def test_stdin_is_read_once_and_uploaded_as_read(tmp_path: Path, monkeypatch) -> None:
+    class Stdin:
+        buffer = io.BytesIO(b"city;country\nSydney;AU\n")
+
+    monkeypatch.setattr(run_command.sys, "stdin", Stdin)
+    given = run_command._request(args(Path("-")))
+    assert [r.city for r in given.cities.rows] == ["Sydney"]
+    assert given.data == b"city;country\nSydney;AU\n" and given.filename == "stdin"
+    assert given.run_id.startswith("stdin-")
+
+
+@pytest.mark.parametrize(
+    ("name", "uploaded"),
+    [("my list.csv", "my-list.csv"), ("<stdin>", "stdin"), ("63", "63"),
+     ("../../etc/passwd", "passwd"), ("x.JSON", "x.json"), ("a.b c", "a-b-c")],
+)  # fmt: skip
+def test_upload_name_is_a_safe_key_part(name: str, uploaded: str) -> None:
+    assert run_command.upload_name(Path(name).name if "/" in name else name) == uploaded
+
+
+def test_table_and_errors_never_print_escape_sequences(tmp_path: Path, capsys) -> None:
+    rows = [
+        {"city": "\x1b[2J\x1b]0;owned\x07Syd", "place": "", "country": "\u202eUA",
+         "date": "2016-06-30", "p_rain_tomorrow": "", "rain_tomorrow": "", "status": "error",
+         "reason": "bad row: \x1b[31mred"},
+    ]  # fmt: skip
+    table = run_command.format_table(rows)
+    assert "\x1b" not in table and "\u202e" not in table and "\x07" not in table
+    assert "\\x1b[2J" in table
+    bad = tmp_path / "\x1b[31mevil.csv"
+    bad.write_bytes(b"name\nSydney\n")
+    assert run_command.run(args(bad)) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b[31mevil.csv" in err

@@ -117,13 +117,35 @@ def _settings(
     weather = validate_choice("weather", request.get("weather") or DEFAULT_WEATHER, WEATHER_SOURCES)
     geocoder = validate_choice("geocoder", request.get("geocoder") or DEFAULT_GEOCODER, GEOCODERS)
     run_id = validate_run_id(request.get("run_id") or execution_name)
-    date = validate_date(request["date"]) if request.get("date") else default_date(weather)
+    if request.get("date"):
+        date = validate_date(request["date"])
+        check_date_available(weather, date)
+    else:
+        date = default_date(weather)
     trigger = request.get("trigger")
     settings = RunSettings(
         run_id, date, weather, geocoder, str(trigger) if trigger else None, execution_id
     )
     source = {"bucket": request["bucket"], "key": request["key"]} if has_s3 else {"inline": True}
     return settings, source
+
+
+def check_date_available(weather: str, date: str) -> None:
+    """Refuses an observation date the weather source has no data for, naming the range:
+    the offline replay covers a fixed period (a live source takes any date; the provider
+    says so per city if not)."""
+    if weather != "replay":
+        return
+    from raincast.weather.replay import cached_replay_data
+
+    data = cached_replay_data()  # what the replay source serves (loaded once per process)
+    first, last = data.first_date, data.latest_date
+    if not first <= dt.date.fromisoformat(date) <= last:
+        raise InvalidRequest(
+            f"date {date} is outside the offline observations: the replay covers "
+            f"{first.isoformat()} to {last.isoformat()}; choose a date in that range "
+            "(or weather open-meteo)"
+        )
 
 
 def _read_cities(request: dict[str, Any], s3: Any) -> CityList:

@@ -3,8 +3,10 @@
 Results come from the Distributed Map's ResultWriter output (the manifest and its
 SUCCEEDED/FAILED/PENDING files, in AWS's layout): a succeeded batch's output is Store's
 result rows; a failed batch's input names the cities it carried, which are recorded as
-errors. Any city of the normalised list still unaccounted for (the Map itself failed) is
-recorded as "not processed". So every row of the list gets exactly one line in the CSV.
+errors. When the Map itself failed (its Catch gives no results), the per-city objects Store
+wrote during this run are read back instead, so cities that were forecast stay forecast.
+Any city of the normalised list still unaccounted for is recorded as "not processed". So
+every row of the list gets exactly one line in the CSV.
 
 Written under ``runs/<run_id>/``: ``forecast.csv``, ``summary.json``, ``manifest.json``.
 Per-city objects left over from an earlier run with the same run id that this run did not
@@ -31,6 +33,7 @@ from raincast.pipeline.records import (
     summary_key,
 )
 from raincast.pipeline.steps import describe_failure
+from raincast.sanitize import spreadsheet_cell
 
 
 def summarize_run(event: dict[str, Any], s3: Any, bucket: str) -> dict[str, Any]:
@@ -48,6 +51,8 @@ def summarize_run(event: dict[str, Any], s3: Any, bucket: str) -> dict[str, Any]
             _rows_from_output(output, rows)
 
     map_error = event.get("map_error")
+    if map_error and not rows:
+        _rows_from_city_objects(s3, bucket, settings, _last_modified(s3, listing), rows)
     missing_reason = (
         "not processed: " + describe_failure(map_error) if map_error else "not processed: no result"
     )
@@ -107,13 +112,17 @@ def summarize_run(event: dict[str, Any], s3: Any, bucket: str) -> dict[str, Any]
 
 
 def forecast_csv(rows: list[dict[str, Any]]) -> bytes:
+    """The run's CSV. Text cells (city, place, country, reason) come from the list and the
+    providers, so each goes through ``spreadsheet_cell``: none can start a formula."""
     out = io.StringIO()
     writer = csv.DictWriter(
         out, fieldnames=RESULT_FIELDS, extrasaction="ignore", lineterminator="\n"
     )
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row[k] for k in RESULT_FIELDS})
+        writer.writerow(
+            {k: "" if row.get(k) is None else spreadsheet_cell(row[k]) for k in RESULT_FIELDS}
+        )
     return out.getvalue().encode("utf-8")
 
 
@@ -153,6 +162,36 @@ def _rows_from_result_writer(
                     index = int(item["index"])
                     if index not in rows:
                         rows[index] = {**result_row(fail(dict(item), reason), date), "key": None}
+
+
+def _rows_from_city_objects(
+    s3: Any, bucket: str, settings: dict[str, Any], since: Any, rows: dict[int, dict[str, Any]]
+) -> None:
+    """The rows of the per-city objects written since this run's list was (by this run,
+    not an earlier one with the same run id; S3 times are to the second)."""
+    run_id, date = settings["run_id"], settings["date"]
+    prefix = f"{run_prefix(run_id)}cities/"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Contents", []):
+            if since is not None and entry["LastModified"] < since:
+                continue
+            record = _maybe_json(_read(s3, bucket, entry["Key"]).decode("utf-8", "replace"))
+            if (
+                not isinstance(record, dict)
+                or record.get("run_id") != run_id
+                or record.get("date") != date
+                or not isinstance(record.get("index"), int)
+            ):
+                continue
+            rows.setdefault(record["index"], {**result_row(record, date), "key": entry["Key"]})
+
+
+def _last_modified(s3: Any, location: dict[str, Any]) -> Any:
+    try:
+        head = s3.head_object(Bucket=location["bucket"], Key=location["key"])
+    except Exception:  # botocore ClientError: then every object counts
+        return None
+    return head["LastModified"].replace(microsecond=0)
 
 
 def _rows_from_output(output: Any, rows: dict[int, dict[str, Any]]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from raincast.errors import ProviderError
 from raincast.geocoding import DEFAULT_PROVIDER, PROVIDERS, GeocodeResult, Place, get_geocoder
+from raincast.sanitize import printable, printable_lines
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_ERROR = 0, 1, 2
 
@@ -67,12 +68,12 @@ def run(args: argparse.Namespace) -> int:
         json.dump([r.to_dict() for r in results], sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(format_table(results))
+        sys.stdout.write(printable_lines(format_table(results)))
     return EXIT_OK if all(r.found for r in results) else EXIT_NOT_FOUND
 
 
 def _fail(message: str) -> int:
-    print(f"raincast geocode: {message}", file=sys.stderr)
+    print(f"raincast geocode: {printable(message)}", file=sys.stderr)
     return EXIT_ERROR
 
 

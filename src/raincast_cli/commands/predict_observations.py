@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from raincast.features import features_from_table
     from raincast.model.artifact import ModelArtifactError, RainModel
+    from raincast.sanitize import spreadsheet_cell
     from raincast.weather.weatheraus import ObservationFileError, read_observations
 
     try:
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             writer = csv.writer(handle)
             writer.writerow(["Date", "Location", "p_rain_tomorrow"])
             for date, location, p in zip(table.dates, table.locations, probabilities, strict=True):
-                writer.writerow([str(date), location, f"{p:.6f}"])
+                writer.writerow([str(date), spreadsheet_cell(location), f"{p:.6f}"])
     except OSError as exc:
         print(f"raincast predict-observations: cannot write {args.out}: {exc}", file=sys.stderr)
         return 2

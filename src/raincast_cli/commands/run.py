@@ -16,21 +16,26 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from raincast.cities import CityList, CityListError, load_city_list, slugify
+from raincast.cities import CityList, CityListError, parse_city_list, read_city_list, slugify
+from raincast.pipeline.prepare import check_date_available
 from raincast.pipeline.records import (
     GEOCODERS,
     WEATHER_SOURCES,
     InvalidRequest,
+    run_prefix,
     validate_date,
     validate_run_id,
 )
+from raincast.sanitize import printable
 
 STATE_MACHINE = "ForecastStateMachine"
 INPUT_BUCKET = "InputBucket"
@@ -43,8 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "cities",
         metavar="CITIES",
-        help="city list: CSV with a 'city' column (optional country, lat, lon), "
-        "text with one city per line, or a JSON array",
+        help="city list: CSV with a 'city' column (optional country, lat, lon; separated by "
+        "commas, semicolons or tabs), text with one city per line, or a JSON array; - for stdin",
     )
     parser.add_argument(
         "--date",
@@ -63,27 +68,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template", type=Path, help="template.yaml (default: the project's)")
 
 
+@dataclass(frozen=True)
+class RunInput:
+    """What ``raincast run`` was asked to do, checked: the execution input, the parsed list
+    and the exact bytes that were parsed (uploaded as they are)."""
+
+    request: dict[str, Any]
+    cities: CityList
+    data: bytes
+    filename: str  # the name the list is uploaded under (a safe S3 key part)
+    run_id: str
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        request, cities, run_id = _request(args)
+        given = _request(args)
         template = Path(args.template) if args.template else find_template()
     except (CityListError, InvalidRequest, FileNotFoundError) as exc:
-        print(f"raincast run: error: {exc}", file=sys.stderr)
+        print(f"raincast run: error: {printable(str(exc))}", file=sys.stderr)
         return 2
-    out_dir = Path(args.out) if args.out else Path("out") / run_id
-    data = Path(args.cities).read_bytes()
-    return execute(request, cities, data, Path(args.cities).name, template, out_dir, args.workers)
+    out_dir = Path(args.out) if args.out else Path("out") / given.run_id
+    return execute(
+        given.request, given.cities, given.data, given.filename, template, out_dir, args.workers
+    )
 
 
-def _request(args: argparse.Namespace) -> tuple[dict[str, Any], CityList, str]:
-    cities = load_city_list(args.cities)
+def _request(args: argparse.Namespace) -> RunInput:
+    data, name = read_city_list(args.cities)
+    cities = parse_city_list(data, name)
     if args.workers is not None and args.workers < 1:
         raise InvalidRequest("--workers must be at least 1")
     if args.geocoder == "locationiq" and not os.environ.get("LOCATIONIQ_API_KEY"):
         raise InvalidRequest(
             "--geocoder locationiq needs your key in the LOCATIONIQ_API_KEY variable"
         )
-    run_id = args.run_id or default_run_id(args.cities)
+    run_id = args.run_id or default_run_id(name)
     request: dict[str, Any] = {
         "run_id": validate_run_id(run_id),
         "weather": args.weather,
@@ -92,7 +111,17 @@ def _request(args: argparse.Namespace) -> tuple[dict[str, Any], CityList, str]:
     }
     if args.date:
         request["date"] = validate_date(args.date)
-    return request, cities, run_id
+        check_date_available(args.weather, request["date"])
+    return RunInput(request, cities, data, upload_name(name), run_id)
+
+
+def upload_name(name: str) -> str:
+    """The list's name as an S3 key part: a slug of the stem plus the extension (the
+    Prepare step reads the format from it), "stdin" for ``<stdin>``."""
+    path = Path(name)
+    suffix = path.suffix.lower() if re.fullmatch(r"\.[a-z0-9]{1,8}", path.suffix.lower()) else ""
+    stem = path.stem if suffix else path.name
+    return slugify(stem.strip("<>"), max_length=60) + suffix
 
 
 def default_run_id(path: str | Path) -> str:
@@ -121,19 +150,25 @@ def execute(
     out_dir: Path,
     workers: int | None,
     stream: TextIO | None = None,
+    runtime: Any = None,
 ) -> int:
+    """Runs the list through the state machine and writes the results to ``out_dir``,
+    whatever the outcome. ``runtime``: a ``LocalRuntime`` to use (the caller closes it);
+    default: one on ``template``."""
     from sfnstack.local import LocalRuntime
 
     err = stream or sys.stderr
     run_id = request["run_id"]
     print(
-        f"raincast: run {run_id}: {len(cities)} cities from {filename} "
+        f"raincast: run {run_id}: {len(cities)} cities from {cities.source} "
         f"({len(cities.invalid_rows)} bad rows), weather={request['weather']}, "
         f"geocoder={request['geocoder']}",
         file=err,
     )
     started = time.monotonic()
-    runtime = LocalRuntime(template, workers=workers, env_overrides={"*": LOCAL_ENV})
+    owned = runtime is None
+    if runtime is None:
+        runtime = LocalRuntime(template, workers=workers, env_overrides={"*": LOCAL_ENV})
     try:
         s3 = runtime.s3_client()
         input_bucket = runtime.buckets[INPUT_BUCKET]
@@ -149,23 +184,78 @@ def execute(
         )
         result = execution.wait()
         progress.finish()
-        if result.status != "SUCCEEDED":
-            print(f"raincast: run {run_id} {result.status}: {result.error}", file=err)
-            if result.cause:
-                print(f"  {_cause(result.cause)}", file=err)
-            return 1
-        summary = result.output
-        copied = copy_results(s3, results_bucket, run_id, out_dir)
+        summary, copied = save_results(s3, results_bucket, run_id, out_dir, result, err)
     finally:
-        runtime.close()
-    rows = list(csv.DictReader(io.StringIO((out_dir / "forecast.csv").read_text(encoding="utf-8"))))
-    print(format_table(rows))
+        if owned:
+            runtime.close()
+    csv_path = out_dir / "forecast.csv"
+    if csv_path.exists():
+        print(format_table(list(csv.DictReader(io.StringIO(csv_path.read_text("utf-8"))))))
+    names = ("forecast.csv", "summary.json", "manifest.json")
+    files = ", ".join(name for name in names if (out_dir / name).exists())
     print(
         f"\n{_outcome_line(summary)} in {time.monotonic() - started:.1f} s.\n"
-        f"Results: {out_dir}/ (forecast.csv, summary.json, manifest.json, "
-        f"{copied} files in cities/)",
+        f"Results: {out_dir}/ ({files}, {copied} files in cities/)",
     )
+    if result.status != "SUCCEEDED":
+        print(f"raincast: run {run_id} {result.status}: {printable(str(result.error))}", file=err)
+        if result.cause:
+            print(f"  {printable(_cause(result.cause))}", file=err)
+        print(f"raincast: what the run had is in {out_dir}/", file=err)
+        return 1
     return 0
+
+
+def save_results(
+    s3: Any, bucket: str, run_id: str, out_dir: Path, result: Any, err: TextIO
+) -> tuple[dict[str, Any], int]:
+    """Writes the run's results to ``out_dir`` and returns its summary and the number of
+    per-city files. A failed run that could not write its summary (the Summarize step
+    failed, say) is summarized here, from the Prepare step's output in the history; if even
+    that fails, the per-city results are copied as they are with a summary of the failure."""
+    manifest_key = f"{run_prefix(run_id)}manifest.json"
+    if result.status != "SUCCEEDED" and not _exists(s3, bucket, manifest_key):
+        try:
+            _summarize_failed_run(s3, bucket, result)
+        except Exception as exc:  # the summary's own bug: keep what there is
+            print(f"raincast: could not summarize the failed run: {printable(str(exc))}", file=err)
+    if _exists(s3, bucket, manifest_key):
+        copied = copy_results(s3, bucket, run_id, out_dir)
+        summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+        return summary, copied
+    copied = copy_city_objects(s3, bucket, run_id, out_dir)
+    summary = {
+        "run_id": run_id,
+        "completed": False,
+        "total": copied,
+        "by_status": {},
+        "errors_by_reason": {},
+        "error": f"{result.status}: {result.error}: {_cause(result.cause or '')}"[:500],
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary, copied
+
+
+def _summarize_failed_run(s3: Any, bucket: str, result: Any) -> None:
+    from raincast.pipeline.summary import summarize_run
+
+    prepared = None
+    for event in result.history:
+        details = event.get("stateExitedEventDetails") or {}
+        if details.get("name") == "Prepare":
+            prepared = json.loads(details.get("output") or "null")
+    if not (isinstance(prepared, dict) and prepared.get("ok")):
+        raise RuntimeError("the run failed before its city list was ready")
+    failure = {"Error": result.error or result.status, "Cause": result.cause}
+    summarize_run({**prepared, "map_error": failure}, s3, bucket)
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except Exception:  # botocore ClientError 404
+        return False
+    return True
 
 
 def batch_size(runtime: Any) -> int:
@@ -177,14 +267,14 @@ def batch_size(runtime: Any) -> int:
 def copy_results(s3: Any, bucket: str, run_id: str, out_dir: Path) -> int:
     """Copies what the run's manifest lists into ``out_dir``; removes per-city files there
     that the manifest does not list (an earlier run into the same folder)."""
-    prefix = f"runs/{run_id}/"
+    prefix = run_prefix(run_id)
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}manifest.json")["Body"].read())
     (out_dir / "cities").mkdir(parents=True, exist_ok=True)
     written = set()
     for entry in manifest["objects"]:
         if entry["kind"] == "input":
             continue
-        target = out_dir / entry["key"].removeprefix(prefix)
+        target = _inside(out_dir, entry["key"].removeprefix(prefix))
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(s3.get_object(Bucket=bucket, Key=entry["key"])["Body"].read())
         written.add(target.resolve())
@@ -195,6 +285,27 @@ def copy_results(s3: Any, bucket: str, run_id: str, out_dir: Path) -> int:
         else:
             path.unlink()
     return copied
+
+
+def copy_city_objects(s3: Any, bucket: str, run_id: str, out_dir: Path) -> int:
+    """Copies every per-city result of the run into ``out_dir/cities`` (no manifest)."""
+    prefix = f"{run_prefix(run_id)}cities/"
+    (out_dir / "cities").mkdir(parents=True, exist_ok=True)
+    copied = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Contents", []):
+            target = _inside(out_dir / "cities", entry["Key"].removeprefix(prefix))
+            target.write_bytes(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+            copied += 1
+    return copied
+
+
+def _inside(folder: Path, relative: str) -> Path:
+    """``folder / relative``, refusing anything that would land outside ``folder``."""
+    target = (folder / relative).resolve()
+    if not target.is_relative_to(folder.resolve()) or target == folder.resolve():
+        raise ValueError(f"refusing to write {printable(relative)!r} outside {folder}")
+    return target
 
 
 class Progress:
@@ -255,9 +366,12 @@ class Progress:
 
 
 def format_table(rows: list[dict[str, str]]) -> str:
+    """The table printed after a run (cells made ``printable``)."""
     header = ("city", "place found", "date", "P(rain tomorrow)", "rain tomorrow")
     lines = []
-    for row in rows:
+    for raw in rows:
+        # Every cell came from the list or a provider: nothing reaches the terminal raw.
+        row = {k: printable(v) if isinstance(v, str) else v for k, v in raw.items()}
         place = ", ".join(p for p in (row.get("place"), row.get("country")) if p) or "-"
         if row.get("status") == "ok":
             probability = f"{float(row['p_rain_tomorrow']):.2f}"

@@ -12,6 +12,7 @@ import math
 import sys
 
 from raincast.errors import ProviderError
+from raincast.sanitize import printable, printable_lines
 from raincast.weather import WEATHER_SOURCES, WeatherResult, get_weather_source
 from raincast.weather.base import OBSERVATION_FIELDS
 from raincast.weather.weatheraus import COMPASS_POINTS
@@ -130,13 +131,13 @@ def run(args: argparse.Namespace) -> int:
             date = source.latest_date if hasattr(source, "latest_date") else dt.date.today()
         result = source.observe(args.lat, args.lon, date)
     except ProviderError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
-        print(_format(result))
+        print(printable_lines(_format(result)))
     return 0 if result.found else 1

@@ -61,8 +61,9 @@ def _machine_arn(stack: ServeProcess) -> str:
 def _finished(stack: ServeProcess, execution_arn: str) -> dict:
     sfn = stack.sfn()
     return wait_until(
-        lambda: (d := sfn.describe_execution(executionArn=execution_arn))["status"] != "RUNNING"
-        and d,
+        lambda: (
+            (d := sfn.describe_execution(executionArn=execution_arn))["status"] != "RUNNING" and d
+        ),
         60,
         "the execution to finish",
     )

@@ -18,7 +18,10 @@ def main() -> int:
     for problem in problems:
         print(f"template: {problem}", file=sys.stderr)
     if not problems:
-        print("template: substitutions, IAM and retried errors OK")
+        print(
+            "template: substitutions, IAM, retried errors, reserved concurrency, alarm topic "
+            "encryption and checkov skips OK"
+        )
     return 1 if problems else 0
 
 

@@ -3,9 +3,10 @@
 Training (over an ``ObservationTable``) and prediction (over ``Observation`` records from any
 weather source) both go through ``build_features``, so the model sees the same numbers in
 both. Only what every weather source can supply is used: the fields of
-``OBSERVATION_FIELDS``, the date and the sign of the place's latitude (to turn the calendar
-into a season in either hemisphere). Station identity is never a feature: the model must
-apply to any place.
+``OBSERVATION_FIELDS`` for the day and for the day before (``WeatherResult.previous``; in a
+table, the same location's row for date - 1), the date and the sign of the place's latitude
+(to turn the calendar into a season in either hemisphere). Station identity is never a
+feature: the model must apply to any place.
 
 Missing values stay NaN (the model handles them natively); a derived feature is NaN when
 any of its inputs is.
@@ -66,7 +67,25 @@ DERIVED_FEATURES: tuple[str, ...] = (
     "season_sin",
 )
 
-FEATURE_NAMES: tuple[str, ...] = (*RAW_FIELDS, *DERIVED_FEATURES)
+# From the previous day's observation (NaN when there is none): yesterday's rain and the
+# 24 h changes, which carry the passage of fronts that one day's 9am/3pm values do not.
+PREVIOUS_DAY_FEATURES: tuple[str, ...] = (
+    "rainfall_yesterday",
+    "rain_yesterday",
+    "pressure_9am_change_24h",
+    "pressure_3pm_change_24h",
+    "temp_3pm_change_24h",
+    "max_temp_change_24h",
+    "min_temp_change_24h",
+    "humidity_3pm_change_24h",
+    "dew_point_3pm_change_24h",
+    "cloud_3pm_change_24h",
+    "wind_3pm_north_change_24h",
+    "wind_3pm_east_change_24h",
+)
+
+# New features go at the end: an artifact trained on a prefix of this list still loads.
+FEATURE_NAMES: tuple[str, ...] = (*RAW_FIELDS, *DERIVED_FEATURES, *PREVIOUS_DAY_FEATURES)
 
 _DAYS_PER_YEAR = 365.2425
 
@@ -103,21 +122,32 @@ def _season(dates: np.ndarray, latitudes: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.where(unknown, np.nan, np.cos(phase)), np.where(unknown, np.nan, np.sin(phase))
 
 
+def _columns(values: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    col = {name: np.asarray(values[name], dtype=np.float64) for name in OBSERVATION_FIELDS}
+    for name, array in col.items():
+        if array.shape != (n,):
+            raise ValueError(f"column {name} has shape {array.shape}, expected ({n},)")
+    return col
+
+
 def build_features(
     values: Mapping[str, np.ndarray],
     dates: np.ndarray,
     latitudes: np.ndarray | float | None = None,
+    previous: Mapping[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The feature matrix (rows x ``FEATURE_NAMES``, float64, NaN = missing).
 
     ``values`` maps every name of ``OBSERVATION_FIELDS`` to a float array (NaN = missing);
     ``dates`` are the observation days (datetime64); ``latitudes`` one per row, a single
-    value for all rows, or None (season unknown)."""
+    value for all rows, or None (season unknown); ``previous`` the same fields for the day
+    before each row (NaN where unknown), or None (no previous day for any row)."""
     n = len(dates)
-    col = {name: np.asarray(values[name], dtype=np.float64) for name in OBSERVATION_FIELDS}
-    for name, array in col.items():
-        if array.shape != (n,):
-            raise ValueError(f"column {name} has shape {array.shape}, expected ({n},)")
+    col = _columns(values, n)
+    if previous is None:
+        prev = {name: np.full(n, np.nan) for name in OBSERVATION_FIELDS}
+    else:
+        prev = _columns(previous, n)
     if latitudes is None:
         lat = np.full(n, np.nan)
     else:
@@ -142,30 +172,85 @@ def build_features(
         features[f"{prefix}_north"] = north
         features[f"{prefix}_east"] = east
     features["season_cos"], features["season_sin"] = _season(np.asarray(dates), lat)
+
+    rainfall_yesterday = prev["rainfall"]
+    features["rainfall_yesterday"] = rainfall_yesterday
+    features["rain_yesterday"] = np.where(
+        np.isnan(rainfall_yesterday), np.nan, (rainfall_yesterday > 1.0) * 1.0
+    )
+    for name in ("pressure_9am", "pressure_3pm", "temp_3pm", "max_temp", "min_temp"):
+        features[f"{name}_change_24h"] = col[name] - prev[name]
+    features["humidity_3pm_change_24h"] = col["humidity_3pm"] - prev["humidity_3pm"]
+    features["dew_point_3pm_change_24h"] = dew_3pm - _dew_point(
+        prev["temp_3pm"], prev["humidity_3pm"]
+    )
+    features["cloud_3pm_change_24h"] = col["cloud_3pm"] - prev["cloud_3pm"]
+    north_before, east_before = _wind_components(prev["wind_speed_3pm"], prev["wind_dir_3pm"])
+    features["wind_3pm_north_change_24h"] = features["wind_3pm_north"] - north_before
+    features["wind_3pm_east_change_24h"] = features["wind_3pm_east"] - east_before
     for j, name in enumerate(FEATURE_NAMES):
         out[:, j] = features[name]
+    return out
+
+
+def previous_rows(table: ObservationTable) -> np.ndarray:
+    """For each row, the index of the same location's row for the day before, or -1."""
+    days = table.dates.astype("datetime64[D]").astype(np.int64)
+    locations = np.asarray(table.locations).astype(str)
+    order = np.lexsort((days, locations))
+    before = np.full(len(days), -1, dtype=np.int64)
+    if len(order) > 1:
+        current, prior = order[1:], order[:-1]
+        follows = (locations[current] == locations[prior]) & (days[current] - days[prior] == 1)
+        before[current[follows]] = prior[follows]
+    return before
+
+
+def previous_values(table: ObservationTable) -> dict[str, np.ndarray]:
+    """Every observation field of the day before each row (NaN where the table has none)."""
+    before = previous_rows(table)
+    known = before >= 0
+    out = {}
+    for name in OBSERVATION_FIELDS:
+        column = np.full(len(before), np.nan)
+        column[known] = table.values[name][before[known]]
+        out[name] = column
     return out
 
 
 def features_from_table(
     table: ObservationTable, latitudes: np.ndarray | float | None = None
 ) -> np.ndarray:
-    """Features of every row of an observations table (training, batch scoring)."""
-    return build_features(table.values, table.dates, latitudes)
+    """Features of every row of an observations table (training, batch scoring); the
+    previous day of a row is the same location's row for the day before, if any."""
+    return build_features(table.values, table.dates, latitudes, previous_values(table))
 
 
-def features_from_observations(
-    observations: Sequence[Observation], latitudes: Sequence[float | None] | float | None = None
-) -> np.ndarray:
-    """Features of observation records (prediction), one row per observation."""
-    n = len(observations)
-    values = {
+def _record_values(records: Sequence[Observation | None]) -> dict[str, np.ndarray]:
+    n = len(records)
+    return {
         name: np.array(
-            [np.nan if (v := getattr(o, name)) is None else v for o in observations],
+            [np.nan if o is None or (v := getattr(o, name)) is None else v for o in records],
             dtype=np.float64,
         ).reshape(n)
         for name in OBSERVATION_FIELDS
     }
+
+
+def features_from_observations(
+    observations: Sequence[Observation],
+    latitudes: Sequence[float | None] | float | None = None,
+    previous: Sequence[Observation | None] | None = None,
+) -> np.ndarray:
+    """Features of observation records (prediction), one row per observation; ``previous``
+    holds the observation of the day before each one (None where there is none)."""
+    n = len(observations)
+    values = _record_values(observations)
+    before = None
+    if previous is not None:
+        if len(previous) != n:
+            raise ValueError(f"{len(previous)} previous days for {n} observations")
+        before = _record_values(previous)
     dates = np.array([o.date.isoformat() for o in observations], dtype="datetime64[D]")
     lat: np.ndarray | float | None
     if latitudes is None or isinstance(latitudes, int | float):
@@ -174,4 +259,4 @@ def features_from_observations(
         if len(latitudes) != n:
             raise ValueError(f"{len(latitudes)} latitudes for {n} observations")
         lat = np.array([np.nan if x is None else x for x in latitudes], dtype=np.float64)
-    return build_features(values, dates.reshape(n), lat)
+    return build_features(values, dates.reshape(n), lat, before)

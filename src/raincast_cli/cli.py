@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # subcommand -> (module, one-line help). Each module has ``add_arguments(parser)`` and
@@ -21,11 +22,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "states": ("sfnstack.commands.states", "run any state machine with the local runtime"),
     "run": ("raincast_cli.commands.run", "forecast a batch of cities through the state machine"),
     "serve": ("raincast_cli.commands.serve", "local S3, Step Functions API and the three triggers"),
+    "backtest": (
+        "raincast_cli.commands.backtest",
+        "replay past days through the pipeline and score the forecasts",
+    ),
+    "report": ("raincast_cli.commands.report", "the HTML report of a run or a backtest"),
 }
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raincast", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = argv[0] if argv else None
     for name, (module_name, help_text) in COMMANDS.items():
@@ -38,14 +45,40 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def version_text() -> str:
+    import platform
+
+    import raincast
+    import sfnstack
+
+    return (
+        f"raincast {raincast.__version__} (sfnstack {sfnstack.__version__}, "
+        f"Python {platform.python_version()})"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+        return status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return output_closed("raincast")
+
+
+def output_closed(prog: str) -> int:
+    """The reader of stdout went away (``raincast ... | head``): say so in one line, and
+    point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    print(f"{prog}: output closed before everything was written", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -5,7 +5,12 @@
   substitution is used;
 * IAM statements are least-privilege: no wildcard actions, and ``Resource: "*"`` only for
   actions AWS documents as not supporting resource-level permissions;
-* the retried error names in the ASL are real ``raincast.errors`` classes.
+* the retried error names in the ASL are real ``raincast.errors`` classes;
+* a function with reserved concurrency is only invoked by Tasks that retry Lambda's
+  throttling (a cap must delay a batch, not fail it);
+* a topic that alarms publish to is encrypted with a key of the template whose policy lets
+  CloudWatch use it (with ``alias/aws/sns`` the alarm's messages are never delivered);
+* every checkov check skipped in a resource's Metadata says why.
 
 Used by ``scripts/validate_template.py`` (CI) and the unit tests.
 """
@@ -146,6 +151,84 @@ def iter_states(definition: dict[str, Any]):
             yield from iter_states(branch)
 
 
+THROTTLED = "Lambda.TooManyRequestsException"
+
+
+def _logical_id(reference: Any) -> str | None:
+    """The resource a ``!Ref X`` / ``!GetAtt X.Arn`` names."""
+    if isinstance(reference, dict):
+        if "Ref" in reference:
+            return str(reference["Ref"])
+        if "Fn::GetAtt" in reference:
+            target = reference["Fn::GetAtt"]
+            return str(target[0] if isinstance(target, list) else target.split(".")[0])
+    return None
+
+
+def check_reserved_concurrency(template: dict[str, Any], root: Path) -> list[str]:
+    reserved = {
+        name
+        for name, resource in template["Resources"].items()
+        if "ReservedConcurrentExecutions" in (resource.get("Properties") or {})
+    }
+    problems = []
+    for name, props in state_machines(template).items():
+        functions = {
+            f"${{{key}}}": _logical_id(value)
+            for key, value in (props.get("DefinitionSubstitutions") or {}).items()
+        }
+        definition = json.loads((root / props["DefinitionUri"]).read_text(encoding="utf-8"))
+        for state_name, state in iter_states(definition):
+            target = functions.get((state.get("Parameters") or {}).get("FunctionName", ""))
+            retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}
+            if target in reserved and not retried & {THROTTLED, "States.ALL"}:
+                problems.append(
+                    f"{name}.{state_name}: {target} has reserved concurrency but the Task does "
+                    f"not retry {THROTTLED}"
+                )
+    return problems
+
+
+def check_alarm_topics(template: dict[str, Any]) -> list[str]:
+    resources = template["Resources"]
+    topics = {
+        topic
+        for resource in resources.values()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+        for action in (resource.get("Properties") or {}).get("AlarmActions", [])
+        if (topic := _logical_id(action)) is not None
+    }
+    problems = []
+    for topic in sorted(t for t in topics if t in resources):
+        key = _logical_id((resources[topic].get("Properties") or {}).get("KmsMasterKeyId"))
+        if key is None or resources.get(key, {}).get("Type") != "AWS::KMS::Key":
+            problems.append(f"{topic}: alarms publish here; encrypt it with a key of the template")
+            continue
+        statements = resources[key]["Properties"]["KeyPolicy"]["Statement"]
+        granted: set[str] = set()
+        for statement in statements:
+            service = (statement.get("Principal") or {}).get("Service")
+            services = service if isinstance(service, list) else [service]
+            if statement.get("Effect") == "Allow" and "cloudwatch.amazonaws.com" in services:
+                actions = statement.get("Action")
+                granted.update(actions if isinstance(actions, list) else [actions])
+        if not {"kms:Decrypt", "kms:GenerateDataKey*"} <= granted:
+            problems.append(f"{key}: its policy must let cloudwatch.amazonaws.com use it ({topic})")
+    return problems
+
+
+def check_checkov_skips(template: dict[str, Any]) -> list[str]:
+    problems = []
+    for name, resource in template["Resources"].items():
+        skips = ((resource.get("Metadata") or {}).get("checkov") or {}).get("skip") or []
+        for skip in skips:
+            if not re.fullmatch(r"CKV2?_AWS_\d+", str(skip.get("id", ""))):
+                problems.append(f"{name}: checkov skip {skip!r} has no check id")
+            elif len(str(skip.get("comment") or "").split()) < 5:
+                problems.append(f"{name}: checkov skip {skip['id']} does not say why")
+    return problems
+
+
 def check_all(root: str | Path) -> list[str]:
     root = Path(root)
     template = template_body(root / "template.yaml")
@@ -153,4 +236,7 @@ def check_all(root: str | Path) -> list[str]:
         check_substitutions(template, root)
         + check_least_privilege(template)
         + check_retry_errors(template, root)
+        + check_reserved_concurrency(template, root)
+        + check_alarm_topics(template)
+        + check_checkov_skips(template)
     )

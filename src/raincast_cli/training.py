@@ -1,18 +1,23 @@
 """Training, evaluation and export of the rain model (scikit-learn; not shipped to Lambda).
 
-Time-based split of the shipped observations (never shuffled across time):
+Time-based protocol over the shipped observations (never shuffled across time):
 
     fit         ... < validation_start     members fitted here (stage 1)
     validation  validation_start .. < test_start
                                            blend weight and Platt calibration chosen here
-    test        >= test_start              scored once, never used for any choice
+    test        >= test_start              the latest period: scored once, never used for
+                                           any choice
 
-Stage 1 fits the members on the fit period and chooses the blend weight and the calibration
-on the validation period. Stage 2 refits the same members on fit + validation (the most
-recent data the test period allows) and keeps the stage-1 blend and calibration. The test
-period is then scored for the model and the three baselines: climatology (training base
-rate), persistence (rain tomorrow = rain today) and the tutorial's recipe (random forest,
-200 trees, depth 11, median imputation, same features).
+1. Choose: stage 1 fits the members on the fit period and chooses the blend weight and the
+   calibration on the validation period.
+2. Report: stage 2 refits the same members on fit + validation and keeps the stage-1 blend
+   and calibration; the test period is scored for it and for the three baselines:
+   climatology (training base rate), persistence (rain tomorrow = rain today) and the
+   tutorial's recipe (random forest, 200 trees, depth 11, median imputation, same features).
+   This model is written as the *holdout* artifact (what the benchmark scores).
+3. Refit: the shipped model refits the same members on every labelled row (fit +
+   validation + test), with the same settings, blend and calibration: nothing is chosen on
+   the test period, and the most recent data is not left out of the product.
 """
 
 from __future__ import annotations
@@ -75,6 +80,8 @@ class TrainingConfig:
     network_max_iter: int = 200
     network_weights: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
     baseline_forest: bool = True
+    refit_all: bool = True  # stage 3: refit on every labelled row for the shipped model
+    jobs: int = 3  # processes fitting the stages side by side (1: one after the other)
     seed: int = 0
 
 
@@ -132,6 +139,32 @@ def fit_ensemble(
     return Ensemble(trees=trees, networks=networks)
 
 
+def fit_stages(
+    x: np.ndarray,
+    y: np.ndarray,
+    stages: list[tuple[str, np.ndarray]],
+    config: TrainingConfig,
+    progress: Progress,
+) -> list[Ensemble]:
+    """``fit_ensemble`` on the rows of each stage, in up to ``config.jobs`` processes."""
+    if config.jobs <= 1 or len(stages) == 1:
+        return [fit_ensemble(x[rows], y[rows], config, progress, label) for label, rows in stages]
+    from joblib import Parallel, delayed
+
+    progress(f"fitting {len(stages)} stages in {min(config.jobs, len(stages))} processes")
+    return Parallel(n_jobs=min(config.jobs, len(stages)))(
+        delayed(fit_ensemble)(x[rows], y[rows], config, _print_progress, label)
+        for label, rows in stages
+    )
+
+
+def _print_progress(message: str) -> None:
+    """Progress of a worker process (the caller's callback stays in the caller)."""
+    import sys
+
+    print(f"[worker] {message}", file=sys.stderr, flush=True)
+
+
 def fit_platt(p: np.ndarray, y: np.ndarray) -> np.ndarray:
     """[a, b] of sigmoid(a * logit(p) + b), by (nearly unregularised) logistic regression."""
     model = LogisticRegression(C=1e6).fit(logit(p)[:, None], y)
@@ -140,7 +173,8 @@ def fit_platt(p: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 @dataclass
 class TrainingResult:
-    ensemble: Ensemble
+    ensemble: Ensemble  # the shipped model (stage 3, or stage 2 without refit_all)
+    holdout: Ensemble  # stage 2: trained before the test period, scored on it
     config: TrainingConfig
     periods: dict[str, dict[str, Any]]
     climatology: float
@@ -148,6 +182,8 @@ class TrainingResult:
     validation: dict[str, Any]
     forest: Pipeline | None = None
     seconds: float = 0.0
+    # out-of-domain scores: data set -> {"holdout": {...}, "shipped": {...}}, when available
+    outside: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _since(start: float) -> str:
@@ -202,12 +238,19 @@ def train(
     for name, mask in (("fit", fit), ("validation", validation), ("test", test)):
         if mask.sum() == 0 or len(np.unique(y[mask])) < 2:
             raise ValueError(f"the {name} period has no rows of both classes")
+    empty = [name for j, name in enumerate(FEATURE_NAMES) if np.isnan(x[fit, j]).all()]
+    if empty:
+        raise ValueError(
+            f"no row of the fit period has {', '.join(empty)} (the previous-day features "
+            "need the same location's row for the day before)"
+        )
     train_rows = fit | validation
     periods = {
         "fit": _period(dates, fit, y),
         "validation": _period(dates, validation, y),
         "train": _period(dates, train_rows, y),
         "test": _period(dates, test, y),
+        "all": _period(dates, np.ones(len(y), dtype=bool), y),
     }
     progress(
         f"{len(y)} labelled rows, {len(FEATURE_NAMES)} features; fit {periods['fit']['rows']}, "
@@ -215,7 +258,13 @@ def train(
     )
 
     # Stage 1: choose the blend weight and the calibration on the validation period.
-    stage1 = fit_ensemble(x[fit], y[fit], config, progress, "stage 1 (fit period)")
+    # The three stages' members are independent fits (only the cheap blend and calibration
+    # depend on stage 1), so they run side by side in ``config.jobs`` processes.
+    stages = [("stage 1 (fit period)", fit), ("stage 2 (train period)", train_rows)]
+    if config.refit_all:
+        stages.append(("stage 3 (all rows)", np.ones(len(y), dtype=bool)))
+    fitted = fit_stages(x, y, stages, config, progress)
+    stage1 = fitted[0]
     trees_v = stage1.predict_trees(x[validation])
     network_v = stage1.predict_network(x[validation])
     climatology_fit = float(y[fit].mean())
@@ -235,16 +284,14 @@ def train(
     )
 
     # Stage 2: refit on fit + validation, keep the stage-1 blend and calibration.
-    ensemble = fit_ensemble(
-        x[train_rows], y[train_rows], config, progress, "stage 2 (train period)"
-    )
-    ensemble.network_weight = weight
-    ensemble.calibration = calibration
+    holdout = fitted[1]
+    holdout.network_weight = weight
+    holdout.calibration = calibration
 
     climatology = float(y[train_rows].mean())
     y_test = y[test]
     metrics = {
-        "model": score(y_test, ensemble.predict_proba(x[test]), climatology),
+        "model": score(y_test, holdout.predict_proba(x[test]), climatology),
         "climatology": score(y_test, np.full(len(y_test), climatology), climatology),
         "persistence": score(y_test, persistence(x[test], climatology), climatology),
     }
@@ -254,8 +301,18 @@ def train(
         forest = tutorial_forest(config.seed).fit(x[train_rows], y[train_rows])
         metrics["tutorial_forest"] = score(y_test, forest.predict_proba(x[test])[:, 1], climatology)
         progress(f"baseline: tutorial forest ({_since(start)})")
+
+    # Stage 3: the shipped model, refitted on everything with the same settings.
+    ensemble = holdout
+    if config.refit_all:
+        ensemble = fitted[2]
+        ensemble.network_weight = weight
+        ensemble.calibration = calibration
+    outside = outside_scores({"holdout": holdout, "shipped": ensemble}, climatology, progress)
     return TrainingResult(
         ensemble=ensemble,
+        holdout=holdout,
+        outside=outside,
         config=config,
         periods=periods,
         climatology=climatology,
@@ -264,6 +321,50 @@ def train(
         forest=forest,
         seconds=time.perf_counter() - started,
     )
+
+
+def outside_evaluation(
+    predict: Callable[[np.ndarray], np.ndarray], climatology: float
+) -> dict[str, Any] | None:
+    """Scores on real observations from outside Australia (three New York airports, 2013;
+    see ``raincast_cli.new_york``), None when the package that ships them is absent. Never
+    used for training: the model has not seen New York."""
+    from raincast_cli.new_york import LATITUDE, NewYorkDataMissing, read_new_york
+
+    try:
+        table = read_new_york()
+    except NewYorkDataMissing:
+        return None
+    labelled = ~np.isnan(table.rain_tomorrow)
+    x = features_from_table(table, LATITUDE)[labelled]
+    y = table.rain_tomorrow[labelled]
+    p = predict(x)
+    return {
+        **_rounded(score(y, p, climatology).to_dict()),
+        "mean_forecast": round(float(p.mean()), 4),
+        "rain_rate": round(float(y.mean()), 4),
+        "period": f"{table.dates.min()} to {table.dates.max()}",
+    }
+
+
+def outside_scores(
+    models: dict[str, Ensemble], climatology: float, progress: Progress
+) -> dict[str, dict[str, Any]]:
+    scores: dict[str, Any] = {}
+    for name, model in models.items():
+        result = outside_evaluation(model.predict_proba, climatology)
+        if result is None:
+            progress("outside Australia: the New York observations are not installed, skipped")
+            return {}
+        scores[name] = result
+    progress(
+        "outside Australia (New York 2013): "
+        + ", ".join(
+            f"{k} AUC {v['roc_auc']:.4f} mean {v['mean_forecast']:.3f}" for k, v in scores.items()
+        )
+        + f" (rain rate {scores['shipped']['rain_rate']:.3f})"
+    )
+    return {"new_york": scores}
 
 
 def export_arrays(ensemble: Ensemble) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -343,20 +444,29 @@ def _network_arrays(network: Pipeline, prefix: str) -> dict[str, np.ndarray]:
     return {prefix + name: array for name, array in arrays.items()}
 
 
-def result_metadata(result: TrainingResult) -> dict[str, Any]:
-    """Everything the artifact records about how it was made and how good it is."""
+def result_metadata(result: TrainingResult, role: str = "shipped") -> dict[str, Any]:
+    """Everything the artifact records about how it was made and how good it is. ``role``
+    is "shipped" (the refit on all rows) or "holdout" (trained before the test period)."""
     import sklearn
 
     config = result.config
+    trained = "all" if role == "shipped" and config.refit_all else "train"
     return {
+        "role": role,
         "features": list(FEATURE_NAMES),
         "label": "rain tomorrow: more than 1 mm in the 24 h to 9 am of the next day",
         "trained_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "trained_period": {
+            "start": result.periods[trained]["start"],
+            "end": result.periods[trained]["end"],
+        },
+        "holdout_trained_period": {
             "start": result.periods["train"]["start"],
             "end": result.periods["train"]["end"],
         },
+        "refit_all": config.refit_all,
         "periods": result.periods,
+        "outside_metrics": result.outside,
         "climatology": round(result.climatology, 6),
         "test_metrics": {name: _rounded(s.to_dict()) for name, s in result.metrics.items()},
         "validation": result.validation,
@@ -387,10 +497,16 @@ def check_export(ensemble: Ensemble, x: np.ndarray) -> float:
     return float(np.max(np.abs(model.predict_proba(x) - ensemble.predict_proba(x))))
 
 
-def write_model(result: TrainingResult, directory: str | Path) -> dict[str, Any]:
-    """Export the ensemble, write the artifact and MODEL_CARD.md; returns the metadata."""
+def write_model(
+    result: TrainingResult, directory: str | Path, holdout_directory: str | Path | None = None
+) -> dict[str, Any]:
+    """Export the shipped ensemble, write its artifact and MODEL_CARD.md (and the holdout
+    model's artifact to ``holdout_directory``, if given); returns the shipped metadata."""
     from raincast.model.card import model_card
 
+    if holdout_directory is not None:
+        arrays, layout = export_arrays(result.holdout)
+        write_artifact(holdout_directory, arrays, {**result_metadata(result, "holdout"), **layout})
     arrays, layout = export_arrays(result.ensemble)
     metadata = {**result_metadata(result), **layout}
     meta_path = write_artifact(directory, arrays, metadata)

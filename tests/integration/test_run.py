@@ -70,9 +70,13 @@ def test_australian_cities_get_probabilities_from_the_model(australia_run) -> No
         assert row["date"] == date.isoformat()
         place = geocoder.geocode(f"{row['city']}, AU").place
         assert place is not None and row["place"] == place.name and row["country"] == "AU"
-        observation = weather.observe(place.lat, place.lon, date).observation
-        assert observation is not None
-        expected = float(model.predict_observations([observation], latitudes=[place.lat])[0])
+        observed = weather.observe(place.lat, place.lon, date)
+        assert observed.observation is not None
+        expected = float(
+            model.predict_observations(
+                [observed.observation], latitudes=[place.lat], previous=[observed.previous]
+            )[0]
+        )
         assert float(row["p_rain_tomorrow"]) == pytest.approx(expected, abs=5e-5)
         assert row["rain_tomorrow"] == ("yes" if expected >= 0.5 else "no")
     assert len({r["p_rain_tomorrow"] for r in rows}) > 5  # not one constant answer

@@ -268,7 +268,8 @@ class FakeWeather:
         if lat < 0:
             obs = Observation(date, min_temp=12.0, max_temp=20.0, rainfall=3.2, humidity_3pm=70.0,
                               source={"station": "Sydney"})  # fmt: skip
-            return WeatherResult(lat, lon, date, obs, provider="fake")
+            before = Observation(date - dt.timedelta(days=1), rainfall=0.0, pressure_3pm=1020.5)
+            return WeatherResult(lat, lon, date, obs, provider="fake", previous=before)
         return WeatherResult(
             lat, lon, date, None, reason="no observations near here: 9000 km", provider="fake"
         )
@@ -293,6 +294,9 @@ def test_weather_observes_each_place_on_the_run_date(monkeypatch) -> None:
     assert (
         sydney["observation"]["date"] == "2016-06-01" and sydney["observation"]["rainfall"] == 3.2
     )
+    # the day before travels with the item to Predict
+    assert sydney["previous_observation"]["date"] == "2016-05-31"
+    assert sydney["previous_observation"]["pressure_3pm"] == 1020.5
     assert london["reason"] == "no observations near here: 9000 km"
     assert atlantis["reason"] == "not found: 'Atlantis'"
 
@@ -313,11 +317,13 @@ class FakeModel:
     def __init__(self) -> None:
         self.metadata = {"version": "test-1", "threshold": 0.5}
         self.calls: list[tuple[int, list[float]]] = []
+        self.previous: list[Observation | None] = []
 
     def predict_observations(
-        self, observations: list[Observation], latitudes: Any = None
+        self, observations: list[Observation], latitudes: Any = None, previous: Any = None
     ) -> list[float]:
         self.calls.append((len(observations), list(latitudes)))
+        self.previous.extend(previous)
         return [0.73 if (o.rainfall or 0) > 1 else 0.12 for o in observations]
 
 
@@ -337,6 +343,17 @@ def test_predict_scores_only_items_with_observations(monkeypatch) -> None:
     assert out["items"][0]["model"] == {"version": "test-1", "threshold": 0.5}
     assert "p_rain_tomorrow" not in out["items"][1]
     assert app.MODEL.calls == [(1, [-33.87])]
+    assert app.MODEL.previous == [None]  # no day before in the item: none is made up
+
+
+def test_predict_passes_the_day_before_to_the_model(monkeypatch) -> None:
+    monkeypatch.setattr(handler_support, "rain_model", FakeModel)
+    monkeypatch.setattr(handler_support, "weather_source", lambda name: FakeWeather())
+    observed = load_handler("weather").lambda_handler(geocoded_batch(), FakeContext())
+    app = load_handler("predict")
+    app.lambda_handler(observed, FakeContext())
+    (before,) = app.MODEL.previous
+    assert before == Observation(dt.date(2016, 5, 31), rainfall=0.0, pressure_3pm=1020.5)
 
 
 # -- store and failed batches ----------------------------------------------------------------

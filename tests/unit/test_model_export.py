@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from raincast.features import features_from_table
+from raincast.features import features_from_table, previous_rows
 from raincast.model.artifact import (
     ARRAYS_NAME,
     METADATA_NAME,
@@ -73,7 +73,9 @@ def test_predict_observations_matches_the_feature_matrix(small_ensemble, artifac
     _, x, table, rows = small_ensemble
     model = RainModel.load(artifact_dir)
     observations = [table.observation(int(i)) for i in rows[:50]]
-    got = model.predict_observations(observations, [-25.0] * 50)
+    before = previous_rows(table)[rows[:50]]
+    previous = [table.observation(int(i)) if i >= 0 else None for i in before]
+    got = model.predict_observations(observations, [-25.0] * 50, previous)
     np.testing.assert_array_equal(got, model.predict_proba(x[:50]))
     assert model.predict_observations([]).shape == (0,)
 
@@ -102,7 +104,8 @@ def _rewrite_metadata(directory, **changes):
     [
         ({"format_version": 99}, "format version 99"),
         ({"format": "something-else"}, "not a raincast-rain-model"),
-        ({"features": ["humidity_3pm"]}, "feature list differs"),
+        ({"features": ["humidity_3pm", "station_id"]}, "does not make: station_id"),
+        ({"features": ["humidity_3pm"]}, "other features than the 1 listed"),
         ({"artifact_id": "0" * 32}, "does not match"),
     ],
 )
@@ -121,3 +124,30 @@ def test_wrong_feature_width_is_refused(artifact_dir):
     model = RainModel.load(artifact_dir)
     with pytest.raises(ValueError, match="features must be"):
         model.predict_proba(np.zeros((2, 3)))
+
+
+def test_an_artifact_on_a_subset_of_the_features_scores_its_own_columns(small_ensemble, tmp_path):
+    """An artifact trained before features were added (a prefix of today's list, like the
+    one-day model before the previous-day features) loads and scores exactly as trained."""
+    from raincast.features import FEATURE_NAMES, PREVIOUS_DAY_FEATURES
+
+    _, x, table, rows = small_ensemble
+    names = [f for f in FEATURE_NAMES if f not in PREVIOUS_DAY_FEATURES]
+    columns = [FEATURE_NAMES.index(f) for f in names]
+    y = table.rain_tomorrow[rows]
+    config = TrainingConfig(
+        tree_members=1,
+        tree_params={"max_iter": 20, "max_leaf_nodes": 7},
+        networks=1,
+        network_hidden=(8,),
+        network_max_iter=20,
+    )
+    ensemble = fit_ensemble(x[:, columns], y, config, lambda message: None, "subset")
+    ensemble.network_weight = 0.4
+    arrays, layout = export_arrays(ensemble)
+    write_artifact(tmp_path, arrays, {"features": names, **layout})
+    model = RainModel.load(tmp_path)
+    assert model.features == tuple(names)
+    np.testing.assert_allclose(
+        model.predict_proba(x), ensemble.predict_proba(x[:, columns]), rtol=0, atol=1e-9
+    )

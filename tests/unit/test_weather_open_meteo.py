@@ -15,6 +15,7 @@ from raincast.errors import (
     RetryableProviderError,
 )
 from raincast.weather import get_weather_source
+from raincast.weather.base import WeatherResult
 from raincast.weather.open_meteo import (
     FORECAST_URL,
     OpenMeteoWeather,
@@ -42,7 +43,7 @@ def test_request_asks_for_the_documented_parameters():
                 {
                     "latitude": "-33.8688",
                     "longitude": "151.2093",
-                    "start_date": "2026-11-20",
+                    "start_date": "2026-11-19",
                     "end_date": "2026-11-20",
                     "timezone": "auto",
                     "hourly": "temperature_2m,relative_humidity_2m,pressure_msl,cloud_cover,"
@@ -86,6 +87,43 @@ def test_sydney_response_maps_into_weatheraus_units():
         "utc_offset_seconds": 39600,
         "distance_km": pytest.approx(3.82, abs=0.01),  # 0.7 km N-S, 3.8 km E-W
     }
+
+
+def two_days(body: dict, day: str, before: str) -> dict:
+    """The one-day answer with a day before it, as the API answers for start_date = the day
+    before: every hourly and daily series twice (the copy for the day before with other
+    pressures, so the two days can be told apart)."""
+    out = json.loads(json.dumps(body))
+    for key in ("hourly", "daily"):
+        block = out[key]
+        first = {name: list(values) for name, values in block.items()}
+        first["time"] = [t.replace(day, before) for t in block["time"]]
+        if "pressure_msl" in first:
+            first["pressure_msl"] = [None if v is None else v + 5.0 for v in first["pressure_msl"]]
+        for name in block:
+            block[name] = first[name] + block[name]
+    return out
+
+
+@responses.activate
+def test_the_day_before_becomes_previous():
+    body = two_days(fixture("forecast_sydney_2026-11-20.json"), "2026-11-20", "2026-11-19")
+    responses.get(FORECAST_URL, json=body)
+    result = OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20))
+    obs, before = result.observation, result.previous
+    assert obs.date == dt.date(2026, 11, 20) and before.date == dt.date(2026, 11, 19)
+    assert (obs.pressure_9am, obs.pressure_3pm) == (1012.6, 1013.4)
+    assert (before.pressure_9am, before.pressure_3pm) == (1017.6, 1018.4)
+    assert before.rainfall == obs.rainfall and before.source == obs.source
+    assert WeatherResult.from_dict(result.to_dict()) == result
+
+
+@responses.activate
+def test_an_answer_without_the_day_before_has_no_previous():
+    responses.get(FORECAST_URL, json=fixture("forecast_sydney_2026-11-20.json"))
+    result = OpenMeteoWeather().observe(*SYDNEY, dt.date(2026, 11, 20))
+    assert result.found and result.previous is None
+    assert result.to_dict()["previous"] is None
 
 
 @responses.activate

@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 import shutil
 import threading
 
@@ -7,7 +8,7 @@ import pytest
 
 from raincast.weather import WeatherSource, get_weather_source
 from raincast.weather import replay as replay_module
-from raincast.weather.base import OBSERVATION_FIELDS
+from raincast.weather.base import OBSERVATION_FIELDS, WeatherResult
 from raincast.weather.replay import (
     ReplayWeather,
     default_index_path,
@@ -49,6 +50,21 @@ def test_sydney_lookup_equals_the_csv_row(weather, table):
     assert obs == expected  # dataclass equality: date and every field (source excluded)
     assert obs.values() == expected.values()
     assert obs.min_temp == 10.1 and obs.pressure_9am == 1014.7 and obs.wind_gust_dir == 247.5
+
+
+def test_previous_is_the_same_stations_day_before(weather, table):
+    result = weather.observe(*SYDNEY, dt.date(2015, 6, 1))
+    assert result.previous == csv_row(table, "Sydney", "2015-05-31")
+    assert result.previous.source["station"] == "Sydney"
+    # the day before the fallback station's row is that station's, not the nearest one's
+    fallback = weather.observe(*SYDNEY, dt.date(2010, 6, 18))
+    assert fallback.previous == csv_row(table, "SydneyAirport", "2010-06-17")
+    # a station's first day has no day before
+    first = weather.observe(*SYDNEY, weather.data.series["Sydney"].first_date)
+    assert first.found and first.previous is None
+    # and the result travels as a dict (the state machine's JSON) and back
+    assert WeatherResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+    assert WeatherResult.from_dict(first.to_dict()) == first
 
 
 def test_nearest_station_wins(weather, table):

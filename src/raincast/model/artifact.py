@@ -126,9 +126,11 @@ class RainModel:
                 f"{meta_path}: format version {metadata.get('format_version')!r}, "
                 f"this code reads version {FORMAT_VERSION}"
             )
-        if tuple(metadata.get("features", ())) != FEATURE_NAMES:
+        unknown = [f for f in metadata.get("features", ()) if f not in FEATURE_NAMES]
+        if unknown or not metadata.get("features"):
             raise ModelArtifactError(
-                f"{meta_path}: the model's feature list differs from this feature builder's"
+                f"{meta_path}: the model uses features this feature builder does not make: "
+                f"{', '.join(unknown) or '(none listed)'}"
             )
         if not arrays_path.is_file():
             raise ModelArtifactError(f"no model arrays at {arrays_path}")
@@ -144,18 +146,34 @@ class RainModel:
             arrays = {name: npz[name] for name in names}
         if np.any(np.diff(arrays["tree_member"]) < 0):
             raise ModelArtifactError(f"{arrays_path}: trees are not grouped by member")
+        width = len(metadata["features"])
+        widths = {len(arrays[f"net{k}_fill"]) for k in range(int(metadata["networks"]))}
+        if int(arrays["node_feature"].max(initial=0)) >= width or widths - {width}:
+            raise ModelArtifactError(
+                f"{arrays_path}: the arrays use other features than the {width} listed in "
+                f"{meta_path}"
+            )
         return cls(metadata=metadata, arrays=arrays)
 
     @property
     def features(self) -> tuple[str, ...]:
         return tuple(self.metadata["features"])
 
-    def predict_raw(self, features: np.ndarray) -> np.ndarray:
-        """Per-member raw scores (rows x members): baseline + sum of leaf values."""
-        a = self.arrays
+    def model_columns(self, features: np.ndarray) -> np.ndarray:
+        """The model's own columns, in its order, of a matrix built by ``raincast.features``
+        (rows x ``FEATURE_NAMES``): an artifact may use a subset of the builder's features
+        (one trained before features were added still loads and scores as it did)."""
         x = np.asarray(features, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(FEATURE_NAMES):
             raise ValueError(f"features must be (rows, {len(FEATURE_NAMES)}), got {x.shape}")
+        if self.features == FEATURE_NAMES:
+            return x
+        return x[:, [FEATURE_NAMES.index(name) for name in self.features]]
+
+    def predict_raw(self, features: np.ndarray) -> np.ndarray:
+        """Per-member raw scores (rows x members): baseline + sum of leaf values."""
+        a = self.arrays
+        x = self.model_columns(features)
         roots, member = a["tree_root"], a["tree_member"]
         feat, thr, miss = a["node_feature"], a["node_threshold"], a["node_missing_left"]
         left, right, value = a["node_left"], a["node_right"], a["node_value"]
@@ -188,7 +206,7 @@ class RainModel:
     def predict_network(self, features: np.ndarray) -> np.ndarray:
         """The networks' mean probability for each row."""
         a = self.arrays
-        x = np.asarray(features, dtype=np.float64)
+        x = self.model_columns(features)
         missing = np.isnan(x)
         layers = int(self.metadata["network_layers"])
         total = np.zeros(len(x), dtype=np.float64)
@@ -220,13 +238,15 @@ class RainModel:
         self,
         observations: Sequence[Observation],
         latitudes: Sequence[float | None] | float | None = None,
+        previous: Sequence[Observation | None] | None = None,
     ) -> np.ndarray:
         """Probability of rain the day after each observation. ``latitudes`` (one per
-        observation, or one for all) place the date in the local season; without them the
-        model predicts from the weather alone."""
+        observation, or one for all) place the date in the local season; ``previous`` (one
+        per observation, None where unknown) is the same place's day before. Without them
+        the model predicts from the one day's weather alone."""
         if not observations:
             return np.empty(0, dtype=np.float64)
-        return self.predict_proba(features_from_observations(observations, latitudes))
+        return self.predict_proba(features_from_observations(observations, latitudes, previous))
 
 
 _CACHE: dict[str, RainModel] = {}

@@ -1,8 +1,8 @@
 """The shapes that travel through the state machine, and where results are stored.
 
 An *item* is one city: the dict made by ``CityRow.to_item`` (index, line, city, country,
-lat, lon, status, reason) that each step enriches (``place``, ``observation``,
-``p_rain_tomorrow``, ...). ``status`` is ``"ok"`` until a step fails for that city, then
+lat, lon, status, reason) that each step enriches (``place``, ``observation`` and
+``previous_observation`` (the day before, or None), ``p_rain_tomorrow``, ...). ``status`` is ``"ok"`` until a step fails for that city, then
 ``"error"`` with a ``reason``; later steps pass error items through untouched, so one bad
 city never fails its batch.
 

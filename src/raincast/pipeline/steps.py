@@ -35,7 +35,10 @@ class _Model(Protocol):
     metadata: dict[str, Any]
 
     def predict_observations(
-        self, observations: list[Observation], latitudes: Any = None
+        self,
+        observations: list[Observation],
+        latitudes: Any = None,
+        previous: list[Observation | None] | None = None,
     ) -> Any: ...
 
 
@@ -89,6 +92,8 @@ def weather_batch(batch: Batch, source: _WeatherSource) -> Batch:
             fail(item, result.reason or f"no observations near here on {date.isoformat()}")
             continue
         item["observation"] = result.observation.to_dict()
+        # the day before (the model's 24 h changes); None when the source has no such day
+        item["previous_observation"] = result.previous.to_dict() if result.previous else None
     return batch
 
 
@@ -103,7 +108,13 @@ def predict_batch(batch: Batch, model: _Model) -> Batch:
         return batch
     observations = [Observation.from_dict(item["observation"]) for item in ready]
     latitudes = [float(item["place"]["lat"]) for item in ready]
-    probabilities = model.predict_observations(observations, latitudes=latitudes)
+    previous = [
+        Observation.from_dict(item["previous_observation"])
+        if item.get("previous_observation")
+        else None
+        for item in ready
+    ]
+    probabilities = model.predict_observations(observations, latitudes=latitudes, previous=previous)
     metadata = getattr(model, "metadata", {}) or {}
     threshold = float(metadata.get("threshold", 0.5))
     version = metadata.get("version") or metadata.get("model_version")

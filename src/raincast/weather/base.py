@@ -92,6 +92,9 @@ class WeatherResult:
     observation: Observation | None
     reason: str | None = None  # set when observation is None ("no observations near here: ...")
     provider: str = ""
+    # The same place's observation of the day before (the model's 24 h changes and
+    # yesterday's rain); None when the source has no row for that day.
+    previous: Observation | None = None
 
     @property
     def found(self) -> bool:
@@ -105,7 +108,21 @@ class WeatherResult:
             "provider": self.provider,
             "observation": self.observation.to_dict() if self.observation else None,
             "reason": self.reason,
+            "previous": self.previous.to_dict() if self.previous else None,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WeatherResult:
+        observation, previous = data.get("observation"), data.get("previous")
+        return cls(
+            lat=float(data["lat"]),
+            lon=float(data["lon"]),
+            date=dt.date.fromisoformat(str(data["date"])),
+            observation=Observation.from_dict(observation) if observation else None,
+            reason=data.get("reason"),
+            provider=str(data.get("provider") or ""),
+            previous=Observation.from_dict(previous) if previous else None,
+        )
 
 
 class WeatherSource(ABC):

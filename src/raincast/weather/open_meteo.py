@@ -1,8 +1,9 @@
 """Online weather: the Open-Meteo forecast API (https://open-meteo.com/en/docs), no key.
 
-One request per (point, day): ``/v1/forecast`` with ``start_date`` = ``end_date`` = the day
-and ``timezone=auto``, so hourly ``time`` values are the place's local clock times and the
-daily values are for its local calendar day. The response is mapped into the same
+One request per (point, day): ``/v1/forecast`` with ``start_date`` = the day before and
+``end_date`` = the day, and ``timezone=auto``, so hourly ``time`` values are the place's
+local clock times and the daily values are for its local calendar days. The day before
+becomes ``WeatherResult.previous`` (None when the answer lacks it). The response is mapped into the same
 ``Observation`` as the replay source (weatherAUS units), so one feature builder serves both:
 
 - min/max temperature, rainfall, sunshine, gust speed: the daily aggregates
@@ -124,12 +125,11 @@ class OpenMeteoWeather(WeatherSource):
         return self.http.timeout
 
     def params(self, lat: float, lon: float, date: dt.date) -> dict[str, str]:
-        day = date.isoformat()
         return {
             "latitude": f"{lat:.4f}",
             "longitude": f"{lon:.4f}",
-            "start_date": day,
-            "end_date": day,
+            "start_date": (date - dt.timedelta(days=1)).isoformat(),
+            "end_date": date.isoformat(),
             "timezone": "auto",
             "hourly": ",".join(HOURLY_VARIABLES),
             "daily": ",".join(DAILY_VARIABLES),
@@ -173,12 +173,38 @@ class OpenMeteoWeather(WeatherSource):
     def _result(self, lat: float, lon: float, date: dt.date, body: dict[str, Any]) -> WeatherResult:
         hourly = self._block(body, "hourly", HOURLY_VARIABLES)
         daily = self._block(body, "daily", DAILY_VARIABLES)
+        grid_lat = _number(body.get("latitude"), "latitude")
+        grid_lon = _number(body.get("longitude"), "longitude")
+        source: dict[str, Any] = {
+            "provider": self.name,
+            "grid_lat": grid_lat,
+            "grid_lon": grid_lon,
+            "elevation": body.get("elevation"),
+            "timezone": body.get("timezone"),
+            "utc_offset_seconds": body.get("utc_offset_seconds"),
+        }
+        if grid_lat is not None and grid_lon is not None:
+            source["distance_km"] = round(haversine_km(lat, lon, grid_lat, grid_lon), 2)
+        observation = self._observation(date, hourly, daily, source)
+        if observation is None:
+            reason = f"open-meteo: the answer has no daily values for {date.isoformat()}"
+            return WeatherResult(lat, lon, date, None, reason=reason, provider=self.name)
+        previous = self._observation(date - dt.timedelta(days=1), hourly, daily, source)
+        return WeatherResult(lat, lon, date, observation, provider=self.name, previous=previous)
+
+    def _observation(
+        self,
+        date: dt.date,
+        hourly: dict[str, list[Any]],
+        daily: dict[str, list[Any]],
+        source: dict[str, Any],
+    ) -> Observation | None:
+        """The observation of one local day of the answer, None if it has no such day."""
         day = date.isoformat()
         try:
             d = daily["time"].index(day)
         except ValueError:
-            reason = f"open-meteo: the answer has no daily values for {day}"
-            return WeatherResult(lat, lon, date, None, reason=reason, provider=self.name)
+            return None
 
         def daily_value(variable: str) -> float | None:
             return _number(daily[variable][d], f"daily {variable}")
@@ -205,21 +231,7 @@ class OpenMeteoWeather(WeatherSource):
                 elif variable == "wind_direction_10m":
                     value = compass_degrees(value)
                 values[field_name] = value
-
-        grid_lat = _number(body.get("latitude"), "latitude")
-        grid_lon = _number(body.get("longitude"), "longitude")
-        source: dict[str, Any] = {
-            "provider": self.name,
-            "grid_lat": grid_lat,
-            "grid_lon": grid_lon,
-            "elevation": body.get("elevation"),
-            "timezone": body.get("timezone"),
-            "utc_offset_seconds": body.get("utc_offset_seconds"),
-        }
-        if grid_lat is not None and grid_lon is not None:
-            source["distance_km"] = round(haversine_km(lat, lon, grid_lat, grid_lon), 2)
-        observation = Observation(date=date, source=source, **values)
-        return WeatherResult(lat, lon, date, observation, provider=self.name)
+        return Observation(date=date, source=dict(source), **values)
 
     def _block(
         self, body: dict[str, Any], key: str, variables: tuple[str, ...]

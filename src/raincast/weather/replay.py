@@ -295,9 +295,17 @@ class ReplayWeather(WeatherSource):
         for distance, station in in_range:
             row = series[station.name].row(date)
             if row is not None:
+                # the same station's day before (None when it has no row that day)
+                before = date - dt.timedelta(days=1)
+                previous_row = series[station.name].row(before)
+                previous = (
+                    None
+                    if previous_row is None
+                    else self._observation(before, previous_row, station, distance)
+                )
                 return WeatherResult(
                     lat, lon, date, self._observation(date, row, station, distance),
-                    provider=self.name,
+                    provider=self.name, previous=previous,
                 )  # fmt: skip
         if not (self.first_date <= date <= self.latest_date):
             distance, nearest = in_range[0]

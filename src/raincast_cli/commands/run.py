@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         given = _request(args)
         template = Path(args.template) if args.template else find_template()
+        check_template(template)
     except (CityListError, InvalidRequest, FileNotFoundError) as exc:
         print(f"raincast run: error: {printable(str(exc))}", file=sys.stderr)
         return 2
@@ -141,6 +142,35 @@ def find_template() -> Path:
     raise FileNotFoundError("no template.yaml with a ForecastStateMachine found: use --template")
 
 
+# What the run needs from the template, by logical id and resource type.
+REQUIRED_RESOURCES = {
+    STATE_MACHINE: ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"),
+    INPUT_BUCKET: ("AWS::S3::Bucket",),
+    RESULTS_BUCKET: ("AWS::S3::Bucket",),
+}
+
+
+def check_template(path: Path) -> None:
+    """Refuses (InvalidRequest, one line) a template that cannot be read or lacks what the run
+    needs, before anything starts."""
+    from sfnstack.template import TemplateError, load_template
+
+    try:
+        resources = load_template(path).resources
+    except TemplateError as exc:
+        # One line: a YAML error spans several (where, what, where again).
+        raise InvalidRequest(f"--template: {' '.join(str(exc).split())}") from None
+    missing = [
+        f"{logical_id} ({kinds[0]})"
+        for logical_id, kinds in REQUIRED_RESOURCES.items()
+        if resources.get(logical_id, {}).get("Type") not in kinds
+    ]
+    if missing:
+        raise InvalidRequest(
+            f"--template {path}: no {', '.join(missing)}: raincast run needs raincast's template"
+        )
+
+
 def execute(
     request: dict[str, Any],
     cities: CityList,
@@ -189,13 +219,16 @@ def execute(
         if owned:
             runtime.close()
     csv_path = out_dir / "forecast.csv"
+    report = False
     if csv_path.exists():
+        report = _write_report(out_dir, err)
         print(format_table(list(csv.DictReader(io.StringIO(csv_path.read_text("utf-8"))))))
     names = ("forecast.csv", "summary.json", "manifest.json")
     files = ", ".join(name for name in names if (out_dir / name).exists())
     print(
         f"\n{_outcome_line(summary)} in {time.monotonic() - started:.1f} s.\n"
-        f"Results: {out_dir}/ ({files}, {copied} files in cities/)",
+        f"Results: {out_dir}/ ({files}, {copied} files in cities/"
+        f"{', report.html' if report else ''})",
     )
     if result.status != "SUCCEEDED":
         print(f"raincast: run {run_id} {result.status}: {printable(str(result.error))}", file=err)
@@ -204,6 +237,19 @@ def execute(
         print(f"raincast: what the run had is in {out_dir}/", file=err)
         return 1
     return 0
+
+
+def _write_report(out_dir: Path, err: TextIO) -> bool:
+    """report.html next to forecast.csv. The results are already written, so a report that
+    cannot be made is a warning, not a failed run."""
+    from raincast_cli.report import write_run_report
+
+    try:
+        write_run_report(out_dir)
+    except Exception as exc:
+        print(f"raincast run: warning: no report.html: {exc}", file=err)
+        return False
+    return True
 
 
 def save_results(

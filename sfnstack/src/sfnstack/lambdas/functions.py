@@ -1,11 +1,17 @@
 """Lambda functions as the local runtime knows them: resolved from a SAM/CloudFormation
 template (CodeUri, Handler, Layers, Environment with Globals, Timeout, MemorySize) or
-registered from a Python callable (``module:callable``)."""
+registered from a Python callable (``module:callable``).
+
+Functions run on the Python that runs the stack, whatever their ``Runtime`` says (a warning
+says so once), and a built layer's compiled dependencies for another platform are replaced
+by the host's builds (``layer_view``), so a template that `sam build` wrote runs too.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +19,7 @@ from typing import Any
 
 from sfnstack import arns
 from sfnstack.arns import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
+from sfnstack.lambdas.layer_view import view
 from sfnstack.template import (
     FUNCTION_TYPES,
     LAYER_TYPES,
@@ -23,6 +30,14 @@ from sfnstack.template import (
 
 DEFAULT_TIMEOUT_SECONDS = 3  # Lambda's and SAM's default
 DEFAULT_MEMORY_MB = 128
+# Warnings already printed by this process (each is said once, however many runtimes start).
+_WARNED: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"sfnstack: {message}", file=sys.stderr)
 
 
 @dataclass
@@ -93,9 +108,39 @@ def _layer_dirs(content: Path) -> list[Path]:
     return dirs
 
 
-def _local_layers(template: Template) -> dict[str, tuple[str, Path | None, str | None]]:
-    """layer ARN -> (logical id, content dir or None, reason it is not local)."""
-    layers: dict[str, tuple[str, Path | None, str | None]] = {}
+def _importable_layer_dirs(logical_id: str, content: Path) -> list[Path]:
+    """``_layer_dirs`` as this interpreter can import them: distributions built for another
+    platform give way to the host's builds (said once on stderr)."""
+    dirs = []
+    for directory in _layer_dirs(content):
+        layer_view = view(directory)
+        dirs.append(layer_view.path)
+        if layer_view.replaced:
+            warn_once(
+                f"layer {logical_id}: {', '.join(layer_view.replaced)} built for another "
+                "platform; this Python's own builds stand in for them"
+            )
+        if layer_view.unloadable:
+            warn_once(
+                f"layer {logical_id}: {', '.join(layer_view.unloadable)} built for another "
+                "platform and not installed here: functions importing them will fail"
+            )
+    return dirs
+
+
+def _warn_if_other_runtime(functions: dict[str, LocalFunction]) -> None:
+    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    declared = sorted({f.runtime for f in functions.values() if not f.unsupported} - {here})
+    if declared:
+        warn_once(
+            f"functions declare Runtime {', '.join(declared)}; they run on this Python "
+            f"({sys.version.split()[0]}), whose behaviour may differ"
+        )
+
+
+def _local_layers(template: Template) -> dict[str, tuple[str, list[Path] | None, str | None]]:
+    """layer ARN -> (logical id, import dirs or None, reason it is not local)."""
+    layers: dict[str, tuple[str, list[Path] | None, str | None]] = {}
     for logical_id, resource in template.resources.items():
         if resource["Type"] not in LAYER_TYPES:
             continue
@@ -107,7 +152,7 @@ def _local_layers(template: Template) -> dict[str, tuple[str, Path | None, str |
             path = (template.base_dir / content).resolve()
             if not path.is_dir():
                 raise TemplateError(f"{logical_id}.Properties.{key}: {path} is not a directory")
-            layers[arn] = (logical_id, path, None)
+            layers[arn] = (logical_id, _importable_layer_dirs(logical_id, path), None)
         else:
             layers[arn] = (logical_id, None, f"layer {logical_id} content is not a local directory")
     return layers
@@ -138,7 +183,9 @@ def _environment(template: Template, logical_id: str, props: dict[str, Any]) -> 
 
 
 def resolve_function(
-    template: Template, logical_id: str, layers: dict[str, tuple[str, Path | None, str | None]]
+    template: Template,
+    logical_id: str,
+    layers: dict[str, tuple[str, list[Path] | None, str | None]],
 ) -> LocalFunction:
     resource = template.resource(logical_id)
     props = resource.get("Properties") or {}
@@ -190,7 +237,7 @@ def resolve_function(
             if content is None:
                 external.append(f"{entry} ({reason})")
             else:
-                layer_dirs.extend(_layer_dirs(content))
+                layer_dirs.extend(content)
         elif isinstance(entry, str) and entry.startswith("arn:"):
             external.append(entry)
         else:
@@ -227,8 +274,10 @@ def resolve_function(
 def resolve_functions(template: Template) -> dict[str, LocalFunction]:
     """Every Lambda function of the template, by logical id."""
     layers = _local_layers(template)
-    return {
+    functions = {
         logical_id: resolve_function(template, logical_id, layers)
         for logical_id, resource in template.resources.items()
         if resource["Type"] in FUNCTION_TYPES
     }
+    _warn_if_other_runtime(functions)
+    return functions

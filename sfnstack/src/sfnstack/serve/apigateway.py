@@ -2,12 +2,25 @@
 ``states:StartExecution``, served on localhost the way API Gateway runs them — IAM auth
 (a SigV4-signed request is required; the signature is not checked, there is no IAM here),
 request-body validation against the method's model, the integration's request mapping
-template (a small VTL subset: ``$input.json/path/body``, ``$util.escapeJavaScript``,
-``$context.*``), and StartExecution's response passed through."""
+template, and StartExecution's response passed through.
+
+Mapping templates are Velocity (VTL), rendered by airspeed-ext (LocalStack's maintained
+fork of airspeed, which LocalStack's own API Gateway runs): the whole language (``#set``,
+``#if``, ``#foreach``, Java ``String`` methods) over API Gateway's ``$input``, ``$util``,
+``$context`` and ``$stageVariables``, which are defined here. airspeed itself (0.7.1) was
+tried and is not sound for API Gateway templates: it unescapes backslashes in string
+literals, which Velocity does not, so the ``.replaceAll("\\\\'", "'")`` that every
+Step Functions integration uses leaves ``\\'`` in the JSON and StartExecution fails; it
+also cannot parse ``'\\d'``. airspeed-ext gets those right; two of its behaviours differ
+from Velocity and are corrected below (tests/unit/test_serve_vtl.py pins both): Java's
+``$1`` group references in ``replaceAll`` (passed to ``re.sub`` as they are), and a null
+in ``#if``/``#elseif`` (true there, false in Velocity).
+"""
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import re
@@ -17,6 +30,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
+import airspeed
 import jsonschema
 
 from sfnstack.serve.eventbridge import jsonpath_get
@@ -108,91 +122,6 @@ class _MappingError(Exception):
     pass
 
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
-
-
-class _Renderer:
-    def __init__(self, template: str, roots: dict[str, Any]) -> None:
-        self.text = template
-        self.roots = roots
-
-    def render(self) -> str:
-        out: list[str] = []
-        i = 0
-        while i < len(self.text):
-            char = self.text[i]
-            if char == "#" and re.match(
-                r"#(set|if|foreach|elseif|else|end|macro)\b", self.text[i:]
-            ):
-                raise _MappingError(
-                    f"VTL directive at {self.text[i : i + 20]!r} is not supported locally"
-                )
-            if char == "$":
-                parsed = self._reference(i)
-                if parsed is not None:
-                    value, i = parsed
-                    out.append(_as_text(value))
-                    continue
-            out.append(char)
-            i += 1
-        return "".join(out)
-
-    def _reference(self, start: int) -> tuple[Any, int] | None:
-        i = start + 1
-        quiet = self.text.startswith("!", i)
-        i += 1 if quiet else 0
-        braced = self.text.startswith("{", i)
-        i += 1 if braced else 0
-        match = _IDENT.match(self.text, i)
-        if not match or match.group() not in self.roots:
-            return None
-        value: Any = self.roots[match.group()]
-        i = match.end()
-        while i < len(self.text):
-            if self.text[i] == "." and (member := _IDENT.match(self.text, i + 1)):
-                name = member.group()
-                i = member.end()
-                if self.text.startswith("(", i):
-                    args, i = self._arguments(i + 1)
-                    value = _call_method(value, name, args)
-                elif isinstance(value, dict):
-                    value = value.get(name, "")
-                else:
-                    value = getattr(value, name, "")
-            else:
-                break
-        if braced:
-            if not self.text.startswith("}", i):
-                raise _MappingError("unclosed ${...} reference")
-            i += 1
-        return value, i
-
-    def _arguments(self, i: int) -> tuple[list[Any], int]:
-        args: list[Any] = []
-        while True:
-            while self.text[i] in " \t":
-                i += 1
-            if self.text[i] == ")":
-                return args, i + 1
-            quote_char = self.text[i]
-            if quote_char in "'\"":
-                end = self.text.index(quote_char, i + 1)
-                args.append(self.text[i + 1 : end])
-                i = end + 1
-            elif quote_char == "$":
-                parsed = self._reference(i)
-                if parsed is None:
-                    raise _MappingError(f"unknown reference at {self.text[i : i + 20]!r}")
-                value, i = parsed
-                args.append(value)
-            else:
-                raise _MappingError(f"unsupported VTL argument at {self.text[i : i + 20]!r}")
-            while self.text[i] in " \t":
-                i += 1
-            if self.text[i] == ",":
-                i += 1
-
-
 def _java_replacement(replacement: str) -> str:
     """A java.util.regex replacement (``$1``, ``\\$``) as a Python one."""
     out, i = [], 0
@@ -211,46 +140,49 @@ def _java_replacement(replacement: str) -> str:
     return "".join(out)
 
 
-_STRING_METHODS: dict[str, Callable[..., Any]] = {
-    "replaceAll": lambda s, pattern, repl: re.sub(pattern, _java_replacement(repl), s),
-    "replace": lambda s, old, new: s.replace(old, new),
-    "toLowerCase": lambda s: s.lower(),
-    "toUpperCase": lambda s: s.upper(),
-    "trim": lambda s: s.strip(),
-    "length": lambda s: len(s),
-}
+def _java_replace_all(text: str, pattern: str, replacement: str) -> str:
+    return re.sub(pattern, _java_replacement(replacement), text)
 
 
-def _call_method(value: Any, name: str, args: list[Any]) -> Any:
-    if isinstance(value, str) and name in _STRING_METHODS:
-        return _STRING_METHODS[name](value, *[str(a) for a in args])
-    method = getattr(value, name, None)
-    if not callable(method) or isinstance(value, str | dict):
-        raise _MappingError(f"unsupported VTL method .{name}()")
-    return method(*args)
+# airspeed gives Python strings Java's String methods through this table; its replaceAll
+# passes a Java replacement ("$1") to re.sub unchanged, so group references came out
+# literally. Set once, for every template this process renders.
+airspeed.operators.__additional_methods__[str]["replaceAll"] = _java_replace_all
 
 
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return str(value)
-    return json.dumps(value)
+def _velocity_condition(self: Any, namespace: Any, loader: Any) -> bool:
+    # Velocity: a null reference is false. airspeed-ext 0.6 returns True for None, so the
+    # usual #if($input.path('$.optional')) took the branch for an absent field.
+    return bool(self.expression.calculate(namespace, loader))
+
+
+airspeed.operators.Condition.calculate = _velocity_condition
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(template: str) -> airspeed.Template:
+    compiled = airspeed.Template(template)
+    compiled.ensure_compiled()
+    return compiled
 
 
 def render_mapping_template(template: str, body: str, context: dict[str, Any]) -> str:
     """Render an integration request template for one request."""
-    roots = {"input": _Input(body), "util": _Util(), "context": context, "stageVariables": {}}
-    return _Renderer(template, roots).render()
+    namespace = {"input": _Input(body), "util": _Util(), "context": context, "stageVariables": {}}
+    try:
+        return _compiled(template).merge(namespace)
+    except airspeed.TemplateSyntaxError as exc:
+        raise _MappingError(f"VTL syntax: {exc}") from exc
+    except airspeed.TemplateExecutionError as exc:
+        cause = exc.__cause__
+        raise _MappingError(str(cause) if isinstance(cause, _MappingError) else str(exc)) from exc
 
 
 def check_mapping_template(template: str) -> None:
-    """Fail at start (not at the first request) on a template this VTL subset cannot run."""
+    """Fail at start (not at the first request) on a template that does not parse."""
     try:
-        render_mapping_template(template, "{}", {})
-    except _MappingError as exc:
+        _compiled(template)
+    except airspeed.TemplateSyntaxError as exc:
         raise TemplateError(f"API request mapping template: {exc}") from exc
 
 

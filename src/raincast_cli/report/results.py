@@ -1,0 +1,177 @@
+"""Reading a run's results for a report: from a local folder (what ``raincast run`` copies
+into ``--out``) or from ``s3://<results bucket>/runs/<run id>/`` through boto3 (on AWS, or
+any endpoint in ``AWS_ENDPOINT_URL``, such as ``raincast serve``'s).
+
+A report needs ``forecast.csv`` and ``summary.json``; the model version comes from one
+forecast city's record when the run has them (``cities/`` locally, the manifest's city
+objects on S3). Only those few objects are read, so a report of a 10,000-city run on S3
+costs three or four GETs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# A bucket name as S3 allows it (3-63 lowercase letters, digits, '.', '-').
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+MAX_OBJECT_BYTES = 64 * 1024 * 1024
+
+
+class ReportInputError(ValueError):
+    """The results cannot be read (not a run folder, missing objects, bad S3 URL)."""
+
+
+@dataclass
+class RunResults:
+    location: str  # what the user named: a folder or an s3:// URL
+    summary: dict[str, Any]
+    rows: list[dict[str, str]]  # forecast.csv
+    model_versions: list[str] = field(default_factory=list)  # as recorded by the run
+
+
+def is_s3_url(location: str) -> bool:
+    return location.startswith("s3://")
+
+
+def load_run_results(location: str, s3_client: Any = None) -> RunResults:
+    reader = _S3Reader(location, s3_client) if is_s3_url(location) else _DirReader(location)
+    summary = _json(reader, "summary.json")
+    if not isinstance(summary, dict):
+        raise ReportInputError(f"{reader.describe('summary.json')} is not a JSON object")
+    text = _text(reader, "forecast.csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if rows and "p_rain_tomorrow" not in rows[0]:
+        raise ReportInputError(f"{reader.describe('forecast.csv')} has no p_rain_tomorrow column")
+    return RunResults(location, summary, rows, reader.model_versions())
+
+
+def _text(reader: _DirReader | _S3Reader, name: str) -> str:
+    data = reader.read(name)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ReportInputError(f"{reader.describe(name)} is not UTF-8 text") from None
+
+
+def _json(reader: _DirReader | _S3Reader, name: str) -> Any:
+    try:
+        return json.loads(_text(reader, name))
+    except json.JSONDecodeError as exc:
+        raise ReportInputError(f"{reader.describe(name)} is not JSON ({exc.msg})") from None
+
+
+def _versions(documents: list[Any]) -> list[str]:
+    versions = []
+    for doc in documents:
+        model = doc.get("model") if isinstance(doc, dict) else None
+        version = model.get("version") if isinstance(model, dict) else None
+        if version and str(version) not in versions:
+            versions.append(str(version))
+    return versions
+
+
+class _DirReader:
+    def __init__(self, location: str) -> None:
+        self.root = Path(location)
+        if not self.root.is_dir():
+            raise ReportInputError(f"{location}: no such folder")
+        if not (self.root / "forecast.csv").is_file():
+            raise ReportInputError(
+                f"{location}: no forecast.csv here (give the folder of a raincast run or backtest)"
+            )
+
+    def describe(self, name: str) -> str:
+        return str(self.root / name)
+
+    def read(self, name: str) -> bytes:
+        path = self.root / name
+        try:
+            if path.stat().st_size > MAX_OBJECT_BYTES:
+                raise ReportInputError(f"{path}: larger than {MAX_OBJECT_BYTES // 2**20} MB")
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise ReportInputError(
+                f"{path}: missing (not a complete raincast run folder)"
+            ) from None
+
+    def model_versions(self) -> list[str]:
+        docs = []
+        for path in sorted((self.root / "cities").glob("*.json"))[:200]:
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(doc, dict) and doc.get("status") == "ok":
+                docs.append(doc)
+                break
+        return _versions(docs)
+
+
+class _S3Reader:
+    def __init__(self, url: str, client: Any) -> None:
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        if not _BUCKET.match(bucket):
+            raise ReportInputError(f"{url}: {bucket!r} is not an S3 bucket name")
+        prefix = prefix.strip("/")
+        if not prefix:
+            raise ReportInputError(f"{url}: give the run's prefix, s3://BUCKET/runs/RUN_ID/")
+        self.url, self.bucket, self.prefix = url, bucket, prefix + "/"
+        if client is None:
+            import boto3
+
+            client = boto3.client("s3")
+        self.s3 = client
+
+    def describe(self, name: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{name}"
+
+    def read(self, name: str) -> bytes:
+        return self._get(self.prefix + name)
+
+    def _get(self, key: str) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        where = f"s3://{self.bucket}/{key}"
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=key)
+            if int(response.get("ContentLength") or 0) > MAX_OBJECT_BYTES:
+                raise ReportInputError(f"{where}: larger than {MAX_OBJECT_BYTES // 2**20} MB")
+            return response["Body"].read()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404"):
+                raise ReportInputError(
+                    f"{where}: no such object (is this a run's prefix?)"
+                ) from None
+            if code == "NoSuchBucket":
+                raise ReportInputError(f"s3://{self.bucket}: no such bucket") from None
+            message = exc.response.get("Error", {}).get("Message") or code
+            raise ReportInputError(f"{where}: {code}: {message}") from None
+        except BotoCoreError as exc:
+            raise ReportInputError(f"{where}: {exc}") from None
+
+    def model_versions(self) -> list[str]:
+        try:
+            manifest = json.loads(self.read("manifest.json"))
+        except (ReportInputError, ValueError):
+            return []
+        objects = manifest.get("objects") if isinstance(manifest, dict) else None
+        for entry in objects or []:
+            key = entry.get("key") if isinstance(entry, dict) else None
+            if (
+                entry.get("kind") == "city"
+                and entry.get("status") == "ok"
+                and isinstance(key, str)
+                and key.startswith(self.prefix)
+            ):
+                try:
+                    return _versions([json.loads(self._get(key))])
+                except (ReportInputError, ValueError):
+                    return []
+        return []

@@ -36,6 +36,7 @@ from sfnstack.template import (
 
 if TYPE_CHECKING:
     from sfnstack.asl import ExecutionResult
+    from sfnstack.mocks import TestCase
 
 Listener = Callable[[dict[str, Any]], None]
 
@@ -66,6 +67,7 @@ class LocalExecution:
         listener: Listener | None,
         record_history: bool = True,
         progress: Any = None,
+        test_case: TestCase | None = None,
     ) -> None:
         self.runtime = runtime
         self.state_machine = state_machine
@@ -83,6 +85,8 @@ class LocalExecution:
         self._done = threading.Event()
         self.services = runtime.services()
         self.services.progress = progress
+        if test_case is not None:
+            self.services.mocked = test_case.start()
         self._thread = threading.Thread(target=self._run, name=f"execution-{name}", daemon=True)
         self._thread.start()
 
@@ -353,12 +357,14 @@ class LocalRuntime:
         listener: Listener | None = None,
         record_history: bool = True,
         progress: Any = None,
+        test_case: TestCase | None = None,
     ) -> LocalExecution:
         """Start an execution in a background thread. ``record_history=False`` skips building
         the history (faster for large Maps; ``result.history`` is then empty).
         ``progress``: an ``asl.progress.Progress`` that records what the execution does; one
         with a ``resume`` starts a closed execution of that name again from its recorded
-        progress (a redrive)."""
+        progress (a redrive). ``test_case`` (a mock configuration's, ``sfnstack.mocks``)
+        answers the Task states it names."""
         if self._closed:
             raise RuntimeError("the local runtime is closed")
         machine = self.state_machine(state_machine)
@@ -378,6 +384,7 @@ class LocalRuntime:
             listener,
             record_history,
             progress,
+            test_case,
         )
         self._executions[execution.arn] = execution
         return execution
@@ -405,10 +412,16 @@ class LocalRuntime:
         listener: Listener | None = None,
         record_history: bool = True,
         timeout: float | None = None,
+        test_case: TestCase | None = None,
     ) -> ExecutionResult:
         """Run an execution to its end (``TimeoutError`` after ``timeout`` seconds)."""
         execution = self.start_execution(
-            state_machine, input, name=name, listener=listener, record_history=record_history
+            state_machine,
+            input,
+            name=name,
+            listener=listener,
+            record_history=record_history,
+            test_case=test_case,
         )
         return execution.wait(timeout)
 

@@ -13,7 +13,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .mocks import MockedCalls
 
 
 class LambdaFunctionError(Exception):
@@ -79,3 +82,6 @@ class Services:
     # An asl.progress.Progress: told what the execution does, and where to resume it from
     # (RedriveExecution). None: nothing is recorded.
     progress: Any = None
+    # A mock configuration's test case (sfnstack.mocks): the Task states it names answer
+    # from their mocked responses instead of calling anything. One per execution.
+    mocked: MockedCalls | None = None

@@ -92,6 +92,7 @@ class Runtime:
         name: str | None = None,
         listener: Any = None,
         progress: Any = None,
+        test_case: Any = None,
     ) -> Handle:
         assert state_machine in self.state_machines
         handle = Handle(name or "generated", input)

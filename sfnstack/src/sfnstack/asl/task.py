@@ -32,6 +32,7 @@ from .references import Reference
 from .states import State
 
 if TYPE_CHECKING:
+    from ..mocks import MockedOutcome
     from .machine import ProgramBuilder
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
@@ -132,7 +133,15 @@ class TaskState(State):
         heartbeat = self.heartbeat(data, frame)
         timeout = self.timeout(data, frame)
         effective = fields.arguments(data, frame)
-        result = self.target.call(ex, effective, frame, track, Limits(timeout, heartbeat))
+        limits = Limits(timeout, heartbeat)
+        mocked = ex.services.mocked
+        if mocked is not None and mocked.mocks(self.name):
+            attempt, outcome = mocked.next(self.name)
+            if outcome is None:
+                raise RuntimeFailure(mocked.exhausted(self.name, attempt))
+            result = self.target.mocked(ex, effective, track, limits, outcome)
+        else:
+            result = self.target.call(ex, effective, frame, track, limits)
         return self.next, fields.finish_result(raw, result, frame)
 
 
@@ -151,6 +160,42 @@ class TaskResource:
 
     def call(self, ex: Execution, payload: Any, frame: Frame, track: Track, limits: Limits) -> Any:
         raise NotImplementedError
+
+    def mocked(
+        self, ex: Execution, payload: Any, track: Track, limits: Limits, outcome: MockedOutcome
+    ) -> Any:
+        """A mocked call (sfnstack.mocks): the history a call of this resource records,
+        the mocked result returned or the mocked error raised; nothing is called."""
+        history = ex.history
+        base = _resource_details(self.resource)
+
+        def scheduled() -> dict[str, Any]:
+            details: dict[str, Any] = {
+                **base,
+                "region": ex.region,
+                "parameters": to_json_string(payload),
+            }
+            if limits.timeout is not None:
+                details["timeoutInSeconds"] = limits.timeout
+            if limits.heartbeat is not None:
+                details["heartbeatInSeconds"] = limits.heartbeat
+            return details
+
+        history.add(track, "TaskScheduled", "taskScheduledEventDetails", scheduled)
+        history.add(track, "TaskStarted", "taskStartedEventDetails", base)
+        if outcome.error is not None:
+            kind = "TaskTimedOut" if outcome.error in _TIMEOUTS else "TaskFailed"
+            details = {**base, "error": outcome.error, "cause": outcome.cause}
+            history.add(track, kind, _details_key(kind), details)
+            raise StateFailure(outcome.error, outcome.cause)
+        result = json.loads(json.dumps(outcome.result))  # the execution's own copy
+        history.add(
+            track,
+            "TaskSucceeded",
+            "taskSucceededEventDetails",
+            lambda: {**base, **history.data("output", result)},
+        )
+        return result
 
 
 class UnsupportedResource(TaskResource):
@@ -313,6 +358,36 @@ class LambdaInvoke(LambdaResource):
 class LambdaFunction(LambdaResource):
     """A plain function ARN as the Resource: the result is the function's own."""
 
+    def mocked(
+        self, ex: Execution, payload: Any, track: Track, limits: Limits, outcome: MockedOutcome
+    ) -> Any:
+        history = ex.history
+        history.add(
+            track,
+            "LambdaFunctionScheduled",
+            "lambdaFunctionScheduledEventDetails",
+            _function_scheduled,
+            (self.resource, limits.timeout),
+            payload,
+        )
+        history.add(track, "LambdaFunctionStarted")
+        if outcome.error is not None:
+            kind = (
+                "LambdaFunctionTimedOut" if outcome.error in _TIMEOUTS else "LambdaFunctionFailed"
+            )
+            details = {"error": outcome.error, "cause": outcome.cause}
+            history.add(track, kind, _details_key(kind), details)
+            raise StateFailure(outcome.error, outcome.cause)
+        result = json.loads(json.dumps(outcome.result))
+        history.add(
+            track,
+            "LambdaFunctionSucceeded",
+            "lambdaFunctionSucceededEventDetails",
+            _output_data,
+            result,
+        )
+        return result
+
     def call(self, ex: Execution, payload: Any, frame: Frame, track: Track, limits: Limits) -> Any:
         history = ex.history
         history.add(
@@ -390,6 +465,17 @@ def _function_scheduled(
 
 def _output_data(history: History, result: Any, _unused: Any) -> dict[str, Any]:
     return history.data("output", result)
+
+
+def _resource_details(resource: str) -> dict[str, str]:
+    """resourceType and resource as the history names them: ``sqs`` / ``sendMessage`` for
+    ``arn:aws:states:::sqs:sendMessage``, ``aws-sdk:s3`` / ``getObject`` for the SDK ones."""
+    rest = resource.split(":::", 1)[1] if ":::" in resource else resource
+    service, _, action = rest.partition(":")
+    if service == "aws-sdk":
+        sdk_service, _, action = action.partition(":")
+        service = f"aws-sdk:{sdk_service}"
+    return {"resourceType": service, "resource": action}
 
 
 def _details_key(event_type: str) -> str:

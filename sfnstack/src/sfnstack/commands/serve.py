@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -72,6 +73,8 @@ def _parameters(pairs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sfnstack.mocks import ENV_VAR as MOCK_CONFIG_ENV
+    from sfnstack.mocks import MockConfig, MockConfigError
     from sfnstack.serve.schedule import ScheduleError, parse_schedule
     from sfnstack.serve.server import ServeConfig, Server
     from sfnstack.template import TemplateError
@@ -96,6 +99,17 @@ def run(args: argparse.Namespace) -> int:
         except ScheduleError as exc:
             print(f"sfnstack serve: --schedule-expression: {exc}", file=sys.stderr)
             return 2
+    mock_config = None
+    mock_file = os.environ.get(MOCK_CONFIG_ENV)
+    if mock_file:
+        try:
+            mock_config = MockConfig.load(mock_file)
+        except MockConfigError as exc:
+            print(f"sfnstack serve: {MOCK_CONFIG_ENV}: {exc}", file=sys.stderr)
+            return 2
+        logging.getLogger("sfnstack.serve").info(
+            "mock configuration %s: start a test case with stateMachineArn#TestCase", mock_file
+        )
     config = ServeConfig(
         template=template,
         data_dir=Path(args.data_dir),
@@ -106,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         parameter_overrides=_parameters(args.parameter_overrides),
         workers=args.workers,
         grace_seconds=args.grace_seconds,
+        mock_config=mock_config,
     )
     server = Server(config)
     stop = threading.Event()

@@ -2,6 +2,8 @@
 
     sfnstack states run DEFINITION.json --input INPUT.json [--function NAME=module:callable ...]
                         [--template template.yaml] [--state-machine LOGICAL_ID]
+                        [--mock-config MockConfigFile.json --test-case NAME
+                         [--state-machine-name NAME]]
     sfnstack states validate DEFINITION.json
 
 Prints exactly one JSON object on stdout, ``{"status": "SUCCEEDED", "output": ...}`` or
@@ -42,6 +44,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the ASL definition (JSON file); optional with --template",
     )
     add_execution_arguments(run, template_required=False)
+    run.add_argument(
+        "--mock-config",
+        metavar="FILE",
+        help="a Step Functions Local mock configuration file (MockConfigFile.json): the"
+        " --test-case's Task states answer from its mocked responses",
+    )
+    run.add_argument("--test-case", metavar="NAME", help="the test case of --mock-config to run")
+    run.add_argument(
+        "--state-machine-name",
+        metavar="NAME",
+        help="the state machine's name in --mock-config (default: the definition file's name"
+        " without .asl.json/.json, or the template's logical id)",
+    )
     _add_validate_parser(actions)
 
 
@@ -226,6 +241,7 @@ def _run(args: argparse.Namespace) -> int:
     from sfnstack.asl import DefinitionError
     from sfnstack.lambdas import function_from_callable
     from sfnstack.local import LocalRuntime
+    from sfnstack.mocks import MockConfigError
     from sfnstack.template import TemplateError
 
     if args.definition is None and not args.template:
@@ -235,6 +251,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.state_machine and not args.template:
         raise UsageError("--state-machine needs --template")
     execution_input = _read_input(args.input)
+    mock_config = _read_mock_config(args)
     try:
         functions = {
             name: function_from_callable(name, target, timeout=args.function_timeout)
@@ -294,9 +311,29 @@ def _run(args: argparse.Namespace) -> int:
             runtime.compiled(key)
         except DefinitionError as exc:
             raise UsageError(f"invalid definition: {exc}") from None
+        test_case = None
+        if mock_config is not None:
+            machine = runtime.state_machine(key)
+            if args.state_machine_name:
+                names = [args.state_machine_name]
+            elif definition_path is not None:
+                names = [_mock_name(definition_path)]
+            else:
+                names = [machine.logical_id, machine.name]
+            try:
+                test_case = mock_config.test_case(names, args.test_case)
+                test_case.check_definition(machine.definition)
+            except MockConfigError as exc:
+                raise UsageError(f"--mock-config: {exc}") from None
 
         # The history is only built when --verbose will print it.
-        result = runtime.execute(key, execution_input, name=args.name, record_history=args.verbose)
+        result = runtime.execute(
+            key,
+            execution_input,
+            name=args.name,
+            record_history=args.verbose,
+            test_case=test_case,
+        )
         if args.verbose:
             _print_verbose(result, runtime)
     if result.status == "SUCCEEDED":
@@ -318,6 +355,32 @@ def _only_state_machine(machines: dict[str, Any]) -> Any:
         f"the template has {len(machines)} state machines; choose one with --state-machine"
         f" ({', '.join(sorted(machines))})"
     )
+
+
+def _read_mock_config(args: argparse.Namespace) -> Any:
+    from sfnstack.mocks import MockConfig, MockConfigError
+
+    mock_file = getattr(args, "mock_config", None)
+    test_case = getattr(args, "test_case", None)
+    if mock_file is None:
+        if test_case or getattr(args, "state_machine_name", None):
+            raise UsageError("--test-case and --state-machine-name need --mock-config")
+        return None
+    if not test_case:
+        raise UsageError("--mock-config needs --test-case NAME")
+    try:
+        return MockConfig.load(mock_file)
+    except MockConfigError as exc:
+        raise UsageError(f"--mock-config: {exc}") from None
+
+
+def _mock_name(path: Path) -> str:
+    """The state machine's name in a mock configuration: the file's, without its suffix."""
+    name = path.name
+    for suffix in (".asl.json", ".json"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def _machine_name(path: Path | None) -> str:

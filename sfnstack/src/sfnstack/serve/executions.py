@@ -27,6 +27,8 @@ from typing import Any, Protocol
 
 from sfnstack import arns
 from sfnstack.asl.progress import Progress, Resume
+from sfnstack.mocks import ENV_VAR as MOCK_CONFIG_ENV
+from sfnstack.mocks import MockConfig, MockConfigError, TestCase
 from sfnstack.serve.store import DataDir
 
 log = logging.getLogger("sfnstack.serve")
@@ -68,6 +70,7 @@ class Runtime(Protocol):
         name: str | None = None,
         listener: Any = None,
         progress: Any = None,
+        test_case: Any = None,
     ) -> Any: ...
 
     def close(self) -> None: ...
@@ -293,10 +296,12 @@ class Executions:
         runtime: Runtime,
         data: DataDir,
         on_closed: Callable[[ExecutionRecord], None] | None = None,
+        mock_config: MockConfig | None = None,
     ) -> None:
         self.runtime = runtime
         self.data = data
         self.on_closed = on_closed
+        self.mock_config = mock_config  # SFN_MOCK_CONFIG: test cases chosen by 'ARN#Name'
         self._lock = threading.RLock()
         self._records: dict[str, ExecutionRecord] = {}
         self._by_name: dict[tuple[str, str], str] = {}
@@ -461,7 +466,12 @@ class Executions:
     def start(
         self, sm_arn: Any, input_text: str | None, name: str | None, trigger: str
     ) -> ExecutionRecord:
+        # Step Functions Local's way to choose a mock test case: 'stateMachineArn#TestCase'
+        test_case_name = None
+        if isinstance(sm_arn, str) and "#" in sm_arn:
+            sm_arn, test_case_name = sm_arn.split("#", 1)
         sm = self.state_machine(sm_arn)
+        test_case = self._test_case(sm, test_case_name)
         text = "{}" if input_text is None else input_text
         if not isinstance(text, str):
             raise SfnError("ValidationException", "input must be a string of JSON")
@@ -494,6 +504,7 @@ class Executions:
                     name=name,
                     listener=_progress_logger(sm, name),
                     progress=journal,
+                    test_case=test_case,
                 )
             except Exception as exc:
                 journal.close()
@@ -515,6 +526,22 @@ class Executions:
             watcher = self._watcher(record, handle, journal)
         watcher.start()
         return record
+
+    def _test_case(self, sm: Any, name: str | None) -> TestCase | None:
+        if name is None:
+            return None
+        if self.mock_config is None:
+            raise SfnError(
+                "ValidationException",
+                f"test case '{name}' chosen, but no mock configuration is loaded"
+                f" (set {MOCK_CONFIG_ENV} before starting sfnstack serve)",
+            )
+        try:
+            test_case = self.mock_config.test_case([sm.name, sm.logical_id], name)
+            test_case.check_definition(sm.definition)
+        except MockConfigError as exc:
+            raise SfnError("ValidationException", str(exc)) from None
+        return test_case
 
     def redrive(self, arn: str, client_token: str | None = None) -> float:
         """RedriveExecution: run a FAILED, ABORTED or TIMED_OUT execution again from the

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sfnstack.arns import DEFAULT_ACCOUNT_ID
+from sfnstack.mocks import MockConfig
 from sfnstack.serve.apigateway import StartApi
 from sfnstack.serve.executions import Executions
 from sfnstack.serve.persistent_s3 import S3Endpoint
@@ -46,6 +47,7 @@ class ServeConfig:
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     workers: int | None = None
     grace_seconds: float = 30.0
+    mock_config: MockConfig | None = None  # SFN_MOCK_CONFIG (sfnstack.mocks)
 
 
 class _NotReady:
@@ -196,7 +198,7 @@ class Server:
                 log.info("created bucket %s", bucket)
         # the runtime's own template: triggers name the buckets and state machines it runs
         self.triggers = read_triggers(self.runtime.template)
-        self.executions = Executions(self.runtime, self.data)
+        self.executions = Executions(self.runtime, self.data, mock_config=self.config.mock_config)
         loaded, aborted = self.executions.restore()
         if loaded:
             log.info(

@@ -23,6 +23,7 @@ a 429 with ``Retry-After`` (seconds, or an HTTP date), and latency added to ever
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import email.utils
 import json
 import random
@@ -204,17 +205,32 @@ class FakeProviderServer:
         ]
 
     def forecast(self, params: dict[str, str]) -> tuple[int, Any]:
-        day = params.get("start_date", "")
-        if not day or params.get("end_date") != day:
-            return 400, {"error": True, "reason": "start_date and end_date must be one day"}
+        """The recorded day, re-dated to each day from ``start_date`` to ``end_date`` (at
+        most 16, as the API allows); the weather source asks for the day before too."""
+        try:
+            first = dt.date.fromisoformat(params.get("start_date", ""))
+            last = dt.date.fromisoformat(params.get("end_date", ""))
+        except ValueError:
+            return 400, {"error": True, "reason": "start_date and end_date must be dates"}
+        if not 0 <= (last - first).days < 16:
+            return 400, {"error": True, "reason": "end_date must be 0-15 days after start_date"}
         try:
             lat, lon = float(params["latitude"]), float(params["longitude"])
         except (KeyError, ValueError):
             return 400, {"error": True, "reason": "Latitude and longitude must be numbers"}
         body = copy.deepcopy(self._forecast)
         body["latitude"], body["longitude"] = round(lat * 4) / 4, round(lon * 4) / 4
+        days = [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
         for block in ("hourly", "daily"):
-            body[block]["time"] = [t.replace(SYDNEY_DAY, day) for t in body[block]["time"]]
+            recorded = self._forecast[block]
+            body[block] = {
+                key: (
+                    [t.replace(SYDNEY_DAY, day) for day in days for t in values]
+                    if key == "time"
+                    else [v for _ in days for v in values]
+                )
+                for key, values in recorded.items()
+            }
         return 200, body
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

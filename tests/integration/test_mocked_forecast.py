@@ -63,10 +63,12 @@ def test_geocode_retried_then_weather_fails_stores_every_city_with_the_failure(r
     }
     assert result.output["by_status"] == {"error": 3}
     s3 = runtime.s3_client()
-    listed = s3.list_objects_v2(
-        Bucket=runtime.buckets["ResultsBucket"], Prefix="runs/mock-e2e/cities/"
-    )
-    assert len(listed.get("Contents", [])) == 3  # Store wrote every city's result
+    bucket = runtime.buckets["ResultsBucket"]
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="runs/mock-e2e/batches/")
+    keys = [item["Key"] for item in listed.get("Contents", [])]
+    assert keys == ["runs/mock-e2e/batches/00000-00002.jsonl"]
+    stored = s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read().splitlines()
+    assert len(stored) == 3  # Store wrote every city's result
 
 
 def test_geocode_retries_run_out_then_the_catch_stores_the_batch(runtime) -> None:

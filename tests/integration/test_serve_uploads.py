@@ -111,10 +111,19 @@ def test_a_run_id_belongs_to_its_first_request(server: ServeProcess) -> None:
     again = sfn.start_execution(stateMachineArn=sm_arn, input=json.dumps(owner_request))
     assert server.wait_closed(again["executionArn"], timeout=240)["status"] == "SUCCEEDED"
     assert _summary(server, run_id)["by_status"] == summary["by_status"]
-    cities = server.s3().list_objects_v2(
-        Bucket=_bucket(server, "result"), Prefix=f"runs/{run_id}/cities/"
+    batches = server.s3().list_objects_v2(
+        Bucket=_bucket(server, "result"), Prefix=f"runs/{run_id}/batches/"
     )
-    assert len(cities["Contents"]) == len(owner_request["cities"])
+    stored = [
+        line
+        for item in batches["Contents"]
+        for line in server.s3()
+        .get_object(Bucket=_bucket(server, "result"), Key=item["Key"])["Body"]
+        .read()
+        .splitlines()
+        if line.strip()
+    ]
+    assert len(stored) == len(owner_request["cities"])  # one document per city, no leftovers
 
 
 def test_describe_state_machine_reports_the_templates_logging_and_tracing(

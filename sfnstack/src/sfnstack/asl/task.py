@@ -169,20 +169,7 @@ class TaskResource:
         history = ex.history
         base = _resource_details(self.resource)
 
-        def scheduled() -> dict[str, Any]:
-            details: dict[str, Any] = {
-                **base,
-                "region": ex.region,
-                "parameters": to_json_string(payload),
-            }
-            if limits.timeout is not None:
-                details["timeoutInSeconds"] = limits.timeout
-            if limits.heartbeat is not None:
-                details["heartbeatInSeconds"] = limits.heartbeat
-            return details
-
-        history.add(track, "TaskScheduled", "taskScheduledEventDetails", scheduled)
-        history.add(track, "TaskStarted", "taskStartedEventDetails", base)
+        _record_task_start(ex, track, base, payload, limits)
         if outcome.error is not None:
             kind = "TaskTimedOut" if outcome.error in _TIMEOUTS else "TaskFailed"
             details = {**base, "error": outcome.error, "cause": outcome.cause}
@@ -316,20 +303,7 @@ class LambdaInvoke(LambdaResource):
         history = ex.history
         base = {"resourceType": "lambda", "resource": "invoke"}
 
-        def scheduled() -> dict[str, Any]:
-            details: dict[str, Any] = {
-                **base,
-                "region": ex.region,
-                "parameters": to_json_string(params),
-            }
-            if limits.timeout is not None:
-                details["timeoutInSeconds"] = limits.timeout
-            if limits.heartbeat is not None:
-                details["heartbeatInSeconds"] = limits.heartbeat
-            return details
-
-        history.add(track, "TaskScheduled", "taskScheduledEventDetails", scheduled)
-        history.add(track, "TaskStarted", "taskStartedEventDetails", base)
+        _record_task_start(ex, track, base, params, limits)
         try:
             result, size = self._invoke(
                 ex,
@@ -581,3 +555,25 @@ def _call_with_timeout(
     if "error" in box:
         raise box["error"]
     return box["result"]
+
+
+def _record_task_start(
+    ex: Execution, track: Track, base: dict[str, Any], parameters: Any, limits: Limits
+) -> None:
+    """The TaskScheduled and TaskStarted events a call of an integration records (a real
+    ``lambda:invoke`` and a mocked one alike); the scheduled details are built when read."""
+
+    def scheduled() -> dict[str, Any]:
+        details: dict[str, Any] = {
+            **base,
+            "region": ex.region,
+            "parameters": to_json_string(parameters),
+        }
+        if limits.timeout is not None:
+            details["timeoutInSeconds"] = limits.timeout
+        if limits.heartbeat is not None:
+            details["heartbeatInSeconds"] = limits.heartbeat
+        return details
+
+    ex.history.add(track, "TaskScheduled", "taskScheduledEventDetails", scheduled)
+    ex.history.add(track, "TaskStarted", "taskStartedEventDetails", base)

@@ -81,6 +81,30 @@ def _loader_class() -> type:
 _CfnLoader = _loader_class()
 
 
+def _definition_loader_class() -> type:
+    """The loader of a YAML state machine definition file: YAML 1.2 booleans (only
+    true/false), as the tools that write ASL in YAML (Workflow Studio, the Serverless
+    Framework's js-yaml) read it, so a state named ``Yes`` or ``No`` stays a name. A SAM
+    template keeps YAML 1.1 (``_CfnLoader``), as SAM's own parser reads it."""
+
+    class DefinitionLoader(_CfnLoader):  # type: ignore[misc, valid-type]
+        pass
+
+    bool_tag = "tag:yaml.org,2002:bool"
+    resolvers = {
+        key: [(tag, regexp) for tag, regexp in entries if tag != bool_tag]
+        for key, entries in _CfnLoader.yaml_implicit_resolvers.items()
+    }
+    core_bool = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+    for first in "tTfF":
+        resolvers.setdefault(first, []).insert(0, (bool_tag, core_bool))
+    DefinitionLoader.yaml_implicit_resolvers = {k: v for k, v in resolvers.items() if v}
+    return DefinitionLoader
+
+
+_DefinitionLoader = _definition_loader_class()
+
+
 def parse_template_text(text: str) -> dict[str, Any]:
     data = yaml.load(text, Loader=_CfnLoader)
     if not isinstance(data, dict):
@@ -703,7 +727,7 @@ def parse_definition_text(text: str, where: str) -> dict[str, Any]:
         parsed = json.loads(text)
     except json.JSONDecodeError:
         try:
-            parsed = yaml.load(text, Loader=_CfnLoader)
+            parsed = yaml.load(text, Loader=_DefinitionLoader)
         except yaml.YAMLError as exc:
             problem = " ".join(str(exc).split())
             raise TemplateError(

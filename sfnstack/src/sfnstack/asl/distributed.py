@@ -28,6 +28,7 @@ from .errors import (
     RuntimeFailure,
     StateFailure,
 )
+from .jsonata_mode import QueryEvaluationFailure, is_expression
 from .jsonvalue import is_number, to_json_string
 from .references import compile_reference
 
@@ -136,6 +137,45 @@ def _json_pointer(document: Any, pointer: str, where: str) -> Any:
     return value
 
 
+def _check_count_literal(
+    spec: dict[str, Any], name: str, fields: StateFields, problem: Any
+) -> None:
+    """A count given as a literal must be a non-negative integer (a JSONata expression is
+    checked when evaluated)."""
+    if name not in spec:
+        return
+    value = spec[name]
+    if fields.jsonata and is_expression(value):
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise problem(f"must be a non-negative integer, not {to_json_string(value)}", name)
+
+
+def _count_check(field: str) -> Any:
+    """A JSONata count's check: a non-negative integer."""
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not is_number(value) or value != int(value) or value < 0:
+            raise QueryEvaluationFailure(
+                f"The {field} field must be a non-negative integer, but was {to_json_string(value)}"
+            )
+        return int(value)
+
+    return check
+
+
+def _path_field(spec: dict[str, Any], name: str, problem: Any) -> Any:
+    """A ``...Path`` field's reference path (None when absent)."""
+    if name not in spec:
+        return None
+    try:
+        return compile_reference(spec[name])
+    except ValueError as exc:
+        raise problem(str(exc), name) from None
+
+
 def _decompressed(body: bytes) -> bytes:
     return gzip.decompress(body) if body[:2] == _GZIP_MAGIC else body
 
@@ -229,13 +269,12 @@ class ItemReader:
         if self.header_location == "GIVEN" and self.input_type == "CSV" and not headers_given:
             raise problem("CSVHeaderLocation GIVEN needs CSVHeaders (strings)", "CSVHeaders")
         delimiter = config.get("CSVDelimiter", "COMMA")
-        if delimiter not in _DELIMITERS:
+        if not isinstance(delimiter, str) or delimiter not in _DELIMITERS:
             raise problem(f"must be one of {', '.join(_DELIMITERS)}", "CSVDelimiter")
         self.delimiter = _DELIMITERS[delimiter]
-        self.max_items = fields.value("MaxItems", spec=config)
-        self.max_items_path = (
-            compile_reference(config["MaxItemsPath"]) if "MaxItemsPath" in config else None
-        )
+        _check_count_literal(config, "MaxItems", fields, problem)
+        self.max_items = fields.value("MaxItems", spec=config, check=_count_check("MaxItems"))
+        self.max_items_path = _path_field(config, "MaxItemsPath", problem)
 
     def read(self, ex: Execution, data: Any, frame: Frame) -> list[Any]:
         params = self.parameters(data, frame)
@@ -471,18 +510,20 @@ class ItemBatcher:
                 state=state,
                 field="ItemBatcher",
             )
-        self.max_items = fields.value("MaxItemsPerBatch", spec=spec)
-        self.max_bytes = fields.value("MaxInputBytesPerBatch", spec=spec)
-        self.max_items_path = (
-            compile_reference(spec["MaxItemsPerBatchPath"])
-            if "MaxItemsPerBatchPath" in spec
-            else None
+
+        def problem(message: str, name: str) -> DefinitionError:
+            return DefinitionError(message, state=state, field=f"ItemBatcher.{name}")
+
+        for name in ("MaxItemsPerBatch", "MaxInputBytesPerBatch"):
+            _check_count_literal(spec, name, fields, problem)
+        self.max_items = fields.value(
+            "MaxItemsPerBatch", spec=spec, check=_count_check("MaxItemsPerBatch")
         )
-        self.max_bytes_path = (
-            compile_reference(spec["MaxInputBytesPerBatchPath"])
-            if "MaxInputBytesPerBatchPath" in spec
-            else None
+        self.max_bytes = fields.value(
+            "MaxInputBytesPerBatch", spec=spec, check=_count_check("MaxInputBytesPerBatch")
         )
+        self.max_items_path = _path_field(spec, "MaxItemsPerBatchPath", problem)
+        self.max_bytes_path = _path_field(spec, "MaxInputBytesPerBatchPath", problem)
         self.batch_input = (
             fields.template(spec["BatchInput"], f"ItemBatcher.BatchInput.{fields.ARGUMENTS}")
             if "BatchInput" in spec

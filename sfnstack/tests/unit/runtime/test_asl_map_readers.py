@@ -6,6 +6,7 @@ naming the field, at run time."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 from collections.abc import Iterator
@@ -277,6 +278,12 @@ def test_parquet_is_valid_but_not_run_locally(s3: Any) -> None:
         ({"InputType": "CSV", "CSVDelimiter": "COLON"}, "CSVDelimiter"),
         ({"InputType": "CSV", "CSVHeaderLocation": "GIVEN"}, "CSVHeaders"),
         ({"InputType": "CSV", "Compression": "GZIP"}, "ReaderConfig"),
+        # Wrong shapes: a definition error, not a TypeError/ValueError from inside.
+        ({"InputType": "CSV", "CSVDelimiter": ["COMMA"]}, "CSVDelimiter"),
+        ({"InputType": "JSON", "MaxItemsPath": "items"}, "MaxItemsPath"),
+        ({"InputType": "JSON", "MaxItemsPath": 7}, "MaxItemsPath"),
+        ({"InputType": "JSON", "MaxItems": -1}, "MaxItems"),
+        ({"InputType": "JSON", "MaxItems": "10"}, "MaxItems"),
     ],
 )
 def test_invalid_reader_configs_name_the_field(config: dict[str, Any], field: str) -> None:
@@ -288,6 +295,45 @@ def test_invalid_reader_configs_name_the_field(config: dict[str, Any], field: st
                 "Parameters": {"Bucket": BUCKET, "Key": "k"},
             }
         )
+
+
+@pytest.mark.parametrize(
+    "batcher",
+    [{"MaxItemsPerBatchPath": 7}, {"MaxInputBytesPerBatchPath": "bytes"}, {"MaxItemsPerBatch": {}}],
+)
+def test_invalid_item_batchers_name_the_field(batcher: dict[str, Any]) -> None:
+    with pytest.raises(DefinitionError, match=f"ItemBatcher.{next(iter(batcher))}"):
+        machine(ItemBatcher=batcher)
+
+
+def test_jsonata_max_items_must_evaluate_to_a_count(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="a.json", Body=b"[1, 2, 3]")
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+                    "StartAt": "P",
+                    "States": PASS,
+                },
+                "ItemReader": {
+                    "Resource": GET,
+                    "ReaderConfig": {"InputType": "JSON", "MaxItems": "{% $states.input.n %}"},
+                    "Arguments": {"Bucket": BUCKET, "Key": "a.json"},
+                },
+                "End": True,
+            }
+        },
+    }
+    sm = StateMachine(definition)
+    assert sm.execute({"n": 2}, services=Services(s3_client=s3)).output == [1, 2]
+    for wrong in ("x", -1, 1.5):
+        result = sm.execute({"n": wrong}, services=Services(s3_client=s3))
+        assert (result.status, result.error) == ("FAILED", "States.QueryEvaluationError")
+        assert "MaxItems" in (result.cause or "")
 
 
 def test_reader_resources_in_other_partitions_are_valid(s3: Any) -> None:
@@ -439,3 +485,62 @@ def test_writer_config_with_export_writes_transformed_json_lines(s3: Any) -> Non
 def test_invalid_result_writers_name_the_field(writer: dict[str, Any], field: str) -> None:
     with pytest.raises(DefinitionError, match=field):
         machine(ResultWriter=writer)
+
+
+_WRONG = [None, 7, -1, 1.5, True, "", "x", "$.x", "{% 1 %}", [], [{}], {}, {"a": {}}]
+
+
+def _shapes(jsonata: bool) -> Iterator[dict[str, Any]]:
+    payload = "Arguments" if jsonata else "Parameters"
+    for resource in (GET, LIST):
+        for base in ({}, {"InputType": "CSV"}, {"InputType": "JSON"}):
+            for key in (
+                "InputType",
+                "Transformation",
+                "ManifestType",
+                "CSVDelimiter",
+                "CSVHeaderLocation",
+                "CSVHeaders",
+                "MaxItems",
+                "MaxItemsPath",
+                "ItemsPointer",
+            ):
+                for wrong in _WRONG:
+                    config = {**base, key: wrong}
+                    yield {
+                        "ItemReader": {"Resource": resource, "ReaderConfig": config, payload: {}}
+                    }
+    for wrong in _WRONG:
+        yield {"ItemReader": {"Resource": GET, "ReaderConfig": wrong, payload: {}}}
+        yield {"ItemReader": {"Resource": wrong, payload: {}}}
+        yield {"ResultWriter": wrong}
+        yield {"ResultWriter": {"WriterConfig": wrong}}
+        yield {"ResultWriter": {"Resource": PUT, payload: wrong}}
+        for key in ("Transformation", "OutputType"):
+            yield {"ResultWriter": {"WriterConfig": {key: wrong}}}
+        for key in ("MaxItemsPerBatch", "MaxItemsPerBatchPath", "MaxInputBytesPerBatchPath"):
+            yield {"ItemBatcher": {key: wrong}}
+
+
+@pytest.mark.parametrize("jsonata", [False, True])
+def test_reader_writer_and_batcher_shapes_never_end_in_a_traceback(jsonata: bool) -> None:
+    for fields in _shapes(jsonata):
+        definition = {
+            "StartAt": "Fan",
+            "States": {
+                "Fan": {
+                    "Type": "Map",
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+                        "StartAt": "P",
+                        "States": PASS,
+                    },
+                    "End": True,
+                    **fields,
+                }
+            },
+        }
+        if jsonata:
+            definition["QueryLanguage"] = "JSONata"
+        with contextlib.suppress(DefinitionError):  # the only exception allowed
+            StateMachine(definition)

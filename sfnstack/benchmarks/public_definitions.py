@@ -13,7 +13,8 @@ templates (YAML or JSON; ``Fn::Sub`` and ``Fn::Join`` strings read as text).
 A definition that SAM or CloudFormation would complete first carries ``${Name}``
 placeholders (DefinitionSubstitutions, Fn::Sub): they are filled the way a deployment
 would fill them, with a function ARN where the placeholder is a whole Task ``Resource``,
-pseudo parameters (``AWS::Region``...) with their usual values, a number where the
+pseudo parameters (``AWS::Region``...) with their usual values, a test template's marker
+(LocalStack's ``__tbd__``, ``%..._PLACEHOLDER%``) likewise, a number where the
 placeholder stands outside a string, and a plain name elsewhere. Identical definitions
 (the same JSON) are counted once. The collections themselves are never copied anywhere:
 this script only reads them.
@@ -54,7 +55,12 @@ PSEUDO = {
     "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/stack/id",
 }
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
-_WHOLE_RESOURCE = re.compile(r'("Resource"\s*:\s*")\$\{([^}]*)\}(")')
+# A whole Task Resource left to the deployment: ${Name}, or a test template's marker.
+_WHOLE_RESOURCE = re.compile(
+    r'("Resource"\s*:\s*")(?:\$\{([^}]*)\}|(_+(?:tbd|TBD|tbc)_+|%[A-Z_]+_PLACEHOLDER%))(")'
+)
+# A test template's marker where a path goes.
+_PATH_MARKER = re.compile(r'"%[A-Z_]+_PLACEHOLDER%"')
 _MAX_FILE_BYTES = 2_000_000
 
 
@@ -118,7 +124,7 @@ def _candidate(name: str) -> bool:
     lower = name.lower()
     if "node_modules/" in lower or lower.startswith(".git/"):
         return False
-    return lower.endswith((".json", ".yaml", ".yml", ".template", ".asl"))
+    return lower.endswith((".json", ".json5", ".yaml", ".yml", ".template", ".asl"))
 
 
 def discover(root: Path) -> Iterator[Found]:
@@ -136,7 +142,9 @@ def discover(root: Path) -> Iterator[Found]:
         ):
             yield from _template_definitions(_label(root), name, text)
             continue
-        if lower.endswith(".json") and '"StartAt"' in text and '"States"' in text:
+        if lower.endswith((".json", ".json5")) and '"StartAt"' in text and '"States"' in text:
+            if lower.endswith(".json5"):
+                text = json5_as_json(text)
             try:
                 document = json.loads(text)
             except json.JSONDecodeError:
@@ -209,11 +217,40 @@ def _intrinsic_text(value: Any) -> str | None:
         if fn == "Fn::Join" and isinstance(arg, list) and len(arg) == 2:
             separator, parts = arg
             if isinstance(separator, str) and isinstance(parts, list):
+                texts = [
+                    part if isinstance(part, str) else _placeholders_for_intrinsics(part)
+                    for part in parts
+                ]
                 return separator.join(
-                    part if isinstance(part, str) else f"${{Part{i}}}"
-                    for i, part in enumerate(parts)
+                    text if isinstance(text, str) else f"${{Part{i}}}"
+                    for i, text in enumerate(texts)
                 )
     return None
+
+
+def json5_as_json(text: str) -> str:
+    """The JSON in a JSON5 test template (as LocalStack's): comments and trailing commas
+    removed, outside strings."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            end = i + 1
+            while end < n and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            out.append(text[i : end + 1])
+            i = end + 1
+        elif text.startswith("//", i):
+            while i < n and text[i] != "\n":
+                i += 1
+        elif text.startswith("/*", i):
+            close = text.find("*/", i + 2)
+            i = n if close < 0 else close + 2
+        else:
+            out.append(ch)
+            i += 1
+    return re.sub(r",(\s*[}\]])", r"\1", "".join(out))
 
 
 # Filling placeholders --------------------------------------------------------------
@@ -228,10 +265,11 @@ def fill_placeholders(text: str) -> str:
     text = _WHOLE_RESOURCE.sub(
         lambda m: (
             f"{m.group(1)}arn:aws:lambda:us-east-1:123456789012:function:"
-            f"{name_of(m.group(2))}{m.group(3)}"
+            f"{name_of(m.group(2) or m.group(3) or 'x')}{m.group(4)}"
         ),
         text,
     )
+    text = _PATH_MARKER.sub('"$"', text)
     out: list[str] = []
     pos = 0
     in_string = False

@@ -489,9 +489,10 @@ def _input_items(jsonata: bool) -> Any:
     """The state's input itself is the list."""
 
     def items(ex: Execution, data: Any, frame: Frame) -> Any:
-        if isinstance(data, dict):
-            message = object_items_unsupported(data, "The Map state's input")
-            raise QueryEvaluationFailure(message) if jsonata else RuntimeFailure(message)
+        if isinstance(data, dict) and not jsonata:
+            # JSONPath: AWS iterates an object's key-value pairs (documented for ItemsPath);
+            # JSONata requires an array (recorded: "Expected 'array', but was 'object'").
+            raise RuntimeFailure(object_items_unsupported(data, "The Map state's input"))
         if not isinstance(data, list):
             if jsonata:
                 raise QueryEvaluationFailure(
@@ -513,8 +514,6 @@ def _expression_items(fields: StateFields, source: Any) -> Any:
 
     def items(ex: Execution, data: Any, frame: Frame) -> Any:
         found = template(data, frame)
-        if isinstance(found, dict):
-            raise QueryEvaluationFailure(object_items_unsupported(found, "Items"))
         if not isinstance(found, list):
             raise QueryEvaluationFailure(
                 f"The JSONata expression '{shown}' specified for the field 'Items' returned "

@@ -378,8 +378,10 @@ def test_map_over_a_json_object_fails_clearly_instead_of_guessing() -> None:
             },
         }
     )
+    # JSONata's Items must be an array (as recorded on AWS): the usual type error.
     result = jsonata.execute({"servers": {"web": {"port": 80}}})
-    assert result.status == "FAILED" and "JSON object" in (result.cause or "")
+    assert (result.status, result.error) == ("FAILED", "States.QueryEvaluationError")
+    assert "Expected 'array', but was 'object'" in (result.cause or "")
 
 
 # ResultWriter ------------------------------------------------------------------------

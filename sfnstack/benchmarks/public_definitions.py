@@ -8,7 +8,9 @@ Each PATH is a checked-out directory or a bare git directory (read at HEAD with
 ``*.asl`` / ``*.asl.json`` / ``*.asl.yaml`` files, any other ``*.json`` whose top level has StartAt and
 States, and the inline ``Definition`` / ``DefinitionString`` of ``AWS::StepFunctions::
 StateMachine`` and ``AWS::Serverless::StateMachine`` resources in CloudFormation/SAM
-templates (YAML or JSON; ``Fn::Sub`` and ``Fn::Join`` strings read as text).
+templates (YAML or JSON; ``Fn::Sub`` and ``Fn::Join`` strings read as text), the
+Serverless Framework's ``stepFunctions.stateMachines.*.definition`` in ``serverless.yml``,
+and fenced code blocks of Markdown pages that hold a whole definition (or serverless.yml).
 
 A definition that SAM or CloudFormation would complete first carries ``${Name}``
 placeholders (DefinitionSubstitutions, Fn::Sub): they are filled the way a deployment
@@ -124,7 +126,7 @@ def _candidate(name: str) -> bool:
     lower = name.lower()
     if "node_modules/" in lower or lower.startswith(".git/"):
         return False
-    return lower.endswith((".json", ".json5", ".yaml", ".yml", ".template", ".asl"))
+    return lower.endswith((".json", ".json5", ".yaml", ".yml", ".template", ".asl", ".md"))
 
 
 def discover(root: Path) -> Iterator[Found]:
@@ -136,6 +138,12 @@ def discover(root: Path) -> Iterator[Found]:
         lower = name.lower()
         if lower.endswith((".asl", ".asl.json", ".asl.yaml", ".asl.yml")):
             yield Found(f"{_label(root)}:{name}", text, "asl-file")
+            continue
+        if lower.endswith(".md"):
+            yield from _markdown_definitions(_label(root), name, text)
+            continue
+        if lower.endswith((".yml", ".yaml")) and "stepFunctions:" in text:
+            yield from _serverless_definitions(_label(root), name, text)
             continue
         if "StateMachine" in text and (
             "AWS::StepFunctions::StateMachine" in text or "AWS::Serverless::StateMachine" in text
@@ -156,6 +164,39 @@ def discover(root: Path) -> Iterator[Found]:
 def _label(root: Path) -> str:
     """A collection's name: a mirror's ``owner+name/repo`` git dir is named by its parent."""
     return root.parent.name if root.name in ("repo", ".git") else root.name
+
+
+_FENCE = re.compile(r"^```[ \t]*(json5?|ya?ml|asl)?[^\n]*\n(.*?)^```", re.M | re.S)
+
+
+def _markdown_definitions(source: str, name: str, text: str) -> Iterator[Found]:
+    """Fenced code blocks of a README or workshop page that are whole definitions."""
+    if "StartAt" not in text:
+        return
+    for n, match in enumerate(_FENCE.finditer(text)):
+        block = match.group(2)
+        if "stepFunctions:" in block:
+            yield from _serverless_definitions(source, f"{name}[block {n}]", block)
+        elif "StartAt" in block and "States" in block:
+            yield Found(f"{source}:{name}[block {n}]", json5_as_json(block), "markdown")
+
+
+def _serverless_definitions(source: str, name: str, text: str) -> Iterator[Found]:
+    """The Serverless Framework's ``stepFunctions.stateMachines.<name>.definition`` (read
+    as its js-yaml reads it: YAML 1.2 booleans, as sfnstack reads definition files)."""
+    try:
+        config = parse_definition_text(text, name)
+    except (TemplateError, yaml.YAMLError, ValueError, RecursionError):
+        return
+    machines = (config.get("stepFunctions") or {}) if isinstance(config, dict) else {}
+    machines = machines.get("stateMachines") if isinstance(machines, dict) else None
+    if not isinstance(machines, dict):
+        return
+    for machine_name, machine in machines.items():
+        definition = machine.get("definition") if isinstance(machine, dict) else None
+        if isinstance(definition, dict):
+            definition = _placeholders_for_intrinsics(definition)
+            yield Found(f"{source}:{name}#{machine_name}", json.dumps(definition), "serverless")
 
 
 def _template_definitions(source: str, name: str, text: str) -> Iterator[Found]:

@@ -108,7 +108,25 @@ Resources:
         )
     )
     (collection / "events.json").write_text('{"not": "a definition"}')
+    # The Serverless Framework's serverless.yml, and a README's fenced definition.
+    (collection / "serverless.yml").write_text(
+        """\
+service: demo
+stepFunctions:
+  stateMachines:
+    hello:
+      definition:
+        StartAt: Wait
+        States:
+          Wait: {Type: Wait, Seconds: 1, End: true}
+"""
+    )
+    (collection / "README.md").write_text(
+        "A Pass state:\n\n```json\n"
+        + json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        + '\n```\n\nA fragment: `"StartAt"` alone is not a definition.\n'
+    )
     assert _script().main([str(collection)]) == 0
     out = capsys.readouterr().out
-    assert "checked 4 distinct definitions: valid 3, refused 1, crashed 0" in out
+    assert "checked 6 distinct definitions: valid 5, refused 1, crashed 0" in out
     assert "c.json" in out and "Invalid JSONPath" in out

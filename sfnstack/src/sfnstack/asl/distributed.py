@@ -247,8 +247,9 @@ class ItemReader:
             input_type = None  # a listing's items are the objects' metadata
         elif input_type is None:
             input_type = "JSON"
+        # The format of the data: the object's, or the files an Athena manifest or a
+        # LOAD_AND_FLATTEN listing names (None: a listing's metadata; MANIFEST: inventory).
         self.input_type = input_type
-        # The format of the data files (an Athena manifest's and a listing's objects).
         self.pointer = config.get("ItemsPointer")
         if self.pointer is not None:
             if self.input_type != "JSON":

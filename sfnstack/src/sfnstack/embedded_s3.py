@@ -217,12 +217,12 @@ class InProcessS3:
         for pattern, handler in self._routes:
             if pattern.match(clean):
                 normalized = normalize_request(request)
+                response: tuple[Any, Any, Any]
                 try:
-                    status, headers, body = handler(
-                        normalized, normalized.raw_url, normalized.headers
-                    )
+                    response = handler(normalized, normalized.raw_url, normalized.headers)
                 except HTTPException as exc:
-                    status, headers, body = exc.code, exc.get_headers(), exc.get_body()
+                    response = exc.code, exc.get_headers(), exc.get_body()
+                status, headers, body = response
                 return AWSResponse(url, status, headers, MockRawResponse(body))
         raise RuntimeError(f"moto has no S3 route for {url}")
 

@@ -46,9 +46,10 @@ def _colour_table(name: str) -> tuple[int, list[str]]:
 
 
 def _colour(value: float, cmap: str, norm: Any) -> str:
-    if type(norm) is matplotlib.colors.Normalize and not norm.clip and norm.vmax != norm.vmin:
+    low, high = norm.vmin, norm.vmax
+    if type(norm) is matplotlib.colors.Normalize and not norm.clip and None not in (low, high):
         # what a linear Normalize computes, without its masked-array call (0.15 ms)
-        x = (float(value) - norm.vmin) / (norm.vmax - norm.vmin)
+        x = (float(value) - low) / (high - low) if high != low else 0.0
     else:
         x = float(norm(value))
     size, table = _colour_table(cmap)

@@ -151,7 +151,9 @@ def parse_batch(event: Any, logger: Any) -> Batch:
 
 @functools.cache
 def _batch_event_validator() -> Any:
-    import fastjsonschema
+    # fastjsonschema as powertools' validation module holds it: the layer has it as
+    # powertools[validation]'s dependency, not as a requirement of its own.
+    from aws_lambda_powertools.utilities.validation.base import fastjsonschema
 
     return fastjsonschema.compile(BATCH_EVENT_SCHEMA)
 
@@ -161,7 +163,7 @@ def validate_batch_event(event: Any) -> None:
     environment: ``validate`` compiles it on every call (fastjsonschema generates and
     ``exec``s a module each time: about 4-9 ms, more than a warm step's own work on a batch).
     Raises powertools' ``SchemaValidationError``, as ``validate`` does."""
-    import fastjsonschema
+    from aws_lambda_powertools.utilities.validation.base import fastjsonschema
     from aws_lambda_powertools.utilities.validation.exceptions import SchemaValidationError
 
     try:

@@ -320,8 +320,10 @@ class LocalRuntime:
         *,
         name: str = "StateMachine",
         logical_id: str | None = None,
+        workflow_type: str = "STANDARD",
     ) -> LocalStateMachine:
-        """Register a definition that is not in the template (``sfnstack states run``)."""
+        """Register a definition that is not in the template (``sfnstack states run``,
+        serve's CreateStateMachine); the same ``logical_id`` again replaces it."""
         import json
 
         parsed = json.loads(definition) if isinstance(definition, str) else definition
@@ -330,11 +332,19 @@ class LocalRuntime:
             name=name,
             arn=arns.state_machine_arn(name, self.region, self.account_id),
             definition=parsed,
+            workflow_type=workflow_type,
         )
         self.state_machines[machine.logical_id] = machine
         with self._machines_lock:
             self._machines.pop(machine.logical_id, None)
         return machine
+
+    def remove_state_machine(self, logical_id: str) -> None:
+        """Forget a state machine added with ``add_state_machine`` (DeleteStateMachine);
+        its running executions keep their compiled machine and finish."""
+        self.state_machines.pop(logical_id, None)
+        with self._machines_lock:
+            self._machines.pop(logical_id, None)
 
     def compiled(self, key: str) -> Any:
         """The interpreter's validated ``StateMachine`` (``DefinitionError`` if invalid)."""
@@ -344,7 +354,12 @@ class LocalRuntime:
         with self._machines_lock:
             compiled = self._machines.get(machine.logical_id)
             if compiled is None:
-                compiled = StateMachine(machine.definition, name=machine.name, arn=machine.arn)
+                compiled = StateMachine(
+                    machine.definition,
+                    name=machine.name,
+                    arn=machine.arn,
+                    workflow_type=machine.workflow_type,
+                )
                 self._machines[machine.logical_id] = compiled
             return compiled
 

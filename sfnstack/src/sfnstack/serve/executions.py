@@ -91,10 +91,12 @@ def epoch(value: Any) -> float | None:
     raise TypeError(f"not a timestamp: {value!r}")
 
 
-def _json_text(value: Any) -> str | None:
-    if value is None:
+def _output_text(status: str, value: Any) -> str | None:
+    """An execution's output as JSON text (a string output too: ``"text"``, quoted); none
+    unless it succeeded."""
+    if status != "SUCCEEDED":
         return None
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def normalise_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -644,7 +646,7 @@ class Executions:
                 record.stop_date = time.time()
             elif record.status == "RUNNING":
                 record.status = result.status
-                record.output = _json_text(result.output)
+                record.output = _output_text(result.status, result.output)
                 record.error = result.error
                 record.cause = result.cause
                 record.stop_date = epoch(result.stop_date) or time.time()

@@ -199,6 +199,10 @@ class Server:
         # the runtime's own template: triggers name the buckets and state machines it runs
         self.triggers = read_triggers(self.runtime.template)
         self.executions = Executions(self.runtime, self.data, mock_config=self.config.mock_config)
+        sfn = StepFunctionsApi(self.executions)
+        created = sfn.machines.restore()  # before the executions: theirs need them
+        if created:
+            log.info("restored %d state machine(s) made with CreateStateMachine", created)
         loaded, aborted = self.executions.restore()
         if loaded:
             log.info(
@@ -208,7 +212,6 @@ class Server:
                 if aborted
                 else "",
             )
-        sfn = StepFunctionsApi(self.executions)
         dispatcher.sfn = sfn
         self.bus = EventBus(self.triggers.rules, self.data, self._start_by_logical_id)
         s3.event_buckets = self.triggers.eventbridge_buckets

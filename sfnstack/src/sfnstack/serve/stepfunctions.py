@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sfnstack import arns
+from sfnstack.serve.definitions import validate_text
 from sfnstack.serve.executions import ExecutionRecord, Executions, SfnError
+from sfnstack.serve.machines import CreatedMachines
 
 log = logging.getLogger("sfnstack.serve.sfn")
 
@@ -70,6 +72,8 @@ def _summary(record: ExecutionRecord) -> dict[str, Any]:
 class StepFunctionsApi:
     def __init__(self, executions: Executions) -> None:
         self.executions = executions
+        # CreateStateMachine's machines: call machines.restore() before executions.restore()
+        self.machines = CreatedMachines(executions, executions.data)
         self.operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "StartExecution": self.start_execution,
             "DescribeExecution": self.describe_execution,
@@ -79,6 +83,10 @@ class StepFunctionsApi:
             "RedriveExecution": self.redrive_execution,
             "ListStateMachines": self.list_state_machines,
             "DescribeStateMachine": self.describe_state_machine,
+            "ValidateStateMachineDefinition": self.validate_state_machine_definition,
+            "CreateStateMachine": self.create_state_machine,
+            "UpdateStateMachine": self.update_state_machine,
+            "DeleteStateMachine": self.delete_state_machine,
         }
 
     # ------------------------------------------------------------------ WSGI
@@ -213,8 +221,8 @@ class StepFunctionsApi:
                 {
                     "stateMachineArn": sm.arn,
                     "name": sm.name,
-                    "type": "STANDARD",
-                    "creationDate": self.executions.created,
+                    "type": getattr(sm, "workflow_type", "STANDARD"),
+                    "creationDate": self._creation_date(sm.arn),
                 }
                 for sm in page
             ]
@@ -223,8 +231,21 @@ class StepFunctionsApi:
             body["nextToken"] = token
         return body
 
+    def _creation_date(self, arn: str) -> float:
+        document = self.machines.document(arn)
+        return document["creationDate"] if document else self.executions.created
+
     def describe_state_machine(self, request: dict[str, Any]) -> dict[str, Any]:
         sm = self.executions.state_machine(_require(request, "stateMachineArn"))
+        created = self.machines.document(sm.arn)
+        if created is not None:  # made with CreateStateMachine: as it was made
+            return {
+                key: created[key]
+                for key in (
+                    "stateMachineArn", "name", "definition", "roleArn", "type", "creationDate",
+                    "loggingConfiguration", "tracingConfiguration", "revisionId",
+                )
+            } | {"status": "ACTIVE"}  # fmt: skip
         definition = (
             sm.definition if isinstance(sm.definition, str) else json.dumps(sm.definition, indent=2)
         )
@@ -236,7 +257,7 @@ class StepFunctionsApi:
             "status": "ACTIVE",
             "definition": definition,
             "roleArn": arns.role_arn(f"{sm.logical_id}Role", account, partition),
-            "type": str(properties.get("Type") or properties.get("StateMachineType") or "STANDARD"),
+            "type": getattr(sm, "workflow_type", "STANDARD"),
             "creationDate": self.executions.created,
             "loggingConfiguration": _logging_configuration(properties),
             "tracingConfiguration": {
@@ -247,6 +268,18 @@ class StepFunctionsApi:
                 )
             },
         }
+
+    def validate_state_machine_definition(self, request: dict[str, Any]) -> dict[str, Any]:
+        return validate_text(request)
+
+    def create_state_machine(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.machines.create(request)
+
+    def update_state_machine(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.machines.update(request)
+
+    def delete_state_machine(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.machines.delete(request)
 
 
 def _template_properties(runtime: Any, logical_id: str) -> dict[str, Any]:

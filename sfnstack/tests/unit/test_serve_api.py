@@ -1,0 +1,291 @@
+"""Step Functions API calls beyond executions, over the real local runtime and the API's
+WSGI app (the same code paths ``sfnstack serve`` uses): ValidateStateMachineDefinition,
+Create/Update/Delete/List/DescribeStateMachine, StartSyncExecution, map runs, TestState.
+The fixture stack is tests/fixtures/api (an Express and a Standard machine, a Distributed
+Map, functions that add, fail and greet)."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sfnstack.local import LocalRuntime
+from sfnstack.serve.executions import Executions
+from sfnstack.serve.stepfunctions import StepFunctionsApi
+from sfnstack.serve.store import DataDir
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "api" / "template.yaml"
+ROLE = "arn:aws:iam::123456789012:role/local"
+ADD_ARN = "arn:aws:lambda:us-east-1:123456789012:function:local-AddFunction"
+
+
+class Api:
+    """The API as a client sees it: a JSON 1.0 request in, (status, body) out."""
+
+    def __init__(self, data_dir: Path) -> None:
+        # no S3 in these functions: an endpoint that is never called
+        self.runtime = LocalRuntime(FIXTURE, workers=2, s3_endpoint_url="http://127.0.0.1:9")
+        self.executions = Executions(self.runtime, DataDir(data_dir))
+        self.app = StepFunctionsApi(self.executions)
+        self.app.machines.restore()
+        self.executions.restore()
+
+    def call(self, operation: str, **request: Any) -> tuple[int, dict[str, Any]]:
+        body = json.dumps(request).encode()
+        environ = {
+            "HTTP_X_AMZ_TARGET": f"AWSStepFunctions.{operation}",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+        }
+        status: list[str] = []
+        payload = b"".join(self.app(environ, lambda s, headers: status.append(s)))
+        return int(status[0].split()[0]), json.loads(payload)
+
+    def ok(self, operation: str, **request: Any) -> dict[str, Any]:
+        status, body = self.call(operation, **request)
+        assert status == 200, body
+        return body
+
+    def error(self, operation: str, **request: Any) -> tuple[str, str]:
+        status, body = self.call(operation, **request)
+        assert status == 400, body
+        return body["__type"], body["message"]
+
+    def close(self) -> None:
+        self.executions.shutdown(5)
+        self.runtime.close()
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    client = Api(tmp_path / "data")
+    yield client
+    client.close()
+
+
+def machine_arn(api: Api, logical_id: str) -> str:
+    return api.runtime.state_machines[logical_id].arn
+
+
+def wait_closed(api: Api, execution_arn: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        described = api.ok("DescribeExecution", executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return described
+        assert time.monotonic() < deadline, f"{execution_arn} still running"
+        time.sleep(0.1)
+
+
+ADD_DEFINITION = json.dumps(
+    {"StartAt": "Add", "States": {"Add": {"Type": "Task", "Resource": ADD_ARN, "End": True}}}
+)
+
+
+# ---------------------------------------------------------------- Express type (template)
+def test_the_templates_express_type_reaches_the_interpreter_and_the_api(api: Api) -> None:
+    assert api.runtime.compiled("ExpressMachine").workflow_type == "EXPRESS"
+    assert api.runtime.compiled("StandardMachine").workflow_type == "STANDARD"
+    listed = {m["name"]: m["type"] for m in api.ok("ListStateMachines")["stateMachines"]}
+    assert listed == {
+        "local-ExpressMachine": "EXPRESS",
+        "local-StandardMachine": "STANDARD",
+        "local-MapMachine": "STANDARD",
+    }
+    described = api.ok("DescribeStateMachine", stateMachineArn=machine_arn(api, "ExpressMachine"))
+    assert described["type"] == "EXPRESS"
+
+
+# ---------------------------------------------------------------- ValidateStateMachineDefinition
+def test_validate_a_valid_definition_is_ok_without_diagnostics(api: Api) -> None:
+    assert api.ok("ValidateStateMachineDefinition", definition=ADD_DEFINITION) == {
+        "result": "OK",
+        "diagnostics": [],
+        "truncated": False,
+    }
+
+
+def test_validate_names_the_code_and_location_of_the_problem(api: Api) -> None:
+    nested = {
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemProcessor": {
+                    "StartAt": "Inner",
+                    "States": {"Inner": {"Type": "Tusk", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    body = api.ok("ValidateStateMachineDefinition", definition=json.dumps(nested))
+    assert body["result"] == "FAIL"
+    assert body["truncated"] is False
+    [diagnostic] = body["diagnostics"]
+    assert diagnostic["severity"] == "ERROR"
+    assert diagnostic["code"] == "SCHEMA_VALIDATION_FAILED"
+    assert diagnostic["location"] == "/States/Fan/ItemProcessor/States/Inner/Type"
+    assert "Tusk" in diagnostic["message"]
+
+
+@pytest.mark.parametrize(
+    ("definition", "code"),
+    [
+        ('{"StartAt": ', "INVALID_JSON_DESCRIPTION"),
+        ("   ", "MISSING_DESCRIPTION"),
+        ('{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}', "SCHEMA_VALIDATION_FAILED"),
+    ],
+)  # fmt: skip
+def test_validate_codes(api: Api, definition: str, code: str) -> None:
+    body = api.ok("ValidateStateMachineDefinition", definition=definition)
+    assert body["result"] == "FAIL"
+    assert [d["code"] for d in body["diagnostics"]] == [code]
+
+
+def test_validate_refuses_a_bad_type_and_a_missing_definition(api: Api) -> None:
+    code, message = api.error("ValidateStateMachineDefinition", definition="{}", type="FAST")
+    assert code == "ValidationException" and "'type'" in message
+    code, message = api.error("ValidateStateMachineDefinition")
+    assert code == "ValidationException" and "'definition'" in message
+
+
+# ---------------------------------------------------------------- Create / Update / Delete
+def test_a_created_machine_runs_its_task_against_the_templates_function(api: Api) -> None:
+    created = api.ok("CreateStateMachine", name="Adder", definition=ADD_DEFINITION, roleArn=ROLE)
+    assert created["stateMachineArn"] == "arn:aws:states:us-east-1:123456789012:stateMachine:Adder"
+    started = api.ok(
+        "StartExecution", stateMachineArn=created["stateMachineArn"], input='{"a": 1, "b": 2}'
+    )
+    described = wait_closed(api, started["executionArn"])
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == {"sum": 103}  # OFFSET=100 from the template
+    listed = {m["name"]: m for m in api.ok("ListStateMachines")["stateMachines"]}
+    assert listed["Adder"]["type"] == "STANDARD"
+    assert listed["Adder"]["creationDate"] == created["creationDate"]
+    described = api.ok("DescribeStateMachine", stateMachineArn=created["stateMachineArn"])
+    assert described["definition"] == ADD_DEFINITION
+    assert described["roleArn"] == ROLE
+    assert described["status"] == "ACTIVE"
+    assert described["loggingConfiguration"] == {"level": "OFF", "includeExecutionData": False}
+
+
+def test_create_is_idempotent_but_a_different_machine_of_that_name_exists(api: Api) -> None:
+    first = api.ok("CreateStateMachine", name="Twice", definition=ADD_DEFINITION, roleArn=ROLE)
+    again = api.ok("CreateStateMachine", name="Twice", definition=ADD_DEFINITION, roleArn=ROLE)
+    assert again == first
+    other = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    code, message = api.error("CreateStateMachine", name="Twice", definition=other, roleArn=ROLE)
+    assert code == "StateMachineAlreadyExists" and first["stateMachineArn"] in message
+    code, _ = api.error(
+        "CreateStateMachine",
+        name="local-StandardMachine",
+        definition=ADD_DEFINITION,
+        roleArn=ROLE,
+    )
+    assert code == "StateMachineAlreadyExists"
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "code"),
+    [
+        ({"name": "Bad", "definition": '{"StartAt": "X", "States": {}}'}, "InvalidDefinition"),
+        ({"name": "Bad", "definition": "not json"}, "InvalidDefinition"),
+        ({"name": "bad name", "definition": ADD_DEFINITION}, "InvalidName"),
+        ({"name": "x" * 81, "definition": ADD_DEFINITION}, "InvalidName"),
+        ({"name": "Bad", "definition": ADD_DEFINITION, "roleArn": "role"}, "InvalidArn"),
+        ({"name": "Bad", "definition": ADD_DEFINITION, "type": "FAST"}, "ValidationException"),
+        ({"definition": ADD_DEFINITION}, "ValidationException"),
+    ],
+)
+def test_create_refuses_bad_requests(api: Api, request_fields: dict[str, Any], code: str) -> None:
+    fields = {"roleArn": ROLE, **request_fields}
+    got, message = api.error("CreateStateMachine", **fields)
+    assert got == code, message
+    assert "Bad" not in {m["name"] for m in api.ok("ListStateMachines")["stateMachines"]}
+
+
+def test_invalid_definition_message_is_worded_as_aws_words_it(api: Api) -> None:
+    definition = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}})
+    _, message = api.error("CreateStateMachine", name="M", definition=definition, roleArn=ROLE)
+    assert message.startswith("Invalid State Machine Definition: 'SCHEMA_VALIDATION_FAILED: ")
+    assert message.endswith(" at /States/A/Next'")
+
+
+def test_update_changes_what_new_executions_run(api: Api) -> None:
+    arn = api.ok("CreateStateMachine", name="Upd", definition=ADD_DEFINITION, roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    passing = json.dumps(
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "new", "End": True}}}
+    )
+    updated = api.ok("UpdateStateMachine", stateMachineArn=arn, definition=passing)
+    assert set(updated) == {"updateDate", "revisionId"}
+    started = api.ok("StartExecution", stateMachineArn=arn)
+    assert json.loads(wait_closed(api, started["executionArn"])["output"]) == "new"
+    assert api.ok("DescribeStateMachine", stateMachineArn=arn)["definition"] == passing
+    code, _ = api.error("UpdateStateMachine", stateMachineArn=arn, definition="{}")
+    assert code == "InvalidDefinition"
+    code, _ = api.error("UpdateStateMachine", stateMachineArn=arn)
+    assert code == "MissingRequiredParameter"
+
+
+def test_template_machines_cannot_be_updated_or_deleted(api: Api) -> None:
+    arn = machine_arn(api, "StandardMachine")
+    for operation, extra in (
+        ("UpdateStateMachine", {"definition": ADD_DEFINITION}),
+        ("DeleteStateMachine", {}),
+    ):
+        code, message = api.error(operation, stateMachineArn=arn, **extra)
+        assert code == "ValidationException"
+        assert "defined in the template" in message and str(FIXTURE) in message
+    assert arn in {m["stateMachineArn"] for m in api.ok("ListStateMachines")["stateMachines"]}
+
+
+def test_delete_removes_the_machine_and_deleting_again_succeeds(api: Api) -> None:
+    arn = api.ok("CreateStateMachine", name="Gone", definition=ADD_DEFINITION, roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    assert api.ok("DeleteStateMachine", stateMachineArn=arn) == {}
+    code, _ = api.error("DescribeStateMachine", stateMachineArn=arn)
+    assert code == "StateMachineDoesNotExist"
+    code, _ = api.error("StartExecution", stateMachineArn=arn)
+    assert code == "StateMachineDoesNotExist"
+    assert api.ok("DeleteStateMachine", stateMachineArn=arn) == {}
+    code, _ = api.error("DeleteStateMachine", stateMachineArn="arn:aws:states:nowhere")
+    assert code == "InvalidArn"
+
+
+def test_created_machines_and_their_executions_survive_a_restart(tmp_path: Path) -> None:
+    first = Api(tmp_path / "data")
+    try:
+        arn = first.ok(
+            "CreateStateMachine",
+            name="Kept",
+            definition=ADD_DEFINITION,
+            roleArn=ROLE,
+            type="EXPRESS",
+        )["stateMachineArn"]
+        gone = first.ok(
+            "CreateStateMachine", name="Dropped", definition=ADD_DEFINITION, roleArn=ROLE
+        )["stateMachineArn"]
+        first.ok("DeleteStateMachine", stateMachineArn=gone)
+        execution = first.ok("StartExecution", stateMachineArn=arn, input='{"a": 5}')
+        wait_closed(first, execution["executionArn"])
+    finally:
+        first.close()
+    second = Api(tmp_path / "data")
+    try:
+        names = {m["name"]: m["type"] for m in second.ok("ListStateMachines")["stateMachines"]}
+        assert names["Kept"] == "EXPRESS" and "Dropped" not in names
+        [listed] = second.ok("ListExecutions", stateMachineArn=arn)["executions"]
+        assert listed["status"] == "SUCCEEDED"
+        again = second.ok("StartExecution", stateMachineArn=arn, input='{"a": 1, "b": 1}')
+        assert json.loads(wait_closed(second, again["executionArn"])["output"]) == {"sum": 102}
+    finally:
+        second.close()

@@ -289,3 +289,49 @@ def test_created_machines_and_their_executions_survive_a_restart(tmp_path: Path)
         assert json.loads(wait_closed(second, again["executionArn"])["output"]) == {"sum": 102}
     finally:
         second.close()
+
+
+# ---------------------------------------------------------------- StartSyncExecution
+def test_start_sync_execution_runs_an_express_machine_to_its_end(api: Api) -> None:
+    arn = machine_arn(api, "ExpressMachine")
+    body = api.ok("StartSyncExecution", stateMachineArn=arn, input='{"a": 1, "b": 2}', name="s1")
+    assert body["status"] == "SUCCEEDED", body
+    assert json.loads(body["output"]) == {"sum": 103}
+    assert body["executionArn"].startswith(
+        "arn:aws:states:us-east-1:123456789012:express:local-ExpressMachine:s1:"
+    )
+    assert body["stateMachineArn"] == arn and body["name"] == "s1"
+    assert body["input"] == '{"a": 1, "b": 2}'
+    assert body["stopDate"] >= body["startDate"]
+    assert body["billingDetails"]["billedDurationInMilliseconds"] >= 100
+    # the same name again is fine (Express executions are not kept), and not listed
+    assert api.ok("StartSyncExecution", stateMachineArn=arn, name="s1")["status"] == "SUCCEEDED"
+    assert api.ok("ListExecutions", stateMachineArn=arn)["executions"] == []
+
+
+def test_start_sync_execution_reports_a_failure_with_error_and_cause(api: Api) -> None:
+    arn = machine_arn(api, "ExpressMachine")
+    body = api.ok("StartSyncExecution", stateMachineArn=arn, input='{"a": -1}')
+    assert body["status"] == "FAILED"
+    assert body["error"] == "ValueError"
+    assert "negative a: -1" in body["cause"]
+    assert "output" not in body
+
+
+def test_start_sync_execution_refuses_standard_machines_and_bad_input(api: Api) -> None:
+    code, message = api.error(
+        "StartSyncExecution", stateMachineArn=machine_arn(api, "StandardMachine")
+    )
+    assert code == "StateMachineTypeNotSupported", message
+    code, _ = api.error(
+        "StartSyncExecution", stateMachineArn=machine_arn(api, "ExpressMachine"), input="{x"
+    )
+    assert code == "InvalidExecutionInput"
+
+
+def test_start_sync_execution_of_a_created_express_machine(api: Api) -> None:
+    arn = api.ok(
+        "CreateStateMachine", name="Quick", definition=ADD_DEFINITION, roleArn=ROLE, type="EXPRESS"
+    )["stateMachineArn"]
+    body = api.ok("StartSyncExecution", stateMachineArn=arn, input='{"b": 1}')
+    assert json.loads(body["output"]) == {"sum": 101}

@@ -87,6 +87,7 @@ class StepFunctionsApi:
             "CreateStateMachine": self.create_state_machine,
             "UpdateStateMachine": self.update_state_machine,
             "DeleteStateMachine": self.delete_state_machine,
+            "StartSyncExecution": self.start_sync_execution,
         }
 
     # ------------------------------------------------------------------ WSGI
@@ -268,6 +269,11 @@ class StepFunctionsApi:
                 )
             },
         }
+
+    def start_sync_execution(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.executions.start_sync(
+            _require(request, "stateMachineArn"), request.get("input"), request.get("name")
+        )
 
     def validate_state_machine_definition(self, request: dict[str, Any]) -> dict[str, Any]:
         return validate_text(request)

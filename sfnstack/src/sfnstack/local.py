@@ -253,6 +253,8 @@ class LocalRuntime:
             log_dir=log_dir,
             account_id=account_id,
         )
+        # Called with the function's name before each invocation (serve's hot reload).
+        self.before_invoke: Callable[[str], None] | None = None
         self._closed = False
 
     # -- S3 -------------------------------------------------------------------------
@@ -291,13 +293,27 @@ class LocalRuntime:
 
     def invoke(self, function: str, payload: Any) -> Any:
         """Invoke a function (logical id, name or ARN) directly, as Lambda's Invoke would."""
+        if self.before_invoke is not None:
+            self.before_invoke(function)
         return self.lambdas.invoke(function, payload)
 
     def services(self) -> Services:
         """What one execution gets: Lambda, S3, its own stop event."""
+        invoke, invoke_json = self.lambdas.invoke, self.lambdas.invoke_json
+        check = self.before_invoke
+        if check is not None:  # serve's hot reload: a look before each invocation
+
+            def invoke(function: str, payload: Any) -> Any:
+                check(function)
+                return self.lambdas.invoke(function, payload)
+
+            def invoke_json(function: str, body: bytes) -> bytes:
+                check(function)
+                return self.lambdas.invoke_json(function, body)
+
         return Services(
-            invoke_lambda=self.lambdas.invoke,
-            invoke_lambda_json=self.lambdas.invoke_json,
+            invoke_lambda=invoke,
+            invoke_lambda_json=invoke_json,
             s3_client=_LazyS3Client(self),
             map_workers=self.map_workers,
         )

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import shutil
 import socket
 import sys
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "serve"))
 
-from stack import ServeProcess
+from stack import ServeProcess, wait_until
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "api" / "template.yaml"
 ROLE = "arn:aws:iam::123456789012:role/local"
@@ -212,3 +214,33 @@ def test_standard_machines_get_awss_error_for_start_sync_execution(stack: ServeP
     with pytest.raises(ClientError) as caught:
         sync_client(stack).start_sync_execution(stateMachineArn=arn_of(stack, "StandardMachine"))
     assert caught.value.response["Error"]["Code"] == "StateMachineTypeNotSupported"
+
+
+# ---------------------------------------------------------------- hot reload
+def test_serve_runs_changed_handler_code_without_a_restart(tmp_path: Path) -> None:
+    root = tmp_path / "stack"
+    shutil.copytree(FIXTURE.parent, root)
+    server = ServeProcess(tmp_path / "data", root / "template.yaml", "--no-schedule").start()
+    try:
+        greet = "arn:aws:lambda:us-east-1:123456789012:function:local-GreetFunction"
+        definition = {
+            "StartAt": "G",
+            "States": {"G": {"Type": "Task", "Resource": greet, "End": True}},
+        }
+        arn = server.sfn().create_state_machine(
+            name="Greeter", definition=json.dumps(definition), roleArn=ROLE, type="EXPRESS"
+        )["stateMachineArn"]
+        client = sync_client(server)
+
+        def run() -> dict[str, Any]:
+            return json.loads(client.start_sync_execution(stateMachineArn=arn)["output"])
+
+        assert run() == {"greeting": "hello", "version": 1, "event": {}}
+        layer_file = root / "layers" / "greeting" / "python" / "greeting.py"
+        layer_file.write_text('GREETING = "g\'day"\n', encoding="utf-8")
+        later = layer_file.stat().st_mtime_ns + 2_000_000_000
+        os.utime(layer_file, ns=(later, later))
+        wait_until(lambda: run()["greeting"] == "g'day", 20, "the changed layer to run")
+        assert "code changed: AddFunction, FailFunction, GreetFunction" in server.log()
+    finally:
+        server.stop()

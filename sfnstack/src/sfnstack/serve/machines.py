@@ -96,8 +96,8 @@ class CreatedMachines:
 
     def _template_machine(self, arn: str) -> None:
         """Refuse to change a machine of the template."""
-        template = getattr(self.runtime, "template", None)
-        where = f" ({template.path})" if getattr(template, "path", None) else ""
+        path = getattr(getattr(self.runtime, "template", None), "path", None)
+        where = f" ({path})" if path else ""
         raise SfnError(
             "ValidationException",
             f"State machine '{arn}' is defined in the template{where}: sfnstack serve runs it"

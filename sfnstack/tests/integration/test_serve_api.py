@@ -216,6 +216,28 @@ def test_standard_machines_get_awss_error_for_start_sync_execution(stack: ServeP
     assert caught.value.response["Error"]["Code"] == "StateMachineTypeNotSupported"
 
 
+# ---------------------------------------------------------------- map runs
+def test_list_and_describe_map_runs_from_the_cli_and_boto3(stack: ServeProcess) -> None:
+    items = {"items": [{"a": 1}, {"a": -1}, {"a": 3}]}
+    started = stack.sfn().start_execution(
+        stateMachineArn=arn_of(stack, "MapMachine"), input=json.dumps(items)
+    )
+    assert stack.wait_closed(started["executionArn"])["status"] == "SUCCEEDED"
+    listed = stack.aws_json(
+        "stepfunctions", "list-map-runs", "--execution-arn", started["executionArn"]
+    )["mapRuns"]
+    assert len(listed) == 1 and ":mapRun:local-MapMachine/Sums:" in listed[0]["mapRunArn"]
+    described = stack.aws_json(
+        "stepfunctions", "describe-map-run", "--map-run-arn", listed[0]["mapRunArn"]
+    )
+    assert described["status"] == "SUCCEEDED"
+    assert described["executionCounts"]["succeeded"] == 2
+    assert described["executionCounts"]["failed"] == 1
+    assert described["itemCounts"]["total"] == 3
+    run = stack.sfn().describe_map_run(mapRunArn=listed[0]["mapRunArn"])
+    assert run["toleratedFailureCount"] == 5 and run["maxConcurrency"] == 4
+
+
 # ---------------------------------------------------------------- hot reload
 def test_serve_runs_changed_handler_code_without_a_restart(tmp_path: Path) -> None:
     root = tmp_path / "stack"

@@ -335,3 +335,108 @@ def test_start_sync_execution_of_a_created_express_machine(api: Api) -> None:
     )["stateMachineArn"]
     body = api.ok("StartSyncExecution", stateMachineArn=arn, input='{"b": 1}')
     assert json.loads(body["output"]) == {"sum": 101}
+
+
+# ---------------------------------------------------------------- DescribeMapRun / ListMapRuns
+def distributed(processor_state: dict[str, Any], **map_fields: Any) -> str:
+    return json.dumps(
+        {
+            "StartAt": "Fan",
+            "States": {
+                "Fan": {
+                    "Type": "Map",
+                    "Label": "Fanned",
+                    "ItemsPath": "$.items",
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                        "StartAt": "Work",
+                        "States": {"Work": {**processor_state, "End": True}},
+                    },
+                    "End": True,
+                    **map_fields,
+                }
+            },
+        }
+    )
+
+
+def run_to_end(api: Api, sm_arn: str, document: Any) -> dict[str, Any]:
+    started = api.ok("StartExecution", stateMachineArn=sm_arn, input=json.dumps(document))
+    return wait_closed(api, started["executionArn"])
+
+
+def test_a_map_runs_counts_with_tolerated_failures(api: Api) -> None:
+    sm_arn = machine_arn(api, "MapMachine")
+    described = run_to_end(api, sm_arn, {"items": [{"a": 1}, {"a": 2}, {"a": -1}]})
+    assert described["status"] == "SUCCEEDED", described
+    [listed] = api.ok("ListMapRuns", executionArn=described["executionArn"])["mapRuns"]
+    assert listed["executionArn"] == described["executionArn"]
+    assert listed["stateMachineArn"] == f"{sm_arn}/Sums"
+    prefix = "arn:aws:states:us-east-1:123456789012:mapRun:local-MapMachine/Sums:"
+    assert listed["mapRunArn"].startswith(prefix)
+    assert listed["stopDate"] >= listed["startDate"]
+    run = api.ok("DescribeMapRun", mapRunArn=listed["mapRunArn"])
+    assert run["status"] == "SUCCEEDED"
+    assert run["executionArn"] == described["executionArn"]
+    assert run["maxConcurrency"] == 4
+    assert run["toleratedFailureCount"] == 5
+    assert run["toleratedFailurePercentage"] == 0.0
+    expected = {"pending": 0, "running": 0, "succeeded": 2, "failed": 1, "timedOut": 0,
+                "aborted": 0, "total": 3, "resultsWritten": 0, "failuresNotRedrivable": 0,
+                "pendingRedrive": 0}  # fmt: skip
+    assert run["executionCounts"] == expected
+    assert run["itemCounts"] == expected
+    assert run["redriveCount"] == 0
+
+
+def test_a_batched_map_run_counts_items_and_child_executions_apart(api: Api) -> None:
+    definition = distributed(
+        {"Type": "Pass"}, ItemBatcher={"MaxItemsPerBatch": 2}, ToleratedFailurePercentage=50
+    )
+    sm_arn = api.ok("CreateStateMachine", name="Batched", definition=definition, roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    described = run_to_end(api, sm_arn, {"items": [1, 2, 3, 4, 5]})
+    assert described["status"] == "SUCCEEDED", described
+    [listed] = api.ok("ListMapRuns", executionArn=described["executionArn"])["mapRuns"]
+    run = api.ok("DescribeMapRun", mapRunArn=listed["mapRunArn"])
+    assert run["executionCounts"]["total"] == 3 and run["executionCounts"]["succeeded"] == 3
+    assert run["itemCounts"]["total"] == 5 and run["itemCounts"]["succeeded"] == 5
+    assert run["toleratedFailurePercentage"] == 50.0
+    assert run["maxConcurrency"] == 0
+
+
+def test_a_map_run_over_its_tolerated_failures_failed_with_pending_items(api: Api) -> None:
+    definition = distributed({"Type": "Task", "Resource": ADD_ARN}, MaxConcurrency=1)
+    sm_arn = api.ok("CreateStateMachine", name="Strict", definition=definition, roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    described = run_to_end(api, sm_arn, {"items": [{"a": -1}, {"a": 1}, {"a": 2}]})
+    assert described["status"] == "FAILED"
+    assert described["error"] == "States.ExceedToleratedFailureThreshold"
+    [listed] = api.ok("ListMapRuns", executionArn=described["executionArn"])["mapRuns"]
+    run = api.ok("DescribeMapRun", mapRunArn=listed["mapRunArn"])
+    assert run["status"] == "FAILED"
+    counts = run["executionCounts"]
+    assert (counts["failed"], counts["pending"], counts["succeeded"]) == (1, 2, 0)
+    assert run["maxConcurrency"] == 1
+
+
+def test_map_runs_answer_after_a_restart_and_errors_are_awss(tmp_path: Path) -> None:
+    first = Api(tmp_path / "data")
+    try:
+        described = run_to_end(first, machine_arn(first, "MapMachine"), {"items": [{"a": 1}]})
+        [listed] = first.ok("ListMapRuns", executionArn=described["executionArn"])["mapRuns"]
+    finally:
+        first.close()
+    second = Api(tmp_path / "data")
+    try:
+        run = second.ok("DescribeMapRun", mapRunArn=listed["mapRunArn"])
+        assert run["status"] == "SUCCEEDED" and run["itemCounts"]["succeeded"] == 1
+        missing = listed["mapRunArn"][:-4] + "0000"
+        assert second.error("DescribeMapRun", mapRunArn=missing)[0] == "ResourceNotFound"
+        assert second.error("DescribeMapRun", mapRunArn="arn:aws:states:x")[0] == "InvalidArn"
+        no_map = run_to_end(second, machine_arn(second, "StandardMachine"), {"a": 1})
+        assert second.ok("ListMapRuns", executionArn=no_map["executionArn"])["mapRuns"] == []
+    finally:
+        second.close()

@@ -131,6 +131,8 @@ class ExecutionRecord:
     # Closed and saved: input, output and cause (up to 256 KiB each) are read back from
     # disk when asked for (Executions.details), not kept for every execution ever run.
     offloaded: bool = False
+    # Its Distributed Maps' map runs as they started (sfnstack.serve.map_runs counts them)
+    map_runs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,6 +151,7 @@ class ExecutionRecord:
             "redriveCount": self.redrive_count,
             "redriveDate": self.redrive_date,
             "historyEvents": self.history_events,
+            "mapRuns": self.map_runs,
         }
 
     @classmethod
@@ -169,6 +172,7 @@ class ExecutionRecord:
             redrive_count=int(doc.get("redriveCount") or 0),
             redrive_date=doc.get("redriveDate"),
             history_events=int(doc.get("historyEvents") or len(doc.get("history") or [])),
+            map_runs=list(doc.get("mapRuns") or []),
         )
 
     def redrive_status(self, now: float | None = None) -> tuple[str, str | None]:
@@ -194,9 +198,15 @@ class ProgressJournal(Progress):
         {"map": STATE, "index": N, "output": ...}        an iteration of it succeeded
     """
 
-    def __init__(self, path: Path, resume: Resume | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        resume: Resume | None = None,
+        on_map_run: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         super().__init__(resume)
         self.path = path
+        self.on_map_run = on_map_run  # DescribeMapRun's facts (kept with the execution)
         self._lock = threading.Lock()
         self._handle: Any = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._resuming = resume is not None
@@ -217,6 +227,10 @@ class ProgressJournal(Progress):
 
     def iteration_succeeded(self, state: str, index: int, output: Any) -> None:
         self._write({"map": state, "index": index, "output": output})
+
+    def map_run_started(self, run: dict[str, Any]) -> None:
+        if self.on_map_run is not None:
+            self.on_map_run(run)
 
     def close(self) -> None:
         with self._lock:
@@ -315,6 +329,7 @@ class Executions:
         self._earlier: dict[str, list[dict[str, Any]]] = {}  # arn -> history before a redrive
         self._redrive_tokens: dict[str, str] = {}  # arn -> clientToken of its last redrive
         self._watchers: set[threading.Thread] = set()
+        self._map_runs: dict[str, str] = {}  # map run arn -> its execution's arn
         self._accepting = True
         self.sm_by_arn: dict[str, Any] = {sm.arn: sm for sm in runtime.state_machines.values()}
         self.created = time.time()
@@ -381,6 +396,8 @@ class Executions:
             with self._lock:
                 self._records[arn] = record
                 self._by_name[(record.state_machine_arn, record.name)] = arn
+                for run in record.map_runs:
+                    self._map_runs[run["mapRunArn"]] = arn
             loaded += 1
         return loaded, aborted
 
@@ -502,7 +519,10 @@ class Executions:
             log.info("execution %s started by %s (%s)", name, trigger, _short(sm.arn))
             arn = arns.execution_arn(sm.name, name, *arns.region_and_account(sm.arn))
             self._journal_path(arn).unlink(missing_ok=True)  # a fresh execution: no past
-            journal = ProgressJournal(self._journal_path(arn))
+            map_runs: list[dict[str, Any]] = []
+            journal = ProgressJournal(
+                self._journal_path(arn), on_map_run=self._map_run_recorder(arn, map_runs)
+            )
             try:
                 handle = self.runtime.start_execution(
                     sm.logical_id,
@@ -524,6 +544,7 @@ class Executions:
                 status="RUNNING",
                 start_date=epoch(getattr(handle, "start_date", None)) or time.time(),
                 trigger=trigger,
+                map_runs=map_runs,
             )
             self._records[record.execution_arn] = record
             self._by_name[(sm.arn, record.name)] = record.execution_arn
@@ -600,6 +621,33 @@ class Executions:
             body["cause"] = cause
         return body
 
+    def _map_run_recorder(
+        self, arn: str, runs: builtins.list[dict[str, Any]]
+    ) -> Callable[[dict[str, Any]], None]:
+        def record(run: dict[str, Any]) -> None:
+            with self._lock:
+                runs.append(run)
+                self._map_runs[run["mapRunArn"]] = arn
+
+        return record
+
+    def map_run(self, map_run_arn: Any) -> tuple[ExecutionRecord, dict[str, Any]]:
+        """The execution that ran a map run, and the map run's facts."""
+        if not isinstance(map_run_arn, str) or not re.fullmatch(
+            r"arn:aws[\w-]*:states:[\w-]+:\d{12}:mapRun:[^:/]+/[^:]+:[^:]+", map_run_arn
+        ):
+            raise SfnError(
+                "InvalidArn",
+                f"Invalid Arn: 'Resource type not valid in this context: {map_run_arn}'",
+            )
+        with self._lock:
+            execution_arn = self._map_runs.get(map_run_arn)
+        record = self._records.get(execution_arn) if execution_arn else None
+        if record is None:
+            raise SfnError("ResourceNotFound", f"Map Run Does Not Exist: '{map_run_arn}'")
+        run = next(r for r in record.map_runs if r["mapRunArn"] == map_run_arn)
+        return record, run
+
     def _test_case(self, sm: Any, name: str | None) -> TestCase | None:
         if name is None:
             return None
@@ -650,7 +698,9 @@ class Executions:
                 first_event_id=(earlier[-1]["id"] + 1) if earlier else 1,
                 iterations=done,
             )
-            journal = ProgressJournal(self._journal_path(arn), resume)
+            journal = ProgressJournal(
+                self._journal_path(arn), resume, self._map_run_recorder(arn, record.map_runs)
+            )
             log.info(
                 "execution %s redriven from %s (%d iteration(s) already done)",
                 record.name,

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sfnstack import arns
+from sfnstack.serve import map_runs
 from sfnstack.serve.definitions import validate_text
 from sfnstack.serve.executions import ExecutionRecord, Executions, SfnError
 from sfnstack.serve.machines import CreatedMachines
@@ -88,6 +89,8 @@ class StepFunctionsApi:
             "UpdateStateMachine": self.update_state_machine,
             "DeleteStateMachine": self.delete_state_machine,
             "StartSyncExecution": self.start_sync_execution,
+            "DescribeMapRun": self.describe_map_run,
+            "ListMapRuns": self.list_map_runs,
         }
 
     # ------------------------------------------------------------------ WSGI
@@ -274,6 +277,25 @@ class StepFunctionsApi:
         return self.executions.start_sync(
             _require(request, "stateMachineArn"), request.get("input"), request.get("name")
         )
+
+    def describe_map_run(self, request: dict[str, Any]) -> dict[str, Any]:
+        record, run = self.executions.map_run(_require(request, "mapRunArn"))
+        return map_runs.describe(run, record, self.executions.history(record.execution_arn))
+
+    def list_map_runs(self, request: dict[str, Any]) -> dict[str, Any]:
+        record = self.executions.record(_require(request, "executionArn"))
+        history = self.executions.history(record.execution_arn)
+        started = {
+            (event.get("mapRunStartedEventDetails") or {}).get("mapRunArn")
+            for event in history
+            if event.get("type") == "MapRunStarted"
+        }  # the execution's own runs (not those of its child executions' nested Maps)
+        runs = [run for run in list(record.map_runs) if run["mapRunArn"] in started]
+        page, token = _page(runs, request)
+        body: dict[str, Any] = {"mapRuns": [map_runs.summary(r, record, history) for r in page]}
+        if token:
+            body["nextToken"] = token
+        return body
 
     def validate_state_machine_definition(self, request: dict[str, Any]) -> dict[str, Any]:
         return validate_text(request)

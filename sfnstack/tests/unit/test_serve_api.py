@@ -440,3 +440,116 @@ def test_map_runs_answer_after_a_restart_and_errors_are_awss(tmp_path: Path) -> 
         assert second.ok("ListMapRuns", executionArn=no_map["executionArn"])["mapRuns"] == []
     finally:
         second.close()
+
+
+# ---------------------------------------------------------------- TestState
+def try_state(api: Api, state: dict[str, Any], data: Any = None, **request: Any) -> dict[str, Any]:
+    fields = {"definition": json.dumps(state), "roleArn": ROLE, **request}
+    if data is not None:
+        fields["input"] = json.dumps(data)
+    return api.ok("TestState", **fields)
+
+
+def test_test_state_runs_a_lambda_task_for_real_and_shows_its_data_flow(api: Api) -> None:
+    state = {
+        "Type": "Task",
+        "Resource": ADD_ARN,
+        "InputPath": "$.numbers",
+        "Parameters": {"a.$": "$.x", "b.$": "$.y"},
+        "ResultSelector": {"total.$": "$.sum"},
+        "ResultPath": "$.added",
+        "OutputPath": "$.added",
+        "Next": "Report",
+    }
+    body = try_state(api, state, {"numbers": {"x": 1, "y": 2}}, inspectionLevel="DEBUG")
+    assert body["status"] == "SUCCEEDED", body
+    assert body["nextState"] == "Report"
+    assert json.loads(body["output"]) == {"total": 103}  # OFFSET=100: the template's function
+    inspection = {k: json.loads(v) for k, v in body["inspectionData"].items()}
+    assert inspection == {
+        "input": {"numbers": {"x": 1, "y": 2}},
+        "afterInputPath": {"x": 1, "y": 2},
+        "afterParameters": {"a": 1, "b": 2},
+        "result": {"sum": 103},
+        "afterResultSelector": {"total": 103},
+        "afterResultPath": {"numbers": {"x": 1, "y": 2}, "added": {"total": 103}},
+    }
+
+
+def test_test_state_at_info_level_has_no_inspection_data(api: Api) -> None:
+    body = try_state(api, {"Type": "Pass", "Result": {"x": 1}, "End": True})
+    assert body == {"status": "SUCCEEDED", "output": '{"x":1}'}
+
+
+def test_test_state_failed_retriable_and_caught(api: Api) -> None:
+    task = {"Type": "Task", "Resource": ADD_ARN, "End": True}
+    failed = try_state(api, task, {"a": -1})
+    assert failed["status"] == "FAILED"
+    assert failed["error"] == "ValueError" and "negative a: -1" in failed["cause"]
+    assert "output" not in failed and "nextState" not in failed
+
+    retried = {**task, "Retry": [{"ErrorEquals": ["ValueError"], "MaxAttempts": 2}]}
+    assert try_state(api, retried, {"a": -1})["status"] == "RETRIABLE"
+    other = {**task, "Retry": [{"ErrorEquals": ["KeyError"]}]}
+    assert try_state(api, other, {"a": -1})["status"] == "FAILED"
+
+    caught = {
+        **task,
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Fix"}],
+    }
+    body = try_state(api, caught, {"a": -1})
+    assert body["status"] == "CAUGHT_ERROR"
+    assert body["nextState"] == "Fix"
+    assert body["error"] == "ValueError"
+    output = json.loads(body["output"])
+    assert output["a"] == -1 and output["error"]["Error"] == "ValueError"
+
+
+def test_test_state_choice_names_the_next_state_and_variables_are_assigned(api: Api) -> None:
+    choice = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.n", "NumericGreaterThan": 10, "Next": "Big"}],
+        "Default": "Small",
+    }
+    assert try_state(api, choice, {"n": 11})["nextState"] == "Big"
+    assert try_state(api, choice, {"n": 1})["nextState"] == "Small"
+    uses_variable = {"Type": "Pass", "Parameters": {"limit.$": "$limit"}, "End": True}
+    body = try_state(api, uses_variable, {}, variables=json.dumps({"limit": 7}))
+    assert json.loads(body["output"]) == {"limit": 7}
+
+
+def test_test_state_of_a_state_in_a_whole_definition_and_a_fail_state(api: Api) -> None:
+    machine = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "Next": "B"},
+            "B": {"Type": "Fail", "Error": "Boom", "Cause": "why"},
+        },
+    }
+    body = api.ok("TestState", definition=json.dumps(machine), stateName="B", input="{}")
+    assert (body["status"], body["error"], body["cause"]) == ("FAILED", "Boom", "why")
+    body = api.ok("TestState", definition=json.dumps(machine), stateName="A", input='{"k": 1}')
+    assert body["nextState"] == "B" and json.loads(body["output"]) == {"k": 1}
+
+
+def test_test_state_refuses_bad_requests(api: Api) -> None:
+    assert api.error("TestState", definition='{"Type": "Tusk"}')[0] == "InvalidDefinition"
+    assert api.error("TestState", definition="{not json")[0] == "InvalidDefinition"
+    assert api.error("TestState")[0] == "ValidationException"
+    pass_state = json.dumps({"Type": "Pass", "End": True})
+    assert (
+        api.error("TestState", definition=pass_state, inspectionLevel="ALL")[0]
+        == "ValidationException"
+    )
+    assert (
+        api.error("TestState", definition=pass_state, revealSecrets=True)[0]
+        == "ValidationException"
+    )
+    assert api.error("TestState", definition=pass_state, input="{x")[0] == "InvalidExecutionInput"
+    assert api.error("TestState", definition=pass_state, roleArn="nope")[0] == "InvalidArn"
+    assert (
+        api.ok("TestState", definition=pass_state, inspectionLevel="TRACE", revealSecrets=True)[
+            "status"
+        ]
+        == "SUCCEEDED"
+    )

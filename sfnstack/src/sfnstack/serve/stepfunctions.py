@@ -15,6 +15,7 @@ from sfnstack.serve import map_runs
 from sfnstack.serve.definitions import validate_text
 from sfnstack.serve.executions import ExecutionRecord, Executions, SfnError
 from sfnstack.serve.machines import CreatedMachines
+from sfnstack.serve.test_state import run_test_state
 
 log = logging.getLogger("sfnstack.serve.sfn")
 
@@ -91,6 +92,7 @@ class StepFunctionsApi:
             "StartSyncExecution": self.start_sync_execution,
             "DescribeMapRun": self.describe_map_run,
             "ListMapRuns": self.list_map_runs,
+            "TestState": self.test_state,
         }
 
     # ------------------------------------------------------------------ WSGI
@@ -296,6 +298,9 @@ class StepFunctionsApi:
         if token:
             body["nextToken"] = token
         return body
+
+    def test_state(self, request: dict[str, Any]) -> dict[str, Any]:
+        return run_test_state(request, self.executions.runtime.services())
 
     def validate_state_machine_definition(self, request: dict[str, Any]) -> dict[str, Any]:
         return validate_text(request)

@@ -238,6 +238,22 @@ def test_list_and_describe_map_runs_from_the_cli_and_boto3(stack: ServeProcess) 
     assert run["toleratedFailureCount"] == 5 and run["maxConcurrency"] == 4
 
 
+# ---------------------------------------------------------------- TestState
+def test_test_state_from_the_cli_and_boto3(stack: ServeProcess) -> None:
+    state = json.dumps({"Type": "Task", "Resource": ADD_ARN, "ResultPath": "$.r", "Next": "After"})
+    body = stack.aws_json(
+        "stepfunctions", "test-state", "--definition", state, "--role-arn", ROLE,
+        "--input", '{"a": 1, "b": 1}', "--inspection-level", "DEBUG",
+        env_extra={"AWS_DISABLE_HOST_PREFIX_INJECTION": "true"},
+    )  # fmt: skip
+    assert body["status"] == "SUCCEEDED" and body["nextState"] == "After"
+    assert json.loads(body["output"]) == {"a": 1, "b": 1, "r": {"sum": 102}}
+    assert json.loads(body["inspectionData"]["result"]) == {"sum": 102}
+    failing = json.dumps({"Type": "Task", "Resource": ADD_ARN.replace("Add", "Fail"), "End": True})
+    body = sync_client(stack).test_state(definition=failing, roleArn=ROLE, input="{}")
+    assert body["status"] == "FAILED" and body["error"] == "CalculationError"
+
+
 # ---------------------------------------------------------------- hot reload
 def test_serve_runs_changed_handler_code_without_a_restart(tmp_path: Path) -> None:
     root = tmp_path / "stack"

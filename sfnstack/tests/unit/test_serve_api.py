@@ -553,3 +553,23 @@ def test_test_state_refuses_bad_requests(api: Api) -> None:
         ]
         == "SUCCEEDED"
     )
+
+
+def test_test_state_of_a_jsonata_task_shows_its_arguments_and_result(api: Api) -> None:
+    state = {
+        "Type": "Task",
+        "QueryLanguage": "JSONata",
+        "Resource": ADD_ARN,
+        "Arguments": {"a": "{% $states.input.x * 2 %}", "b": 1},
+        "Output": "{% $states.result.sum %}",
+        "End": True,
+    }
+    body = try_state(api, state, {"x": 4}, inspectionLevel="DEBUG")
+    assert body["status"] == "SUCCEEDED", body
+    assert json.loads(body["output"]) == 109
+    inspection = {k: json.loads(v) for k, v in body["inspectionData"].items()}
+    assert inspection == {
+        "input": {"x": 4},
+        "afterArguments": {"a": 8, "b": 1},
+        "result": {"sum": 109},
+    }

@@ -163,10 +163,19 @@ def _inspection(
         ),
         None,
     )
-    scheduled = next((e for e in history if e.get("type") == "TaskScheduled"), None)
+    arguments = next(
+        (
+            e["taskScheduledEventDetails"]["parameters"]
+            if e["type"] == "TaskScheduled"
+            else e["lambdaFunctionScheduledEventDetails"].get("input")
+            for e in history
+            if e.get("type") in ("TaskScheduled", "LambdaFunctionScheduled")
+        ),
+        None,
+    )  # what the integration was called with
     if state.get("QueryLanguage") == "JSONata":
-        if scheduled is not None:
-            inspection["afterArguments"] = scheduled["taskScheduledEventDetails"]["parameters"]
+        if arguments is not None:
+            inspection["afterArguments"] = arguments
         if result is not None:
             inspection["result"] = _text(result)
         return inspection

@@ -573,3 +573,18 @@ def test_test_state_of_a_jsonata_task_shows_its_arguments_and_result(api: Api) -
         "afterArguments": {"a": 8, "b": 1},
         "result": {"sum": 109},
     }
+
+
+def test_test_state_inspection_of_a_choice_shows_only_what_applies(api: Api) -> None:
+    choice = {
+        "Type": "Choice",
+        "InputPath": "$.inner",
+        "Choices": [{"Variable": "$.n", "NumericEquals": 1, "Next": "One"}],
+        "Default": "Other",
+    }
+    body = try_state(api, choice, {"inner": {"n": 1}}, inspectionLevel="DEBUG")
+    assert body["nextState"] == "One"
+    assert {k: json.loads(v) for k, v in body["inspectionData"].items()} == {
+        "input": {"inner": {"n": 1}},
+        "afterInputPath": {"n": 1},
+    }

@@ -12,8 +12,9 @@ Pass state before it.
 The DEBUG data-flow steps (afterInputPath, afterParameters, afterResultSelector,
 afterResultPath) come from the interpreter too, each by a Pass state with just the fields
 up to that step (Pass applies InputPath, Parameters, Result and ResultPath exactly as Task
-does); ``result`` is the integration's result from the run's history. JSONata states get
-``input``, ``afterArguments`` and ``result``. TRACE adds nothing here: its request and
+does); ``result`` is the integration's result from the run's history. Other state types get
+``input`` and ``afterInputPath`` only; JSONata states get ``input``, ``afterArguments``
+and ``result``. TRACE adds nothing here: its request and
 response are those of HTTP Tasks, which do not run locally."""
 
 from __future__ import annotations
@@ -181,8 +182,11 @@ def _inspection(
         return inspection
     steps: list[tuple[str, dict[str, Any]]] = [
         ("afterInputPath", {k: state[k] for k in ("InputPath",) if k in state}),
-        ("afterParameters", {k: state[k] for k in ("InputPath", "Parameters") if k in state}),
     ]
+    if state.get("Type") in ("Task", "Pass"):  # (a Map's Parameters are per item)
+        steps.append(
+            ("afterParameters", {k: state[k] for k in ("InputPath", "Parameters") if k in state})
+        )
     for key, fields in steps:
         ok, value = _pass_output(name, fields, data, variables)
         if not ok:

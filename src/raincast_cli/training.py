@@ -38,7 +38,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from raincast.features import FEATURE_NAMES, features_from_table
+from raincast.features import FEATURE_NAMES, features_from_table, features_using
 from raincast.model.artifact import logit, platt, write_artifact
 from raincast.model.metrics import Scores, score
 from raincast.weather.weatheraus import ObservationTable
@@ -74,6 +74,14 @@ class TrainingConfig:
             "early_stopping": False,
         }
     )
+    # Tree members also learn from a copy of a random ``masked_copy_fraction`` of the rows
+    # that have any of these fields, with the features computed from them missing: in Australia they are missing at particular
+    # stations only, so without the copies "no cloud" means "such a station" (drier,
+    # inland, ...), while weather sources elsewhere may lack them everywhere (the New York
+    # reports have no cloud or sunshine). Empty: no copies. Not for the networks: their
+    # early stopping holds out a random tenth of the rows, which the copies would leak into.
+    masked_copy_fields: tuple[str, ...] = ("sunshine", "cloud_9am", "cloud_3pm")
+    masked_copy_fraction: float = 0.3
     networks: int = 3
     network_hidden: tuple[int, ...] = (64, 32)
     network_alpha: float = 1e-3
@@ -115,10 +123,13 @@ def fit_ensemble(
     x: np.ndarray, y: np.ndarray, config: TrainingConfig, progress: Progress, label: str
 ) -> Ensemble:
     trees = []
+    x_trees, y_trees = with_masked_copies(
+        x, y, config.masked_copy_fields, config.masked_copy_fraction, config.seed
+    )
     for i in range(config.tree_members):
         start = time.perf_counter()
         model = HistGradientBoostingClassifier(random_state=config.seed + i, **config.tree_params)
-        trees.append(model.fit(x, y))
+        trees.append(model.fit(x_trees, y_trees))
         progress(f"{label}: tree member {i + 1}/{config.tree_members} ({_since(start)})")
     networks = []
     for i in range(config.networks):
@@ -137,6 +148,23 @@ def fit_ensemble(
         networks.append(network.fit(x, y))
         progress(f"{label}: network {i + 1}/{config.networks} ({_since(start)})")
     return Ensemble(trees=trees, networks=networks)
+
+
+def with_masked_copies(
+    x: np.ndarray, y: np.ndarray, fields: tuple[str, ...], fraction: float = 1.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``y`` followed by a copy of a random ``fraction`` of the rows that have any
+    feature computed from ``fields``, with those features missing (the rows unchanged when
+    ``fields`` is empty or ``fraction`` 0)."""
+    if not fields or fraction <= 0.0:
+        return x, y
+    columns = [FEATURE_NAMES.index(name) for name in features_using(fields)]
+    rows = np.flatnonzero(~np.isnan(x[:, columns]).all(axis=1))
+    if fraction < 1.0:
+        rows = rows[np.random.default_rng(seed).random(len(rows)) < fraction]
+    copies = x[rows]
+    copies[:, columns] = np.nan
+    return np.vstack([x, copies]), np.concatenate([y, y[rows]])
 
 
 def fit_stages(
@@ -474,6 +502,8 @@ def result_metadata(result: TrainingResult, role: str = "shipped") -> dict[str, 
             "tree_params": {  # effective values, defaults included
                 name: result.ensemble.trees[0].get_params()[name] for name in TREE_PARAMS_REPORTED
             },
+            "masked_copy_fields": list(config.masked_copy_fields),
+            "masked_copy_fraction": config.masked_copy_fraction,
             "network_hidden": list(config.network_hidden),
             "network_alpha": config.network_alpha,
             "seed": config.seed,

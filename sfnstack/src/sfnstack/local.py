@@ -54,6 +54,57 @@ class _LazyS3Client:
         return getattr(self._runtime.s3.shared_client(), name)
 
 
+class _RuntimeExecutions:
+    """states:startExecution's view of the runtime's executions
+    (``sfnstack.integrations.nested.NestedExecutions``)."""
+
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self._runtime = runtime
+
+    def start(self, state_machine_arn: str, input_text: str, name: str | None) -> str:
+        import json
+
+        from sfnstack.integrations.nested import NestedExecutionError
+
+        try:
+            self._runtime.state_machine(state_machine_arn)
+        except KeyError:
+            raise NestedExecutionError(
+                "StateMachineDoesNotExist", f"State Machine Does Not Exist: '{state_machine_arn}'"
+            ) from None
+        try:
+            execution = self._runtime.start_execution(
+                state_machine_arn, json.loads(input_text), name=name
+            )
+        except ValueError as exc:
+            raise NestedExecutionError("ExecutionAlreadyExists", str(exc)) from None
+        return execution.arn
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        import json
+
+        execution = self._runtime.execution(execution_arn)
+        done = execution.done
+        return {
+            "status": execution.status,
+            "input": json.dumps(execution.input, separators=(",", ":")),
+            "output": json.dumps(execution.output, separators=(",", ":"))
+            if done and execution.status == "SUCCEEDED"
+            else None,
+            "error": execution.error if done else None,
+            "cause": execution.cause if done else None,
+            "name": execution.name,
+            "state_machine_arn": execution.state_machine.arn,
+            "start_date": execution.start_date,
+            "stop_date": execution.stop_date,
+        }
+
+    def stop(self, execution_arn: str, error: str | None, cause: str | None) -> None:
+        execution = self._runtime.executions.get(execution_arn)
+        if execution is not None and not execution.done:
+            execution.stop(error, cause)
+
+
 class LocalExecution:
     """One execution, running in a background thread."""
 
@@ -231,6 +282,11 @@ class LocalRuntime:
             self.functions = resolve_functions(self.template)
             self.state_machines = resolve_state_machines(self.template)
             self.buckets = resolve_buckets(self.template)
+            from sfnstack.integrations import provision
+
+            # its queues, topics and tables, for the states (and handlers) that call them
+            if provision.template_resources(self.template):
+                provision.create_resources(self.template)
         self.functions.update(functions or {})
         self.workers = workers or default_worker_count()
         # Map iterations / Parallel branches an execution runs at once (greenlets on the
@@ -254,6 +310,12 @@ class LocalRuntime:
             account_id=account_id,
         )
         self._closed = False
+        # The tasks waiting for a task token, and what states:startExecution starts
+        # executions with (sfnstack serve puts its own recorded executions there).
+        from sfnstack.integrations.tokens import TaskTokens
+
+        self.task_tokens = TaskTokens()
+        self.nested_executions: Any = _RuntimeExecutions(self)
 
     # -- S3 -------------------------------------------------------------------------
 
@@ -300,6 +362,8 @@ class LocalRuntime:
             invoke_lambda_json=self.lambdas.invoke_json,
             s3_client=_LazyS3Client(self),
             map_workers=self.map_workers,
+            task_tokens=self.task_tokens,
+            executions=self.nested_executions,
         )
 
     # -- state machines -------------------------------------------------------------

@@ -219,10 +219,12 @@ class AwsCall(IntegrationTask):
 
 def _optimized_params(service: str, params: dict[str, Any]) -> dict[str, Any]:
     """What the optimized integrations take beyond the API: a JSON value where the API
-    takes text (SQS MessageBody, SNS Message, an EventBridge entry's Detail), sent as its
-    JSON text."""
+    takes text (S3 PutObject's Body, SQS MessageBody, SNS Message, an EventBridge entry's
+    Detail), sent as its JSON text."""
     params = dict(params)
-    if service == "sqs" and "MessageBody" in params:
+    if service == "s3" and "Body" in params:
+        params["Body"] = _text(params["Body"])
+    elif service == "sqs" and "MessageBody" in params:
         params["MessageBody"] = _text(params["MessageBody"])
     elif service == "sns" and "Message" in params:
         params["Message"] = _text(params["Message"])

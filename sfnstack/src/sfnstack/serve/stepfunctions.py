@@ -5,13 +5,14 @@ stepfunctions`` CLI and ``boto3.client("stepfunctions")`` work unchanged."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from sfnstack import arns
-from sfnstack.serve.executions import ExecutionRecord, Executions, SfnError
+from sfnstack.serve.executions import ExecutionRecord, Executions, SfnError, send_task_result
 
 log = logging.getLogger("sfnstack.serve.sfn")
 
@@ -80,6 +81,7 @@ class StepFunctionsApi:
             "ListStateMachines": self.list_state_machines,
             "DescribeStateMachine": self.describe_state_machine,
         }
+        self.operations.update(task_token_operations(executions))
 
     # ------------------------------------------------------------------ WSGI
     def __call__(
@@ -297,3 +299,13 @@ def _without_data(event: dict[str, Any]) -> dict[str, Any]:
             }
         out[key] = value
     return out
+
+
+def task_token_operations(
+    executions: Executions,
+) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+    """SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat (``.waitForTaskToken``)."""
+    return {
+        operation: functools.partial(send_task_result, executions, operation)
+        for operation in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")
+    }

@@ -268,6 +268,8 @@ class LocalRuntime:
         self.region = region
         self.account_id = account_id
         self.template: Template | None = None
+        self._provisioner: Any = None
+        self._provision_for_handlers = False
         self.functions: dict[str, LocalFunction] = {}
         self.state_machines: dict[str, LocalStateMachine] = {}
         self.buckets: dict[str, str] = {}
@@ -282,11 +284,14 @@ class LocalRuntime:
             self.functions = resolve_functions(self.template)
             self.state_machines = resolve_state_machines(self.template)
             self.buckets = resolve_buckets(self.template)
-            from sfnstack.integrations import provision
+            from sfnstack.integrations import aws, provision
 
-            # its queues, topics and tables, for the states (and handlers) that call them
+            # its queues, topics and tables in moto, for the states and handlers that call
+            # them: made when S3 starts or a state first calls AWS, not before
             if provision.template_resources(self.template):
-                provision.create_resources(self.template)
+                self._provisioner = provision.Provisioner(self.template)
+                aws.CLIENTS.before_calls.add(self._provisioner.wait)
+                self._provision_for_handlers = provision.named_by_functions(self.template)
         self.functions.update(functions or {})
         self.workers = workers or default_worker_count()
         # Map iterations / Parallel branches an execution runs at once (greenlets on the
@@ -326,6 +331,8 @@ class LocalRuntime:
             if self._s3 is None:
                 # moto starts in the background; only bucket creation waits for it.
                 s3 = LocalS3(self._s3_endpoint_url, background=True)
+                if self._provision_for_handlers:
+                    self._provisioner.start(after=s3.wait_ready)
                 try:
                     s3.create_buckets(self.buckets.values())
                 except BaseException:
@@ -343,6 +350,8 @@ class LocalRuntime:
 
     def _lambda_base_env(self) -> dict[str, str]:
         endpoint = self.s3_endpoint_url
+        if self._provision_for_handlers:  # the handlers may call the template's queues
+            self._provisioner.wait()
         return {"AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_S3": endpoint}
 
     # -- functions ------------------------------------------------------------------
@@ -501,6 +510,10 @@ class LocalRuntime:
         for execution in self._executions.values():
             execution._done.wait(5)
         self.lambdas.close()
+        if self._provisioner is not None:
+            from sfnstack.integrations import aws
+
+            aws.CLIENTS.before_calls.discard(self._provisioner.wait)
         with self._s3_lock:
             if self._s3 is not None:
                 self._s3.close()

@@ -22,9 +22,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import threading
+from collections.abc import Callable
 from typing import Any, NamedTuple
-
-from ..asl.context import iso_timestamp
 
 FAKE_CREDENTIALS = {
     "aws_access_key_id": "testing",
@@ -141,14 +140,24 @@ class Clients:
         self._clients: dict[tuple[str, str], Any] = {}
         self._session: Any = None
         self._stubber: Any = None
+        # What must be done before a state's call is answered (a runtime creating its
+        # template's queues and tables): called, outside the lock, until it is removed.
+        self.before_calls: set[Callable[[], None]] = set()
 
     def client(self, service: str, region: str) -> Any:
+        for prepare in list(self.before_calls):
+            prepare()
         key = (service, region)
         with self._lock:
             found = self._clients.get(key)
             if found is not None:
                 return found
+            # moto's modules import each other in circles: a second thread importing
+            # another entry point while the embedded S3 imports moto.server can get a
+            # half-initialised module. Both threads entering through moto.server take
+            # its module locks in the same order, so one waits for the other.
             import boto3
+            import moto.server  # noqa: F401
             from botocore.config import Config
             from moto.core.botocore_stubber import BotocoreStubber
 
@@ -289,6 +298,8 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(bytes(value)).decode()
     if isinstance(value, dt.datetime):
+        from ..asl.context import iso_timestamp
+
         return iso_timestamp(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
     if isinstance(value, dict):
         return {key: _json_value(item) for key, item in value.items()}

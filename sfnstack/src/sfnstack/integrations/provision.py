@@ -5,11 +5,21 @@ embedded endpoint) finds them: ``AWS::SQS::Queue``, ``AWS::SNS::Topic``,
 
 Named by their ``QueueName`` / ``TopicName`` / ``TableName`` property, else by the name
 the template's ``Ref`` gives them. Only what a call needs is created (a table's key
-schema, a FIFO queue's attribute); the rest of their properties are not emulated."""
+schema, a FIFO queue's attribute); the rest of their properties are not emulated.
+
+Creating them costs moto's imports (0.2 s or so once S3's are done), so it happens only
+where it is needed (``Provisioner``): before a state's first AWS call, and, when a
+function's properties name one of them (``named_by_functions``: its environment, its
+policies), off the caller's thread once the runtime's S3 endpoint has started, waited for
+before the first handler runs (which may call them through the embedded endpoint)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import aws
@@ -27,6 +37,24 @@ TYPES = (QUEUE, TOPIC, TABLE, SIMPLE_TABLE)
 def template_resources(template: Template) -> list[tuple[str, str]]:
     """(logical id, type) of the resources ``create_resources`` would create."""
     return [(lid, r["Type"]) for lid, r in template.resources.items() if r["Type"] in TYPES]
+
+
+def named_by_functions(template: Template) -> bool:
+    """Whether a function's properties (its environment, policies, events) name one of
+    them: only then may a handler call them, and must they exist before it runs."""
+    from ..template import FUNCTION_TYPES
+
+    ids = [logical_id for logical_id, _ in template_resources(template)]
+    if not ids:
+        return False
+    pattern = re.compile(
+        r"(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, ids)) + r")(?![A-Za-z0-9])"
+    )
+    return any(
+        pattern.search(json.dumps(resource.get("Properties") or {}, default=str))
+        for resource in template.resources.values()
+        if resource["Type"] in FUNCTION_TYPES
+    )
 
 
 def create_resources(template: Template) -> list[str]:
@@ -93,3 +121,36 @@ def _create(template: Template, logical_id: str, rtype: str, properties: dict[st
             ]
     dynamodb.create_table(**table)
     return name
+
+
+class Provisioner:
+    """Creates a template's resources once, in a background thread: ``start`` begins,
+    ``wait`` (begins if need be and) waits until done. Thread-safe."""
+
+    def __init__(self, template: Template) -> None:
+        self._template = template
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self, after: Callable[[], object] | None = None) -> None:
+        """Begin (once); ``after``: what to wait for first (the S3 endpoint starting, whose
+        imports of moto would only compete with these)."""
+
+        def run() -> None:
+            if after is not None:
+                try:
+                    after()
+                except Exception:  # S3's own failure is reported where S3 is used
+                    log.debug("the S3 endpoint did not start", exc_info=True)
+            create_resources(self._template)
+
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=run, name="sfnstack-provision", daemon=True)
+                self._thread.start()
+
+    def wait(self) -> None:
+        self.start()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()  # (the thread's own calls must not wait for themselves)

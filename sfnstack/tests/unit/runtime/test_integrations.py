@@ -510,3 +510,84 @@ def test_parse_integration() -> None:
     assert arns.parse_integration("arn:aws:states:us-east-1:123456789012:activity:a") is None
     assert arns.parse_integration("arn:aws:states:::sqs:sendMessage.nope") is None
     assert arns.is_function_arn("arn:aws-us-gov:lambda:us-gov-west-1:1:function:f:live")
+
+
+# -- the template's queues and tables ----------------------------------------------------
+
+
+TEMPLATE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Jobs:
+    Type: AWS::SQS::Queue
+  Results:
+    Type: AWS::Serverless::SimpleTable
+    Properties:
+      PrimaryKey: {Name: job, Type: String}
+  Producer:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: code/
+      Handler: producer.handler
+      Runtime: python3.12
+      Environment:
+        Variables:
+          QUEUE_URL: !Ref Jobs
+  Flow:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      DefinitionSubstitutions:
+        Producer: !GetAtt Producer.Arn
+        QueueUrl: !Ref Jobs
+        Table: !Ref Results
+      Definition:
+        StartAt: Produce
+        States:
+          Produce:
+            Type: Task
+            Resource: "${Producer}"
+            ResultPath: null
+            Next: Receive
+          Receive:
+            Type: Task
+            Resource: arn:aws:states:::aws-sdk:sqs:receiveMessage
+            Parameters:
+              QueueUrl: "${QueueUrl}"
+            ResultSelector:
+              body.$: $.Messages[0].Body
+            Next: Save
+          Save:
+            Type: Task
+            Resource: arn:aws:states:::dynamodb:putItem
+            Parameters:
+              TableName: "${Table}"
+              Item:
+                job:
+                  S.$: $.body
+            ResultPath: null
+            End: true
+"""
+
+
+def test_template_queues_and_tables_exist_for_handlers_and_states(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "producer.py").write_text(
+        textwrap.dedent(
+            """
+            import os, boto3
+
+            def handler(event, context):
+                boto3.client("sqs").send_message(QueueUrl=os.environ["QUEUE_URL"], MessageBody="job-1")
+                return {}
+            """
+        )
+    )
+    with LocalRuntime(tmp_path / "template.yaml", workers=1) as runtime:
+        result = runtime.execute("Flow", {}, timeout=60)
+        assert result.status == "SUCCEEDED", (result.error, result.cause)
+        table_name = runtime.template.resolve({"Ref": "Results"})
+        item = aws.CLIENTS.client("dynamodb", REGION).get_item(
+            TableName=table_name, Key={"job": {"S": "job-1"}}
+        )
+        assert item["Item"] == {"job": {"S": "job-1"}}

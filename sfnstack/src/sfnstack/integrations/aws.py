@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -108,6 +109,7 @@ class Response(NamedTuple):
     request_id: str
 
 
+@functools.lru_cache(maxsize=256)
 def boto3_service(sdk_service: str) -> str:
     """botocore's name of an SDK integration's service (``sfn`` -> ``stepfunctions``)."""
     if sdk_service in _SERVICE_ALIASES:
@@ -239,10 +241,11 @@ def operation_name(client: Any, action: str) -> str:
     raise UnknownCall(f"{client.meta.service_model.service_name} has no action '{action}'")
 
 
-def _available_services() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def _available_services() -> tuple[str, ...]:
     import boto3
 
-    return list(boto3.Session().get_available_services())
+    return tuple(boto3.Session().get_available_services())
 
 
 def _one_line(text: str) -> str:

@@ -83,7 +83,13 @@ class _RuntimeExecutions:
     def describe(self, execution_arn: str) -> dict[str, Any]:
         import json
 
-        execution = self._runtime.execution(execution_arn)
+        from sfnstack.integrations.nested import NestedExecutionError
+
+        execution = self._runtime.executions.get(execution_arn)
+        if execution is None:
+            raise NestedExecutionError(
+                "ExecutionDoesNotExist", f"Execution Does Not Exist: '{execution_arn}'"
+            )
         done = execution.done
         return {
             "status": execution.status,

@@ -17,11 +17,17 @@ def task_resource(resource: str) -> TaskResource | None:
     """What runs the service integration ``resource`` names, or None when it is not one
     this runtime runs (the Task state then fails with a clear States.Runtime)."""
     from .calls import optimized_call, sdk_call
-    from .nested import StartExecution
+    from .nested import SFN_RUNTIME_ACTIONS, SfnSdkCall, StartExecution
 
     integration = arns.parse_integration(resource)
     if integration is None:
         return None
+    if (
+        integration.service == "aws-sdk:sfn"
+        and integration.action in SFN_RUNTIME_ACTIONS
+        and integration.pattern in ("", "waitForTaskToken")
+    ):
+        return SfnSdkCall(resource, integration)
     if integration.service.startswith("aws-sdk:"):
         return sdk_call(resource, integration)
     if integration.name == "states:startExecution":

@@ -176,3 +176,102 @@ def state_machine_key(state_machine_arn: str) -> str:
     if len(parts) >= 7 and parts[5] == "stateMachine" and parts[1] in arns.PARTITIONS:
         return parts[6]
     return state_machine_arn
+
+
+# The AWS SDK integration's Step Functions actions that concern this runtime's own
+# executions and tasks: answered by the runtime, not by moto's Step Functions.
+SFN_RUNTIME_ACTIONS = frozenset(
+    {
+        "startExecution",
+        "describeExecution",
+        "stopExecution",
+        "sendTaskSuccess",
+        "sendTaskFailure",
+        "sendTaskHeartbeat",
+    }
+)
+
+
+class SfnSdkCall(IntegrationTask):
+    """``arn:aws:states:::aws-sdk:sfn:ACTION`` for ``SFN_RUNTIME_ACTIONS``: a state machine
+    starting or describing the runtime's executions, or handing another task its token.
+    Errors are the SDK integration's (``Sfn.InvalidTokenException``, ...)."""
+
+    def request(
+        self, ex: Execution, params: Any, frame: Frame, track: Track, limits: Limits
+    ) -> Any:
+        from .tokens import TaskTokenError
+
+        if not isinstance(params, dict):
+            raise RuntimeFailure(f"The parameters of '{self.resource}' must be a JSON object")
+        action = self.integration.action
+        try:
+            if action.startswith("sendTask"):
+                return self._send_task(ex, action, params)
+            backend: NestedExecutions | None = ex.services.executions
+            if backend is None:
+                raise RuntimeFailure(
+                    f"The resource '{self.resource}' cannot run here: this runtime starts no"
+                    " other executions (Services.executions is None)"
+                )
+            if action == "startExecution":
+                given = _required(params, "StateMachineArn", self.resource)
+                input_text = params.get("Input", "{}")
+                if not isinstance(input_text, str):
+                    input_text = to_json_string(input_text)
+                child = backend.start(given, input_text, params.get("Name"))
+                described = backend.describe(child)
+                return {"ExecutionArn": child, "StartDate": _iso(described.get("start_date"))}
+            arn = _required(params, "ExecutionArn", self.resource)
+            if action == "stopExecution":
+                backend.describe(arn)  # ExecutionDoesNotExist for an unknown one
+                backend.stop(arn, params.get("Error"), params.get("Cause"))
+                return {"StopDate": _iso(datetime.now(UTC))}
+            described = backend.describe(arn)
+        except NestedExecutionError as exc:
+            raise _sfn_failure(exc.code, exc.message) from None
+        except TaskTokenError as exc:
+            raise _sfn_failure(exc.code, exc.message) from None
+        result = {
+            key: value
+            for key, value in _describe_output(described, arn, as_json=False).items()
+            if value is not None
+        }
+        for key, field in (("StartDate", "start_date"), ("StopDate", "stop_date")):
+            if key in result:  # the SDK integration's dates are ISO 8601, not epoch millis
+                result[key] = _iso(described.get(field))
+        return result
+
+    def _send_task(self, ex: Execution, action: str, params: dict[str, Any]) -> Any:
+        tokens = ex.services.task_tokens
+        token = _required(params, "TaskToken", self.resource)
+        if action == "sendTaskSuccess":
+            output = params.get("Output")
+            tokens.succeed(token, output if isinstance(output, str) else to_json_string(output))
+        elif action == "sendTaskFailure":
+            tokens.fail(token, params.get("Error"), params.get("Cause"))
+        else:
+            tokens.heartbeat(token)
+        return {}
+
+
+def _required(params: dict[str, Any], name: str, resource: str) -> Any:
+    value = params.get(name)
+    if not isinstance(value, str) or not value:
+        raise RuntimeFailure(f"The resource '{resource}' needs the parameter {name} (a string)")
+    return value
+
+
+def _sfn_failure(code: str, message: str) -> StateFailure:
+    return StateFailure(
+        f"Sfn.{code if code.endswith('Exception') else code + 'Exception'}",
+        f"{message} (Service: Sfn, Status Code: 400, Request ID: local)",
+    )
+
+
+def _iso(moment: Any) -> str | None:
+    from ..asl.context import iso_timestamp
+
+    if isinstance(moment, int | float):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return iso_timestamp(moment) if isinstance(moment, datetime) else None

@@ -812,7 +812,12 @@ class RecordedExecutions:
         return record.execution_arn
 
     def describe(self, execution_arn: str) -> dict[str, Any]:
-        record = self._executions.details(execution_arn)
+        from sfnstack.integrations.nested import NestedExecutionError
+
+        try:
+            record = self._executions.details(execution_arn)
+        except SfnError as exc:
+            raise NestedExecutionError(exc.code, exc.message) from None
         return {
             "status": record.status,
             "input": record.input,

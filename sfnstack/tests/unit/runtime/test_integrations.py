@@ -591,3 +591,38 @@ def test_template_queues_and_tables_exist_for_handlers_and_states(tmp_path: Path
             TableName=table_name, Key={"job": {"S": "job-1"}}
         )
         assert item["Item"] == {"job": {"S": "job-1"}}
+
+
+def test_sdk_sfn_actions_reach_the_runtime_own_executions_and_tokens() -> None:
+    url = queue(unique("handoff"))
+    waiter = task("arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                  {"QueueUrl": url, "MessageBody.$": "$$.Task.Token"}, TimeoutSeconds=30)  # fmt: skip
+    sender = {
+        "StartAt": "Receive",
+        "States": {
+            "Receive": task("arn:aws:states:::aws-sdk:sqs:receiveMessage", {"QueueUrl": url},
+                            ResultSelector={"token.$": "$.Messages[0].Body"}, Next="Send"),
+            "Send": task("arn:aws:states:::aws-sdk:sfn:sendTaskSuccess",
+                         {"TaskToken.$": "$.token", "Output": {"handed": "over"}}, Next="Describe"),
+            "Describe": task("arn:aws:states:::aws-sdk:sfn:describeExecution",
+                             {"ExecutionArn.$": "$$.Execution.Id"},
+                             ResultSelector={"status.$": "$.Status", "name.$": "$.Name"}, Next="Bad"),
+            "Bad": task("arn:aws:states:::aws-sdk:sfn:sendTaskHeartbeat", {"TaskToken": "made-up"},
+                        Catch=[{"ErrorEquals": ["Sfn.InvalidTokenException"], "ResultPath": "$.bad",
+                                "Next": "Done"}]),
+            "Done": {"Type": "Succeed"},
+        },
+    }  # fmt: skip
+    with LocalRuntime(None, workers=1) as runtime:
+        runtime.add_state_machine(
+            {"StartAt": "Both", "States": {"Both": {
+                "Type": "Parallel", "End": True,
+                "Branches": [{"StartAt": "Wait", "States": {"Wait": waiter}}, sender]}}},
+            name="Handoff",
+        )  # fmt: skip
+        result = runtime.execute("Handoff", {}, name="handoff-1", timeout=60)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    waited, sent = result.output
+    assert waited == {"handed": "over"}
+    assert sent["status"] == "RUNNING" and sent["name"] == "handoff-1"
+    assert sent["bad"]["Error"] == "Sfn.InvalidTokenException"

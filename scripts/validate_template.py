@@ -19,7 +19,8 @@ def main() -> int:
         print(f"template: {problem}", file=sys.stderr)
     if not problems:
         print(
-            "template: substitutions, IAM, retried errors, reserved concurrency, alarm topic "
+            "template: substitutions, IAM, retried errors, provider timeouts, Express children's "
+            "5-minute budget, reserved concurrency, alarm topic "
             "encryption and checkov skips OK"
         )
     return 1 if problems else 0

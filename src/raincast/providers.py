@@ -16,6 +16,7 @@ import collections
 import importlib
 import random
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -33,16 +34,30 @@ class Provider:
     ``parallel_requests``: how many lookups a batch step may have in flight at once (1 for
     in-process providers, more for web APIs, whose time is mostly waiting).
     ``retry``: the policy for ``RetryableProviderError`` (default: ``RetryPolicy.from_env``).
+    ``cache_max_age``: seconds a cached answer is served (None: as long as the provider
+    lives). A warm Lambda environment keeps its providers for hours, so an online source's
+    answers must age (today's weather changes during the day); offline data cannot change
+    under a running environment.
     """
 
     name: str = "provider"
     parallel_requests: int = 1
+    cache_max_age: float | None = None
 
     def __init__(
-        self, *, retry: RetryPolicy | None = None, cache_size: int = DEFAULT_CACHE_SIZE
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        cache_max_age: float | None = None,
     ) -> None:
         self.retry = retry if retry is not None else RetryPolicy.from_env()
-        self._cache: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
+        if cache_max_age is not None:
+            self.cache_max_age = cache_max_age
+        # key -> (time.monotonic() when cached, answer)
+        self._cache: collections.OrderedDict[Hashable, tuple[float, Any]] = (
+            collections.OrderedDict()
+        )
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
         self._rng = random.Random()
@@ -50,15 +65,20 @@ class Provider:
     def lookup(self, key: Hashable, call: Callable[[], R], deadline: float | None) -> R:
         """The cached answer for ``key``, else ``call()`` with retries (and cached).
 
-        Answers (found or not found) are cached; errors are not, so a later lookup tries
-        the provider again."""
+        Answers (found or not found) are cached for ``cache_max_age``; errors are not, so a
+        later lookup tries the provider again."""
+        now = time.monotonic()
         with self._cache_lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]  # type: ignore[no-any-return]
+            cached = self._cache.get(key)
+            if cached is not None:
+                cached_at, answer = cached
+                if self.cache_max_age is None or now - cached_at < self.cache_max_age:
+                    self._cache.move_to_end(key)
+                    return answer  # type: ignore[no-any-return]
+                del self._cache[key]
         result = call_with_retries(call, self.retry, deadline, rng=self._rng)
         with self._cache_lock:
-            self._cache[key] = result
+            self._cache[key] = (time.monotonic(), result)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return result

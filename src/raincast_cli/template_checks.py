@@ -11,6 +11,9 @@
   invocation (AWS's recommendation; a SIGKILLed environment must not lose its batch);
 * the functions that call online providers have a Timeout no shorter than the worst case
   of a batch's lookups under the retry policy (``raincast.retry``);
+* a Distributed Map's Express children fit AWS's 5-minute limit: their first state passes
+  the child's start time in (``started_at``), and the batch's lookup budget plus the
+  Timeouts of the other Lambda steps on the child's longest path stay under 300 s;
 * a function with reserved concurrency is only invoked by Tasks that retry Lambda's
   throttling (a cap must delay a batch, not fail it);
 * a topic that alarms publish to is encrypted with a key of the template whose policy lets
@@ -196,6 +199,81 @@ def check_provider_timeouts(template: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_express_children(template: dict[str, Any], root: Path) -> list[str]:
+    """Express children end at 5 minutes: the lookup budget (from the child's start, which
+    its first state must pass in) + the reserve + the longest path of the other Lambda steps'
+    Timeouts must fit (see ``raincast.pipeline.records.LOOKUP_BUDGET_SECONDS``)."""
+    from raincast.lambda_adapter import RESERVE_SECONDS
+    from raincast.pipeline.records import EXPRESS_LIMIT_SECONDS, LOOKUP_BUDGET_SECONDS
+
+    resources = template["Resources"]
+    globals_timeout = ((template.get("Globals") or {}).get("Function") or {}).get("Timeout", 3)
+    problems = []
+    for name, props in state_machines(template).items():
+        functions = {
+            f"${{{key}}}": _logical_id(value)
+            for key, value in (props.get("DefinitionSubstitutions") or {}).items()
+        }
+        definition = json.loads((root / props["DefinitionUri"]).read_text(encoding="utf-8"))
+        for map_name, state in iter_states(definition):
+            processor = state.get("ItemProcessor") or {}
+            if (processor.get("ProcessorConfig") or {}).get("ExecutionType") != "EXPRESS":
+                continue
+            children = processor.get("States") or {}
+            first = children.get(processor.get("StartAt"), {})
+            payload = (first.get("Parameters") or {}).get("Payload")
+            if not isinstance(payload, dict) or payload.get("started_at.$") != (
+                "$$.Execution.StartTime"
+            ):
+                problems.append(
+                    f"{name}.{map_name}: the Express child's first state does not pass "
+                    '"started_at.$": "$$.Execution.StartTime" in its Payload'
+                )
+
+            step_seconds = {
+                child_name: _timeout_outside_budget(child, functions, resources, globals_timeout)
+                for child_name, child in children.items()
+            }
+            start = processor.get("StartAt", "")
+            worst = (
+                LOOKUP_BUDGET_SECONDS
+                + RESERVE_SECONDS
+                + _longest_path(children, step_seconds, start)
+            )
+            if worst >= EXPRESS_LIMIT_SECONDS:
+                problems.append(
+                    f"{name}.{map_name}: an Express child can run {worst:g} s (lookup budget "
+                    f"{LOOKUP_BUDGET_SECONDS:g} s + the other steps' Timeouts), not under "
+                    f"AWS's {EXPRESS_LIMIT_SECONDS:g} s limit"
+                )
+    return problems
+
+
+def _timeout_outside_budget(
+    state: dict[str, Any],
+    functions: dict[str, str | None],
+    resources: dict[str, Any],
+    globals_timeout: float,
+) -> float:
+    """A child state's Lambda Timeout, or 0 for the provider steps (their lookups end by
+    the batch's budget) and states that invoke no function of the template."""
+    target = functions.get((state.get("Parameters") or {}).get("FunctionName", ""))
+    if target is None or target in PROVIDER_FUNCTIONS:
+        return 0.0
+    return float((resources[target].get("Properties") or {}).get("Timeout", globals_timeout))
+
+
+def _longest_path(
+    states: dict[str, Any], seconds: dict[str, float], name: str, seen: frozenset[str] = frozenset()
+) -> float:
+    """The most seconds any path from ``name`` (through Next and Catch) can add up."""
+    state = states.get(name) or {}
+    seen = seen | {name}
+    following = [state.get("Next")] + [c.get("Next") for c in state.get("Catch", [])]
+    rest = [_longest_path(states, seconds, n, seen) for n in following if n and n not in seen]
+    return seconds.get(name, 0.0) + max(rest, default=0.0)
+
+
 def iter_states(definition: dict[str, Any]):
     for name, state in definition.get("States", {}).items():
         yield name, state
@@ -293,6 +371,7 @@ def check_all(root: str | Path) -> list[str]:
         + check_retry_errors(template, root)
         + check_crash_retries(template, root)
         + check_provider_timeouts(template)
+        + check_express_children(template, root)
         + check_reserved_concurrency(template, root)
         + check_alarm_topics(template)
         + check_checkov_skips(template)

@@ -142,6 +142,44 @@ def test_answers_are_cached_errors_are_not() -> None:
     assert geocoder.geocode("").reason == "empty query" and geocoder.calls == 3
 
 
+def test_cached_answers_expire_after_the_providers_max_age() -> None:
+    """A warm Lambda keeps its providers between invocations: an online weather answer for
+    today must not be served from the morning's cache in the evening's run."""
+    from raincast.geocoding.base import Geocoder, GeocodeResult, Query
+    from raincast.geocoding.geonames import GeoNamesGeocoder
+    from raincast.geocoding.http import HttpGeocoder
+    from raincast.weather.open_meteo import OpenMeteoWeather
+    from raincast.weather.replay import ReplayWeather
+
+    class Counting(Geocoder):
+        name = "counting"
+
+        def __init__(self, max_age: float | None) -> None:
+            super().__init__(retry=RetryPolicy(max_attempts=1), cache_max_age=max_age)
+            self.calls = 0
+
+        def _geocode(self, query: Query) -> GeocodeResult:
+            self.calls += 1
+            return self._not_found(query, "not found")
+
+    short = Counting(max_age=0.2)
+    short.geocode("Atlantis")
+    short.geocode("Atlantis")
+    assert short.calls == 1
+    time.sleep(0.3)
+    short.geocode("Atlantis")
+    assert short.calls == 2
+    forever = Counting(max_age=None)
+    forever.geocode("Atlantis")
+    time.sleep(0.3)
+    forever.geocode("Atlantis")
+    assert forever.calls == 1
+    # online answers age; the offline data never changes under a running environment
+    assert OpenMeteoWeather.cache_max_age == 15 * 60
+    assert HttpGeocoder.cache_max_age == 24 * 3600
+    assert ReplayWeather.cache_max_age is None and GeoNamesGeocoder.cache_max_age is None
+
+
 def _definition_without(error: str) -> dict:
     definition = json.loads((ROOT / "statemachine" / "forecast.asl.json").read_text())
     weather = definition["States"]["ForecastCities"]["ItemProcessor"]["States"]["Weather"]

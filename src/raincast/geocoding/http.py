@@ -21,6 +21,7 @@ class HttpGeocoder(Geocoder):
     ``DEFAULT_BASE_URL`` and ``PATH``, and implement ``_geocode``."""
 
     parallel_requests = PARALLEL_REQUESTS
+    cache_max_age = 24 * 3600.0  # places rarely move, but a provider's index is revised
     BASE_URL_ENV = ""
     DEFAULT_BASE_URL = ""
     PATH = ""

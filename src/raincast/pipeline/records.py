@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,15 +121,27 @@ def validate_choice(what: str, value: Any, choices: Registry[Any]) -> str:
     return name
 
 
+# The Distributed Map's children are Express workflows, which AWS stops at 5 minutes (and
+# then every city of the batch is lost, the forecast ones too). A batch's provider lookups,
+# Geocode's and Weather's together, end this long after its child started, leaving Predict
+# (Timeout 30 s) and Store (60 s) room to finish; template_checks keeps the sum under 300 s.
+EXPRESS_LIMIT_SECONDS = 300.0
+LOOKUP_BUDGET_SECONDS = 200.0
+
+
 @dataclass
 class Batch:
     settings: RunSettings
     items: list[dict[str, Any]]
     batch_id: str = ""
     failure: dict[str, Any] | None = field(default=None)  # a Catch's {"Error", "Cause"}
+    # When the batch's child workflow started (its $$.Execution.StartTime, which Geocode's
+    # Parameters pass in as "started_at"); None when a step is called without it.
+    started_at: dt.datetime | None = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Batch:
+        started_at = event.get("started_at")
         if "Items" in event:  # straight from the Map's ItemBatcher
             items = event["Items"]
             # AWS nests the ItemBatcher's BatchInput under "BatchInput"; an interpreter that
@@ -138,23 +151,54 @@ class Batch:
             }
         elif "items" in event:  # from the previous step
             items, context = event["items"], event.get("batch") or {}
+            started_at = context.get("started_at")
         else:
             raise InvalidRequest("a batch event needs 'Items' (from the Map) or 'items'")
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise InvalidRequest("a batch's items must be a list of objects")
         settings = RunSettings.from_dict(context)
         batch_id = context.get("batch_id") or batch_id_for(items)
-        return cls(settings, items, batch_id, event.get("failure"))
+        return cls(settings, items, batch_id, event.get("failure"), parse_started_at(started_at))
 
     def to_event(self) -> dict[str, Any]:
-        return {
-            "batch": {**self.settings.to_dict(), "batch_id": self.batch_id},
-            "items": self.items,
-        }
+        batch: dict[str, Any] = {**self.settings.to_dict(), "batch_id": self.batch_id}
+        if self.started_at is not None:
+            batch["started_at"] = self.started_at.isoformat().replace("+00:00", "Z")
+        return {"batch": batch, "items": self.items}
+
+    def lookup_deadline(self, invocation_deadline: float | None = None) -> float | None:
+        """The ``time.monotonic()`` by which this batch's provider lookups must end: the
+        earlier of ``invocation_deadline`` (the Lambda's remaining time) and
+        ``LOOKUP_BUDGET_SECONDS`` after the child workflow started; None when neither is
+        known."""
+        if self.started_at is None:
+            return invocation_deadline
+        left = (
+            self.started_at.timestamp()
+            + LOOKUP_BUDGET_SECONDS
+            - dt.datetime.now(dt.UTC).timestamp()
+        )
+        budget_end = time.monotonic() + left
+        if invocation_deadline is None:
+            return budget_end
+        return min(invocation_deadline, budget_end)
 
     def pending(self) -> list[dict[str, Any]]:
         """The items still to work on (not failed by an earlier step)."""
         return [item for item in self.items if item.get("status") != "error"]
+
+
+def parse_started_at(value: Any) -> dt.datetime | None:
+    """A child workflow's start time as Step Functions gives it (ISO 8601, "Z" for UTC)."""
+    if value is None:
+        return None
+    try:
+        started = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        started = None
+    if started is None or started.tzinfo is None:
+        raise InvalidRequest(f"started_at {value!r} is not an ISO 8601 time with a time zone")
+    return started
 
 
 def batch_id_for(items: list[dict[str, Any]]) -> str:

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -45,6 +46,11 @@ log = logging.getLogger(__name__)
 MAX_ALTERNATIVES = 3
 # Consecutive failed lookups, with no answer yet, after which a batch stops asking.
 CIRCUIT_OPEN_AFTER = 8
+# A provider that is down fails the step (for the state machine's retry, which waits up to
+# a minute) only while at least this much of the batch's lookup budget is left: later, the
+# retry could not help before the child workflow's 5 minutes run out, so the batch's cities
+# get the error as their reason and the batch goes on to Store.
+RETRY_LATER_SECONDS = 60.0
 
 T = TypeVar("T")
 
@@ -63,9 +69,10 @@ class _Lookups:
     """Runs one batch's lookups (``parallel`` at a time) and decides whether the provider
     is down: see the module docstring."""
 
-    def __init__(self, what: str, parallel: int) -> None:
+    def __init__(self, what: str, parallel: int, budget_end: float | None = None) -> None:
         self.what = what
         self.parallel = max(1, parallel)
+        self.budget_end = budget_end  # time.monotonic() the batch's lookups end by, if known
         self.answered = 0
         self.failed_in_a_row = 0
         self.last_error: RetryableProviderError | None = None
@@ -115,8 +122,11 @@ class _Lookups:
         else:
             with ThreadPoolExecutor(max_workers=min(self.parallel, len(jobs))) as pool:
                 list(pool.map(one, jobs))
-        if self.last_error is not None and self.answered == 0:
+        if self.last_error is not None and self.answered == 0 and self._retry_can_help():
             raise self.last_error
+
+    def _retry_can_help(self) -> bool:
+        return self.budget_end is None or time.monotonic() + RETRY_LATER_SECONDS < self.budget_end
 
     @property
     def circuit_open(self) -> bool:
@@ -135,6 +145,7 @@ class _Model(Protocol):
 
 
 def geocode_batch(batch: Batch, geocoder: _Geocoder, deadline: float | None = None) -> Batch:
+    deadline = batch.lookup_deadline(deadline)
     jobs: list[tuple[dict[str, Any], Callable[[], Any]]] = []
     for item in batch.pending():
         if item.get("lat") is not None and item.get("lon") is not None:
@@ -161,12 +172,16 @@ def geocode_batch(batch: Batch, geocoder: _Geocoder, deadline: float | None = No
         if result.alternatives:
             item["alternatives"] = [p.to_dict() for p in result.alternatives[:MAX_ALTERNATIVES]]
 
-    _Lookups("geocoder", getattr(geocoder, "parallel_requests", 1)).run(jobs, use)
+    lookups = _Lookups(
+        "geocoder", getattr(geocoder, "parallel_requests", 1), batch.lookup_deadline()
+    )
+    lookups.run(jobs, use)
     return batch
 
 
 def weather_batch(batch: Batch, source: _WeatherSource, deadline: float | None = None) -> Batch:
     date = dt.date.fromisoformat(batch.settings.date)
+    deadline = batch.lookup_deadline(deadline)
     jobs: list[tuple[dict[str, Any], Callable[[], Any]]] = []
     for item in batch.pending():
         place = item.get("place") or {}
@@ -184,7 +199,8 @@ def weather_batch(batch: Batch, source: _WeatherSource, deadline: float | None =
         # the day before (the model's 24 h changes); None when the source has no such day
         item["previous_observation"] = result.previous.to_dict() if result.previous else None
 
-    _Lookups("weather source", getattr(source, "parallel_requests", 1)).run(jobs, use)
+    parallel = getattr(source, "parallel_requests", 1)
+    _Lookups("weather source", parallel, batch.lookup_deadline()).run(jobs, use)
     return batch
 
 

@@ -125,6 +125,7 @@ class OpenMeteoWeather(WeatherSource):
 
     name = "open-meteo"
     parallel_requests = PARALLEL_REQUESTS
+    cache_max_age = 15 * 60.0  # today's observations grow during the day
 
     def __init__(
         self,

@@ -184,7 +184,11 @@ class AwsCall(IntegrationTask):
         return response.body
 
     def _failure(self, exc: aws.ServiceError) -> StateFailure:
-        name = aws.exception_name(exc.code) if exc.code else ""
+        code = exc.code
+        if self.service == "s3" and code in ("404", "NotFound"):
+            code = "NoSuchKey"  # HeadObject's bodiless 404, as the SDK reports it
+        # an unmodelled error (a bare HTTP status): the service's own base exception
+        name = aws.exception_name(code) if code[:1].isalpha() else ""
         if self.optimized:
             prefix, v1_service = _OPTIMIZED_PREFIX[self.service]
             error = f"{prefix}.{name or f'Amazon{prefix}Exception'}"

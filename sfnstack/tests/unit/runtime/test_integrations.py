@@ -626,3 +626,13 @@ def test_sdk_sfn_actions_reach_the_runtime_own_executions_and_tokens() -> None:
     assert waited == {"handed": "over"}
     assert sent["status"] == "RUNNING" and sent["name"] == "handoff-1"
     assert sent["bad"]["Error"] == "Sfn.InvalidTokenException"
+
+
+def test_head_object_of_a_missing_key_is_no_such_key() -> None:
+    bucket = unique("heads")
+    aws.CLIENTS.client("s3", REGION).create_bucket(Bucket=bucket)
+    sm = machine(
+        ("Head", task("arn:aws:states:::aws-sdk:s3:headObject", {"Bucket": bucket, "Key": "k"}))
+    )
+    result = execute(sm)
+    assert (result.status, result.error) == ("FAILED", "S3.NoSuchKeyException")

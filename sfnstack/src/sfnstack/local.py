@@ -145,6 +145,10 @@ class LocalExecution:
         if test_case is not None:
             self.services.mocked = test_case.start()
         self._thread = threading.Thread(target=self._run, name=f"execution-{name}", daemon=True)
+
+    def start(self) -> None:
+        """Run it (in its thread); the runtime knows it by then, so its states can ask
+        about it (aws-sdk:sfn:describeExecution of $$.Execution.Id)."""
         self._thread.start()
 
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -466,6 +470,7 @@ class LocalRuntime:
             test_case,
         )
         self._executions[execution.arn] = execution
+        execution.start()
         return execution
 
     def execution(self, arn: str) -> LocalExecution:

@@ -211,14 +211,21 @@ class AwsCall(IntegrationTask):
             # EventBridge's optimized integration fails the task for a failed entry.
             raise StateFailure("EventBridge.FailedEntry", to_json_string(body))
         if self.service in _WITH_HTTP_METADATA:
-            headers = response.headers
-            body["SdkHttpMetadata"] = {
-                "AllHttpHeaders": {name: [value] for name, value in headers.items()},
-                "HttpHeaders": dict(headers),
-                "HttpStatusCode": response.status,
-            }
-            body["SdkResponseMetadata"] = {"RequestId": response.request_id}
+            body.update(sdk_metadata(response.headers, response.status, response.request_id))
         return body
+
+
+def sdk_metadata(headers: dict[str, str], status: int, request_id: str) -> dict[str, Any]:
+    """``SdkHttpMetadata`` and ``SdkResponseMetadata``, which the optimized integrations
+    built on the Java SDK 1.x add to their results."""
+    return {
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": {name: [value] for name, value in headers.items()},
+            "HttpHeaders": dict(headers),
+            "HttpStatusCode": status,
+        },
+        "SdkResponseMetadata": {"RequestId": request_id},
+    }
 
 
 def _optimized_params(service: str, params: dict[str, Any]) -> dict[str, Any]:

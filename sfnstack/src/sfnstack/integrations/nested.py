@@ -10,7 +10,9 @@ execution (ListExecutions, DescribeExecution, its history)."""
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import arns
@@ -19,7 +21,7 @@ from ..asl.history import Track
 from ..asl.jsonvalue import to_json_string
 from ..asl.task import Limits
 from ..cooperative import sleep as cooperative_sleep
-from .calls import IntegrationTask
+from .calls import IntegrationTask, sdk_metadata
 
 if TYPE_CHECKING:
     from ..asl.context import Execution, Frame
@@ -81,7 +83,15 @@ class StartExecution(IntegrationTask):
             ) from None
         described = backend.describe(child)
         if not self.integration.pattern.startswith("sync"):
-            return {"ExecutionArn": child, "StartDate": _millis(described.get("start_date"))}
+            started = {"ExecutionArn": child, "StartDate": _millis(described.get("start_date"))}
+            request_id = str(uuid.uuid4())
+            headers = {
+                "x-amzn-RequestId": request_id,
+                "Content-Type": "application/x-amz-json-1.0",
+                "Content-Length": str(len(to_json_string(started)) - 2),
+                "Date": format_datetime(datetime.now(UTC), usegmt=True),
+            }
+            return {**started, **sdk_metadata(headers, 200, request_id)}
         ex.history.add(
             track,
             "TaskSubmitted",

@@ -446,7 +446,12 @@ def test_start_execution_sync_sync2_and_request_response() -> None:
         assert sync2["Input"] == {"n": 3}
         assert sync2["ExecutionArn"] == arns.execution_arn("Child", "second")
         assert isinstance(sync2["StartDate"], int) and sync2["StopDate"] >= sync2["StartDate"]
-        assert set(fired) == {"ExecutionArn", "StartDate"}
+        assert set(fired) == {
+            "ExecutionArn",
+            "StartDate",
+            "SdkHttpMetadata",
+            "SdkResponseMetadata",
+        }
         children = [e for e in runtime.executions.values() if e.state_machine.name == "Child"]
         assert len(children) == 3
         runtime.execution(fired["ExecutionArn"]).wait(30)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sfnstack import arns
-from sfnstack.serve.executions import ExecutionRecord, Executions, SfnError, send_task_result
+from sfnstack.serve.executions import ExecutionRecord, Executions, SfnError
 
 log = logging.getLogger("sfnstack.serve.sfn")
 
@@ -305,6 +305,8 @@ def task_token_operations(
     executions: Executions,
 ) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
     """SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat (``.waitForTaskToken``)."""
+    from sfnstack.serve.executions import send_task_result
+
     return {
         operation: functools.partial(send_task_result, executions, operation)
         for operation in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")

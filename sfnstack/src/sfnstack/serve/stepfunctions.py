@@ -5,7 +5,6 @@ stepfunctions`` CLI and ``boto3.client("stepfunctions")`` work unchanged."""
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -307,7 +306,10 @@ def task_token_operations(
     """SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat (``.waitForTaskToken``)."""
     from sfnstack.serve.executions import send_task_result
 
+    def operation(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        return lambda request: send_task_result(executions, name, request)
+
     return {
-        operation: functools.partial(send_task_result, executions, operation)
-        for operation in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")
+        name: operation(name)
+        for name in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")
     }

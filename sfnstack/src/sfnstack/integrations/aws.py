@@ -185,7 +185,40 @@ class Clients:
             raise NotEmulated(f"moto has no backend answering {request.url}")
         if response.status_code == 404 and response.content == b"Not yet implemented":
             raise NotEmulated("not implemented by moto")
+        untrack_moto_instances()  # the models this request's backend brought in, if new
         return response
+
+
+_models_seen = 0  # model classes moto had when they were last untracked
+
+
+class _Untracked(list[Any]):
+    """A model class's ``instances_tracked`` that keeps nothing."""
+
+    def append(self, item: Any) -> None:
+        pass
+
+
+def untrack_moto_instances(services: tuple[str, ...] | None = None) -> None:
+    """moto keeps every model instance it ever made (``instances_tracked``, for its
+    dashboard): every SQS message, DynamoDB item wrapper, S3 key, sent or deleted, for the
+    life of the process. A long-running runtime must not: the models of ``services`` (all
+    moto has imported so far when None) keep none; the backends still hold the live ones."""
+    from moto.core.model_instances import model_data
+
+    global _models_seen
+    count = sum(len(models) for models in list(model_data.values()))
+    if services is None and count == _models_seen:
+        return  # nothing new since the last time (the common case: every request)
+    for service, models in list(model_data.items()):
+        if services is not None and service not in services:
+            continue
+        model: Any  # moto's model classes, which its metaclass gives instances_tracked
+        for model in list(models.values()):
+            if not isinstance(model.instances_tracked, _Untracked):
+                model.instances_tracked = _Untracked()
+    if services is None:
+        _models_seen = count
 
 
 CLIENTS = Clients()  # moto's store is per process, so are the clients answered from it

@@ -641,3 +641,16 @@ def test_head_object_of_a_missing_key_is_no_such_key() -> None:
     )
     result = execute(sm)
     assert (result.status, result.error) == ("FAILED", "S3.NoSuchKeyException")
+
+
+def test_moto_keeps_no_copy_of_every_message_sent() -> None:
+    # moto tracks every model instance for its dashboard; a long-running runtime must not
+    url = queue(unique("many"))
+    send = task("arn:aws:states:::sqs:sendMessage", {"QueueUrl": url, "MessageBody": "m"})
+    sm = machine(("Send", send))
+    for _ in range(5):
+        assert execute(sm).status == "SUCCEEDED"
+    from moto.core.model_instances import model_data
+
+    assert all(len(model.instances_tracked) == 0 for model in model_data["sqs"].values())
+    assert len(received(url)) == 5  # the queue itself still holds them

@@ -81,6 +81,31 @@ def _loader_class() -> type:
 _CfnLoader = _loader_class()
 
 
+def _definition_loader_class() -> type:
+    """The loader of a YAML state machine definition file: YAML 1.2 booleans (only
+    true/false), as the tools that write ASL in YAML (Workflow Studio, the Serverless
+    Framework's js-yaml) read it, so a state named ``Yes`` or ``No`` stays a name. A SAM
+    template keeps YAML 1.1 (``_CfnLoader``), as SAM's own parser reads it."""
+
+    class DefinitionLoader(_CfnLoader):  # type: ignore[misc, valid-type]
+        pass
+
+    bool_tag = "tag:yaml.org,2002:bool"
+    inherited: dict[str, list[tuple[str, Any]]] = DefinitionLoader.yaml_implicit_resolvers
+    resolvers = {
+        key: [(tag, regexp) for tag, regexp in entries if tag != bool_tag]
+        for key, entries in inherited.items()
+    }
+    core_bool = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+    for first in "tTfF":
+        resolvers.setdefault(first, []).insert(0, (bool_tag, core_bool))
+    DefinitionLoader.yaml_implicit_resolvers = {k: v for k, v in resolvers.items() if v}
+    return DefinitionLoader
+
+
+_DefinitionLoader = _definition_loader_class()
+
+
 def parse_template_text(text: str) -> dict[str, Any]:
     data = yaml.load(text, Loader=_CfnLoader)
     if not isinstance(data, dict):
@@ -112,6 +137,11 @@ FUNCTION_TYPES = (SERVERLESS_FUNCTION, LAMBDA_FUNCTION)
 LAYER_TYPES = ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion")
 STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
 BUCKET_TYPE = "AWS::S3::Bucket"
+TABLE_TYPES = ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable")
+ACTIVITY_TYPE = "AWS::StepFunctions::Activity"
+EVENT_BUS_TYPE = "AWS::Events::EventBus"
+# A stream's label is the time it was enabled; locally a fixed one keeps ARNs stable.
+_STREAM_LABEL = "1970-01-01T00:00:00.000"
 
 
 # --------------------------------------------------------------------------------------
@@ -259,6 +289,23 @@ class Template:
     def _generic_name(self, logical_id: str) -> str:
         return default_function_name(self.stack_name, logical_id)
 
+    def _named(self, logical_id: str, name_property: str) -> str:
+        """The physical name: the ``name_property`` when the template gives it."""
+        name = self._property(logical_id, name_property)
+        return str(name) if name else self._generic_name(logical_id)
+
+    def table_name(self, logical_id: str) -> str:
+        return self._named(logical_id, "TableName")
+
+    def table_arn(self, logical_id: str) -> str:
+        return self._arn("dynamodb", f"table/{self.table_name(logical_id)}")
+
+    def activity_arn(self, logical_id: str) -> str:
+        return self._arn("states", f"activity:{self._named(logical_id, 'Name')}")
+
+    def event_bus_arn(self, logical_id: str) -> str:
+        return self._arn("events", f"event-bus/{self._named(logical_id, 'Name')}")
+
     def _ref_resource(self, logical_id: str) -> Any:
         rtype = self.resources[logical_id]["Type"]
         if rtype in FUNCTION_TYPES:
@@ -273,7 +320,13 @@ class Template:
             return self._arn("sns", self._generic_name(logical_id))
         if rtype == "AWS::SQS::Queue":
             return f"https://sqs.{self.region}.{self.url_suffix}/{self.account_id}/{self._generic_name(logical_id)}"
-        # Tables, roles, log groups, ...: CloudFormation's Ref is the physical name.
+        if rtype in TABLE_TYPES:
+            return self.table_name(logical_id)
+        if rtype == ACTIVITY_TYPE:
+            return self.activity_arn(logical_id)
+        if rtype == EVENT_BUS_TYPE:
+            return self._named(logical_id, "Name")
+        # Roles, log groups, ...: CloudFormation's Ref is the physical name.
         return self._generic_name(logical_id)
 
     def _get_att(self, logical_id: str, attribute: str, where: str) -> Any:
@@ -318,9 +371,20 @@ class Template:
                 )
             if attribute == "RoleId":
                 return f"AROA{self._generic_name(logical_id).upper()[:17]}"
-        elif rtype == "AWS::DynamoDB::Table":
+        elif rtype in TABLE_TYPES:
+            # A SimpleTable is a DynamoDB table once SAM has transformed it.
             if attribute == "Arn":
-                return self._arn("dynamodb", f"table/{self._generic_name(logical_id)}")
+                return self.table_arn(logical_id)
+            if attribute == "StreamArn" and self._property(logical_id, "StreamSpecification"):
+                return f"{self.table_arn(logical_id)}/stream/{_STREAM_LABEL}"
+        elif rtype == ACTIVITY_TYPE:
+            if attribute == "Name":
+                return self._named(logical_id, "Name")
+        elif rtype == EVENT_BUS_TYPE:
+            if attribute == "Arn":
+                return self.event_bus_arn(logical_id)
+            if attribute == "Name":
+                return self._named(logical_id, "Name")
         elif rtype == "AWS::Logs::LogGroup":
             if attribute == "Arn":
                 return self._arn("logs", f"log-group:{self._generic_name(logical_id)}:*")
@@ -703,7 +767,7 @@ def parse_definition_text(text: str, where: str) -> dict[str, Any]:
         parsed = json.loads(text)
     except json.JSONDecodeError:
         try:
-            parsed = yaml.load(text, Loader=_CfnLoader)
+            parsed = yaml.load(text, Loader=_DefinitionLoader)
         except yaml.YAMLError as exc:
             problem = " ".join(str(exc).split())
             raise TemplateError(

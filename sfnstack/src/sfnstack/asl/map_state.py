@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .. import arns
 from .concurrency import Job, LazyJobs, Outcome, run_jobs
 from .context import BranchCancelled, Execution, Frame, Scope, iso_timestamp
-from .distributed import ItemBatcher, ItemReader, ResultWriter, resolve_number
+from .distributed import (
+    ItemBatcher,
+    ItemReader,
+    ResultWriter,
+    object_items_unsupported,
+    resolve_number,
+)
 from .errors import (
     EXCEED_TOLERATED_FAILURE_THRESHOLD,
     DefinitionError,
@@ -388,7 +394,8 @@ class DistributedIterations(InlineIterations):
         outcomes = run_jobs(LazyJobs(total, make), workers=work.workers, should_stop=should_stop)
         if self.result_writer is not None:
             records = self._records(ex, map_run_arn, inputs, outcomes, starts, stops)
-            result: Any = self.result_writer.write(ex, data, frame, map_run_arn, records)
+            outputs = [o.value if o.ok else None for o in outcomes]
+            result: Any = self.result_writer.write(ex, data, frame, map_run_arn, records, outputs)
         else:
             result = [
                 o.value
@@ -417,8 +424,9 @@ class DistributedIterations(InlineIterations):
         outcomes: list[Outcome],
         starts: list[str | None],
         stops: list[str | None],
-    ) -> dict[str, list[dict[str, Any]]]:
-        records: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": [], "PENDING": []}
+    ) -> list[dict[str, Any]]:
+        """One record per item, in item order (ResultWriter groups them by Status)."""
+        records: list[dict[str, Any]] = []
         run_id = map_run_arn.rsplit(":", 1)[-1]
         child_machine = f"{ex.machine.arn}/{self.label}"
         for i, (value, outcome) in enumerate(zip(inputs, outcomes, strict=True)):
@@ -443,7 +451,7 @@ class DistributedIterations(InlineIterations):
                     RedriveStatusReason="Execution is SUCCEEDED and cannot be redriven",
                     Status="SUCCEEDED",
                 )
-                records["SUCCEEDED"].append(record)
+                records.append(record)
             elif outcome.failure is not None:
                 record.update(
                     Error=outcome.failure.error,
@@ -451,12 +459,12 @@ class DistributedIterations(InlineIterations):
                     RedriveStatus="REDRIVABLE",
                     Status="FAILED",
                 )
-                records["FAILED"].append(record)
+                records.append(record)
             else:
                 record.update(Status="PENDING", RedriveStatus="NOT_REDRIVABLE")
                 record.pop("StartDate")
                 record.pop("StopDate")
-                records["PENDING"].append(record)
+                records.append(record)
         return records
 
 
@@ -465,6 +473,8 @@ def _path_items(ref: Reference) -> Any:
 
     def items(ex: Execution, data: Any, frame: Frame) -> Any:
         found = ref.resolve(data, frame)
+        if isinstance(found, dict):
+            raise RuntimeFailure(object_items_unsupported(found, f"ItemsPath '{ref.source}'"))
         if not isinstance(found, list):
             raise RuntimeFailure(
                 f"Map state input must be an array, but the ItemsPath '{ref.source}' "
@@ -479,6 +489,10 @@ def _input_items(jsonata: bool) -> Any:
     """The state's input itself is the list."""
 
     def items(ex: Execution, data: Any, frame: Frame) -> Any:
+        if isinstance(data, dict) and not jsonata:
+            # JSONPath: AWS iterates an object's key-value pairs (documented for ItemsPath);
+            # JSONata requires an array (recorded: "Expected 'array', but was 'object'").
+            raise RuntimeFailure(object_items_unsupported(data, "The Map state's input"))
         if not isinstance(data, list):
             if jsonata:
                 raise QueryEvaluationFailure(

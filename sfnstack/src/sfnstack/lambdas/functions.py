@@ -129,12 +129,17 @@ def _importable_layer_dirs(logical_id: str, content: Path) -> list[Path]:
 
 
 def _warn_if_other_runtime(functions: dict[str, LocalFunction]) -> None:
+    """One warning per other Python runtime declared, naming its functions (a non-Python
+    runtime is not warned about: invoking such a function fails, naming it)."""
     here = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    declared = sorted({f.runtime for f in functions.values() if not f.unsupported} - {here})
-    if declared:
+    by_runtime: dict[str, list[str]] = {}
+    for function in functions.values():
+        if not function.unsupported and function.runtime != here:
+            by_runtime.setdefault(function.runtime, []).append(function.logical_id)
+    for runtime, names in sorted(by_runtime.items()):
         warn_once(
-            f"functions declare Runtime {', '.join(declared)}; they run on this Python "
-            f"({sys.version.split()[0]}), whose behaviour may differ"
+            f"functions declare Runtime {runtime}; they run on this Python "
+            f"({sys.version.split()[0]}), whose behaviour may differ: {', '.join(sorted(names))}"
         )
 
 

@@ -415,3 +415,107 @@ def test_aws_include_inlines_the_snippet_with_its_intrinsics_resolved(tmp_path: 
         template.resolve(props["Missing"])
     with pytest.raises(TemplateError, match="only AWS::Include is supported locally"):
         template.resolve(props["Other"])
+
+
+OTHER_RESOURCES = """\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Worker:
+    Type: AWS::StepFunctions::Activity
+    Properties: {Name: review-queue}
+  Unnamed:
+    Type: AWS::StepFunctions::Activity
+    Properties: {}
+  Simple:
+    Type: AWS::Serverless::SimpleTable
+  NamedSimple:
+    Type: AWS::Serverless::SimpleTable
+    Properties: {TableName: orders}
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: !Sub "${AWS::StackName}-items"
+      StreamSpecification: {StreamViewType: NEW_IMAGE}
+  Bus:
+    Type: AWS::Events::EventBus
+    Properties: {Name: forecast-events}
+"""
+
+
+def test_activity_table_and_event_bus_references_are_what_aws_gives(tmp_path: Path) -> None:
+    template = load_template(write_template(tmp_path, OTHER_RESOURCES), stack_name="s")
+    region_account = f"us-east-1:{ACCOUNT}"
+
+    def ref(logical_id: str) -> object:
+        return template.resolve({"Ref": logical_id})
+
+    def get_att(logical_id: str, attribute: str) -> object:
+        return template.resolve({"Fn::GetAtt": [logical_id, attribute]})
+
+    # !Ref of an Activity is its ARN, Name its name.
+    assert ref("Worker") == f"arn:aws:states:{region_account}:activity:review-queue"
+    assert get_att("Worker", "Name") == "review-queue"
+    assert ref("Unnamed") == f"arn:aws:states:{region_account}:activity:s-Unnamed"
+    # A SimpleTable is a DynamoDB table: Ref its name, Arn a DynamoDB table ARN.
+    assert ref("Simple") == "s-Simple"
+    assert get_att("Simple", "Arn") == f"arn:aws:dynamodb:{region_account}:table/s-Simple"
+    assert ref("NamedSimple") == "orders"
+    assert get_att("NamedSimple", "Arn") == f"arn:aws:dynamodb:{region_account}:table/orders"
+    # A table's given TableName is its name; a stream only when the table has one.
+    assert ref("Table") == "s-items"
+    assert get_att("Table", "Arn") == f"arn:aws:dynamodb:{region_account}:table/s-items"
+    assert get_att("Table", "StreamArn").startswith(  # type: ignore[union-attr]
+        f"arn:aws:dynamodb:{region_account}:table/s-items/stream/"
+    )
+    with pytest.raises(TemplateError, match=r"Simple\.StreamArn"):
+        get_att("Simple", "StreamArn")
+    # An event bus: Ref and Name its name, Arn an event-bus ARN.
+    assert ref("Bus") == "forecast-events"
+    assert get_att("Bus", "Name") == "forecast-events"
+    assert get_att("Bus", "Arn") == f"arn:aws:events:{region_account}:event-bus/forecast-events"
+    assert template.resolve({"Fn::Sub": "${Bus.Name}/${Worker}"}) == (
+        f"forecast-events/arn:aws:states:{region_account}:activity:review-queue"
+    )
+    with pytest.raises(TemplateError, match=r"Worker\.Arn"):
+        get_att("Worker", "Arn")  # CloudFormation has no Arn attribute for an Activity
+
+
+def test_functions_on_another_python_are_named_in_one_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from sfnstack.lambdas import functions as functions_module
+
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+    here = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    write_template(
+        tmp_path,
+        f"""\
+        Transform: AWS::Serverless-2016-10-31
+        Resources:
+          OldFn:
+            Type: AWS::Serverless::Function
+            Properties: {{CodeUri: a, Handler: app.handler, Runtime: python3.9}}
+          OtherOldFn:
+            Type: AWS::Serverless::Function
+            Properties: {{CodeUri: b, Handler: app.handler, Runtime: python3.9}}
+          HostFn:
+            Type: AWS::Serverless::Function
+            Properties: {{CodeUri: c, Handler: app.handler, Runtime: {here}}}
+          NodeFn:
+            Type: AWS::Serverless::Function
+            Properties: {{CodeUri: c, Handler: app.handler, Runtime: nodejs20.x}}
+        """,
+    )
+    functions_module._WARNED.clear()
+    resolve_functions(load_template(tmp_path / "template.yaml"))
+    resolve_functions(load_template(tmp_path / "template.yaml"))  # said once, not twice
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "declare Runtime" in line]
+    assert len(lines) == 1, err
+    (line,) = lines
+    assert "python3.9" in line and sys.version.split()[0] in line
+    assert "OldFn" in line and "OtherOldFn" in line
+    assert "HostFn" not in line and "NodeFn" not in line  # Node fails when invoked instead

@@ -260,3 +260,22 @@ def features_from_observations(
             raise ValueError(f"{len(latitudes)} latitudes for {n} observations")
         lat = np.array([np.nan if x is None else x for x in latitudes], dtype=np.float64)
     return build_features(values, dates.reshape(n), lat, before)
+
+
+def features_using(fields: Sequence[str]) -> tuple[str, ...]:
+    """The features computed from any of the observation ``fields`` (of the day or of the day
+    before): those that are NaN when only these fields are missing. Found by building one
+    complete record with and without them, so it stays true to ``build_features``."""
+    unknown = set(fields) - set(OBSERVATION_FIELDS)
+    if unknown:
+        raise ValueError(f"not observation fields: {', '.join(sorted(unknown))}")
+    complete = {name: np.array([10.0]) for name in OBSERVATION_FIELDS}  # any valid value
+    lacking = {name: np.array([np.nan if name in fields else 10.0]) for name in complete}
+    day = np.array(["2020-01-01"], dtype="datetime64[D]")
+    with_all = build_features(complete, day, -30.0, complete)[0]
+    without = build_features(lacking, day, -30.0, lacking)[0]
+    return tuple(
+        name
+        for name, a, b in zip(FEATURE_NAMES, with_all, without, strict=True)
+        if np.isnan(b) and not np.isnan(a)
+    )

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("raincast_cli.commands.run", "forecast a batch of cities through the state machine"),
     "cost": ("raincast_cli.commands.cost", "what a run would cost on AWS, measured locally"),
     "serve": ("raincast_cli.commands.serve", "local S3, Step Functions API and the three triggers"),
+    "invoke": ("sfnstack.commands.invoke", "run one function of template.yaml with an event"),
     "backtest": (
         "raincast_cli.commands.backtest",
         "replay past days through the pipeline and score the forecasts",

@@ -38,7 +38,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from raincast.features import FEATURE_NAMES, features_from_table
+from raincast.features import FEATURE_NAMES, features_from_table, features_using
 from raincast.model.artifact import logit, platt, write_artifact
 from raincast.model.metrics import Scores, score
 from raincast.weather.weatheraus import ObservationTable
@@ -74,6 +74,17 @@ class TrainingConfig:
             "early_stopping": False,
         }
     )
+    # Tree members also learn from a copy of a random ``masked_copy_fraction`` of the rows
+    # that have any of these fields, with the features computed from them missing: in Australia they are missing at particular
+    # stations only, so without the copies "no cloud" means "such a station" (drier,
+    # inland, ...), while weather sources elsewhere may lack them everywhere (the New York
+    # reports have no cloud or sunshine). Empty: no copies. Not for the networks: their
+    # early stopping holds out a random tenth of the rows, which the copies would leak into.
+    masked_copy_fields: tuple[str, ...] = ("sunshine", "cloud_9am", "cloud_3pm")
+    masked_copy_fraction: float = 0.3
+    # ... and rows lacking all of them get a calibration of their own, fitted on the
+    # validation rows with them masked (``Ensemble.masked_calibration``).
+    masked_calibration: bool = True
     networks: int = 3
     network_hidden: tuple[int, ...] = (64, 32)
     network_alpha: float = 1e-3
@@ -94,6 +105,10 @@ class Ensemble:
     networks: list[Pipeline]  # SimpleImputer(median, indicators) -> StandardScaler -> MLP
     network_weight: float = 0.0
     calibration: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0]))
+    # Rows with every one of these features missing get their own Platt calibration (the
+    # one fitted on validation rows with them masked): a source that lacks them everywhere.
+    masked_features: tuple[str, ...] = ()
+    masked_calibration: np.ndarray | None = None
 
     def predict_trees(self, x: np.ndarray) -> np.ndarray:
         return np.mean([m.predict_proba(x)[:, 1] for m in self.trees], axis=0)
@@ -108,17 +123,26 @@ class Ensemble:
         return self.blend(self.predict_trees(x), self.predict_network(x), self.network_weight)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return platt(self.predict_uncalibrated(x), self.calibration)
+        p = self.predict_uncalibrated(x)
+        calibrated = platt(p, self.calibration)
+        if self.masked_calibration is not None and self.masked_features:
+            columns = [FEATURE_NAMES.index(name) for name in self.masked_features]
+            lacking = np.isnan(x[:, columns]).all(axis=1)
+            calibrated[lacking] = platt(p[lacking], self.masked_calibration)
+        return calibrated
 
 
 def fit_ensemble(
     x: np.ndarray, y: np.ndarray, config: TrainingConfig, progress: Progress, label: str
 ) -> Ensemble:
     trees = []
+    x_trees, y_trees = with_masked_copies(
+        x, y, config.masked_copy_fields, config.masked_copy_fraction, config.seed
+    )
     for i in range(config.tree_members):
         start = time.perf_counter()
         model = HistGradientBoostingClassifier(random_state=config.seed + i, **config.tree_params)
-        trees.append(model.fit(x, y))
+        trees.append(model.fit(x_trees, y_trees))
         progress(f"{label}: tree member {i + 1}/{config.tree_members} ({_since(start)})")
     networks = []
     for i in range(config.networks):
@@ -137,6 +161,25 @@ def fit_ensemble(
         networks.append(network.fit(x, y))
         progress(f"{label}: network {i + 1}/{config.networks} ({_since(start)})")
     return Ensemble(trees=trees, networks=networks)
+
+
+def with_masked_copies(
+    x: np.ndarray, y: np.ndarray, fields: tuple[str, ...], fraction: float = 1.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``y`` followed by a copy of a random ``fraction`` of the rows that have any
+    feature computed from ``fields``, with those features missing (the rows unchanged when
+    ``fields`` is empty or ``fraction`` 0)."""
+    if not fields or fraction <= 0.0:
+        return x, y
+    if x.shape[1] != len(FEATURE_NAMES):
+        raise ValueError(f"masked copies need all {len(FEATURE_NAMES)} features, not {x.shape[1]}")
+    columns = [FEATURE_NAMES.index(name) for name in features_using(fields)]
+    rows = np.flatnonzero(~np.isnan(x[:, columns]).all(axis=1))
+    if fraction < 1.0:
+        rows = rows[np.random.default_rng(seed).random(len(rows)) < fraction]
+    copies = x[rows]
+    copies[:, columns] = np.nan
+    return np.vstack([x, copies]), np.concatenate([y, y[rows]])
 
 
 def fit_stages(
@@ -279,6 +322,22 @@ def train(
         "brier_by_network_weight": {str(w): round(s.brier, 5) for w, s in by_weight.items()},
         "calibration": [round(float(c), 6) for c in calibration],
     }
+    # The calibration of a source without the masked fields: the same blend on the
+    # validation rows with them masked (a row that lacks them anyway stays as it is).
+    masked_features: tuple[str, ...] = ()
+    masked_calibration = None
+    if config.masked_calibration and config.masked_copy_fields:
+        masked_features = features_using(config.masked_copy_fields)
+        x_masked = x[validation].copy()
+        x_masked[:, [FEATURE_NAMES.index(name) for name in masked_features]] = np.nan
+        p_masked = stage1.blend(
+            stage1.predict_trees(x_masked), stage1.predict_network(x_masked), weight
+        )
+        masked_calibration = fit_platt(p_masked, y[validation])
+        validation_report["masked_calibration"] = {
+            "features": list(masked_features),
+            "calibration": [round(float(c), 6) for c in masked_calibration],
+        }
     progress(
         f"validation: network weight {weight}, Platt a={calibration[0]:.4f} b={calibration[1]:.4f}"
     )
@@ -287,6 +346,7 @@ def train(
     holdout = fitted[1]
     holdout.network_weight = weight
     holdout.calibration = calibration
+    holdout.masked_features, holdout.masked_calibration = masked_features, masked_calibration
 
     climatology = float(y[train_rows].mean())
     y_test = y[test]
@@ -308,6 +368,8 @@ def train(
         ensemble = fitted[2]
         ensemble.network_weight = weight
         ensemble.calibration = calibration
+        ensemble.masked_features = masked_features
+        ensemble.masked_calibration = masked_calibration
     outside = outside_scores({"holdout": holdout, "shipped": ensemble}, climatology, progress)
     return TrainingResult(
         ensemble=ensemble,
@@ -324,19 +386,15 @@ def train(
 
 
 def outside_evaluation(
-    predict: Callable[[np.ndarray], np.ndarray], climatology: float
-) -> dict[str, Any] | None:
-    """Scores on real observations from outside Australia (three New York airports, 2013;
-    see ``raincast_cli.new_york``), None when the package that ships them is absent. Never
-    used for training: the model has not seen New York."""
-    from raincast_cli.new_york import LATITUDE, NewYorkDataMissing, read_new_york
-
-    try:
-        table = read_new_york()
-    except NewYorkDataMissing:
-        return None
+    predict: Callable[[np.ndarray], np.ndarray],
+    climatology: float,
+    table: ObservationTable,
+    latitude: float,
+) -> dict[str, Any]:
+    """Scores on real observations from outside Australia (``raincast_cli.outside_data``).
+    Never used for training: the model has not seen these places."""
     labelled = ~np.isnan(table.rain_tomorrow)
-    x = features_from_table(table, LATITUDE)[labelled]
+    x = features_from_table(table, latitude)[labelled]
     y = table.rain_tomorrow[labelled]
     p = predict(x)
     return {
@@ -350,21 +408,32 @@ def outside_evaluation(
 def outside_scores(
     models: dict[str, Ensemble], climatology: float, progress: Progress
 ) -> dict[str, dict[str, Any]]:
-    scores: dict[str, Any] = {}
-    for name, model in models.items():
-        result = outside_evaluation(model.predict_proba, climatology)
-        if result is None:
-            progress("outside Australia: the New York observations are not installed, skipped")
-            return {}
-        scores[name] = result
-    progress(
-        "outside Australia (New York 2013): "
-        + ", ".join(
-            f"{k} AUC {v['roc_auc']:.4f} mean {v['mean_forecast']:.3f}" for k, v in scores.items()
+    """data set key -> {"title", "inputs", model name -> scores}, for every data set whose
+    package is installed."""
+    from raincast_cli.outside_data import data_sets
+
+    out: dict[str, dict[str, Any]] = {}
+    for data in data_sets():
+        try:
+            table = data.read()
+        except data.missing as exc:
+            progress(f"outside Australia: {data.title} skipped ({exc})")
+            continue
+        scores: dict[str, Any] = {"title": data.title, "inputs": data.inputs}
+        for name, model in models.items():
+            scores[name] = outside_evaluation(
+                model.predict_proba, climatology, table, data.latitude
+            )
+        progress(
+            f"outside Australia ({data.title}): "
+            + ", ".join(
+                f"{k} AUC {scores[k]['roc_auc']:.4f} mean {scores[k]['mean_forecast']:.3f}"
+                for k in models
+            )
+            + f" (rain rate {scores['shipped']['rain_rate']:.3f})"
         )
-        + f" (rain rate {scores['shipped']['rain_rate']:.3f})"
-    )
-    return {"new_york": scores}
+        out[data.key] = scores
+    return out
 
 
 def export_arrays(ensemble: Ensemble) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -406,6 +475,10 @@ def export_arrays(ensemble: Ensemble) -> tuple[dict[str, np.ndarray], dict[str, 
         "member_baseline": np.array(baselines, dtype=np.float64),
         "calibration": np.asarray(ensemble.calibration, dtype=np.float64),
     }
+    masked: dict[str, Any] = {}
+    if ensemble.masked_calibration is not None and ensemble.masked_features:
+        arrays["masked_calibration"] = np.asarray(ensemble.masked_calibration, dtype=np.float64)
+        masked["masked_calibration_features"] = list(ensemble.masked_features)
     layers = {len(network.steps[-1][1].coefs_) for network in ensemble.networks}
     if len(layers) != 1:
         raise ValueError("all networks must have the same number of layers")
@@ -419,6 +492,7 @@ def export_arrays(ensemble: Ensemble) -> tuple[dict[str, np.ndarray], dict[str, 
         "tree_members": len(ensemble.trees),
         "trees": len(roots),
         "nodes": offset,
+        **masked,
     }
     return arrays, layout
 
@@ -474,6 +548,8 @@ def result_metadata(result: TrainingResult, role: str = "shipped") -> dict[str, 
             "tree_params": {  # effective values, defaults included
                 name: result.ensemble.trees[0].get_params()[name] for name in TREE_PARAMS_REPORTED
             },
+            "masked_copy_fields": list(config.masked_copy_fields),
+            "masked_copy_fraction": config.masked_copy_fraction,
             "network_hidden": list(config.network_hidden),
             "network_alpha": config.network_alpha,
             "seed": config.seed,

@@ -173,3 +173,19 @@ def test_previous_day_features_from_two_observations():
         assert np.isnan(unknown[0, [FEATURE_NAMES.index(n) for n in PREVIOUS_DAY_FEATURES]]).all()
     with pytest.raises(ValueError, match="previous"):
         features_from_observations([today], -30.0, [before, before])
+
+
+def test_features_computed_from_cloud_and_sunshine():
+    from raincast.features import features_using
+
+    assert features_using(["sunshine", "cloud_9am", "cloud_3pm"]) == (
+        "sunshine",
+        "cloud_9am",
+        "cloud_3pm",
+        "cloud_change",
+        "cloud_3pm_change_24h",
+    )
+    assert "pressure_change" in features_using(["pressure_3pm"])
+    assert "pressure_3pm_change_24h" in features_using(["pressure_3pm"])
+    with pytest.raises(ValueError, match="not observation fields: cloud"):
+        features_using(["cloud"])

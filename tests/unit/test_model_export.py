@@ -141,6 +141,7 @@ def test_an_artifact_on_a_subset_of_the_features_scores_its_own_columns(small_en
         networks=1,
         network_hidden=(8,),
         network_max_iter=20,
+        masked_copy_fields=(),  # as then: the masked copies came later
     )
     ensemble = fit_ensemble(x[:, columns], y, config, lambda message: None, "subset")
     ensemble.network_weight = 0.4
@@ -151,3 +152,36 @@ def test_an_artifact_on_a_subset_of_the_features_scores_its_own_columns(small_en
     np.testing.assert_allclose(
         model.predict_proba(x), ensemble.predict_proba(x[:, columns]), rtol=0, atol=1e-9
     )
+
+
+def test_rows_without_cloud_and_sunshine_get_the_masked_calibration(small_ensemble, tmp_path):
+    from dataclasses import replace
+
+    from raincast.features import features_using
+    from raincast.model.artifact import platt
+
+    ensemble, x, *_ = small_ensemble
+    masked = features_using(["sunshine", "cloud_9am", "cloud_3pm"])
+    with_masked = replace(ensemble, masked_features=masked, masked_calibration=np.array([0.9, 0.5]))
+    arrays, layout = export_arrays(with_masked)
+    assert layout["masked_calibration_features"] == list(masked)
+    write_artifact(tmp_path, arrays, {"features": list(_feature_names()), **layout})
+    model = RainModel.load(tmp_path)
+    expected = with_masked.predict_proba(x)
+    np.testing.assert_allclose(model.predict_proba(x), expected, rtol=0, atol=1e-9)
+    columns = [_feature_names().index(name) for name in masked]
+    lacking = np.isnan(x[:, columns]).all(axis=1)
+    assert 0.2 < lacking.mean() < 0.8  # both kinds of rows are in the sample
+    p = ensemble.predict_uncalibrated(x)
+    np.testing.assert_allclose(expected[lacking], platt(p[lacking], np.array([0.9, 0.5])))
+    np.testing.assert_allclose(expected[~lacking], ensemble.predict_proba(x)[~lacking])
+    # a row that has any of them (here only cloud_3pm) keeps the main calibration
+    row = x[lacking][:1].copy()
+    row[0, _feature_names().index("cloud_3pm")] = 7.0
+    assert model.predict_proba(row)[0] == pytest.approx(
+        platt(ensemble.predict_uncalibrated(row), ensemble.calibration)[0]
+    )
+
+    _rewrite_metadata(tmp_path, masked_calibration_features=["cloud_3pm", "station_id"])
+    with pytest.raises(ModelArtifactError, match="not among its features: station_id"):
+        RainModel._read(tmp_path)

@@ -109,3 +109,52 @@ def test_stages_fitted_side_by_side_equal_those_fitted_one_after_the_other(small
         np.testing.assert_array_equal(a.predict_proba(x), b.predict_proba(x))
     # the stages really differ (each is fitted on its own rows)
     assert not np.array_equal(side_by_side[0].predict_proba(x), side_by_side[1].predict_proba(x))
+
+
+def test_tree_members_also_learn_from_rows_with_cloud_and_sunshine_masked(small_data):
+    from raincast.features import FEATURE_NAMES
+
+    table = read_observations(small_data)
+    x = features_from_table(table, -25.0)
+    y = table.rain_tomorrow
+    fields = ("sunshine", "cloud_9am", "cloud_3pm")
+    masked = [
+        FEATURE_NAMES.index(n)
+        for n in ("sunshine", "cloud_9am", "cloud_3pm", "cloud_change", "cloud_3pm_change_24h")
+    ]
+    x_aug, y_aug = training.with_masked_copies(x, y, fields)
+    has = ~np.isnan(x[:, masked]).all(axis=1)
+    assert 0 < has.sum() < len(x)  # some rows have cloud or sunshine, some have neither
+    assert len(x_aug) == len(x) + has.sum()
+    np.testing.assert_array_equal(x_aug[: len(x)], x)  # the rows themselves, unchanged
+    copies = x_aug[len(x) :]
+    assert np.isnan(copies[:, masked]).all()
+    others = [j for j in range(len(FEATURE_NAMES)) if j not in masked]
+    np.testing.assert_array_equal(copies[:, others], x[has][:, others])
+    np.testing.assert_array_equal(y_aug, np.concatenate([y, y[has]]))
+    assert training.with_masked_copies(x, y, ()) == (x, y)
+    x_part, _ = training.with_masked_copies(x, y, fields, fraction=0.3, seed=1)
+    assert 0.25 * has.sum() < len(x_part) - len(x) < 0.35 * has.sum()
+
+    # the trees are fitted on the copies too
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    labelled = ~np.isnan(y)
+    x, y = x[labelled], y[labelled]
+    params = {"max_iter": 5, "max_leaf_nodes": 7}
+    config = training.TrainingConfig(
+        tree_members=1,
+        tree_params=params,
+        networks=1,
+        network_hidden=(4,),
+        network_max_iter=5,
+        masked_copy_fields=fields,
+        masked_copy_fraction=1.0,
+    )
+    ensemble = training.fit_ensemble(x, y, config, lambda message: None, "test")
+    on_copies = HistGradientBoostingClassifier(random_state=0, **params).fit(
+        *training.with_masked_copies(x, y, fields)
+    )
+    without = HistGradientBoostingClassifier(random_state=0, **params).fit(x, y)
+    np.testing.assert_array_equal(ensemble.predict_trees(x), on_copies.predict_proba(x)[:, 1])
+    assert not np.array_equal(ensemble.predict_trees(x), without.predict_proba(x)[:, 1])

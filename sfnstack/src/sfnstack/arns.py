@@ -71,6 +71,17 @@ def execution_arn(
     return arn("states", f"execution:{machine}:{name}", region=region, account=account)
 
 
+def express_execution_arn(
+    machine: str,
+    name: str,
+    run_id: str,
+    region: str = DEFAULT_REGION,
+    account: str = DEFAULT_ACCOUNT_ID,
+) -> str:
+    """An Express execution (StartSyncExecution's): ``express:MACHINE:NAME:RUN_ID``."""
+    return arn("states", f"express:{machine}:{name}:{run_id}", region=region, account=account)
+
+
 def map_run_arn(
     machine: str,
     map_label: str,

@@ -1,4 +1,5 @@
-"""The ``sfnstack`` command line: ``sfnstack run``, ``sfnstack states run`` and ``sfnstack serve``.
+"""The ``sfnstack`` command line: ``sfnstack run``, ``sfnstack states run``, ``sfnstack serve``
+and ``sfnstack invoke``.
 Each subcommand lives in its own module under ``sfnstack.commands`` and is imported only
 when used."""
 
@@ -20,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": (
         "sfnstack.commands.serve",
         "local S3, Step Functions API and the template's triggers",
+    ),
+    "invoke": (
+        "sfnstack.commands.invoke",
+        "run one function of a SAM template with an event (like sam local invoke)",
     ),
 }
 

@@ -324,6 +324,8 @@ class LocalRuntime:
             log_dir=log_dir,
             account_id=account_id,
         )
+        # Called with the function's name before each invocation (serve's hot reload).
+        self.before_invoke: Callable[[str], None] | None = None
         self._closed = False
         # The tasks waiting for a task token, and what states:startExecution starts
         # executions with (sfnstack serve puts its own recorded executions there).
@@ -372,13 +374,27 @@ class LocalRuntime:
 
     def invoke(self, function: str, payload: Any) -> Any:
         """Invoke a function (logical id, name or ARN) directly, as Lambda's Invoke would."""
+        if self.before_invoke is not None:
+            self.before_invoke(function)
         return self.lambdas.invoke(function, payload)
 
     def services(self) -> Services:
         """What one execution gets: Lambda, S3, its own stop event."""
+        invoke, invoke_json = self.lambdas.invoke, self.lambdas.invoke_json
+        check = self.before_invoke
+        if check is not None:  # serve's hot reload: a look before each invocation
+
+            def invoke(function: str, payload: Any) -> Any:
+                check(function)
+                return self.lambdas.invoke(function, payload)
+
+            def invoke_json(function: str, body: bytes) -> bytes:
+                check(function)
+                return self.lambdas.invoke_json(function, body)
+
         return Services(
-            invoke_lambda=self.lambdas.invoke,
-            invoke_lambda_json=self.lambdas.invoke_json,
+            invoke_lambda=invoke,
+            invoke_lambda_json=invoke_json,
             s3_client=_LazyS3Client(self),
             map_workers=self.map_workers,
             task_tokens=self.task_tokens,
@@ -403,8 +419,10 @@ class LocalRuntime:
         *,
         name: str = "StateMachine",
         logical_id: str | None = None,
+        workflow_type: str = "STANDARD",
     ) -> LocalStateMachine:
-        """Register a definition that is not in the template (``sfnstack states run``)."""
+        """Register a definition that is not in the template (``sfnstack states run``,
+        serve's CreateStateMachine); the same ``logical_id`` again replaces it."""
         import json
 
         parsed = json.loads(definition) if isinstance(definition, str) else definition
@@ -413,11 +431,19 @@ class LocalRuntime:
             name=name,
             arn=arns.state_machine_arn(name, self.region, self.account_id),
             definition=parsed,
+            workflow_type=workflow_type,
         )
         self.state_machines[machine.logical_id] = machine
         with self._machines_lock:
             self._machines.pop(machine.logical_id, None)
         return machine
+
+    def remove_state_machine(self, logical_id: str) -> None:
+        """Forget a state machine added with ``add_state_machine`` (DeleteStateMachine);
+        its running executions keep their compiled machine and finish."""
+        self.state_machines.pop(logical_id, None)
+        with self._machines_lock:
+            self._machines.pop(logical_id, None)
 
     def compiled(self, key: str) -> Any:
         """The interpreter's validated ``StateMachine`` (``DefinitionError`` if invalid)."""
@@ -427,7 +453,12 @@ class LocalRuntime:
         with self._machines_lock:
             compiled = self._machines.get(machine.logical_id)
             if compiled is None:
-                compiled = StateMachine(machine.definition, name=machine.name, arn=machine.arn)
+                compiled = StateMachine(
+                    machine.definition,
+                    name=machine.name,
+                    arn=machine.arn,
+                    workflow_type=machine.workflow_type,
+                )
                 self._machines[machine.logical_id] = compiled
             return compiled
 

@@ -746,6 +746,7 @@ class LocalStateMachine:
     definition: dict[str, Any]
     definition_uri: Path | None = None
     substitutions: dict[str, str] = field(default_factory=dict)
+    workflow_type: str = "STANDARD"  # the template's Type (SAM) / StateMachineType
 
 
 def substitute_definition(text: str, substitutions: Mapping[str, Any]) -> str:
@@ -813,6 +814,11 @@ def resolve_state_machine(template: Template, logical_id: str) -> LocalStateMach
     else:
         raise TemplateError(f"{where}: no Definition, DefinitionString or DefinitionUri")
     parsed = parse_definition_text(substitute_definition(text, substitutions), where)
+    workflow_type = template.resolve(
+        props.get("Type") or props.get("StateMachineType") or "STANDARD", f"{where}.Type"
+    )
+    if workflow_type not in ("STANDARD", "EXPRESS"):
+        raise TemplateError(f"{where}.Type: {workflow_type!r} is not STANDARD or EXPRESS")
     return LocalStateMachine(
         logical_id=logical_id,
         name=template.state_machine_name(logical_id),
@@ -820,6 +826,7 @@ def resolve_state_machine(template: Template, logical_id: str) -> LocalStateMach
         definition=parsed,
         definition_uri=definition_uri,
         substitutions={k: _to_string(v) for k, v in substitutions.items()},
+        workflow_type=workflow_type,
     )
 
 

@@ -214,7 +214,7 @@ def test_start_describe_list_history(api: StepFunctionsApi) -> None:
             "ValidationException",
         ),
         ("DescribeStateMachine", {"stateMachineArn": SM_ARN + "2"}, "StateMachineDoesNotExist"),
-        ("CreateStateMachine", {}, "UnknownOperationException"),
+        ("CreateActivity", {}, "UnknownOperationException"),
     ],
 )
 def test_errors_in_aws_shape(

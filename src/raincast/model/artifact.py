@@ -14,7 +14,10 @@ The model is a small ensemble, exported from scikit-learn:
 - small neural networks (``MLPClassifier`` after median imputation with missing-value
   indicators and standardisation): ReLU hidden layers, logistic output; averaged;
 - the blend ``(1 - w) * trees + w * networks`` is calibrated by Platt scaling
-  ``sigmoid(a * logit(p) + b)`` fitted on a validation period.
+  ``sigmoid(a * logit(p) + b)`` fitted on a validation period; when the metadata lists
+  ``masked_calibration_features``, rows with all of them missing (a source without cloud
+  or sunshine) use the ``masked_calibration`` array instead, fitted on the validation rows
+  with those features masked.
 
 This module must not import scikit-learn or scipy: it is the cold-start path of every
 prediction.
@@ -132,6 +135,12 @@ class RainModel:
                 f"{meta_path}: the model uses features this feature builder does not make: "
                 f"{', '.join(unknown) or '(none listed)'}"
             )
+        outside = set(metadata.get("masked_calibration_features") or ()) - set(metadata["features"])
+        if outside:
+            raise ModelArtifactError(
+                f"{meta_path}: masked_calibration_features not among its features: "
+                f"{', '.join(sorted(outside))}"
+            )
         if not arrays_path.is_file():
             raise ModelArtifactError(f"no model arrays at {arrays_path}")
         with np.load(arrays_path, allow_pickle=False) as npz:
@@ -232,7 +241,14 @@ class RainModel:
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Calibrated probability of rain tomorrow for each row of a feature matrix built by
         ``raincast.features`` (rows x ``FEATURE_NAMES``; NaN = missing)."""
-        return platt(self.predict_uncalibrated(features), self.arrays["calibration"])
+        x = self.model_columns(features)
+        p = self.predict_uncalibrated(features)
+        calibrated = platt(p, self.arrays["calibration"])
+        masked = self.metadata.get("masked_calibration_features")
+        if masked:
+            lacking = np.isnan(x[:, [self.features.index(name) for name in masked]]).all(axis=1)
+            calibrated[lacking] = platt(p[lacking], self.arrays["masked_calibration"])
+        return calibrated
 
     def predict_observations(
         self,
@@ -255,6 +271,8 @@ _CACHE: dict[str, RainModel] = {}
 def array_names(metadata: dict[str, Any]) -> list[str]:
     """Every array an artifact with this metadata must contain."""
     names = list(ARRAY_NAMES)
+    if metadata.get("masked_calibration_features"):
+        names.append("masked_calibration")  # float64 [a, b]: rows lacking those features
     for k in range(int(metadata["networks"])):
         names += [f"net{k}_{name}" for name in NETWORK_ARRAY_NAMES]
         names += [

@@ -9,6 +9,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="observations CSV in weatherAUS format (default: the shipped weatherAUS.csv.gz)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="processes fitting the three stages side by side (default 3; 1: one after the "
+        "other, the fewest cores and least memory)",
     )
     parser.add_argument(
         "--no-forest",
@@ -76,7 +84,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     progress(f"read {len(table)} rows from {args.data or 'the shipped weatherAUS data'}")
     try:
-        result = train(table, TrainingConfig(baseline_forest=not args.no_forest), progress)
+        options: dict[str, Any] = {"baseline_forest": not args.no_forest}
+        if args.jobs is not None:
+            if args.jobs < 1:
+                raise ValueError(f"--jobs must be at least 1, not {args.jobs}")
+            options["jobs"] = args.jobs
+        config = TrainingConfig(**options)
+        result = train(table, config, progress)
     except ValueError as exc:
         print(f"raincast train: {exc}", file=sys.stderr)
         return 2

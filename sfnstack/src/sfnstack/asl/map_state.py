@@ -187,7 +187,8 @@ class MapState(State):
             workers = min(workers, max_concurrency)
         inputs = self._inputs(ex, data, frame, items)
         tolerance = Tolerance(tolerated_count, tolerated_percentage)
-        result = self.iterations.run(ex, frame, track, MapWork(data, inputs, workers, tolerance))
+        work = MapWork(data, inputs, workers, tolerance, max_concurrency or 0)
+        result = self.iterations.run(ex, frame, track, work)
         history.add(track, "MapStateSucceeded")
         return self.next, fields.finish_result(raw, result, frame)
 
@@ -238,6 +239,7 @@ class MapWork(NamedTuple):
     inputs: list[Any]  # the items, through ItemSelector
     workers: int  # at most this many at once
     tolerance: Tolerance
+    max_concurrency: int = 0  # the state's MaxConcurrency (0: no limit)
 
 
 class InlineIterations:
@@ -349,6 +351,24 @@ class DistributedIterations(InlineIterations):
         map_run_arn = arns.map_run_arn(ex.machine.name, self.label, run_id, ex.region, ex.account)
         history.add(track, "MapRunStarted", "mapRunStartedEventDetails", {"mapRunArn": map_run_arn})
         total = len(inputs)
+        if ex.services.progress is not None:  # what DescribeMapRun counts
+            ex.services.progress.map_run_started(
+                {
+                    "mapRunArn": map_run_arn,
+                    "state": self.name,
+                    "label": self.label,
+                    "itemsPerExecution": (
+                        [len(batch.get("Items") or []) for batch in inputs]
+                        if self.item_batcher is not None
+                        else None
+                    ),
+                    "executions": total,
+                    "maxConcurrency": work.max_concurrency,
+                    "toleratedFailureCount": tolerance.count or 0,
+                    "toleratedFailurePercentage": float(tolerance.percentage or 0),
+                    "resultWriter": self.result_writer is not None,
+                }
+            )
         failed = [0]
 
         def should_stop(outcome: Outcome) -> bool:

@@ -67,6 +67,12 @@ class Progress:
             return True, self._skippable[index]
         return False, None
 
+    def map_run_started(self, run: dict[str, Any]) -> None:
+        """A Distributed Map's map run started (``run``: mapRunArn, state, label,
+        executions, itemsPerExecution (with an ItemBatcher, else None), maxConcurrency,
+        toleratedFailureCount, toleratedFailurePercentage, resultWriter), for
+        DescribeMapRun's counts."""
+
     # -- what a recorder overrides -----------------------------------------------------
     def state_entered(self, state: str, data: Any) -> None:
         """Record that top-level ``state`` was entered with ``data``."""

@@ -59,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=30.0,
         help="on Ctrl-C/SIGTERM, let running executions finish this long before aborting them",
     )
+    parser.add_argument(
+        "--no-hot-reload",
+        action="store_true",
+        help="do not watch the functions' code and layers for changes",
+    )
     parser.add_argument("--verbose", action="store_true", help="also log every HTTP request")
 
 
@@ -121,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         grace_seconds=args.grace_seconds,
         mock_config=mock_config,
+        hot_reload=not args.no_hot_reload,
     )
     server = Server(config)
     stop = threading.Event()

@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -715,6 +715,27 @@ class LambdaPool:
         self._slots.release()
         if not reuse:
             worker.close()
+
+    def retire(self, function: str, only: Collection[Worker] | None = None) -> list[Worker]:
+        """Close the function's idle environments (of ``only``, if given), so its next
+        invocation starts a fresh one: its code changed (serve's hot reload). Busy ones
+        finish their invocation undisturbed; they are returned (of ``only``, if given), to
+        retire again once they are idle."""
+        logical_id = self.lookup(function).logical_id
+        with self._lock:
+            idle = self._idle.get(logical_id, collections.deque())
+            retired = [w for w in idle if only is None or w in only]
+            for worker in retired:
+                idle.remove(worker)
+            self._total -= len(retired)
+            busy = [
+                w
+                for w in self._busy
+                if w.function.logical_id == logical_id and (only is None or w in only)
+            ]
+        for worker in retired:
+            worker.close()
+        return busy
 
     def warm(self, function: str, count: int = 1) -> None:
         """Start ``count`` environments of a function ahead of use (benchmarks, serve)."""

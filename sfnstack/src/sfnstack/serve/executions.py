@@ -15,6 +15,7 @@ import builtins
 import dataclasses
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sfnstack import arns
+from sfnstack.asl.errors import TIMEOUT as TIMEOUT_ERROR
 from sfnstack.asl.progress import Progress, Resume
 from sfnstack.mocks import ENV_VAR as MOCK_CONFIG_ENV
 from sfnstack.mocks import MockConfig, MockConfigError, TestCase
@@ -43,6 +45,7 @@ REDRIVABLE_STATUSES = ("FAILED", "ABORTED", "TIMED_OUT")
 REDRIVE_PERIOD_SECONDS = 14 * 24 * 3600
 MAX_REDRIVES = 1000
 MAX_HISTORY_EVENTS = 25_000
+SYNC_TIMEOUT_SECONDS = 300.0  # StartSyncExecution's limit: Express workflows run up to 5 min
 _NAME_FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 
 
@@ -69,9 +72,12 @@ class Runtime(Protocol):
         *,
         name: str | None = None,
         listener: Any = None,
+        record_history: bool = True,
         progress: Any = None,
         test_case: Any = None,
     ) -> Any: ...
+
+    def services(self) -> Any: ...
 
     def close(self) -> None: ...
 
@@ -91,10 +97,12 @@ def epoch(value: Any) -> float | None:
     raise TypeError(f"not a timestamp: {value!r}")
 
 
-def _json_text(value: Any) -> str | None:
-    if value is None:
+def _output_text(status: str, value: Any) -> str | None:
+    """An execution's output as JSON text (a string output too: ``"text"``, quoted); none
+    unless it succeeded."""
+    if status != "SUCCEEDED":
         return None
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def normalise_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +133,8 @@ class ExecutionRecord:
     # Closed and saved: input, output and cause (up to 256 KiB each) are read back from
     # disk when asked for (Executions.details), not kept for every execution ever run.
     offloaded: bool = False
+    # Its Distributed Maps' map runs as they started (sfnstack.serve.map_runs counts them)
+    map_runs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -143,6 +153,7 @@ class ExecutionRecord:
             "redriveCount": self.redrive_count,
             "redriveDate": self.redrive_date,
             "historyEvents": self.history_events,
+            "mapRuns": self.map_runs,
         }
 
     @classmethod
@@ -163,6 +174,7 @@ class ExecutionRecord:
             redrive_count=int(doc.get("redriveCount") or 0),
             redrive_date=doc.get("redriveDate"),
             history_events=int(doc.get("historyEvents") or len(doc.get("history") or [])),
+            map_runs=list(doc.get("mapRuns") or []),
         )
 
     def redrive_status(self, now: float | None = None) -> tuple[str, str | None]:
@@ -188,9 +200,15 @@ class ProgressJournal(Progress):
         {"map": STATE, "index": N, "output": ...}        an iteration of it succeeded
     """
 
-    def __init__(self, path: Path, resume: Resume | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        resume: Resume | None = None,
+        on_map_run: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         super().__init__(resume)
         self.path = path
+        self.on_map_run = on_map_run  # DescribeMapRun's facts (kept with the execution)
         self._lock = threading.Lock()
         self._handle: Any = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._resuming = resume is not None
@@ -211,6 +229,10 @@ class ProgressJournal(Progress):
 
     def iteration_succeeded(self, state: str, index: int, output: Any) -> None:
         self._write({"map": state, "index": index, "output": output})
+
+    def map_run_started(self, run: dict[str, Any]) -> None:
+        if self.on_map_run is not None:
+            self.on_map_run(run)
 
     def close(self) -> None:
         with self._lock:
@@ -309,6 +331,7 @@ class Executions:
         self._earlier: dict[str, list[dict[str, Any]]] = {}  # arn -> history before a redrive
         self._redrive_tokens: dict[str, str] = {}  # arn -> clientToken of its last redrive
         self._watchers: set[threading.Thread] = set()
+        self._map_runs: dict[str, str] = {}  # map run arn -> its execution's arn
         self._accepting = True
         self.sm_by_arn: dict[str, Any] = {sm.arn: sm for sm in runtime.state_machines.values()}
         self.created = time.time()
@@ -377,6 +400,8 @@ class Executions:
             with self._lock:
                 self._records[arn] = record
                 self._by_name[(record.state_machine_arn, record.name)] = arn
+                for run in record.map_runs:
+                    self._map_runs[run["mapRunArn"]] = arn
             loaded += 1
         return loaded, aborted
 
@@ -498,7 +523,10 @@ class Executions:
             log.info("execution %s started by %s (%s)", name, trigger, _short(sm.arn))
             arn = arns.execution_arn(sm.name, name, *arns.region_and_account(sm.arn))
             self._journal_path(arn).unlink(missing_ok=True)  # a fresh execution: no past
-            journal = ProgressJournal(self._journal_path(arn))
+            map_runs: list[dict[str, Any]] = []
+            journal = ProgressJournal(
+                self._journal_path(arn), on_map_run=self._map_run_recorder(arn, map_runs)
+            )
             try:
                 handle = self.runtime.start_execution(
                     sm.logical_id,
@@ -520,6 +548,7 @@ class Executions:
                 status="RUNNING",
                 start_date=epoch(getattr(handle, "start_date", None)) or time.time(),
                 trigger=trigger,
+                map_runs=map_runs,
             )
             self._records[record.execution_arn] = record
             self._by_name[(sm.arn, record.name)] = record.execution_arn
@@ -528,6 +557,100 @@ class Executions:
             watcher = self._watcher(record, handle, journal)
         watcher.start()
         return record
+
+    def start_sync(self, sm_arn: Any, input_text: str | None, name: str | None) -> dict[str, Any]:
+        """StartSyncExecution: run an Express machine's execution to its end and answer
+        with its result (AWS keeps no record of it: ListExecutions does not show it)."""
+        sm = self.state_machine(sm_arn)
+        if getattr(sm, "workflow_type", "STANDARD") != "EXPRESS":
+            raise SfnError(
+                "StateMachineTypeNotSupported",
+                "This operation is not supported by this type of state machine",
+            )
+        text = "{}" if input_text is None else input_text
+        if not isinstance(text, str):
+            raise SfnError("ValidationException", "input must be a string of JSON")
+        payload = parse_input(text)
+        name = str(uuid.uuid4()) if name is None else name
+        validate_name(name)
+        with self._lock:
+            if not self._accepting:
+                raise SfnError("ServiceUnavailable", "sfnstack serve is shutting down", status=503)
+        try:
+            handle = self.runtime.start_execution(
+                sm.logical_id, payload, name=name, record_history=False
+            )
+        except ValueError as exc:  # an execution of that name is running right now
+            raise SfnError("ExecutionAlreadyExists", str(exc)) from None
+        started = time.time()
+        try:
+            result = handle.wait(SYNC_TIMEOUT_SECONDS)
+            status, output = result.status, _output_text(result.status, result.output)
+            error, cause = result.error, result.cause
+        except TimeoutError:  # AWS ends a synchronous Express execution after 5 minutes
+            handle.stop(TIMEOUT_ERROR, "The execution exceeded the 5 minute limit")
+            status, output = "TIMED_OUT", None
+            error, cause = TIMEOUT_ERROR, "The execution exceeded the 5 minute limit"
+        except RuntimeError as exc:  # the interpreter crashed
+            status, output, error, cause = "FAILED", None, "States.Runtime", str(exc)
+        stopped = time.time()
+        forget = getattr(self.runtime, "forget", None)
+        if forget is not None:
+            forget(handle.arn)
+        log.info("sync execution %s %s in %.1fs", name, status, stopped - started)
+        region, account = arns.region_and_account(sm.arn)
+        body: dict[str, Any] = {
+            "executionArn": arns.express_execution_arn(
+                sm.name, name, str(uuid.uuid4()), region, account
+            ),
+            "stateMachineArn": sm.arn,
+            "name": name,
+            "startDate": epoch(getattr(handle, "start_date", None)) or started,
+            "stopDate": stopped,
+            "status": status,
+            "input": text,
+            "inputDetails": {"included": True},
+            "billingDetails": {
+                # Express bills memory in 64 MB steps and time in 100 ms steps (at least 100)
+                "billedMemoryUsedInMB": 64,
+                "billedDurationInMilliseconds": max(100, math.ceil((stopped - started) * 10) * 100),
+            },
+        }
+        if output is not None:
+            body["output"] = output
+            body["outputDetails"] = {"included": True}
+        if error is not None:
+            body["error"] = error
+        if cause is not None:
+            body["cause"] = cause
+        return body
+
+    def _map_run_recorder(
+        self, arn: str, runs: builtins.list[dict[str, Any]]
+    ) -> Callable[[dict[str, Any]], None]:
+        def record(run: dict[str, Any]) -> None:
+            with self._lock:
+                runs.append(run)
+                self._map_runs[run["mapRunArn"]] = arn
+
+        return record
+
+    def map_run(self, map_run_arn: Any) -> tuple[ExecutionRecord, dict[str, Any]]:
+        """The execution that ran a map run, and the map run's facts."""
+        if not isinstance(map_run_arn, str) or not re.fullmatch(
+            r"arn:aws[\w-]*:states:[\w-]+:\d{12}:mapRun:[^:/]+/[^:]+:[^:]+", map_run_arn
+        ):
+            raise SfnError(
+                "InvalidArn",
+                f"Invalid Arn: 'Resource type not valid in this context: {map_run_arn}'",
+            )
+        with self._lock:
+            execution_arn = self._map_runs.get(map_run_arn)
+        record = self._records.get(execution_arn) if execution_arn else None
+        if record is None:
+            raise SfnError("ResourceNotFound", f"Map Run Does Not Exist: '{map_run_arn}'")
+        run = next(r for r in record.map_runs if r["mapRunArn"] == map_run_arn)
+        return record, run
 
     def _test_case(self, sm: Any, name: str | None) -> TestCase | None:
         if name is None:
@@ -579,7 +702,9 @@ class Executions:
                 first_event_id=(earlier[-1]["id"] + 1) if earlier else 1,
                 iterations=done,
             )
-            journal = ProgressJournal(self._journal_path(arn), resume)
+            journal = ProgressJournal(
+                self._journal_path(arn), resume, self._map_run_recorder(arn, record.map_runs)
+            )
             log.info(
                 "execution %s redriven from %s (%d iteration(s) already done)",
                 record.name,
@@ -646,7 +771,7 @@ class Executions:
                 record.stop_date = time.time()
             elif record.status == "RUNNING":
                 record.status = result.status
-                record.output = _json_text(result.output)
+                record.output = _output_text(result.status, result.output)
                 record.error = result.error
                 record.cause = result.cause
                 record.stop_date = epoch(result.stop_date) or time.time()

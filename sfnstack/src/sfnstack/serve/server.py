@@ -24,6 +24,7 @@ from sfnstack.arns import DEFAULT_ACCOUNT_ID
 from sfnstack.mocks import MockConfig
 from sfnstack.serve.apigateway import StartApi
 from sfnstack.serve.executions import Executions
+from sfnstack.serve.hot_reload import CodeWatcher
 from sfnstack.serve.persistent_s3 import S3Endpoint
 from sfnstack.serve.stepfunctions import TARGET_PREFIX, StepFunctionsApi
 from sfnstack.serve.store import DataDir
@@ -48,6 +49,7 @@ class ServeConfig:
     workers: int | None = None
     grace_seconds: float = 30.0
     mock_config: MockConfig | None = None  # SFN_MOCK_CONFIG (sfnstack.mocks)
+    hot_reload: bool = True  # fresh environments for functions whose code changed
 
 
 class _NotReady:
@@ -112,6 +114,7 @@ class Server:
         self.triggers: TemplateTriggers | None = None
         self.bus: EventBus | None = None
         self.scheduler: Scheduler | None = None
+        self.code_watcher: CodeWatcher | None = None
         self._servers: list[Any] = []
         self._threads: list[threading.Thread] = []
 
@@ -193,12 +196,19 @@ class Server:
             parameter_overrides=self.config.parameter_overrides or None,
             env_overrides=None,
         )
+        if self.config.hot_reload:
+            self.code_watcher = CodeWatcher(self.runtime.functions, self.runtime.lambdas).start()
+            self.runtime.before_invoke = self.code_watcher.before_invoke
         for logical_id, bucket in self.runtime.buckets.items():
             if s3.ensure_bucket(bucket, versioning=self._versioned(logical_id)):
                 log.info("created bucket %s", bucket)
         # the runtime's own template: triggers name the buckets and state machines it runs
         self.triggers = read_triggers(self.runtime.template)
         self.executions = Executions(self.runtime, self.data, mock_config=self.config.mock_config)
+        sfn = StepFunctionsApi(self.executions)
+        created = sfn.machines.restore()  # before the executions: theirs need them
+        if created:
+            log.info("restored %d state machine(s) made with CreateStateMachine", created)
         loaded, aborted = self.executions.restore()
         if loaded:
             log.info(
@@ -208,7 +218,6 @@ class Server:
                 if aborted
                 else "",
             )
-        sfn = StepFunctionsApi(self.executions)
         dispatcher.sfn = sfn
         self.bus = EventBus(self.triggers.rules, self.data, self._start_by_logical_id)
         s3.event_buckets = self.triggers.eventbridge_buckets
@@ -265,6 +274,8 @@ class Server:
             self.scheduler.stop()
         if self.bus is not None:
             self.bus.close()
+        if self.code_watcher is not None:
+            self.code_watcher.stop()
         if self.executions is not None:
             self.executions.shutdown(self.config.grace_seconds, hurry)
         for server in self._servers:

@@ -11,7 +11,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sfnstack import arns
+from sfnstack.serve import map_runs
+from sfnstack.serve.definitions import validate_text
 from sfnstack.serve.executions import ExecutionRecord, Executions, SfnError
+from sfnstack.serve.machines import CreatedMachines
+from sfnstack.serve.test_state import run_test_state
 
 log = logging.getLogger("sfnstack.serve.sfn")
 
@@ -70,6 +74,8 @@ def _summary(record: ExecutionRecord) -> dict[str, Any]:
 class StepFunctionsApi:
     def __init__(self, executions: Executions) -> None:
         self.executions = executions
+        # CreateStateMachine's machines: call machines.restore() before executions.restore()
+        self.machines = CreatedMachines(executions, executions.data)
         self.operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "StartExecution": self.start_execution,
             "DescribeExecution": self.describe_execution,
@@ -79,6 +85,14 @@ class StepFunctionsApi:
             "RedriveExecution": self.redrive_execution,
             "ListStateMachines": self.list_state_machines,
             "DescribeStateMachine": self.describe_state_machine,
+            "ValidateStateMachineDefinition": self.validate_state_machine_definition,
+            "CreateStateMachine": self.create_state_machine,
+            "UpdateStateMachine": self.update_state_machine,
+            "DeleteStateMachine": self.delete_state_machine,
+            "StartSyncExecution": self.start_sync_execution,
+            "DescribeMapRun": self.describe_map_run,
+            "ListMapRuns": self.list_map_runs,
+            "TestState": self.test_state,
         }
         self.operations.update(task_token_operations(executions))
 
@@ -214,8 +228,8 @@ class StepFunctionsApi:
                 {
                     "stateMachineArn": sm.arn,
                     "name": sm.name,
-                    "type": "STANDARD",
-                    "creationDate": self.executions.created,
+                    "type": getattr(sm, "workflow_type", "STANDARD"),
+                    "creationDate": self._creation_date(sm.arn),
                 }
                 for sm in page
             ]
@@ -224,8 +238,21 @@ class StepFunctionsApi:
             body["nextToken"] = token
         return body
 
+    def _creation_date(self, arn: str) -> float:
+        document = self.machines.document(arn)
+        return document["creationDate"] if document else self.executions.created
+
     def describe_state_machine(self, request: dict[str, Any]) -> dict[str, Any]:
         sm = self.executions.state_machine(_require(request, "stateMachineArn"))
+        created = self.machines.document(sm.arn)
+        if created is not None:  # made with CreateStateMachine: as it was made
+            return {
+                key: created[key]
+                for key in (
+                    "stateMachineArn", "name", "definition", "roleArn", "type", "creationDate",
+                    "loggingConfiguration", "tracingConfiguration", "revisionId",
+                )
+            } | {"status": "ACTIVE"}  # fmt: skip
         definition = (
             sm.definition if isinstance(sm.definition, str) else json.dumps(sm.definition, indent=2)
         )
@@ -237,7 +264,7 @@ class StepFunctionsApi:
             "status": "ACTIVE",
             "definition": definition,
             "roleArn": arns.role_arn(f"{sm.logical_id}Role", account, partition),
-            "type": str(properties.get("Type") or properties.get("StateMachineType") or "STANDARD"),
+            "type": getattr(sm, "workflow_type", "STANDARD"),
             "creationDate": self.executions.created,
             "loggingConfiguration": _logging_configuration(properties),
             "tracingConfiguration": {
@@ -248,6 +275,45 @@ class StepFunctionsApi:
                 )
             },
         }
+
+    def start_sync_execution(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.executions.start_sync(
+            _require(request, "stateMachineArn"), request.get("input"), request.get("name")
+        )
+
+    def describe_map_run(self, request: dict[str, Any]) -> dict[str, Any]:
+        record, run = self.executions.map_run(_require(request, "mapRunArn"))
+        return map_runs.describe(run, record, self.executions.history(record.execution_arn))
+
+    def list_map_runs(self, request: dict[str, Any]) -> dict[str, Any]:
+        record = self.executions.record(_require(request, "executionArn"))
+        history = self.executions.history(record.execution_arn)
+        started = {
+            (event.get("mapRunStartedEventDetails") or {}).get("mapRunArn")
+            for event in history
+            if event.get("type") == "MapRunStarted"
+        }  # the execution's own runs (not those of its child executions' nested Maps)
+        runs = [run for run in list(record.map_runs) if run["mapRunArn"] in started]
+        page, token = _page(runs, request)
+        body: dict[str, Any] = {"mapRuns": [map_runs.summary(r, record, history) for r in page]}
+        if token:
+            body["nextToken"] = token
+        return body
+
+    def test_state(self, request: dict[str, Any]) -> dict[str, Any]:
+        return run_test_state(request, self.executions.runtime.services())
+
+    def validate_state_machine_definition(self, request: dict[str, Any]) -> dict[str, Any]:
+        return validate_text(request)
+
+    def create_state_machine(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.machines.create(request)
+
+    def update_state_machine(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.machines.update(request)
+
+    def delete_state_machine(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.machines.delete(request)
 
 
 def _template_properties(runtime: Any, logical_id: str) -> dict[str, Any]:

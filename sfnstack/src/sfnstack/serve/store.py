@@ -7,6 +7,7 @@ rename) so a crash never leaves half a file:
     executions/<sha256(execution arn)>.json an execution: input, status, output, error
     executions/<sha256(execution arn)>.history.jsonl   its history events
     executions/<sha256(execution arn)>.progress.jsonl  what it has done (for redrive)
+    state-machines/<sha256(state machine arn)>.json  one made with CreateStateMachine
     triggers/delivered.jsonl                S3 changes already delivered (dedupe)
     serve.lock                              held by the server using the directory
 
@@ -101,7 +102,8 @@ class DataDir:
         self.s3 = self.root / "s3"
         self.executions = self.root / "executions"
         self.triggers = self.root / "triggers"
-        for directory in (self.s3, self.executions, self.triggers):
+        self.state_machines = self.root / "state-machines"
+        for directory in (self.s3, self.executions, self.triggers, self.state_machines):
             directory.mkdir(parents=True, exist_ok=True)
         self._delivered_lock = threading.Lock()
         self._delivered_path = self.triggers / "delivered.jsonl"
@@ -265,6 +267,27 @@ class DataDir:
                 yield json.loads(path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError):
                 continue  # a record torn by a crash is skipped, not fatal
+
+    # ------------------------------------------------------------------ state machines
+    def _state_machine_path(self, arn: str) -> Path:
+        return self.state_machines / f"{_digest(arn)}.json"
+
+    def save_state_machine(self, document: dict[str, Any]) -> None:
+        """A state machine made through the API (``stateMachineArn``, definition, ...)."""
+        path = self._state_machine_path(document["stateMachineArn"])
+        _write_atomic(path, json.dumps(document).encode())
+
+    def delete_state_machine(self, arn: str) -> None:
+        self._state_machine_path(arn).unlink(missing_ok=True)
+
+    def state_machines_saved(self) -> Iterator[dict[str, Any]]:
+        for path in sorted(self.state_machines.glob("*.json")):
+            try:
+                document = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue  # written atomically, so only a foreign edit gets here
+            if isinstance(document, dict) and isinstance(document.get("stateMachineArn"), str):
+                yield document
 
     # ------------------------------------------------------------------ dedupe
     def _read_delivered(self) -> Iterator[tuple[str, str, str]]:

@@ -11,6 +11,8 @@ inline, with no public builder to reuse.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
 
@@ -107,3 +109,71 @@ def region_and_account(resource_arn: str) -> tuple[str, str]:
     region = parts[3] if len(parts) > 4 and parts[3] else DEFAULT_REGION
     account = parts[4] if len(parts) > 4 and parts[4] else DEFAULT_ACCOUNT_ID
     return region, account
+
+
+# Parsing: what a Task state's Resource names.
+
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+# The integration patterns a service integration's resource may end with.
+INTEGRATION_PATTERNS = ("sync", "sync:2", "waitForTaskToken")
+
+
+class IntegrationArn(NamedTuple):
+    """A service integration's resource, ``arn:PARTITION:states:REGION::SERVICE:ACTION[.PATTERN]``:
+    ``service`` is ``lambda``, ``sqs``, ``states``, ``aws-sdk:s3`` ...; ``pattern`` is
+    ``""`` (request-response), ``sync``, ``sync:2`` or ``waitForTaskToken``; ``region`` is
+    ``""`` unless the ARN names one."""
+
+    partition: str
+    region: str
+    service: str
+    action: str
+    pattern: str
+
+    @property
+    def name(self) -> str:
+        """``service:action`` without the pattern (``sqs:sendMessage``)."""
+        return f"{self.service}:{self.action}"
+
+
+def parse_integration(resource: str) -> IntegrationArn | None:
+    """The service integration ``resource`` names, or None when it is not one (a function
+    or activity ARN, or no ARN at all). Any partition; the region may be given
+    (``arn:aws:states:us-east-1::sqs:sendMessage``) or left empty, the account is empty."""
+    parts = resource.split(":")
+    if len(parts) < 7 or parts[0] != "arn" or parts[1] not in PARTITIONS:
+        return None
+    if parts[2] != "states" or parts[4] != "":
+        return None
+    rest = parts[5:]
+    service = rest[0]
+    if service == "aws-sdk":
+        if len(rest) < 3:
+            return None
+        service, rest = f"aws-sdk:{rest[1]}", rest[2:]
+    else:
+        rest = rest[1:]
+    tail = ":".join(rest)  # ACTION[.PATTERN], the pattern may hold a ':' (sync:2)
+    action, dot, pattern = tail.partition(".")
+    if not service or not action or (dot and pattern not in INTEGRATION_PATTERNS):
+        return None
+    return IntegrationArn(parts[1], parts[3], service, action, pattern)
+
+
+def is_function_arn(resource: str) -> bool:
+    """A Lambda function's ARN (any partition, optionally qualified)."""
+    parts = resource.split(":")
+    return (
+        len(parts) in (7, 8)
+        and parts[0] == "arn"
+        and parts[1] in PARTITIONS
+        and parts[2] == "lambda"
+        and parts[5] == "function"
+        and bool(parts[6])
+    )
+
+
+def is_arn(resource: str) -> bool:
+    """Anything of the form ``arn:PARTITION:SERVICE:...`` in a known partition."""
+    parts = resource.split(":", 3)
+    return len(parts) == 4 and parts[0] == "arn" and parts[1] in PARTITIONS and bool(parts[2])

@@ -54,6 +54,63 @@ class _LazyS3Client:
         return getattr(self._runtime.s3.shared_client(), name)
 
 
+class _RuntimeExecutions:
+    """states:startExecution's view of the runtime's executions
+    (``sfnstack.integrations.nested.NestedExecutions``)."""
+
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self._runtime = runtime
+
+    def start(self, state_machine_arn: str, input_text: str, name: str | None) -> str:
+        import json
+
+        from sfnstack.integrations.nested import NestedExecutionError
+
+        try:
+            self._runtime.state_machine(state_machine_arn)
+        except KeyError:
+            raise NestedExecutionError(
+                "StateMachineDoesNotExist", f"State Machine Does Not Exist: '{state_machine_arn}'"
+            ) from None
+        try:
+            execution = self._runtime.start_execution(
+                state_machine_arn, json.loads(input_text), name=name
+            )
+        except ValueError as exc:
+            raise NestedExecutionError("ExecutionAlreadyExists", str(exc)) from None
+        return execution.arn
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        import json
+
+        from sfnstack.integrations.nested import NestedExecutionError
+
+        execution = self._runtime.executions.get(execution_arn)
+        if execution is None:
+            raise NestedExecutionError(
+                "ExecutionDoesNotExist", f"Execution Does Not Exist: '{execution_arn}'"
+            )
+        done = execution.done
+        return {
+            "status": execution.status,
+            "input": json.dumps(execution.input, separators=(",", ":")),
+            "output": json.dumps(execution.output, separators=(",", ":"))
+            if done and execution.status == "SUCCEEDED"
+            else None,
+            "error": execution.error if done else None,
+            "cause": execution.cause if done else None,
+            "name": execution.name,
+            "state_machine_arn": execution.state_machine.arn,
+            "start_date": execution.start_date,
+            "stop_date": execution.stop_date,
+        }
+
+    def stop(self, execution_arn: str, error: str | None, cause: str | None) -> None:
+        execution = self._runtime.executions.get(execution_arn)
+        if execution is not None and not execution.done:
+            execution.stop(error, cause)
+
+
 class LocalExecution:
     """One execution, running in a background thread."""
 
@@ -88,6 +145,10 @@ class LocalExecution:
         if test_case is not None:
             self.services.mocked = test_case.start()
         self._thread = threading.Thread(target=self._run, name=f"execution-{name}", daemon=True)
+
+    def start(self) -> None:
+        """Run it (in its thread); the runtime knows it by then, so its states can ask
+        about it (aws-sdk:sfn:describeExecution of $$.Execution.Id)."""
         self._thread.start()
 
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -221,6 +282,8 @@ class LocalRuntime:
         self.region = region
         self.account_id = account_id
         self.template: Template | None = None
+        self._provisioner: Any = None
+        self._provision_for_handlers = False
         self.functions: dict[str, LocalFunction] = {}
         self.state_machines: dict[str, LocalStateMachine] = {}
         self.buckets: dict[str, str] = {}
@@ -235,6 +298,14 @@ class LocalRuntime:
             self.functions = resolve_functions(self.template)
             self.state_machines = resolve_state_machines(self.template)
             self.buckets = resolve_buckets(self.template)
+            from sfnstack.integrations import aws, provision
+
+            # its queues, topics and tables in moto, for the states and handlers that call
+            # them: made when S3 starts or a state first calls AWS, not before
+            if provision.template_resources(self.template):
+                self._provisioner = provision.Provisioner(self.template)
+                aws.CLIENTS.before_calls.add(self._provisioner.wait)
+                self._provision_for_handlers = provision.named_by_functions(self.template)
         self.functions.update(functions or {})
         self.workers = workers or default_worker_count()
         # Map iterations / Parallel branches an execution runs at once (greenlets on the
@@ -261,6 +332,12 @@ class LocalRuntime:
         # Called with the function's name before each invocation (serve's hot reload).
         self.before_invoke: Callable[[str], None] | None = None
         self._closed = False
+        # The tasks waiting for a task token, and what states:startExecution starts
+        # executions with (sfnstack serve puts its own recorded executions there).
+        from sfnstack.integrations.tokens import TaskTokens
+
+        self.task_tokens = TaskTokens()
+        self.nested_executions: Any = _RuntimeExecutions(self)
 
     # -- S3 -------------------------------------------------------------------------
 
@@ -271,6 +348,8 @@ class LocalRuntime:
             if self._s3 is None:
                 # moto starts in the background; only bucket creation waits for it.
                 s3 = LocalS3(self._s3_endpoint_url, background=True)
+                if self._provision_for_handlers:
+                    self._provisioner.start(after=s3.wait_ready)
                 try:
                     s3.create_buckets(self.buckets.values())
                 except BaseException:
@@ -288,6 +367,8 @@ class LocalRuntime:
 
     def _lambda_base_env(self) -> dict[str, str]:
         endpoint = self.s3_endpoint_url
+        if self._provision_for_handlers:  # the handlers may call the template's queues
+            self._provisioner.wait()
         return {"AWS_ENDPOINT_URL": endpoint, "AWS_ENDPOINT_URL_S3": endpoint}
 
     # -- functions ------------------------------------------------------------------
@@ -321,6 +402,8 @@ class LocalRuntime:
             invoke_lambda_json=invoke_json,
             s3_client=_LazyS3Client(self),
             map_workers=self.map_workers,
+            task_tokens=self.task_tokens,
+            executions=self.nested_executions,
         )
 
     # -- state machines -------------------------------------------------------------
@@ -423,6 +506,7 @@ class LocalRuntime:
             test_case,
         )
         self._executions[execution.arn] = execution
+        execution.start()
         return execution
 
     def execution(self, arn: str) -> LocalExecution:
@@ -473,6 +557,10 @@ class LocalRuntime:
         for execution in self._executions.values():
             execution._done.wait(5)
         self.lambdas.close()
+        if self._provisioner is not None:
+            from sfnstack.integrations import aws
+
+            aws.CLIENTS.before_calls.discard(self._provisioner.wait)
         with self._s3_lock:
             if self._s3 is not None:
                 self._s3.close()

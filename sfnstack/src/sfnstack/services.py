@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .integrations.nested import NestedExecutions
+    from .integrations.tokens import TaskTokens
     from .mocks import MockedCalls
 
 
@@ -85,3 +87,14 @@ class Services:
     # A mock configuration's test case (sfnstack.mocks): the Task states it names answer
     # from their mocked responses instead of calling anything. One per execution.
     mocked: MockedCalls | None = None
+    # The tasks waiting for their task token (.waitForTaskToken), which SendTaskSuccess /
+    # SendTaskFailure / SendTaskHeartbeat answer: the runtime's, shared by its executions.
+    task_tokens: TaskTokens = field(default_factory=lambda: _task_tokens())
+    # What states:startExecution starts executions with (None: it fails, naming why).
+    executions: NestedExecutions | None = None
+
+
+def _task_tokens() -> TaskTokens:
+    from .integrations.tokens import TaskTokens  # imports the interpreter, which imports this
+
+    return TaskTokens()

@@ -317,9 +317,9 @@ class Template:
         if rtype in LAYER_TYPES:
             return self.layer_arn(logical_id)
         if rtype == "AWS::SNS::Topic":
-            return self._arn("sns", self._generic_name(logical_id))
+            return self._arn("sns", self._named(logical_id, "TopicName"))
         if rtype == "AWS::SQS::Queue":
-            return f"https://sqs.{self.region}.{self.url_suffix}/{self.account_id}/{self._generic_name(logical_id)}"
+            return f"https://sqs.{self.region}.{self.url_suffix}/{self.account_id}/{self._named(logical_id, 'QueueName')}"
         if rtype in TABLE_TYPES:
             return self.table_name(logical_id)
         if rtype == ACTIVITY_TYPE:
@@ -352,7 +352,7 @@ class Template:
             if attribute == "Name":
                 return self.state_machine_name(logical_id)
         elif rtype == "AWS::SQS::Queue":
-            name = self._generic_name(logical_id)
+            name = self._named(logical_id, "QueueName")
             if attribute == "Arn":
                 return self._arn("sqs", name)
             if attribute == "QueueName":
@@ -363,7 +363,7 @@ class Template:
             if attribute in ("TopicArn",):
                 return self._ref_resource(logical_id)
             if attribute == "TopicName":
-                return self._generic_name(logical_id)
+                return self._named(logical_id, "TopicName")
         elif rtype == "AWS::IAM::Role":
             if attribute == "Arn":
                 return arns.role_arn(

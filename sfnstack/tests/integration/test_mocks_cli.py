@@ -4,6 +4,7 @@ path with a real function, and every configuration error as one line with exit 2
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -87,11 +88,27 @@ def test_aws_happy_path(workdir: Path) -> None:
 
 
 def test_aws_hybrid_path_calls_sqs_for_real(workdir: Path) -> None:
+    # without the queue: SQS's own error for the unmocked state
     result = aws_case(workdir, "HybridPath")
     assert result.returncode == 1
     document = json.loads(result.stdout)
-    assert document["error"] == "States.Runtime"
-    assert "'arn:aws:states:::sqs:sendMessage' is not supported" in document["cause"]
+    assert document["error"] == "SQS.QueueDoesNotExistException"
+    assert "The specified queue does not exist" in document["cause"]
+    # with a template that has the queue: the message is sent (moto, in process)
+    (workdir / "queue.yaml").write_text(
+        "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n    Properties:\n"
+        "      QueueName: myQueue\n"
+    )
+    result = run(
+        workdir, "states", "run", "LambdaSQSIntegration.asl.json", "--input", '{"k": 1}',
+        "--template", "queue.yaml",
+        "--mock-config", "MockConfigFile.json", "--test-case", "HybridPath",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = json.loads(result.stdout)["output"]
+    body = '{"StatusCode":200,"Payload":{"StatusCode":200,"body":"Hello from Lambda!"}}'
+    assert output["MD5OfMessageBody"] == hashlib.md5(body.encode()).hexdigest()
+    assert output["SdkHttpMetadata"]["HttpStatusCode"] == 200
 
 
 def test_hybrid_path_with_a_real_function(workdir: Path) -> None:

@@ -1,4 +1,5 @@
-"""The Task state and its resources: Lambda (``lambda:invoke`` and plain function ARNs)."""
+"""The Task state and its resources: Lambda (``lambda:invoke`` and plain function ARNs)
+here, the other service integrations in ``sfnstack.integrations``."""
 
 from __future__ import annotations
 
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from .machine import ProgramBuilder
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
-_LAMBDA_ARN_PREFIX = "arn:aws:lambda:"
 
 
 class TaskState(State):
@@ -74,8 +74,16 @@ class TaskState(State):
         fields = self.fields
         jsonata = fields.jsonata
         self.target: TaskResource
-        if resource == LAMBDA_INVOKE:
+        integration = arns.parse_integration(resource)
+        if integration is not None and integration.name == "lambda:invoke":
+            if integration.pattern not in ("", "waitForTaskToken"):
+                raise DefinitionError(
+                    f"lambda:invoke does not support .{integration.pattern}",
+                    state=name,
+                    field="Resource",
+                )
             self.target = LambdaInvoke(resource)
+            self.target.wants_token = integration.pattern == "waitForTaskToken"
             params = spec.get(fields.ARGUMENTS)
             if jsonata and (params is None or is_expression(params)):
                 pass  # checked when evaluated
@@ -85,12 +93,15 @@ class TaskState(State):
                 raise DefinitionError(
                     "lambda:invoke needs Parameters.FunctionName", state=name, field="Parameters"
                 )
-        elif resource.startswith(_LAMBDA_ARN_PREFIX) and ":function:" in resource:
+        elif arns.is_function_arn(resource):
             self.target = LambdaFunction(resource)
-        elif resource.startswith("arn:aws:states:::") or resource.startswith("arn:aws:"):
-            # A service integration the local runtime does not emulate: the definition is
-            # valid (AWS accepts it); running the state fails with a clear States.Runtime.
-            self.target = UnsupportedResource(resource)
+        elif arns.is_arn(resource):
+            from ..integrations import task_resource
+
+            # A service integration the local runtime does not run (an activity, a service
+            # or pattern it has no integration for) is a valid definition (AWS accepts
+            # it); running the state fails with a clear States.Runtime naming it.
+            self.target = task_resource(resource) or UnsupportedResource(resource)
         else:
             raise DefinitionError(
                 f"Resource '{resource}' is not an ARN", state=name, field="Resource"
@@ -132,16 +143,24 @@ class TaskState(State):
         data = fields.input(raw, frame)
         heartbeat = self.heartbeat(data, frame)
         timeout = self.timeout(data, frame)
-        effective = fields.arguments(data, frame)
         limits = Limits(timeout, heartbeat)
-        mocked = ex.services.mocked
-        if mocked is not None and mocked.mocks(self.name):
-            attempt, outcome = mocked.next(self.name)
-            if outcome is None:
-                raise RuntimeFailure(mocked.exhausted(self.name, attempt))
-            result = self.target.mocked(ex, effective, track, limits, outcome)
-        else:
-            result = self.target.call(ex, effective, frame, track, limits)
+        token = None
+        if self.target.wants_token:  # $$.Task.Token, before the Parameters use it
+            token = ex.services.task_tokens.issue(ex.arn, self.name)
+            frame.context_object()["Task"] = {"Token": token}
+        try:
+            effective = fields.arguments(data, frame)
+            mocked = ex.services.mocked
+            if mocked is not None and mocked.mocks(self.name):
+                attempt, outcome = mocked.next(self.name)
+                if outcome is None:
+                    raise RuntimeFailure(mocked.exhausted(self.name, attempt))
+                result = self.target.mocked(ex, effective, track, limits, outcome)
+            else:
+                result = self.target.call(ex, effective, frame, track, limits)
+        finally:
+            if token is not None:
+                ex.services.task_tokens.release(token)
         return self.next, fields.finish_result(raw, result, frame)
 
 
@@ -154,6 +173,8 @@ class Limits(NamedTuple):
 
 class TaskResource:
     """What a Task state calls (its Resource): ``call`` returns the task's result."""
+
+    wants_token = False  # .waitForTaskToken: $$.Task.Token is issued before the call
 
     def __init__(self, resource: str) -> None:
         self.resource = resource
@@ -188,8 +209,10 @@ class TaskResource:
 class UnsupportedResource(TaskResource):
     def call(self, ex: Execution, payload: Any, frame: Frame, track: Track, limits: Limits) -> Any:
         raise RuntimeFailure(
-            f"The resource '{self.resource}' is not supported by the local runtime "
-            f"(supported: {LAMBDA_INVOKE} and Lambda function ARNs)"
+            f"The resource '{self.resource}' is not supported by the local runtime (it runs"
+            " Lambda, the AWS SDK integrations moto emulates, the optimized S3, DynamoDB,"
+            " SQS, SNS and EventBridge integrations and states:startExecution; see"
+            " sfnstack's README)"
         )
 
 
@@ -198,7 +221,7 @@ class LambdaResource(TaskResource):
     errors and history events Step Functions reports."""
 
     def _function_arn(self, ex: Execution, function: str) -> str:
-        if function.startswith(_LAMBDA_ARN_PREFIX):
+        if arns.is_function_arn(function):
             return function
         return arns.function_arn(function, ex.region, ex.account)
 
@@ -301,7 +324,11 @@ class LambdaInvoke(LambdaResource):
         function = params["FunctionName"]
         payload = params.get("Payload", {})
         history = ex.history
-        base = {"resourceType": "lambda", "resource": "invoke"}
+        base = {
+            "resourceType": "lambda",
+            "resource": "invoke.waitForTaskToken" if self.wants_token else "invoke",
+        }
+        started = time.monotonic()
 
         _record_task_start(ex, track, base, params, limits)
         try:
@@ -314,12 +341,29 @@ class LambdaInvoke(LambdaResource):
                 size_name="lambda",
                 compact_cause=True,
             )
+            output = _invoke_response(result, size)
+            if self.wants_token:  # the function hands the token on; wait for it
+                submitted = output
+                history.add(
+                    track,
+                    "TaskSubmitted",
+                    "taskSubmittedEventDetails",
+                    lambda: {**base, **history.data("output", submitted)},
+                )
+                context_task = frame.context_object().get("Task") or {}
+                output = ex.services.task_tokens.wait(
+                    context_task["Token"],
+                    ex,
+                    frame,
+                    timeout=limits.timeout,
+                    heartbeat=limits.heartbeat,
+                    started=started,
+                )
         except StateFailure as failure:
             kind = "TaskTimedOut" if failure.error in _TIMEOUTS else "TaskFailed"
             details = {**base, "error": failure.error, "cause": failure.cause}
             history.add(track, kind, _details_key(kind), details)
             raise
-        output = _invoke_response(result, size)
         history.add(
             track,
             "TaskSucceeded",

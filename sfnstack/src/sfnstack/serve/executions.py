@@ -335,6 +335,8 @@ class Executions:
         self._accepting = True
         self.sm_by_arn: dict[str, Any] = {sm.arn: sm for sm in runtime.state_machines.values()}
         self.created = time.time()
+        if hasattr(runtime, "nested_executions"):  # states:startExecution records its children
+            runtime.nested_executions = RecordedExecutions(self)
 
     # ------------------------------------------------------------------ persistence
     def _journal_path(self, arn: str) -> Path:
@@ -873,6 +875,91 @@ class Executions:
                     self._live.pop(record.execution_arn, None)
                     self._save_closed(record)
             log.warning("execution %s ABORTED (server stopping)", record.name)
+
+
+# -- task tokens (SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat) -------------------
+
+
+def send_task_result(
+    executions: Executions, operation: str, request: dict[str, Any]
+) -> dict[str, Any]:
+    """SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat: hand a waiting task
+    (``.waitForTaskToken``) its answer, through the runtime's task tokens."""
+    from sfnstack.integrations.tokens import TaskTokenError
+
+    tokens = getattr(executions.runtime, "task_tokens", None)
+    token = request.get("taskToken")
+    if not isinstance(token, str) or not token:
+        raise SfnError(
+            "ValidationException",
+            "1 validation error detected: Value null at 'taskToken' failed to satisfy "
+            "constraint: Member must not be null",
+        )
+    if tokens is None:
+        raise SfnError("TaskDoesNotExist", "this runtime has no tasks waiting for a token")
+    try:
+        if operation == "SendTaskSuccess":
+            output = request.get("output")
+            if not isinstance(output, str):
+                raise SfnError("InvalidOutput", "output must be a string of JSON")
+            tokens.succeed(token, output)
+        elif operation == "SendTaskFailure":
+            error, cause = request.get("error"), request.get("cause")
+            if error is not None and (not isinstance(error, str) or len(error) > 256):
+                raise SfnError("ValidationException", "error must be a string of at most 256")
+            if cause is not None and (not isinstance(cause, str) or len(cause) > 32768):
+                raise SfnError("ValidationException", "cause must be a string of at most 32768")
+            tokens.fail(token, error, cause)
+        else:
+            tokens.heartbeat(token)
+    except TaskTokenError as exc:
+        raise SfnError(exc.code, exc.message) from None
+    log.info("%s for a task token", operation)
+    return {}
+
+
+class RecordedExecutions:
+    """states:startExecution's children, started and recorded like any execution of the
+    server (``sfnstack.integrations.nested.NestedExecutions``)."""
+
+    def __init__(self, executions: Executions) -> None:
+        self._executions = executions
+
+    def start(self, state_machine_arn: str, input_text: str, name: str | None) -> str:
+        from sfnstack.integrations.nested import NestedExecutionError
+
+        try:
+            record = self._executions.start(
+                state_machine_arn, input_text, name, trigger="states:startExecution"
+            )
+        except SfnError as exc:
+            raise NestedExecutionError(exc.code, exc.message) from None
+        return record.execution_arn
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        from sfnstack.integrations.nested import NestedExecutionError
+
+        try:
+            record = self._executions.details(execution_arn)
+        except SfnError as exc:
+            raise NestedExecutionError(exc.code, exc.message) from None
+        return {
+            "status": record.status,
+            "input": record.input,
+            "output": record.output,
+            "error": record.error,
+            "cause": record.cause,
+            "name": record.name,
+            "state_machine_arn": record.state_machine_arn,
+            "start_date": record.start_date,
+            "stop_date": record.stop_date,
+        }
+
+    def stop(self, execution_arn: str, error: str | None, cause: str | None) -> None:
+        try:
+            self._executions.stop(execution_arn, error, cause)
+        except SfnError:
+            log.warning("could not stop the child execution %s", execution_arn)
 
 
 def _progress_logger(sm: Any, execution_name: str) -> Callable[[dict[str, Any]], None]:

@@ -40,25 +40,15 @@ EventSink = Callable[[dict[str, Any]], object]  # what it returns is not used
 _KEY_SUBRESOURCES = {"tagging", "acl", "retention", "legal-hold", "restore", "select"}
 
 
-class _Untracked(list[Any]):
-    """A model class's ``instances_tracked`` that keeps nothing."""
-
-    def append(self, item: Any) -> None:
-        pass
-
-
 def _stop_tracking_instances() -> None:
-    """moto keeps every model instance it ever created (``instances_tracked``, for its
-    dashboard): every FakeKey, ACL and grant of every PutObject, deleted or overwritten,
-    for the life of the process. A long-running server must not, so S3's models keep
-    none (buckets still hold their live objects)."""
+    """moto keeps every model instance it ever created, for its dashboard: every FakeKey,
+    ACL and grant of every PutObject, for the life of the process. A long-running server
+    must not, so S3's models keep none (buckets still hold their live objects)."""
     import moto.s3.models  # noqa: F401 - defines the models
-    from moto.core.model_instances import model_data
 
-    model: Any  # moto's model classes, which its metaclass gives instances_tracked
-    for model in model_data["s3"].values():
-        if not isinstance(model.instances_tracked, _Untracked):
-            model.instances_tracked = _Untracked()
+    from sfnstack.integrations.aws import untrack_moto_instances
+
+    untrack_moto_instances(("s3",))
 
 
 def _moto_backend(account: str) -> Any:

@@ -94,6 +94,7 @@ class StepFunctionsApi:
             "ListMapRuns": self.list_map_runs,
             "TestState": self.test_state,
         }
+        self.operations.update(task_token_operations(executions))
 
     # ------------------------------------------------------------------ WSGI
     def __call__(
@@ -363,3 +364,18 @@ def _without_data(event: dict[str, Any]) -> dict[str, Any]:
             }
         out[key] = value
     return out
+
+
+def task_token_operations(
+    executions: Executions,
+) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
+    """SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat (``.waitForTaskToken``)."""
+    from sfnstack.serve.executions import send_task_result
+
+    def operation(name: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        return lambda request: send_task_result(executions, name, request)
+
+    return {
+        name: operation(name)
+        for name in ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")
+    }

@@ -3,12 +3,15 @@ ranges, Retry and Catch, Map and Parallel, hybrid paths, and the configuration e
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sfnstack.asl import StateMachine
+from sfnstack.integrations import aws
 from sfnstack.mocks import MockConfig, MockConfigError
 from sfnstack.services import Services
 
@@ -82,13 +85,29 @@ def test_aws_retry_path_exhausts_the_retries_before_the_success() -> None:
 
 
 def test_aws_hybrid_path_runs_the_unmocked_state_for_real() -> None:
+    # LambdaState is mocked; SQSState sends to the queue for real (moto, in process).
+    sqs = aws.CLIENTS.client("sqs", "us-east-1")
+    queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/myQueue"
+    with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
+        sqs.delete_queue(QueueUrl=queue_url)
     result, _ = run_case(AWS_DEFINITION, AWS_CONFIG, "HybridPath", machine="LambdaSQSIntegration")
-    # LambdaState is mocked; SQSState calls SQS for real, which the local runtime does not
-    # emulate (yet): it fails naming the resource, after the mocked Lambda succeeded.
+    # no queue yet: SQS's own error, after the mocked Lambda succeeded
     assert result.status == "FAILED"
-    assert result.error == "States.Runtime"
-    assert "arn:aws:states:::sqs:sendMessage" in result.cause
-    assert "SQSState" in result.cause
+    assert result.error == "SQS.QueueDoesNotExistException"
+    assert "The specified queue does not exist" in result.cause
+
+    sqs.create_queue(QueueName="myQueue")
+    result, _ = run_case(AWS_DEFINITION, AWS_CONFIG, "HybridPath", machine="LambdaSQSIntegration")
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    sent = sqs.receive_message(QueueUrl=queue_url)["Messages"]
+    assert [m["MessageId"] for m in sent] == [result.output["MessageId"]]
+    # the mocked Lambda response was the message, as JSON text
+    assert json.loads(sent[0]["Body"]) == {
+        "StatusCode": 200,
+        "Payload": {"StatusCode": 200, "body": "Hello from Lambda!"},
+    }
+    assert result.output["MD5OfMessageBody"] == hashlib.md5(sent[0]["Body"].encode()).hexdigest()
+    assert result.output["SdkHttpMetadata"]["HttpStatusCode"] == 200
 
 
 # -- attempts ---------------------------------------------------------------------------

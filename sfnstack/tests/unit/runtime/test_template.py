@@ -519,3 +519,21 @@ def test_functions_on_another_python_are_named_in_one_warning(
     assert "python3.9" in line and sys.version.split()[0] in line
     assert "OldFn" in line and "OtherOldFn" in line
     assert "HostFn" not in line and "NodeFn" not in line  # Node fails when invoked instead
+
+
+def test_queue_and_topic_names_given_in_the_template(tmp_path: Path) -> None:
+    body = """
+Resources:
+  Named:
+    Type: AWS::SQS::Queue
+    Properties: {QueueName: orders}
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties: {TopicName: alerts}
+"""
+    template = load_template(write_template(tmp_path, body), stack_name="s")
+    assert template.resolve({"Ref": "Named"}).endswith("/123456789012/orders")
+    assert template.resolve({"Fn::GetAtt": ["Named", "QueueName"]}) == "orders"
+    assert template.resolve({"Fn::GetAtt": ["Named", "Arn"]}).endswith(":orders")
+    assert template.resolve({"Ref": "Topic"}).endswith(":alerts")
+    assert template.resolve({"Fn::GetAtt": ["Topic", "TopicName"]}) == "alerts"

@@ -57,7 +57,9 @@ def test_serve_killed_mid_run_then_redriven_finishes_without_redoing_done_cities
     tmp_path: Path,
 ) -> None:
     data_dir = tmp_path / "data"
-    body, total = _city_list(copies=16)  # 480 cities: 20 batches, one at a time
+    # 960 cities: 40 batches, one at a time (room for the kill to land mid-run on a busy
+    # machine: the poll below may be late while batches keep being stored)
+    body, total = _city_list(copies=32)
     run_id = f"kill-{uuid.uuid4().hex[:8]}"
 
     first = _serve(data_dir, "--no-schedule", "--workers", "1").start()

@@ -558,3 +558,33 @@ def test_prepare_decodes_a_url_encoded_event_key(aws, monkeypatch) -> None:
     request = {"bucket": INPUT_BUCKET, "key": "incoming/my+list.txt", "trigger": "s3"}
     out = load_handler("prepare").lambda_handler(prepare_event(request), FakeContext())
     assert out["ok"] is True and out["count"] == 1
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"Items": [item(0, "Sydney")], "BatchInput": SETTINGS},
+        {"items": [item(0, "Sydney")], "batch": SETTINGS},
+        {"cities": ["Sydney"]},
+        {"Items": ["Sydney"]},
+        {"items": [], "batch": {"run_id": "r"}},
+        {"Items": [], "items": [], "batch": SETTINGS},
+    ],
+)
+def test_batch_events_are_judged_as_powertools_validate_judges_them(event) -> None:
+    # The adapter compiles the schema once; powertools' validate compiles it per call.
+    from aws_lambda_powertools.utilities.validation import validate
+    from aws_lambda_powertools.utilities.validation.exceptions import SchemaValidationError
+
+    try:
+        validate(event=event, schema=lambda_adapter.BATCH_EVENT_SCHEMA)
+    except SchemaValidationError as exc:
+        expected: str | None = str(exc)
+    else:
+        expected = None
+    try:
+        lambda_adapter.validate_batch_event(event)
+    except SchemaValidationError as exc:
+        assert str(exc) == expected
+    else:
+        assert expected is None

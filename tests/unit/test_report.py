@@ -205,3 +205,17 @@ def test_model_headline_reads_the_cards_numbers_from_the_metadata() -> None:
     assert "climatology" in installed.baselines and "model" not in installed.baselines
     changed = model_headline({**metadata, "version": "2.0", "climatology": 0.3})
     assert changed.version == "2.0" and changed.climatology == 0.3
+
+
+def test_city_colours_are_the_colormaps_own() -> None:
+    # page._colour reads a cached table instead of calling the colormap per city.
+    import matplotlib
+    import numpy as np
+
+    from raincast_cli.report import page, plots
+
+    for cmap in (plots.PROBABILITY_CMAP, plots.SKILL_CMAP):
+        for norm in (matplotlib.colors.Normalize(0.0, 1.0), matplotlib.colors.Normalize(-1, 0.6)):
+            for value in [*np.linspace(-1.2, 1.2, 2401), 0.0, 1.0, 1 / 256, float("nan")]:
+                expected = matplotlib.colors.to_hex(matplotlib.colormaps[cmap](norm(value)))
+                assert page._colour(value, cmap, norm) == expected, (cmap, value)

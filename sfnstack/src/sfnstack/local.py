@@ -255,6 +255,9 @@ class LocalRuntime:
     ``map_workers``: Map iterations / Parallel branches an execution runs at once (default
     ``workers``).
     ``max_environments``: live worker processes kept warm (default ``max(8, 4*workers)``).
+    ``wait_for_warm``: an invocation waits (up to a cold start's time) for a busy
+    environment of its function rather than starting another (``LambdaPool``; for batch
+    runs on one machine).
 
     ``functions`` / ``state_machines`` / ``buckets`` are by logical id; state machines may
     also be named by name or ARN, functions by name or (qualified) ARN."""
@@ -274,6 +277,7 @@ class LocalRuntime:
         log_dir: str | Path | None = None,
         map_workers: int | None = None,
         max_environments: int | None = None,
+        wait_for_warm: bool = False,
     ) -> None:
         self.region = region
         self.account_id = account_id
@@ -323,6 +327,7 @@ class LocalRuntime:
             env_overrides=env_overrides,
             log_dir=log_dir,
             account_id=account_id,
+            wait_for_warm=wait_for_warm,
         )
         # Called with the function's name before each invocation (serve's hot reload).
         self.before_invoke: Callable[[str], None] | None = None

@@ -201,7 +201,10 @@ def execute(
     started = time.monotonic()
     owned = runtime is None
     if runtime is None:
-        runtime = LocalRuntime(template, workers=workers, env_overrides={"*": LOCAL_ENV})
+        # A batch: a warm environment soon free beats a cold start (see LambdaPool).
+        runtime = LocalRuntime(
+            template, workers=workers, env_overrides={"*": LOCAL_ENV}, wait_for_warm=True
+        )
     try:
         s3 = runtime.s3_client()
         input_bucket = runtime.buckets[INPUT_BUCKET]

@@ -7,6 +7,7 @@ is loaded from anywhere, so the page opens offline and makes no network request.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections import Counter, defaultdict
@@ -35,8 +36,26 @@ _ENV.filters["short_id"] = lambda v: f"{v[:12]}…" if re.fullmatch(r"[0-9a-f]{3
 TIME_SERIES_LIMIT = 60  # cities with a time series in one page (the rest: in backtest.csv)
 
 
+@functools.cache
+def _colour_table(name: str) -> tuple[int, list[str]]:
+    """A colormap's lookup table as hex colours: what ``to_hex(cmap(x))`` gives for every x
+    in [0, 1]. Looking each city's colour up in the registry (a fresh copy per lookup, its
+    table built again) and calling it on one number cost 0.6 ms: 6 s for 10,000 cities."""
+    cmap = matplotlib.colormaps[name]
+    return cmap.N, [matplotlib.colors.to_hex(c) for c in cmap(np.arange(cmap.N))]
+
+
 def _colour(value: float, cmap: str, norm: Any) -> str:
-    return matplotlib.colors.to_hex(matplotlib.colormaps[cmap](norm(value)))
+    low, high = norm.vmin, norm.vmax
+    if type(norm) is matplotlib.colors.Normalize and not norm.clip and None not in (low, high):
+        # what a linear Normalize computes, without its masked-array call (0.15 ms)
+        x = (float(value) - low) / (high - low) if high != low else 0.0
+    else:
+        x = float(norm(value))
+    size, table = _colour_table(cmap)
+    if 0.0 <= x <= 1.0:  # the colormap's own indexing: x * N truncated, 1.0 the last entry
+        return table[min(int(x * size), size - 1)]
+    return matplotlib.colors.to_hex(matplotlib.colormaps[cmap](x))  # under, over or bad
 
 
 def _generated() -> str:

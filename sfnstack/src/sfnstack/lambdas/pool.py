@@ -58,6 +58,9 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # Lambda's synchronous invocation limit, bo
 # Lambda limits a function's init phase to 10 s; a loaded laptop importing numpy and boto3
 # deserves more slack, so the local limit is generous.
 INIT_TIMEOUT_SECONDS = 60.0
+# How long an invocation waits for a busy environment of its function before it starts a
+# new one, until the pool has seen a cold start (then: the longest it has seen).
+DEFAULT_COLD_START_ESTIMATE = 1.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class Worker:
     ) -> None:
         self.function = function
         self._log_path = log_path
+        self.started_at = time.monotonic()
         request_read, self._request_write = os.pipe()
         self._response_read, response_write = os.pipe()
         try:
@@ -438,6 +442,18 @@ class ConcurrencySlots:
 class LambdaPool:
     """Invokes functions by logical id, name or ARN in pooled worker processes.
 
+    By default an invocation that finds no idle environment of its function gets a new one,
+    as on Lambda. With ``wait_for_warm`` (for batch runs, where throughput matters more
+    than each invocation's latency) it first waits for a busy (or starting) environment of
+    its function, up to as long as a cold start takes (from the process's start to the end
+    of its first invocation, which loads what the handler loads lazily: the function's
+    longest so far, else the pool's, ``DEFAULT_COLD_START_ESTIMATE`` before any), and only
+    then starts one: on one machine a
+    cold start (a process, the handler's imports, its data) costs far more CPU than the
+    tens of milliseconds a warm invocation usually holds an environment, and waiting at
+    most that long delays an invocation by at most the cold start it risked. The wait
+    counts towards a Task's ``TimeoutSeconds``, as a slow cold start would.
+
     ``base_env`` (the S3 endpoint, fake credentials) is merged under each function's own
     environment; ``env_overrides`` maps a logical id (or ``"*"``) to variables that win over
     the template's."""
@@ -452,8 +468,10 @@ class LambdaPool:
         env_overrides: Mapping[str, Mapping[str, str]] | None = None,
         log_dir: str | Path | None = None,
         account_id: str = DEFAULT_ACCOUNT_ID,
+        wait_for_warm: bool = False,
     ) -> None:
         self.max_workers = max_workers or default_worker_count()
+        self.wait_for_warm = wait_for_warm
         self.max_environments = max(
             self.max_workers, max_environments or max(8, 4 * self.max_workers)
         )
@@ -469,6 +487,13 @@ class LambdaPool:
         # logical id -> idle workers, least recently used first
         self._idle: dict[str, collections.deque[Worker]] = {}
         self._busy: set[Worker] = set()
+        # per logical id: environments busy or starting, and who waits for one to be idle
+        self._in_use: collections.Counter[str] = collections.Counter()
+        self._warm_waiters: dict[str, collections.deque[Any]] = collections.defaultdict(
+            collections.deque
+        )
+        # per logical id: the longest cold start seen, process start to first reply (wall)
+        self._cold_start_seconds: dict[str, float] = {}
         self._slots = ConcurrencySlots(self.max_workers)
         self._total = 0  # live environments, idle or busy
         self._closed = False
@@ -624,6 +649,11 @@ class LambdaPool:
             error = type(exc).__name__
             raise
         finally:
+            if cold:
+                took = time.monotonic() - worker.started_at
+                with self._lock:
+                    seen = self._cold_start_seconds
+                    seen[target.logical_id] = max(seen.get(target.logical_id, 0.0), took)
             if self.record_invocations:
                 duration = worker.last_duration_ms
                 if duration is None:  # no reply: timed out or died; billed until then
@@ -653,20 +683,22 @@ class LambdaPool:
             )
         return result
 
-    def _acquire(self, function: LocalFunction) -> Worker:
-        """A concurrency slot, then the warmest idle environment of the function or a new
-        one (retiring the least recently used idle environment when there are too many)."""
+    def _acquire(self, function: LocalFunction, wait_for_warm: bool = True) -> Worker:
+        """A concurrency slot, then the warmest idle environment of the function, one that
+        becomes idle within a cold start's time (see the class docstring), or a new one
+        (retiring the least recently used idle environment when there are too many)."""
         self._slots.acquire()
+        try:
+            worker = self._take_idle(function, wait_for_warm and self.wait_for_warm)
+        except BaseException:
+            self._slots.release()
+            raise
+        if worker is not None:
+            return worker
         victim: Worker | None = None
         with self._lock:
-            idle = self._idle.setdefault(function.logical_id, collections.deque())
-            while idle:
-                worker = idle.pop()  # the most recently used: warmest
-                if worker.alive:
-                    self._busy.add(worker)
-                    return worker
-                self._total -= 1  # died while idle: Lambda would just replace it
             self._total += 1
+            self._in_use[function.logical_id] += 1
             if self._total > self.max_environments:
                 victim = self._least_recently_used_idle()
                 if victim is not None:
@@ -682,11 +714,61 @@ class LambdaPool:
         except BaseException:
             with self._lock:
                 self._total -= 1
+                self._in_use[function.logical_id] -= 1
+                self._wake_one(function.logical_id)
             self._slots.release()
             raise
         with self._lock:
             self._busy.add(worker)
         return worker
+
+    def _take_idle(self, function: LocalFunction, wait: bool) -> Worker | None:
+        """An idle environment of ``function`` (marked busy), waiting for one while another
+        is in use, up to the cold-start estimate; None: start a new one."""
+        deadline: float | None = None
+        key = function.logical_id
+        while True:
+            waiter: Any = None
+            with self._lock:
+                idle = self._idle.setdefault(key, collections.deque())
+                while idle:
+                    worker = idle.pop()  # the most recently used: warmest
+                    if worker.alive:
+                        self._busy.add(worker)
+                        self._in_use[key] += 1
+                        return worker
+                    self._total -= 1  # died while idle: Lambda would just replace it
+                if not wait or self._closed or self._in_use[key] == 0:
+                    return None
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self._cold_start_estimate(key)
+                if now >= deadline:
+                    return None
+                hub = current_hub()
+                waiter = hub.signal() if hub is not None else threading.Event()
+                self._warm_waiters[key].append(waiter)
+            try:
+                waiter.wait(deadline - now)
+            finally:
+                with self._lock:
+                    waiters = self._warm_waiters[key]
+                    if waiter in waiters:  # timed out or interrupted
+                        waiters.remove(waiter)
+            # woken or timed out: look again (another caller may have won the environment)
+
+    def _cold_start_estimate(self, key: str) -> float:
+        # Under self._lock.
+        seen = self._cold_start_seconds
+        if key in seen:
+            return seen[key]
+        return max(seen.values(), default=DEFAULT_COLD_START_ESTIMATE)
+
+    def _wake_one(self, key: str) -> None:
+        # Under self._lock: an environment of ``key`` became idle or went away.
+        waiters = self._warm_waiters.get(key)
+        if waiters:
+            waiters.popleft().set()
 
     def _finish_abandoned(self, worker: Worker) -> None:
         try:
@@ -705,13 +787,16 @@ class LambdaPool:
         # The environment goes back before the slot, so whoever gets the slot finds it.
         with self._lock:
             self._busy.discard(worker)
+            key = worker.function.logical_id
+            self._in_use[key] -= 1
             # A failed invocation kills (and closes) its worker; a finished one is alive.
             reuse = not worker.closed and not self._closed
             if reuse:
                 worker.last_used = time.monotonic()
-                self._idle[worker.function.logical_id].append(worker)
+                self._idle[key].append(worker)
             else:
                 self._total -= 1
+            self._wake_one(key)
         self._slots.release()
         if not reuse:
             worker.close()
@@ -740,7 +825,9 @@ class LambdaPool:
     def warm(self, function: str, count: int = 1) -> None:
         """Start ``count`` environments of a function ahead of use (benchmarks, serve)."""
         target = self.lookup(function)
-        workers = [self._acquire(target) for _ in range(min(count, self.max_workers))]
+        workers = [
+            self._acquire(target, wait_for_warm=False) for _ in range(min(count, self.max_workers))
+        ]
         for worker in workers:
             self._release(worker)
 
@@ -755,6 +842,9 @@ class LambdaPool:
         self._slots.close()  # waiting callers get "closed"
         with self._lock:
             self._closed = True
+            for waiters in self._warm_waiters.values():
+                while waiters:
+                    waiters.popleft().set()
         self._finalizer()
         if self._owns_log_dir:
             shutil.rmtree(self.log_dir, ignore_errors=True)

@@ -444,3 +444,43 @@ def test_task_results_at_the_state_size_limit_through_a_worker(tmp_path: Path) -
     assert within.status == "SUCCEEDED", within.cause
     assert within.output == "\u00e9" * 100_000
     assert over.status == "FAILED" and over.error == "States.DataLimitExceeded"
+
+
+# -- wait_for_warm: a busy environment soon free rather than a cold start ------------------
+
+
+def test_with_wait_for_warm_iterations_share_a_busy_environment(tmp_path: Path) -> None:
+    (tmp_path / "coop_handlers.py").write_text(HANDLERS)
+    slow = function_from_callable("slow", "coop_handlers:slow", code_dir=tmp_path)
+    for wait_for_warm, environments in ((False, 2), (True, 1)):
+        with LambdaPool({"slow": slow}, max_workers=2, wait_for_warm=wait_for_warm) as pool:
+            pids: list[int] = []
+
+            def call(i: int, pool: LambdaPool = pool, pids: list[int] = pids) -> Any:
+                return lambda: pids.append(pool.invoke("slow", {"seconds": 0.01, "i": i})["pid"])
+
+            # Two at once while the first environment is still starting, then four more.
+            run_on_hub(call(0), call(1))
+            run_on_hub(*(call(i) for i in range(2, 6)))
+            assert len(pids) == 6
+            assert pool.cold_starts == len(set(pids)) == environments, wait_for_warm
+
+
+def test_with_wait_for_warm_an_environment_busy_longer_than_a_cold_start_is_not_waited_for(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "coop_handlers.py").write_text(HANDLERS)
+    slow = function_from_callable("slow", "coop_handlers:slow", code_dir=tmp_path)
+    with LambdaPool({"slow": slow}, max_workers=2, wait_for_warm=True) as pool:
+        pool.invoke("slow", {})  # one cold start measured
+        finished: list[int] = []
+
+        def call(i: int, seconds: float) -> Any:
+            return lambda: finished.append(pool.invoke("slow", {"seconds": seconds, "i": i})["i"])
+
+        started = time.monotonic()
+        run_on_hub(call(0, 4 * pool._cold_start_estimate("slow") + 0.5), call(1, 0))
+        # The second did not wait out the first's invocation: it got an environment of its own.
+        assert finished == [1, 0]
+        assert pool.cold_starts == 2
+        assert time.monotonic() - started < 8 * pool._cold_start_estimate("slow") + 5

@@ -3,10 +3,12 @@ boto3 clients in this process and by handlers in worker processes."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
-from sfnstack.embedded_s3 import LocalS3, S3Request
+from botocore.exceptions import ClientError
+from sfnstack.embedded_s3 import LocalS3, S3Request, s3_client
 from sfnstack.lambdas import LambdaPool, function_from_callable
 
 HANDLER = """
@@ -43,11 +45,44 @@ def test_round_trip_between_this_process_and_a_handler(tmp_path: Path) -> None:
 
 def test_closed_server_refuses_connections() -> None:
     s3 = LocalS3()
-    client = s3.client()
-    client.list_buckets()
-    s3.close()
-    with pytest.raises(Exception):  # noqa: B017 - any connection error will do
+    clients = [s3.client(), s3_client(s3.endpoint_url)]  # in process, and over HTTP
+    for client in clients:
         client.list_buckets()
+    s3.close()
+    for client in clients:
+        with pytest.raises(Exception):  # noqa: B017 - any connection error will do
+            client.list_buckets()
+
+
+def test_this_process_reaches_an_embedded_endpoint_without_a_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "s3_handlers.py").write_text(HANDLER)
+    with LocalS3() as s3:
+        s3.create_buckets(["in-process"])
+        client = s3.client()
+        assert s3.requests is not None
+        s3.requests.reset()
+
+        def no_sockets(*args: object, **kwargs: object) -> None:
+            raise AssertionError("an in-process request opened a connection")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(socket.socket, "connect", no_sockets)
+            client.put_object(Bucket="in-process", Key="in.txt", Body=b"hello")
+            with pytest.raises(ClientError) as missing:
+                client.get_object(Bucket="in-process", Key="nothing-here")
+            assert missing.value.response["Error"]["Code"] == "NoSuchKey"
+        # What it wrote, a handler (over HTTP) reads, and the other way round.
+        env = {"AWS_ENDPOINT_URL": s3.endpoint_url, "AWS_ENDPOINT_URL_S3": s3.endpoint_url}
+        function = function_from_callable("copy", "s3_handlers:copy", code_dir=tmp_path)
+        with LambdaPool({"copy": function}, max_workers=1, base_env=env) as pool:
+            pool.invoke("copy", {"bucket": "in-process"})
+        assert client.get_object(Bucket="in-process", Key="out.txt")["Body"].read() == b"HELLO"
+        # counted like the server's requests: PutObject, two GetObject here, one GET and
+        # one PUT by the handler
+        assert s3.requests.operations == {"PutObject": 2, "GetObject": 3}
+        assert s3.requests.bytes_in == 2 * len(b"hello")
 
 
 def test_background_start_serves_requests_made_before_it_is_ready() -> None:

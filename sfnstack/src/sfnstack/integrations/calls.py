@@ -20,11 +20,12 @@ from ..asl.errors import RuntimeFailure, StateFailure
 from ..asl.history import Track
 from ..asl.jsonvalue import to_json_string
 from ..asl.task import (
-    _TIMEOUTS,
     Limits,
     TaskResource,
-    _details_key,
+    _await_task_token,
+    _record_task_failed,
     _record_task_start,
+    _record_task_succeeded,
     _resource_details,
 )
 from . import aws
@@ -80,7 +81,6 @@ class IntegrationTask(TaskResource):
         return self.integration.region or ex.region
 
     def call(self, ex: Execution, params: Any, frame: Frame, track: Track, limits: Limits) -> Any:
-        history = ex.history
         base = _resource_details(self.resource)
         started = time.monotonic()
         _record_task_start(ex, track, base, params, limits)
@@ -88,32 +88,12 @@ class IntegrationTask(TaskResource):
         try:
             result = self.request(ex, params, frame, track, limits)
             if self.wants_token and token is not None:
-                history.add(
-                    track,
-                    "TaskSubmitted",
-                    "taskSubmittedEventDetails",
-                    lambda: {**base, **history.data("output", result)},
-                )
-                result = ex.services.task_tokens.wait(
-                    token,
-                    ex,
-                    frame,
-                    timeout=limits.timeout,
-                    heartbeat=limits.heartbeat,
-                    started=started,
-                )
+                result = _await_task_token(ex, frame, track, base, token, result, limits, started)
         except StateFailure as failure:
-            if not isinstance(failure, RuntimeFailure):
-                kind = "TaskTimedOut" if failure.error in _TIMEOUTS else "TaskFailed"
-                details = {**base, "error": failure.error, "cause": failure.cause}
-                history.add(track, kind, _details_key(kind), details)
+            if not isinstance(failure, RuntimeFailure):  # States.Runtime records no TaskFailed
+                _record_task_failed(ex, track, base, failure.error, failure.cause)
             raise
-        history.add(
-            track,
-            "TaskSucceeded",
-            "taskSucceededEventDetails",
-            lambda: {**base, **history.data("output", result)},
-        )
+        _record_task_succeeded(ex, track, base, result)
         return result
 
 

@@ -359,6 +359,10 @@ def test_wait_for_task_token_success_failure_and_late_answers() -> None:
     assert result.output == {"answer": 42}
     kinds = [e["type"] for e in result.history]
     assert kinds.index("TaskSubmitted") < kinds.index("TaskSucceeded")
+    # TaskSubmitted shows the call's own answer (SQS's), not what the token brought later
+    [submitted] = [e for e in result.history if e["type"] == "TaskSubmitted"]
+    submitted_output = json.loads(submitted["taskSubmittedEventDetails"]["output"])
+    assert "MessageId" in submitted_output and "answer" not in submitted_output
     with pytest.raises(TaskTokenError) as late:  # the task is over
         tokens.succeed(body["token"], "{}")
     assert late.value.code == "TaskTimedOut"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sfnstack.serve.executions import SfnError
+from sfnstack.serve.executions import SfnError, not_in_enum, null_member
 
 __all__ = ["MAX_DEFINITION_CHARS", "definition_problem", "parse_definition", "validate_text"]
 
@@ -88,15 +88,12 @@ def definition_problem(
     return parsed, None
 
 
-def _workflow_type(value: Any) -> str:
+def parse_workflow_type(value: Any) -> str:
+    """A request's ``type``: STANDARD when not given."""
     if value is None:
         return "STANDARD"
     if value not in WORKFLOW_TYPES:
-        raise SfnError(
-            "ValidationException",
-            f"1 validation error detected: Value '{value}' at 'type' failed to satisfy "
-            "constraint: Member must satisfy enum value set: [STANDARD, EXPRESS]",
-        )
+        raise not_in_enum("type", value, WORKFLOW_TYPES)
     return str(value)
 
 
@@ -114,20 +111,12 @@ def validate_text(request: dict[str, Any]) -> dict[str, Any]:
     "truncated": bool}``."""
     text = request.get("definition")
     if text is None:
-        raise SfnError(
-            "ValidationException",
-            "1 validation error detected: Value null at 'definition' failed to satisfy "
-            "constraint: Member must not be null",
-        )
+        raise null_member("definition")
     _check_size(text)
-    workflow_type = _workflow_type(request.get("type"))
+    workflow_type = parse_workflow_type(request.get("type"))
     severity = request.get("severity", "ERROR")
     if severity not in ("ERROR", "WARNING"):
-        raise SfnError(
-            "ValidationException",
-            f"1 validation error detected: Value '{severity}' at 'severity' failed to satisfy "
-            "constraint: Member must satisfy enum value set: [ERROR, WARNING]",
-        )
+        raise not_in_enum("severity", severity, ("ERROR", "WARNING"))
     max_results = request.get("maxResults") or 100
     if not isinstance(max_results, int) or not 0 <= max_results <= 100:
         raise SfnError("ValidationException", "maxResults must be between 0 and 100")

@@ -20,7 +20,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +57,31 @@ class SfnError(Exception):
         self.code = code
         self.message = message
         self.status = status
+
+
+def null_member(field: str) -> SfnError:
+    """The ValidationException AWS gives for a required member that is missing."""
+    return SfnError(
+        "ValidationException",
+        f"1 validation error detected: Value null at '{field}' failed to satisfy constraint: "
+        "Member must not be null",
+    )
+
+
+def not_in_enum(field: str, value: Any, allowed: Iterable[str]) -> SfnError:
+    """The ValidationException AWS gives for a member outside its enum."""
+    return SfnError(
+        "ValidationException",
+        f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy "
+        f"constraint: Member must satisfy enum value set: [{', '.join(allowed)}]",
+    )
+
+
+def required(request: dict[str, Any], field: str) -> Any:
+    """``request[field]``, which must be given (not null, not empty)."""
+    if request.get(field) in (None, ""):
+        raise null_member(field)
+    return request[field]
 
 
 class Runtime(Protocol):
@@ -890,11 +915,7 @@ def send_task_result(
     tokens = getattr(executions.runtime, "task_tokens", None)
     token = request.get("taskToken")
     if not isinstance(token, str) or not token:
-        raise SfnError(
-            "ValidationException",
-            "1 validation error detected: Value null at 'taskToken' failed to satisfy "
-            "constraint: Member must not be null",
-        )
+        raise null_member("taskToken")
     if tokens is None:
         raise SfnError("TaskDoesNotExist", "this runtime has no tasks waiting for a token")
     try:

@@ -17,8 +17,8 @@ import uuid
 from typing import Any
 
 from sfnstack import arns
-from sfnstack.serve.definitions import WORKFLOW_TYPES, parse_definition
-from sfnstack.serve.executions import Executions, SfnError, validate_name
+from sfnstack.serve.definitions import parse_definition, parse_workflow_type
+from sfnstack.serve.executions import Executions, SfnError, required, validate_name
 from sfnstack.serve.store import DataDir
 
 __all__ = ["CreatedMachines"]
@@ -27,16 +27,6 @@ LOGICAL_ID_PREFIX = "api:"  # the runtime's key of a machine made through the AP
 _ROLE_ARN = re.compile(r"arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _DEFAULT_LOGGING = {"level": "OFF", "includeExecutionData": False}
 _DEFAULT_TRACING = {"enabled": False}
-
-
-def _required(request: dict[str, Any], field: str) -> Any:
-    if request.get(field) in (None, ""):
-        raise SfnError(
-            "ValidationException",
-            f"1 validation error detected: Value null at '{field}' failed to satisfy constraint: "
-            "Member must not be null",
-        )
-    return request[field]
 
 
 def _role(value: Any) -> str:
@@ -107,19 +97,13 @@ class CreatedMachines:
 
     # ------------------------------------------------------------------ operations
     def create(self, request: dict[str, Any]) -> dict[str, Any]:
-        name = _required(request, "name")
+        name = required(request, "name")
         if not isinstance(name, str):
             raise SfnError("InvalidName", f"Invalid Name: '{name}'")
         validate_name(name)
-        text = _required(request, "definition")
-        role_arn = _role(_required(request, "roleArn"))
-        workflow_type = request.get("type") or "STANDARD"
-        if workflow_type not in WORKFLOW_TYPES:
-            raise SfnError(
-                "ValidationException",
-                f"1 validation error detected: Value '{workflow_type}' at 'type' failed to "
-                "satisfy constraint: Member must satisfy enum value set: [STANDARD, EXPRESS]",
-            )
+        text = required(request, "definition")
+        role_arn = _role(required(request, "roleArn"))
+        workflow_type = parse_workflow_type(request.get("type") or None)
         parse_definition(text, workflow_type)
         region, account = self.runtime.region, self.runtime.account_id
         arn = arns.state_machine_arn(name, region, account)
@@ -161,7 +145,7 @@ class CreatedMachines:
         return {"stateMachineArn": arn, "creationDate": now}
 
     def update(self, request: dict[str, Any]) -> dict[str, Any]:
-        arn = _required(request, "stateMachineArn")
+        arn = required(request, "stateMachineArn")
         self.executions.state_machine(arn)  # InvalidArn / StateMachineDoesNotExist
         fields = ("definition", "roleArn", "loggingConfiguration", "tracingConfiguration")
         if all(request.get(key) is None for key in fields):
@@ -194,7 +178,7 @@ class CreatedMachines:
         return {"updateDate": document["updateDate"], "revisionId": document["revisionId"]}
 
     def delete(self, request: dict[str, Any]) -> dict[str, Any]:
-        arn = _required(request, "stateMachineArn")
+        arn = required(request, "stateMachineArn")
         try:
             self.executions.state_machine(arn)
         except SfnError as error:

@@ -13,7 +13,13 @@ from typing import Any
 from sfnstack import arns
 from sfnstack.serve import map_runs
 from sfnstack.serve.definitions import validate_text
-from sfnstack.serve.executions import ExecutionRecord, Executions, SfnError
+from sfnstack.serve.executions import (
+    ExecutionRecord,
+    Executions,
+    SfnError,
+    not_in_enum,
+    required,
+)
 from sfnstack.serve.machines import CreatedMachines
 from sfnstack.serve.test_state import run_test_state
 
@@ -42,16 +48,6 @@ def _page(
     end = start + max_results
     next_token = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(items) else None
     return items[start:end], next_token
-
-
-def _require(request: dict[str, Any], field: str) -> Any:
-    if request.get(field) in (None, ""):
-        raise SfnError(
-            "ValidationException",
-            f"1 validation error detected: Value null at '{field}' failed to satisfy constraint: "
-            "Member must not be null",
-        )
-    return request[field]
 
 
 def _summary(record: ExecutionRecord) -> dict[str, Any]:
@@ -148,7 +144,7 @@ class StepFunctionsApi:
 
     def _start(self, request: dict[str, Any], trigger: str) -> dict[str, Any]:
         record = self.executions.start(
-            _require(request, "stateMachineArn"),
+            required(request, "stateMachineArn"),
             request.get("input"),
             request.get("name"),
             trigger=trigger,
@@ -156,7 +152,7 @@ class StepFunctionsApi:
         return {"executionArn": record.execution_arn, "startDate": record.start_date}
 
     def describe_execution(self, request: dict[str, Any]) -> dict[str, Any]:
-        record = self.executions.details(_require(request, "executionArn"))
+        record = self.executions.details(required(request, "executionArn"))
         body = _summary(record)
         body["input"] = record.input
         body["inputDetails"] = {"included": True}
@@ -183,13 +179,8 @@ class StepFunctionsApi:
             raise SfnError("ValidationException", f"Invalid statusFilter: '{status}'")
         redrive_filter = request.get("redriveFilter")
         if redrive_filter is not None and redrive_filter not in ("REDRIVEN", "NOT_REDRIVEN"):
-            raise SfnError(
-                "ValidationException",
-                f"1 validation error detected: Value '{redrive_filter}' at 'redriveFilter' "
-                "failed to satisfy constraint: Member must satisfy enum value set: "
-                "[REDRIVEN, NOT_REDRIVEN]",
-            )
-        records = self.executions.list(_require(request, "stateMachineArn"), status, redrive_filter)
+            raise not_in_enum("redriveFilter", redrive_filter, ("REDRIVEN", "NOT_REDRIVEN"))
+        records = self.executions.list(required(request, "stateMachineArn"), status, redrive_filter)
         page, token = _page(records, request)
         body: dict[str, Any] = {"executions": [_summary(r) for r in page]}
         if token:
@@ -197,7 +188,7 @@ class StepFunctionsApi:
         return body
 
     def get_execution_history(self, request: dict[str, Any]) -> dict[str, Any]:
-        events = list(self.executions.history(_require(request, "executionArn")))
+        events = list(self.executions.history(required(request, "executionArn")))
         if request.get("reverseOrder"):
             events.reverse()
         if request.get("includeExecutionData") is False:
@@ -210,7 +201,7 @@ class StepFunctionsApi:
 
     def stop_execution(self, request: dict[str, Any]) -> dict[str, Any]:
         stop_date = self.executions.stop(
-            _require(request, "executionArn"), request.get("error"), request.get("cause")
+            required(request, "executionArn"), request.get("error"), request.get("cause")
         )
         return {"stopDate": stop_date}
 
@@ -218,7 +209,7 @@ class StepFunctionsApi:
         token = request.get("clientToken")
         if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= 64):
             raise SfnError("ValidationException", "clientToken must be 1-64 characters")
-        return {"redriveDate": self.executions.redrive(_require(request, "executionArn"), token)}
+        return {"redriveDate": self.executions.redrive(required(request, "executionArn"), token)}
 
     def list_state_machines(self, request: dict[str, Any]) -> dict[str, Any]:
         machines = sorted(self.executions.sm_by_arn.values(), key=lambda sm: sm.name)
@@ -243,7 +234,7 @@ class StepFunctionsApi:
         return document["creationDate"] if document else self.executions.created
 
     def describe_state_machine(self, request: dict[str, Any]) -> dict[str, Any]:
-        sm = self.executions.state_machine(_require(request, "stateMachineArn"))
+        sm = self.executions.state_machine(required(request, "stateMachineArn"))
         created = self.machines.document(sm.arn)
         if created is not None:  # made with CreateStateMachine: as it was made
             return {
@@ -278,15 +269,15 @@ class StepFunctionsApi:
 
     def start_sync_execution(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.executions.start_sync(
-            _require(request, "stateMachineArn"), request.get("input"), request.get("name")
+            required(request, "stateMachineArn"), request.get("input"), request.get("name")
         )
 
     def describe_map_run(self, request: dict[str, Any]) -> dict[str, Any]:
-        record, run = self.executions.map_run(_require(request, "mapRunArn"))
+        record, run = self.executions.map_run(required(request, "mapRunArn"))
         return map_runs.describe(run, record, self.executions.history(record.execution_arn))
 
     def list_map_runs(self, request: dict[str, Any]) -> dict[str, Any]:
-        record = self.executions.record(_require(request, "executionArn"))
+        record = self.executions.record(required(request, "executionArn"))
         history = self.executions.history(record.execution_arn)
         started = {
             (event.get("mapRunStartedEventDetails") or {}).get("mapRunArn")

@@ -24,7 +24,7 @@ import threading
 import uuid
 from typing import Any
 
-from sfnstack.serve.executions import SfnError, parse_input
+from sfnstack.serve.executions import SfnError, not_in_enum, null_member, parse_input
 from sfnstack.services import Services
 
 __all__ = ["run_test_state"]
@@ -61,11 +61,7 @@ def _the_state(request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     machine with ``stateName``)."""
     text = request.get("definition")
     if not isinstance(text, str) or not text.strip():
-        raise SfnError(
-            "ValidationException",
-            "1 validation error detected: Value null at 'definition' failed to satisfy "
-            "constraint: Member must not be null",
-        )
+        raise null_member("definition")
     try:
         spec = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -233,11 +229,7 @@ def run_test_state(request: dict[str, Any], services: Services) -> dict[str, Any
     """The TestState API call; ``services`` are the local runtime's (its functions, S3)."""
     level = request.get("inspectionLevel") or "INFO"
     if level not in LEVELS:
-        raise SfnError(
-            "ValidationException",
-            f"1 validation error detected: Value '{level}' at 'inspectionLevel' failed to satisfy "
-            "constraint: Member must satisfy enum value set: [INFO, DEBUG, TRACE]",
-        )
+        raise not_in_enum("inspectionLevel", level, LEVELS)
     if request.get("revealSecrets") and level != "TRACE":
         raise SfnError(
             "ValidationException", "revealSecrets can only be used with the TRACE inspection level"

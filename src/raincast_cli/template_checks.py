@@ -68,6 +68,19 @@ def state_machines(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def definition_of(props: dict[str, Any], root: Path) -> Any:
+    """A state machine's ASL definition (its ``DefinitionUri`` under ``root``), as written."""
+    return json.loads((root / props["DefinitionUri"]).read_text(encoding="utf-8"))
+
+
+def substituted_functions(props: dict[str, Any]) -> dict[str, str | None]:
+    """``"${Key}"`` -> the logical id its DefinitionSubstitution names (``!GetAtt X.Arn``)."""
+    return {
+        f"${{{key}}}": _logical_id(value)
+        for key, value in (props.get("DefinitionSubstitutions") or {}).items()
+    }
+
+
 def check_substitutions(template: dict[str, Any], root: Path) -> list[str]:
     problems = []
     for name, props in state_machines(template).items():
@@ -150,7 +163,7 @@ def check_retry_errors(template: dict[str, Any], root: Path) -> list[str]:
 
     problems = []
     for name, props in state_machines(template).items():
-        definition = json.loads((root / props["DefinitionUri"]).read_text(encoding="utf-8"))
+        definition = definition_of(props, root)
         for state_name, state in iter_states(definition):
             for retrier in state.get("Retry", []):
                 for error in retrier["ErrorEquals"]:
@@ -169,7 +182,7 @@ def check_retry_errors(template: dict[str, Any], root: Path) -> list[str]:
 def check_crash_retries(template: dict[str, Any], root: Path) -> list[str]:
     problems = []
     for name, props in state_machines(template).items():
-        definition = json.loads((root / props["DefinitionUri"]).read_text(encoding="utf-8"))
+        definition = definition_of(props, root)
         for state_name, state in iter_states(definition):
             if state.get("Type") != "Task" or "lambda:invoke" not in str(state.get("Resource")):
                 continue
@@ -210,11 +223,8 @@ def check_express_children(template: dict[str, Any], root: Path) -> list[str]:
     globals_timeout = ((template.get("Globals") or {}).get("Function") or {}).get("Timeout", 3)
     problems = []
     for name, props in state_machines(template).items():
-        functions = {
-            f"${{{key}}}": _logical_id(value)
-            for key, value in (props.get("DefinitionSubstitutions") or {}).items()
-        }
-        definition = json.loads((root / props["DefinitionUri"]).read_text(encoding="utf-8"))
+        functions = substituted_functions(props)
+        definition = definition_of(props, root)
         for map_name, state in iter_states(definition):
             processor = state.get("ItemProcessor") or {}
             if (processor.get("ProcessorConfig") or {}).get("ExecutionType") != "EXPRESS":
@@ -306,11 +316,8 @@ def check_reserved_concurrency(template: dict[str, Any], root: Path) -> list[str
     }
     problems = []
     for name, props in state_machines(template).items():
-        functions = {
-            f"${{{key}}}": _logical_id(value)
-            for key, value in (props.get("DefinitionSubstitutions") or {}).items()
-        }
-        definition = json.loads((root / props["DefinitionUri"]).read_text(encoding="utf-8"))
+        functions = substituted_functions(props)
+        definition = definition_of(props, root)
         for state_name, state in iter_states(definition):
             target = functions.get((state.get("Parameters") or {}).get("FunctionName", ""))
             retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}

@@ -414,30 +414,20 @@ def _parse_csv(text: str, name: str, delimiter: str = ",") -> list[CityRow]:
             number = start + reader.line_num
             if not any(cell.strip() for cell in record):
                 continue  # a blank line holds no city
+            reason: str | None = None  # why the row is not a city, if it is not
             if record[0].lstrip().startswith("#"):
-                rows.append(
-                    CityRow(
-                        len(rows),
-                        number,
-                        printable(delimiter.join(record))[:MAX_CITY_CHARS],
-                        error=(
-                            f"bad row: line {number} starts with '#'; a CSV list has no comment "
-                            "rows (delete the row to leave the city out)"
-                        ),
-                    )
+                reason = (
+                    f"bad row: line {number} starts with '#'; a CSV list has no comment "
+                    "rows (delete the row to leave the city out)"
                 )
             elif len(record) > len(columns):
-                rows.append(
-                    CityRow(
-                        len(rows),
-                        number,
-                        printable(delimiter.join(record))[:MAX_CITY_CHARS],
-                        error=(
-                            f"bad row: {len(record)} fields but the header has {len(columns)} "
-                            "(quote names that contain the separator)"
-                        ),
-                    )
+                reason = (
+                    f"bad row: {len(record)} fields but the header has {len(columns)} "
+                    "(quote names that contain the separator)"
                 )
+            if reason is not None:  # the row as written (printable, cut) names the city
+                text = printable(delimiter.join(record))[:MAX_CITY_CHARS]
+                rows.append(CityRow(len(rows), number, text, error=reason))
             else:
 
                 def cell(col: str, record: list[str] = record) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -258,6 +258,8 @@ class LocalRuntime:
     ``wait_for_warm``: an invocation waits (up to a cold start's time) for a busy
     environment of its function rather than starting another (``LambdaPool``; for batch
     runs on one machine).
+    ``preload``: libraries (module names) that a zygote imports once, environments being
+    forked from it rather than started as fresh interpreters (``LambdaPool``; Linux).
 
     ``functions`` / ``state_machines`` / ``buckets`` are by logical id; state machines may
     also be named by name or ARN, functions by name or (qualified) ARN."""
@@ -278,6 +280,7 @@ class LocalRuntime:
         map_workers: int | None = None,
         max_environments: int | None = None,
         wait_for_warm: bool = False,
+        preload: Collection[str] = (),
     ) -> None:
         self.region = region
         self.account_id = account_id
@@ -328,6 +331,7 @@ class LocalRuntime:
             log_dir=log_dir,
             account_id=account_id,
             wait_for_warm=wait_for_warm,
+            preload=preload,
         )
         # Called with the function's name before each invocation (serve's hot reload).
         self.before_invoke: Callable[[str], None] | None = None

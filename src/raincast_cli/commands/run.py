@@ -16,11 +16,13 @@ import datetime as dt
 import io
 import json
 import os
+import queue
 import re
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,20 +33,32 @@ from raincast.pipeline.records import (
     GEOCODERS,
     WEATHER_SOURCES,
     InvalidRequest,
-    city_document,
-    city_key,
-    read_batch_document,
+    batch_id_for,
+    batch_key,
     run_prefix,
     validate_date,
     validate_run_id,
 )
 from raincast.sanitize import printable
+from raincast_cli.results_writer import ResultWriter, ResultWriterError, ResultWriterProcess
 
 STATE_MACHINE = "ForecastStateMachine"
 INPUT_BUCKET = "InputBucket"
 RESULTS_BUCKET = "ResultsBucket"
 # Environment for the local Lambda workers: no X-Ray daemon here, metrics go to the log.
 LOCAL_ENV = {"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "Raincast"}
+# The libraries the handlers import (the shared layer's requirements, and boto3): imported
+# once by the runtime's zygote, so each Lambda environment of a run starts without
+# importing them again (sfnstack.lambdas.pool; the handlers' own modules stay fresh).
+PRELOAD = (
+    "boto3",
+    "numpy",
+    "requests",
+    "aws_lambda_powertools.logging",
+    "aws_lambda_powertools.metrics",
+    "aws_lambda_powertools.tracing",
+    "aws_lambda_powertools.utilities.validation",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -203,32 +217,55 @@ def execute(
     if runtime is None:
         # A batch: a warm environment soon free beats a cold start (see LambdaPool).
         runtime = LocalRuntime(
-            template, workers=workers, env_overrides={"*": LOCAL_ENV}, wait_for_warm=True
+            template,
+            workers=workers,
+            env_overrides={"*": LOCAL_ENV},
+            wait_for_warm=True,
+            preload=PRELOAD,
         )
+    closing: threading.Thread | None = None
+    writer = start_writer(out_dir, run_id)
+    copier: BatchCopier | None = None
     try:
-        s3 = runtime.s3_client()
-        input_bucket = runtime.buckets[INPUT_BUCKET]
-        results_bucket = runtime.buckets[RESULTS_BUCKET]
-        key = f"lists/{run_id}/{filename}"
-        s3.put_object(Bucket=input_bucket, Key=key, Body=data)
-        progress = Progress(len(cities), batch_size(runtime), err)
-        execution = runtime.start_execution(
-            STATE_MACHINE,
-            {**request, "bucket": input_bucket, "key": key},
-            name=f"{run_id[:60]}-{uuid.uuid4().hex[:8]}",
-            listener=progress.on_event,
-        )
-        result = execution.wait()
-        progress.finish()
-        summary, copied = save_results(s3, results_bucket, run_id, out_dir, result, err)
+        try:
+            s3 = runtime.s3_client()
+            input_bucket = runtime.buckets[INPUT_BUCKET]
+            results_bucket = runtime.buckets[RESULTS_BUCKET]
+            key = f"lists/{run_id}/{filename}"
+            s3.put_object(Bucket=input_bucket, Key=key, Body=data)
+            size = batch_size(runtime)
+            copier = BatchCopier(s3, results_bucket, run_id, writer, batch_ids(cities, size))
+            progress = Progress(len(cities), size, err, on_iteration=copier.on_iteration)
+            execution = runtime.start_execution(
+                STATE_MACHINE,
+                {**request, "bucket": input_bucket, "key": key},
+                name=f"{run_id[:60]}-{uuid.uuid4().hex[:8]}",
+                listener=progress.on_event,
+            )
+            copier.start()
+            result = execution.wait()
+            copier.stop()
+            progress.finish()
+            if owned:  # no more invocations: the environments exit while results are copied
+                closing = threading.Thread(target=runtime.lambdas.close, name="raincast-close")
+                closing.start()
+            summary, copied = save_results(
+                s3, results_bucket, run_id, out_dir, result, err, writer, copier.copied
+            )
+        finally:
+            if copier is not None:
+                copier.stop()
+            if owned:
+                if closing is not None:
+                    closing.join()
+                runtime.close()
+        csv_path = out_dir / "forecast.csv"
+        report = False
+        if csv_path.exists():
+            report = _write_report(writer, err)
+            print(format_table(list(csv.DictReader(io.StringIO(csv_path.read_text("utf-8"))))))
     finally:
-        if owned:
-            runtime.close()
-    csv_path = out_dir / "forecast.csv"
-    report = False
-    if csv_path.exists():
-        report = _write_report(out_dir, err)
-        print(format_table(list(csv.DictReader(io.StringIO(csv_path.read_text("utf-8"))))))
+        writer.close()
     names = ("forecast.csv", "summary.json", "manifest.json")
     files = ", ".join(name for name in names if (out_dir / name).exists())
     print(
@@ -245,21 +282,34 @@ def execute(
     return 0
 
 
-def _write_report(out_dir: Path, err: TextIO) -> bool:
+def start_writer(out_dir: Path, run_id: str) -> ResultWriter | ResultWriterProcess:
+    """The results writer of a run: a process of its own, or this process if none can be
+    started."""
+    try:
+        return ResultWriterProcess(out_dir, run_id)
+    except OSError:
+        return ResultWriter(out_dir, run_id)
+
+
+def _write_report(writer: ResultWriter | ResultWriterProcess, err: TextIO) -> bool:
     """report.html next to forecast.csv. The results are already written, so a report that
     cannot be made is a warning, not a failed run."""
-    from raincast_cli.report import write_run_report
-
-    try:
-        write_run_report(out_dir)
-    except Exception as exc:
-        print(f"raincast run: warning: no report.html: {exc}", file=err)
+    reason = writer.report()
+    if reason is not None:
+        print(f"raincast run: warning: no report.html: {printable(reason)}", file=err)
         return False
     return True
 
 
 def save_results(
-    s3: Any, bucket: str, run_id: str, out_dir: Path, result: Any, err: TextIO
+    s3: Any,
+    bucket: str,
+    run_id: str,
+    out_dir: Path,
+    result: Any,
+    err: TextIO,
+    writer: ResultWriter | ResultWriterProcess,
+    copied_early: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], int]:
     """Writes the run's results to ``out_dir`` and returns its summary and the number of
     per-city files. A failed run that could not write its summary (the Summarize step
@@ -272,10 +322,10 @@ def save_results(
         except Exception as exc:  # the summary's own bug: keep what there is
             print(f"raincast: could not summarize the failed run: {printable(str(exc))}", file=err)
     if _exists(s3, bucket, manifest_key):
-        copied = copy_results(s3, bucket, run_id, out_dir)
+        copied = copy_results(s3, bucket, run_id, writer, copied_early)
         summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
         return summary, copied
-    copied = copy_city_objects(s3, bucket, run_id, out_dir)
+    copied = copy_city_objects(s3, bucket, run_id, writer)
     summary = {
         "run_id": run_id,
         "completed": False,
@@ -316,76 +366,138 @@ def batch_size(runtime: Any) -> int:
     return int(batcher.get("MaxItemsPerBatch", 1))
 
 
-def copy_results(s3: Any, bucket: str, run_id: str, out_dir: Path) -> int:
-    """Copies what the run's manifest lists into ``out_dir``, a batch object's documents
-    as one ``cities/*.json`` file per city (as the per-city layout stores them); removes
-    per-city files there that the manifest does not list (an earlier run into the same
-    folder)."""
+def copy_results(
+    s3: Any,
+    bucket: str,
+    run_id: str,
+    writer: ResultWriter | ResultWriterProcess,
+    copied_early: dict[str, str] | None = None,
+) -> int:
+    """Copies what the run's manifest lists into the writer's folder, a batch object's
+    documents as one ``cities/*.json`` file per city (as the per-city layout stores
+    them); removes per-city files there that the manifest does not list (an earlier run
+    into the same folder). A batch in ``copied_early`` (``BatchCopier``: key -> ETag)
+    whose object has not changed since is not copied again."""
     prefix = run_prefix(run_id)
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}manifest.json")["Body"].read())
-    (out_dir / "cities").mkdir(parents=True, exist_ok=True)
-    written = set()
+    current = _batch_etags(s3, bucket, run_id) if copied_early else {}
     for entry in manifest["objects"]:
         if entry["kind"] == "input":
             continue
+        early = (copied_early or {}).get(entry["key"])
+        if entry["kind"] == "batch" and early is not None and current.get(entry["key"]) == early:
+            continue
         body = s3.get_object(Bucket=bucket, Key=entry["key"])["Body"].read()
         if entry["kind"] == "batch":
-            for record in read_batch_document(body):
-                key = city_key(run_id, int(record["index"]), str(record.get("city") or ""))
-                target = _inside(out_dir, key.removeprefix(prefix))
-                target.write_bytes(city_document(record))
-                written.add(target.resolve())
-            continue
-        target = _inside(out_dir, entry["key"].removeprefix(prefix))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(body)
-        written.add(target.resolve())
-    copied = 0
-    for path in (out_dir / "cities").glob("*.json"):
-        if path.resolve() in written:
-            copied += 1
+            writer.write_batch(body)
         else:
-            path.unlink()
-    return copied
+            writer.write(entry["key"].removeprefix(prefix), body)
+    return writer.finish(remove_stale=True)
 
 
-def copy_city_objects(s3: Any, bucket: str, run_id: str, out_dir: Path) -> int:
-    """Copies every per-city result of the run into ``out_dir/cities`` (no manifest):
-    per-city objects as they are, batch objects as one file per city."""
+def copy_city_objects(
+    s3: Any, bucket: str, run_id: str, writer: ResultWriter | ResultWriterProcess
+) -> int:
+    """Copies every per-city result of the run into the writer's ``cities/`` (no
+    manifest): per-city objects as they are, batch objects as one file per city."""
     prefix = run_prefix(run_id)
-    (out_dir / "cities").mkdir(parents=True, exist_ok=True)
-    copied = 0
-    for folder in ("cities/", "batches/"):
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + folder)
+    for subfolder in ("cities/", "batches/"):
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix + subfolder
+        )
         for entry in (e for page in pages for e in page.get("Contents", [])):
             body = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
-            if folder == "cities/":
-                _inside(out_dir / "cities", entry["Key"].removeprefix(prefix + folder)).write_bytes(
-                    body
-                )
-                copied += 1
+            if subfolder == "batches/":
+                writer.write_batch(body)
                 continue
-            for record in read_batch_document(body):
-                key = city_key(run_id, int(record["index"]), str(record.get("city") or ""))
-                _inside(out_dir, key.removeprefix(prefix)).write_bytes(city_document(record))
-                copied += 1
-    return copied
+            name = entry["Key"].removeprefix(prefix + subfolder)
+            if "/" in name:
+                raise ResultWriterError(f"refusing to write {printable(name)!r} outside cities/")
+            writer.write(f"cities/{name}", body)
+    return writer.finish(remove_stale=False)
 
 
-def _inside(folder: Path, relative: str) -> Path:
-    """``folder / relative``, refusing anything that would land outside ``folder``."""
-    target = (folder / relative).resolve()
-    if not target.is_relative_to(folder.resolve()) or target == folder.resolve():
-        raise ValueError(f"refusing to write {printable(relative)!r} outside {folder}")
-    return target
+def _batch_etags(s3: Any, bucket: str, run_id: str) -> dict[str, str]:
+    """The run's batch objects now, by key: their ETags."""
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=f"{run_prefix(run_id)}batches/"
+    )
+    return {entry["Key"]: entry["ETag"] for page in pages for entry in page.get("Contents", [])}
+
+
+class BatchCopier:
+    """Hands the run's batch objects to the results writer as the Map's iterations end, so
+    that when the execution ends only the last batches are left to copy. ``on_iteration``
+    (a ``Progress`` listener) is told the index of each iteration that ended;
+    ``batch_ids`` names the batch each index is (the list's rows cut as the ItemBatcher
+    cuts them, named as the Store step names them). What it handed over is in ``copied``
+    (key -> ETag), which ``copy_results`` checks against the objects' final ETags; a batch
+    it could not fetch (not there, or named otherwise) is left for ``copy_results``."""
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        run_id: str,
+        writer: ResultWriter | ResultWriterProcess,
+        batch_ids: list[str],
+    ) -> None:
+        self.s3, self.bucket, self.run_id = s3, bucket, run_id
+        self.writer = writer
+        self.batch_ids = batch_ids
+        self.copied: dict[str, str] = {}
+        self._ended: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="raincast-copy", daemon=True)
+
+    def on_iteration(self, index: int) -> None:
+        self._ended.put(index)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stops after the batch in hand (the rest is left for ``copy_results``)."""
+        self._ended.put(None)
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (index := self._ended.get()) is not None:
+            if not 0 <= index < len(self.batch_ids):
+                continue
+            key = batch_key(self.run_id, self.batch_ids[index])
+            try:
+                got = self.s3.get_object(Bucket=self.bucket, Key=key)
+                body = got["Body"].read()
+            except Exception:  # not there (named otherwise): copy_results copies it
+                continue
+            try:
+                self.writer.write_batch(body)
+            except ResultWriterError:  # the writer is gone: finish() says so
+                return
+            self.copied[key] = got["ETag"]
+
+
+def batch_ids(cities: CityList, batch_size: int) -> list[str]:
+    """The ids of the batches the Map cuts the list into, by iteration index."""
+    items = cities.to_items()
+    size = max(1, batch_size)
+    return [batch_id_for(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 class Progress:
     """Cities done / total, from the execution's history events (the Map's iterations are
     batches of ``batch_size`` cities, in order)."""
 
-    def __init__(self, total: int, batch_size: int, stream: TextIO) -> None:
+    def __init__(
+        self,
+        total: int,
+        batch_size: int,
+        stream: TextIO,
+        on_iteration: Callable[[int], None] | None = None,
+    ) -> None:
         self.total = total
+        self.on_iteration = on_iteration  # told each ended iteration's index
         self.batch_size = max(1, batch_size)
         self.stream = stream
         self.done = 0
@@ -406,6 +518,8 @@ class Progress:
             with self._lock:
                 self.done += cities
                 self.failed_batches += kind.endswith("Failed")
+            if self.on_iteration is not None:
+                self.on_iteration(index)
             self._show(f"forecasting: {self.done}/{self.total} cities")
         elif kind == "TaskStateEntered" or kind.endswith("StateEntered"):
             name = (event.get("stateEnteredEventDetails") or {}).get("name")

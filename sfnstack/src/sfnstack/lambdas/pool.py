@@ -15,17 +15,34 @@ START/END/REPORT lines included, never into the CLI's own output.
 With ``record_invocations`` set, the pool keeps an ``InvocationRecord`` per invocation
 (function, handler duration as the worker measured it, init duration on a cold start),
 for tools that account for what a run did (what Lambda would bill, for one).
+
+With ``preload`` (module names, e.g. ``("boto3", "numpy")``; Linux only) the pool starts a
+zygote (``Zygote``; ``worker.zygote``) that imports them once, and environments are forked
+from it instead of starting a fresh interpreter that imports them again: a cold start then
+costs the handler's own imports and the fork. A forked environment has what a fresh one
+has: its handler module imported fresh, its own environment variables, working directory,
+stdio, random state and temp directory (TMPDIR is read anew). What differs: the preloaded
+libraries were imported once, under the zygote's environment (the pool's, without any
+function's own variables), so a library that reads a variable at import time sees the
+zygote's value (which is why ``raincast run`` does not preload the X-Ray SDK).
+A function whose path finds a preloaded package somewhere else (a layer with its own
+numpy), or whose ``PYTHON*`` variables differ, gets a fresh interpreter, as do all
+environments while the zygote is still importing. A forked environment's init duration
+leaves out the preloaded imports, so a pool that records invocations to estimate what
+Lambda bills should not preload.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import json
 import os
 import random
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -102,16 +119,27 @@ class Worker:
     """One execution environment (a child process) of one function."""
 
     def __init__(
-        self, function: LocalFunction, env: dict[str, str], sys_path: list[str], log_path: Path
+        self,
+        function: LocalFunction,
+        env: dict[str, str],
+        sys_path: list[str],
+        log_path: Path,
+        zygote: Zygote | None = None,
     ) -> None:
         self.function = function
         self._log_path = log_path
         self.started_at = time.monotonic()
         request_read, self._request_write = os.pipe()
         self._response_read, response_write = os.pipe()
+        self.process: subprocess.Popen[bytes] | ForkedProcess
         try:
             with open(log_path, "ab") as log:
-                self.process = subprocess.Popen(
+                forked = None
+                if zygote is not None:
+                    fds = (request_read, response_write, log.fileno())
+                    forked = zygote.spawn(function.name, env, function.code_dir, sys_path, fds)
+                self.forked = forked is not None
+                self.process = forked or subprocess.Popen(
                     [sys.executable, _WORKER_SCRIPT, str(request_read), str(response_write)],
                     pass_fds=(request_read, response_write),
                     stdin=subprocess.DEVNULL,
@@ -334,6 +362,158 @@ class Worker:
                 os.close(fd)
 
 
+class ForkedProcess:
+    """The part of ``subprocess.Popen`` the pool uses, for an environment forked by the
+    zygote: a child of this process (re-parented to it, see ``Zygote``), so it is waited
+    for here, and its exit status reads as Popen's would (negative: the killing signal)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.args = [f"sfnstack-lambda-environment[{pid}]"]
+        self.returncode: int | None = None
+        self._lock = threading.Lock()
+
+    def poll(self) -> int | None:
+        with self._lock:
+            if self.returncode is None:
+                try:
+                    pid, status = os.waitpid(self.pid, os.WNOHANG)
+                except ChildProcessError:  # waited for elsewhere: gone, status unknown
+                    self.returncode = 255
+                else:
+                    if pid:
+                        self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.0005
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        return code
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> bool:
+    """Makes this process the one that orphaned descendants are re-parented to (Linux's
+    PR_SET_CHILD_SUBREAPER), so environments forked by the zygote's children are this
+    process's children. A side effect for the whole process: any orphaned descendant
+    (a handler's own daemon, say) is re-parented here rather than to init."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+class Zygote:
+    """A ``python worker.py --zygote`` process that has imported ``preload`` and forks
+    environments (see the module docstring and ``worker.zygote``). It starts importing at
+    once; until it has, ``spawn`` returns None and the pool starts a fresh interpreter, so
+    nothing ever waits for it. ``spawn`` also returns None when the zygote refuses a
+    function (``refusals`` says why, by function) or is gone."""
+
+    def __init__(
+        self, preload: Collection[str], sys_path: list[str], env: dict[str, str], log_path: Path
+    ) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._control = ours
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self.alive = True
+        self.loaded: list[str] = []
+        self.skipped: dict[str, str] = {}
+        self.preload_ms = 0.0
+        self.refusals: dict[str, str] = {}
+        try:
+            with open(log_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, _WORKER_SCRIPT, "--zygote", str(theirs.fileno())],
+                    pass_fds=(theirs.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+        finally:
+            theirs.close()
+        ours.send(json.dumps({"sys_path": sys_path, "preload": list(preload)}).encode())
+        threading.Thread(target=self._await_ready, name="sfnstack-zygote", daemon=True).start()
+
+    def _await_ready(self) -> None:
+        try:
+            reply = self._control.recv(1 << 20)
+        except OSError:
+            reply = b""
+        with self._lock:
+            if not reply:
+                self.alive = False
+            else:
+                ready = json.loads(reply)
+                self.loaded, self.skipped = ready["loaded"], ready["skipped"]
+                self.preload_ms = float(ready["preload_ms"])
+        self._ready.set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Whether the zygote has imported its preloads and can fork (tests, benchmarks)."""
+        return self._ready.wait(timeout) and self.alive
+
+    def spawn(
+        self,
+        function: str,
+        env: dict[str, str],
+        cwd: Path,
+        sys_path: list[str],
+        fds: tuple[int, int, int],
+    ) -> ForkedProcess | None:
+        """A forked environment with ``fds`` (request pipe read end, response pipe write
+        end, log file) as its own, or None (not ready, refused, or the zygote is gone).
+        Blocks for the fork (milliseconds), not for anything the environment does."""
+        if not self._ready.is_set():
+            return None
+        request = json.dumps({"env": env, "cwd": str(cwd), "sys_path": sys_path}).encode()
+        with self._lock:
+            if not self.alive:
+                return None
+            try:
+                socket.send_fds(self._control, [request], list(fds))
+                reply = self._control.recv(1 << 20)
+            except OSError:
+                reply = b""
+            if not reply:
+                self.alive = False
+                return None
+        answer = json.loads(reply)
+        if "refused" in answer:
+            self.refusals[function] = answer["refused"]
+            return None
+        return ForkedProcess(int(answer["pid"]))
+
+    def close(self, grace: float = 2.0) -> None:
+        with self._lock:
+            self.alive = False
+            with contextlib.suppress(OSError):
+                self._control.shutdown(socket.SHUT_RDWR)
+            self._control.close()
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 class _Watchdog:
     """One thread for all workers: every ``TICK`` seconds it kills the workers past their
     deadline (so Lambda timeouts fire at most a tick late)."""
@@ -469,6 +649,7 @@ class LambdaPool:
         log_dir: str | Path | None = None,
         account_id: str = DEFAULT_ACCOUNT_ID,
         wait_for_warm: bool = False,
+        preload: Collection[str] = (),
     ) -> None:
         self.max_workers = max_workers or default_worker_count()
         self.wait_for_warm = wait_for_warm
@@ -504,9 +685,19 @@ class LambdaPool:
         self.invocations: list[InvocationRecord] = []
         for function in (functions or {}).values():
             self.add_function(function)
+        self.zygote: Zygote | None = None
+        if preload and _become_subreaper():
+            self.zygote = Zygote(
+                preload,
+                [p for p in sys.path if p],
+                self._common_env(),
+                self.log_dir / "sfnstack-zygote.log",
+            )
         # Workers must not outlive the program even if close() is forgotten (finalize also
         # runs at interpreter exit).
-        self._finalizer = weakref.finalize(self, LambdaPool._shutdown, self._idle, self._busy)
+        self._finalizer = weakref.finalize(
+            self, LambdaPool._shutdown, self._idle, self._busy, self.zygote
+        )
 
     # -- functions ------------------------------------------------------------------
 
@@ -557,8 +748,17 @@ class LambdaPool:
             if (self.log_dir / f"{function.name}.log").exists()
         }
 
-    def _worker_env(self, function: LocalFunction) -> dict[str, str]:
+    @staticmethod
+    def _common_env() -> dict[str, str]:
+        """What every environment's variables start from (and the zygote's are): this
+        process's, without its AWS settings, plus what the Lambda runtime sets for the
+        interpreter itself."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update({"PYTHONUNBUFFERED": "1", "TZ": ":UTC"})  # TZ: as in Lambda
+        return env
+
+    def _worker_env(self, function: LocalFunction) -> dict[str, str]:
+        env = self._common_env()
         base = self._base_env() if callable(self._base_env) else self._base_env
         env.update(base or {})
         env.update(
@@ -577,8 +777,6 @@ class LambdaPool:
                 "LAMBDA_TASK_ROOT": str(function.code_dir),
                 "LAMBDA_RUNTIME_DIR": str(Path(sys.executable).parent),
                 "_HANDLER": function.handler,
-                "PYTHONUNBUFFERED": "1",
-                "TZ": ":UTC",  # as in Lambda
                 # What `sam local` sets: tells libraries (Powertools' Tracer) there is no
                 # X-Ray daemon here.
                 "AWS_SAM_LOCAL": "true",
@@ -709,7 +907,11 @@ class LambdaPool:
         try:
             log_path = self.log_dir / f"{function.name}.log"
             worker = Worker(
-                function, self._worker_env(function), self._sys_path(function), log_path
+                function,
+                self._worker_env(function),
+                self._sys_path(function),
+                log_path,
+                self.zygote,
             )
         except BaseException:
             with self._lock:
@@ -850,7 +1052,11 @@ class LambdaPool:
             shutil.rmtree(self.log_dir, ignore_errors=True)
 
     @staticmethod
-    def _shutdown(idle: dict[str, collections.deque[Worker]], busy: set[Worker]) -> None:
+    def _shutdown(
+        idle: dict[str, collections.deque[Worker]], busy: set[Worker], zygote: Zygote | None
+    ) -> None:
+        if zygote is not None:
+            zygote.close()
         idle_workers = [w for queue in idle.values() for w in queue]
         busy_workers = list(busy)
         for queue in idle.values():

@@ -8,16 +8,26 @@ the process's stdout/stderr are the function's log.
 Protocol: first an init frame (sys.path, handler, function facts) answered with OK or
 Lambda's init error document; then invoke frames, one at a time, each answered with the
 result JSON or Lambda's error document. EOF on the request pipe means shut down.
+
+Run as ``python worker.py --zygote CONTROL_FD`` it is instead a zygote (``zygote()``): it
+imports a list of libraries once (boto3, numpy, ...) and forks environments that then run
+``main`` exactly as a fresh ``python worker.py`` would, minus those imports. No library
+does this for arbitrary handler code (multiprocessing's forkserver preloads modules but
+runs its own worker protocol and keeps the forked processes its children), hence by hand.
 """
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import importlib
+import importlib.machinery
 import io
 import json
 import os
 import select
+import signal
+import socket
 import struct
 import sys
 import time
@@ -312,5 +322,178 @@ def main(request_fd: int, response_fd: int) -> int:
         channel.send(kind, _DURATION.pack(duration) + out)
 
 
+# -- the zygote -------------------------------------------------------------------------
+#
+# Control messages are JSON on a SOCK_SEQPACKET unix socket (one datagram each, so no
+# framing). First {"sys_path", "preload"} -> {"loaded", "skipped", "preload_ms"}; then per
+# environment {"env", "cwd", "sys_path"} with three descriptors attached (the request
+# pipe's read end, the response pipe's write end, the log file) -> {"pid"} or {"refused"}.
+# An environment is forked twice: the intermediate process exits at once, so the
+# environment is re-parented to the pool's process (a child subreaper, see pool.Zygote),
+# which waits for it and kills it like any child of its own.
+_CONTROL_BYTES = 1 << 20
+
+
+def _package_location(name: str, path: list[str]) -> str | None:
+    """Where a top-level module or package ``name`` is found on ``path``: what decides
+    whether a preloaded copy is the one the function would import."""
+    spec = importlib.machinery.PathFinder.find_spec(name, path)
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return os.pathsep.join(spec.submodule_search_locations)
+    return spec.origin
+
+
+def _preload(names: list[str]) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Imports ``names``; the top-level packages now loaded, by where they were found, and
+    the names that failed, with why. A failed import is left out of ``sys.modules``."""
+    skipped: dict[str, str] = {}
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # a library that does not import is not preloaded
+            skipped[name] = f"{type(exc).__name__}: {exc}"
+    tops = {name.partition(".")[0] for name in names if name not in skipped}
+    return {top: _package_location(top, sys.path) for top in sorted(tops)}, skipped
+
+
+def _refusal(loaded: dict[str, str | None], request: dict[str, Any], env: dict[str, str]) -> str:
+    """Why this zygote cannot stand in for a fresh interpreter of this function ("" if it
+    can): a preloaded package that the function's path would find elsewhere (a layer that
+    ships its own numpy, say), or interpreter settings (``PYTHON*`` variables) that differ
+    from the ones the zygote started with."""
+    for top, location in loaded.items():
+        if _package_location(top, request["sys_path"]) != location:
+            return f"{top} is found elsewhere on this function's path"
+    for name in set(env) | set(request["env"]):
+        if name.startswith("PYTHON") and env.get(name) != request["env"].get(name):
+            return f"its environment sets {name} differently"
+    return ""
+
+
+def _send_json(control: socket.socket, document: dict[str, Any]) -> None:
+    control.send(json.dumps(document).encode())
+
+
+def zygote(control_fd: int) -> int:
+    """Preload, then fork environments on request until the control socket closes.
+    Returns the exit status of whichever process returns: the zygote's own (0), or, in a
+    forked environment, ``main``'s."""
+    # Ctrl-C reaches the whole process group; the pool reports it, the zygote just ends.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    control = socket.socket(fileno=control_fd)
+    first = control.recv(_CONTROL_BYTES)
+    if not first:
+        return 0
+    setup = json.loads(first)
+    sys.path[:] = setup["sys_path"]
+    started = time.monotonic()
+    loaded, skipped = _preload(setup["preload"])
+    preload_ms = (time.monotonic() - started) * 1000
+    _send_json(control, {"loaded": sorted(loaded), "skipped": skipped, "preload_ms": preload_ms})
+    zygote_env = dict(os.environ)
+    while True:
+        data, fds, _flags, _address = socket.recv_fds(control, _CONTROL_BYTES, 3)
+        if not data:
+            return 0
+        request = json.loads(data)
+        refused = _refusal(loaded, request, zygote_env) if len(fds) == 3 else "no descriptors"
+        if refused:
+            for fd in fds:
+                os.close(fd)
+            _send_json(control, {"refused": refused})
+            continue
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = _fork_environment(control, fds, request)
+        if pid is None:  # this is the environment, and main() has returned
+            return _environment_exit_code
+        for fd in fds:
+            os.close(fd)
+        _send_json(control, {"pid": pid})
+
+
+_environment_exit_code = 0
+
+
+def _fork_environment(
+    control: socket.socket, fds: list[int], request: dict[str, Any]
+) -> int | None:
+    """Forks an environment (through an intermediate process that exits, see above); in
+    the zygote returns its pid, in the environment runs ``main`` and returns None."""
+    global _environment_exit_code
+    pid_read, pid_write = os.pipe()
+    intermediate = os.fork()
+    if intermediate == 0:
+        try:
+            os.close(pid_read)
+            environment = os.fork()
+        except BaseException:
+            os._exit(1)
+        if environment != 0:
+            os.write(pid_write, struct.pack(">i", environment))
+            os._exit(0)
+        os.close(pid_write)
+        _environment_exit_code = _become_environment(control, fds, request)
+        return None
+    os.close(pid_write)
+    data = os.read(pid_read, 4)
+    os.close(pid_read)
+    os.waitpid(intermediate, 0)
+    return struct.unpack(">i", data)[0] if len(data) == 4 else -1
+
+
+def _become_environment(control: socket.socket, fds: list[int], request: dict[str, Any]) -> int:
+    """In the forked process: what a fresh ``python worker.py`` would have (its working
+    directory, environment, stdio, signal handling, temp dir, random state), then ``main``."""
+    request_fd, response_fd, log_fd = fds
+    control.close()
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    keep = {0, 1, 2, request_fd, response_fd}
+    for entry in os.listdir("/proc/self/fd"):  # nothing else of the zygote's leaks in
+        fd = int(entry)
+        if fd not in keep:
+            with contextlib.suppress(OSError):  # the directory listing's own descriptor
+                os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    time.tzset()  # TZ is read at start-up; the function's may differ (Lambda's is UTC)
+    if "tempfile" in sys.modules:  # TMPDIR is read once, on first use
+        sys.modules["tempfile"].tempdir = None  # type: ignore[attr-defined]
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:  # the stdlib's random reseeds itself after a fork; numpy's not
+        numpy_random.seed()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    sys.argv[:] = [__file__, str(request_fd), str(response_fd)]
+    return main(request_fd, response_fd)
+
+
+def _exit(code: int) -> None:
+    """Ends the process as the interpreter would, atexit handlers and stdio flushes
+    included, without its object-by-object teardown: in an environment forked from the
+    zygote that teardown writes to every page shared with it (reference counts), copying
+    them all, which made exiting take a third of a second (Lambda itself freezes and
+    kills its environments, running no teardown at all)."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            with contextlib.suppress(Exception):
+                if stream is not None:
+                    stream.flush()
+        os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1]), int(sys.argv[2])))
+    if sys.argv[1] == "--zygote":
+        _exit(zygote(int(sys.argv[2])))
+    _exit(main(int(sys.argv[1]), int(sys.argv[2])))

@@ -1,5 +1,6 @@
 """Lambda execution environments: cold start once, warm reuse, the context, errors as Lambda
-reports them, timeouts and crashes, the pool's limits, logs, shutdown."""
+reports them, timeouts and crashes, the pool's limits, logs, shutdown; each both with fresh
+interpreters and with environments forked from a zygote (``preload``)."""
 
 from __future__ import annotations
 
@@ -24,21 +25,40 @@ def functions():
     return resolve_functions(load_template(FIXTURE))
 
 
+# Fresh interpreters, and environments forked from a zygote that preloaded a library.
+MODES = {"fresh": (), "forked": ("json", "boto3")}
+
+
+@pytest.fixture(scope="module", params=list(MODES))
+def preload(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    return MODES[request.param]
+
+
+def ready(pool: LambdaPool, preload: tuple[str, ...]) -> LambdaPool:
+    """The pool, its zygote (if any) ready, so every cold start is a fork."""
+    if preload:
+        assert pool.zygote is not None and pool.zygote.wait_ready(60)
+    return pool
+
+
 @pytest.fixture(scope="module")
-def pool(functions) -> Iterator[LambdaPool]:
+def pool(functions, preload: tuple[str, ...]) -> Iterator[LambdaPool]:
     pool = LambdaPool(
         functions,
         max_workers=2,
         env_overrides={"*": {"EXTRA": "for-all"}, "DoubleFunction": {"EXTRA": "only-double"}},
+        preload=preload,
     )
-    yield pool
+    yield ready(pool, preload)
     pool.close()
 
 
-def test_cold_start_once_then_warm_reuse(pool: LambdaPool) -> None:
+def test_cold_start_once_then_warm_reuse(pool: LambdaPool, preload: tuple[str, ...]) -> None:
     first = pool.invoke("ToolsFunction", {"n": 1})
     second = pool.invoke("ToolsFunction", {"n": 2})
     assert first["pid"] == second["pid"]
+    environments = [w for queue in pool._idle.values() for w in queue]
+    assert environments and all(w.forked == bool(preload) for w in environments)
     assert first["imports"] == second["imports"] == 1  # the module was imported once
     assert second["calls"] == first["calls"] + 1  # module state survives between invocations
 
@@ -179,19 +199,24 @@ def handlers_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def make_pool(handlers_dir: Path, max_workers: int = 2, **targets: str) -> LambdaPool:
-    return LambdaPool(
+def make_pool(
+    handlers_dir: Path, preload: tuple[str, ...], max_workers: int = 2, **targets: str
+) -> LambdaPool:
+    pool = LambdaPool(
         {
             name: function_from_callable(name, target, code_dir=handlers_dir)
             for name, target in targets.items()
         },
         max_workers=max_workers,
+        preload=preload,
     )
+    return ready(pool, preload)
 
 
-def test_callables_and_init_errors(handlers_dir: Path) -> None:
+def test_callables_and_init_errors(handlers_dir: Path, preload: tuple[str, ...]) -> None:
     with make_pool(
         handlers_dir,
+        preload,
         echo="fixture_handlers:echo",
         not_json="fixture_handlers:not_json",
         missing="fixture_handlers:nope",
@@ -217,8 +242,10 @@ def test_callables_and_init_errors(handlers_dir: Path) -> None:
         assert pool.invoke("echo", 1)["event"] == 1  # the pool is still usable
 
 
-def test_a_segfault_is_an_exit_error_naming_the_signal(handlers_dir: Path) -> None:
-    with make_pool(handlers_dir, crash="fixture_handlers:segfault") as pool:
+def test_a_segfault_is_an_exit_error_naming_the_signal(
+    handlers_dir: Path, preload: tuple[str, ...]
+) -> None:
+    with make_pool(handlers_dir, preload, crash="fixture_handlers:segfault") as pool:
         with pytest.raises(LambdaFunctionError) as caught:
             pool.invoke("crash", {})
         assert caught.value.error_type == "Runtime.ExitError"
@@ -234,8 +261,8 @@ def test_bad_callable_spec() -> None:
         function_from_callable("bad name", "m:f")
 
 
-def test_pool_never_exceeds_its_worker_limit(handlers_dir: Path) -> None:
-    with make_pool(handlers_dir, max_workers=2, slow="fixture_handlers:slow") as pool:
+def test_pool_never_exceeds_its_worker_limit(handlers_dir: Path, preload: tuple[str, ...]) -> None:
+    with make_pool(handlers_dir, preload, max_workers=2, slow="fixture_handlers:slow") as pool:
         pids: list[int] = []
         peak = 0
 
@@ -254,10 +281,10 @@ def test_pool_never_exceeds_its_worker_limit(handlers_dir: Path) -> None:
 
 
 def test_concurrency_limit_keeps_idle_environments_of_other_functions_warm(
-    handlers_dir: Path,
+    handlers_dir: Path, preload: tuple[str, ...]
 ) -> None:
     with make_pool(
-        handlers_dir, max_workers=1, a="fixture_handlers:slow", b="fixture_handlers:slow"
+        handlers_dir, preload, max_workers=1, a="fixture_handlers:slow", b="fixture_handlers:slow"
     ) as pool:
         pid_a = pool.invoke("a", 0)
         pid_b = pool.invoke("b", 0)
@@ -266,12 +293,16 @@ def test_concurrency_limit_keeps_idle_environments_of_other_functions_warm(
         assert pool.cold_starts == 2 and pool.worker_count == 2
 
 
-def test_too_many_environments_retire_the_least_recently_used(handlers_dir: Path) -> None:
+def test_too_many_environments_retire_the_least_recently_used(
+    handlers_dir: Path, preload: tuple[str, ...]
+) -> None:
     functions = {
         name: function_from_callable(name, "fixture_handlers:slow", code_dir=handlers_dir)
         for name in ("a", "b", "c")
     }
-    with LambdaPool(functions, max_workers=1, max_environments=2) as pool:
+    with ready(
+        LambdaPool(functions, max_workers=1, max_environments=2, preload=preload), preload
+    ) as pool:
         pid_a = pool.invoke("a", 0)
         pid_b = pool.invoke("b", 0)
         pool.invoke("c", 0)  # a is the least recently used: retired
@@ -281,8 +312,8 @@ def test_too_many_environments_retire_the_least_recently_used(handlers_dir: Path
         assert pool.cold_starts == 4
 
 
-def test_close_ends_every_worker(handlers_dir: Path) -> None:
-    pool = make_pool(handlers_dir, max_workers=2, echo="fixture_handlers:echo")
+def test_close_ends_every_worker(handlers_dir: Path, preload: tuple[str, ...]) -> None:
+    pool = make_pool(handlers_dir, preload, max_workers=2, echo="fixture_handlers:echo")
     pool.invoke("echo", 1)
     processes = [w.process for queue in pool._idle.values() for w in queue]
     assert processes

@@ -1,0 +1,260 @@
+"""Writing a run's results into its ``--out`` folder: the per-city files of each batch
+object, the run's other objects (forecast.csv, summary.json, manifest.json) and the report.
+
+``ResultWriter`` does it in this process. ``ResultWriterProcess`` has the same methods and
+does it in a process of its own (``python -m raincast_cli.results_writer``): ``raincast
+run``'s process is busy running the local AWS stack (the state machine, the S3 endpoint the
+handlers write to), one interpreter lock for all of it, so the JSON and the files of
+10,000 cities and the report's plotting go to the machine's other core instead. The
+batches are sent as they end, during the run; what is sent is written in order.
+
+Frames to the process (stdin): 4-byte big-endian length, then a kind byte and the body:
+``B`` a batch object, ``F`` a relative path, NUL, the file's bytes, ``Q`` the copy is done
+(body ``1``: remove per-city files not written now), ``R`` write the report. ``Q`` and
+``R`` are answered with one JSON line on stdout; end of input ends the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from raincast.pipeline.records import city_document, city_key, read_batch_document, run_prefix
+from raincast.sanitize import printable
+
+__all__ = ["ResultFolder", "ResultWriter", "ResultWriterError", "ResultWriterProcess"]
+
+_LENGTH = struct.Struct(">I")
+
+
+class ResultWriterError(Exception):
+    """The results could not be written (a name that would land outside the folder, a
+    full disk, the writer process gone)."""
+
+
+class ResultFolder:
+    """Writes files under one folder and refuses anything that would land outside it: a
+    name that is absolute or has an empty, ``.`` or ``..`` part, a folder on the way that
+    resolves elsewhere (checked once per folder), or a symbolic link in the file's place
+    (the file is opened with ``O_NOFOLLOW``). Checking each name lexically keeps a 10,000
+    file copy from resolving 10,000 paths."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self._resolved_root = root.resolve()
+        self._checked: set[str] = set()
+
+    def write(self, relative: str, data: bytes) -> str:
+        """Writes ``data`` to ``root/relative`` (creating its folders); returns
+        ``relative``."""
+        parts = relative.split("/")
+        if (
+            not relative
+            or relative.startswith("/")
+            or "\0" in relative
+            or any(part in ("", ".", "..") for part in parts)
+        ):
+            raise ResultWriterError(
+                f"refusing to write {printable(relative)!r} outside {self.root}"
+            )
+        parent = "/".join(parts[:-1])
+        if parent and parent not in self._checked:
+            directory = self.root / parent
+            directory.mkdir(parents=True, exist_ok=True)
+            if not directory.resolve().is_relative_to(self._resolved_root):
+                raise ResultWriterError(
+                    f"refusing to write {printable(relative)!r} outside {self.root}"
+                )
+            self._checked.add(parent)
+        path = self.root / relative
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+        except OSError:
+            if path.is_symlink():
+                raise ResultWriterError(
+                    f"refusing to write {printable(relative)!r}: a symbolic link is in its place"
+                ) from None
+            raise
+        with open(fd, "wb") as handle:
+            handle.write(data)
+        return relative
+
+
+class ResultWriter:
+    """Writes one run's results into ``out_dir``, in this process. ``close`` does nothing
+    (it is there for ``ResultWriterProcess``'s sake)."""
+
+    def __init__(self, out_dir: Path, run_id: str) -> None:
+        self.out_dir = out_dir
+        self.run_id = run_id
+        self._folder: ResultFolder | None = None
+        self.written: set[str] = set()
+
+    @property
+    def folder(self) -> ResultFolder:
+        if self._folder is None:
+            self._folder = ResultFolder(self.out_dir)
+        return self._folder
+
+    def write_batch(self, body: bytes) -> None:
+        """A batch object's documents as one ``cities/*.json`` file each (as the per-city
+        result layout stores them)."""
+        prefix = run_prefix(self.run_id)
+        for record in read_batch_document(body):
+            key = city_key(self.run_id, int(record["index"]), str(record.get("city") or ""))
+            self.written.add(self.folder.write(key.removeprefix(prefix), city_document(record)))
+
+    def write(self, relative: str, data: bytes) -> None:
+        self.written.add(self.folder.write(relative, data))
+
+    def report(self) -> str | None:
+        """Writes report.html next to forecast.csv; None, or why it could not."""
+        from raincast_cli.report import write_run_report
+
+        try:
+            write_run_report(self.out_dir)
+        except Exception as exc:
+            return str(exc) or type(exc).__name__
+        return None
+
+    def finish(self, remove_stale: bool) -> int:
+        """The number of per-city files written; with ``remove_stale``, the per-city files
+        in the folder that were not written now (an earlier run's) are removed."""
+        copied = 0
+        for path in (self.out_dir / "cities").glob("*.json"):
+            if f"cities/{path.name}" in self.written:
+                copied += 1
+            elif remove_stale:
+                path.unlink()
+        return copied if remove_stale else sum(1 for w in self.written if w.startswith("cities/"))
+
+    def close(self) -> None:
+        pass
+
+
+class ResultWriterProcess:
+    """``ResultWriter``'s methods, carried out by ``python -m raincast_cli.results_writer``
+    (see the module docstring). ``write_batch`` and ``write`` return at once; an error is
+    raised by the next ``finish`` or ``report``. The report's libraries are imported
+    there when the first batch arrives, while the run goes on. ``close`` ends it."""
+
+    def __init__(self, out_dir: Path, run_id: str) -> None:
+        self.out_dir = out_dir
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "raincast_cli.results_writer", str(out_dir), run_id],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    def _send(self, kind: bytes, body: bytes = b"") -> None:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(_LENGTH.pack(len(body) + 1) + kind + body)
+        except (BrokenPipeError, ValueError):
+            raise ResultWriterError(self._gone()) from None
+
+    def _reply(self) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            self.process.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            raise ResultWriterError(self._gone()) from None
+        line = self.process.stdout.readline()
+        if not line:
+            raise ResultWriterError(self._gone())
+        reply: dict[str, Any] = json.loads(line)
+        if reply.get("error"):
+            raise ResultWriterError(reply["error"])
+        return reply
+
+    def _gone(self) -> str:
+        code = self.process.wait()
+        return f"the results writer ended unexpectedly (exit status {code})"
+
+    def write_batch(self, body: bytes) -> None:
+        self._send(b"B", body)
+
+    def write(self, relative: str, data: bytes) -> None:
+        self._send(b"F", relative.encode("utf-8") + b"\0" + data)
+
+    def report(self) -> str | None:
+        self._send(b"R")
+        reason: str | None = self._reply().get("report_error")
+        return reason
+
+    def finish(self, remove_stale: bool) -> int:
+        self._send(b"Q", b"1" if remove_stale else b"0")
+        return int(self._reply()["copied"])
+
+    def close(self) -> None:
+        """Ends the process (a writer that is not needed any more: the run failed early)."""
+        if self.process.poll() is None:
+            if self.process.stdin is not None:
+                with contextlib.suppress(BrokenPipeError):
+                    self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def _read_frame(stream: IO[bytes]) -> tuple[bytes, bytes] | None:
+    head = stream.read(4)
+    if len(head) < 4:
+        return None
+    (length,) = _LENGTH.unpack(head)
+    frame = stream.read(length)
+    if len(frame) < length:
+        return None
+    return frame[:1], frame[1:]
+
+
+def serve(out_dir: Path, run_id: str, requests: IO[bytes], replies: IO[bytes]) -> int:
+    """The writer process's loop: frames in, the results written, replies out. The first
+    error is kept (later writes are skipped) and answered to the next ``R`` or ``Q``."""
+    writer = ResultWriter(out_dir, run_id)
+    error: str | None = None
+    report_imported = False
+
+    def answer(document: dict[str, Any]) -> None:
+        replies.write(json.dumps(document).encode("utf-8") + b"\n")
+        replies.flush()
+
+    while (frame := _read_frame(requests)) is not None:
+        kind, body = frame
+        try:
+            if kind == b"B" and error is None:
+                writer.write_batch(body)
+                if not report_imported:  # now, while the run goes on, not at its end
+                    report_imported = True
+                    import raincast_cli.report.page  # noqa: F401
+            elif kind == b"F" and error is None:
+                relative, _, data = body.partition(b"\0")
+                writer.write(relative.decode("utf-8"), data)
+            elif kind == b"R":
+                if error is not None:
+                    answer({"error": error})
+                else:
+                    answer({"report_error": writer.report()})
+            elif kind == b"Q":
+                if error is not None:
+                    answer({"error": error})
+                else:
+                    answer({"copied": writer.finish(remove_stale=body == b"1")})
+        except (ResultWriterError, OSError, ValueError, KeyError) as exc:
+            error = error or str(exc) or type(exc).__name__
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve(Path(sys.argv[1]), sys.argv[2], sys.stdin.buffer, sys.stdout.buffer))

@@ -1,0 +1,168 @@
+"""Writing a run's results into --out: names that would land outside refused (symbolic
+links included), the writer process writing what the in-process writer writes, errors
+reaching the caller, and batches copied during the run not copied again unless changed."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from raincast.pipeline.records import batch_document, batch_key, city_document
+from raincast_cli.commands import run as run_command
+from raincast_cli.results_writer import (
+    ResultFolder,
+    ResultWriter,
+    ResultWriterError,
+    ResultWriterProcess,
+)
+
+RUN = "r1"
+
+
+def records(first: int, count: int, probability: float = 0.25) -> list[dict[str, Any]]:
+    return [
+        {"index": i, "city": f"City {i}", "status": "ok", "probability": probability}
+        for i in range(first, first + count)
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../x.json", "/etc/x.json", "cities/../../x.json", "cities//x.json", "", "a/./b", "a\0b"],
+)
+def test_a_name_that_could_land_outside_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ResultWriterError, match="refusing to write"):
+        ResultFolder(tmp_path / "out").write(name, b"x")
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_a_symbolic_link_in_a_files_place_or_on_its_way_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.json"
+    victim.write_text("keep me")
+    out = tmp_path / "out"
+    (out / "cities").mkdir(parents=True)
+    (out / "cities" / "00000-x.json").symlink_to(victim)
+    with pytest.raises(ResultWriterError, match="symbolic link"):
+        ResultFolder(out).write("cities/00000-x.json", b"overwritten")
+    assert victim.read_text() == "keep me"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "batches").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ResultWriterError, match="outside"):
+        ResultFolder(other).write("batches/victim.json", b"overwritten")
+    assert victim.read_text() == "keep me"
+
+
+def test_the_process_writes_what_the_in_process_writer_writes(tmp_path: Path) -> None:
+    body = batch_document(records(0, 25))
+    outputs = {}
+    for name, make in (("here", ResultWriter), ("process", ResultWriterProcess)):
+        out = tmp_path / name
+        (out / "cities").mkdir(parents=True)
+        (out / "cities" / "99999-stale.json").write_text("{}")  # an earlier run's
+        writer = make(out, RUN)
+        writer.write_batch(body)
+        writer.write("forecast.csv", b"city\nCity 0\n")
+        assert writer.finish(remove_stale=True) == 25
+        writer.close()
+        outputs[name] = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert outputs["here"] == outputs["process"]
+    files = outputs["process"]
+    assert Path("cities/99999-stale.json") not in files
+    assert files[Path("cities/00007-city-7.json")] == city_document(records(7, 1)[0])
+    assert len([p for p in files if p.parts[0] == "cities"]) == 25
+
+
+def test_an_error_in_the_process_reaches_the_caller(tmp_path: Path) -> None:
+    writer = ResultWriterProcess(tmp_path / "out", RUN)
+    writer.write("../escape.csv", b"x")  # returns at once
+    writer.write_batch(batch_document(records(0, 2)))  # skipped after the error
+    with pytest.raises(ResultWriterError, match="refusing to write"):
+        writer.finish(remove_stale=True)
+    writer.close()
+    assert not (tmp_path / "escape.csv").exists()
+    assert not (tmp_path / "out" / "cities").exists()
+
+
+def test_a_report_that_cannot_be_made_is_a_reason_not_a_crash(tmp_path: Path) -> None:
+    writer = ResultWriterProcess(tmp_path / "out", RUN)
+    reason = writer.report()  # no forecast.csv
+    writer.close()
+    assert reason
+
+
+@pytest.fixture()
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="results")
+        yield client
+
+
+def put_run(s3: Any, batches: dict[str, list[dict[str, Any]]]) -> None:
+    objects = [{"key": batch_key(RUN, b), "kind": "batch"} for b in batches]
+    for batch_id, rows in batches.items():
+        s3.put_object(Bucket="results", Key=batch_key(RUN, batch_id), Body=batch_document(rows))
+    s3.put_object(Bucket="results", Key=f"runs/{RUN}/forecast.csv", Body=b"city\n")
+    objects.append({"key": f"runs/{RUN}/forecast.csv", "kind": "csv"})
+    manifest = json.dumps({"objects": objects}).encode()
+    s3.put_object(Bucket="results", Key=f"runs/{RUN}/manifest.json", Body=manifest)
+
+
+class CountingWriter(ResultWriter):
+    """The real in-process writer, counting the batches it is given."""
+
+    def __init__(self, out_dir: Path, run_id: str) -> None:
+        super().__init__(out_dir, run_id)
+        self.batches = 0
+
+    def write_batch(self, body: bytes) -> None:
+        self.batches += 1
+        super().write_batch(body)
+
+
+def test_batches_copied_during_the_run_are_copied_again_only_if_they_changed(
+    s3: Any, tmp_path: Path
+) -> None:
+    put_run(s3, {"00000-00024": records(0, 25), "00025-00049": records(25, 25)})
+    writer = CountingWriter(tmp_path / "out", RUN)
+    copier = run_command.BatchCopier(
+        s3, "results", RUN, writer, ["00000-00024", "00025-00049", "00050-00074"]
+    )
+    copier.start()
+    for index in (0, 1, 2, 7):  # 2: no such object yet; 7: no such iteration
+        copier.on_iteration(index)
+    copier.stop()
+    assert writer.batches == 2 and set(copier.copied) == {
+        batch_key(RUN, "00000-00024"),
+        batch_key(RUN, "00025-00049"),
+    }
+    # the second batch was written again after it was copied (a retried Store, say)
+    changed = records(25, 25, probability=0.75)
+    s3.put_object(Bucket="results", Key=batch_key(RUN, "00025-00049"), Body=batch_document(changed))
+    copied = run_command.copy_results(s3, "results", RUN, writer, copier.copied)
+    assert copied == 50
+    assert writer.batches == 3  # only the changed one again
+    assert (
+        json.loads((tmp_path / "out" / "cities" / "00030-city-30.json").read_text()) == changed[5]
+    )
+    assert (tmp_path / "out" / "forecast.csv").read_bytes() == b"city\n"
+    assert sorted(os.listdir(tmp_path / "out" / "cities"))[0] == "00000-city-0.json"
+
+
+def test_batch_ids_are_the_ids_the_store_step_gives() -> None:
+    from raincast.cities import parse_city_list
+
+    cities = parse_city_list(
+        b"city\n" + b"".join(f"Town {i}\n".encode() for i in range(60)), "x.csv"
+    )
+    assert run_command.batch_ids(cities, 25) == ["00000-00024", "00025-00049", "00050-00059"]

@@ -31,6 +31,7 @@ from raincast.sanitize import printable
 __all__ = ["ResultFolder", "ResultWriter", "ResultWriterError", "ResultWriterProcess"]
 
 _LENGTH = struct.Struct(">I")
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
 
 
 class ResultWriterError(Exception):
@@ -48,6 +49,7 @@ class ResultFolder:
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
+        self._root_text = str(root)
         self._resolved_root = root.resolve()
         self._checked: set[str] = set()
 
@@ -73,17 +75,21 @@ class ResultFolder:
                     f"refusing to write {printable(relative)!r} outside {self.root}"
                 )
             self._checked.add(parent)
-        path = self.root / relative
+        path = os.path.join(self._root_text, relative)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+            fd = os.open(path, _WRITE_FLAGS, 0o666)
         except OSError:
-            if path.is_symlink():
+            if os.path.islink(path):
                 raise ResultWriterError(
                     f"refusing to write {printable(relative)!r}: a symbolic link is in its place"
                 ) from None
             raise
-        with open(fd, "wb") as handle:
-            handle.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
         return relative
 
 

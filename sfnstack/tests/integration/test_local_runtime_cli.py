@@ -261,3 +261,37 @@ def test_an_internal_error_exits_3_not_1(
     assert code == 3 and out == ""
     assert "internal error" in err and "injected defect" in err and err.count("\n") == 1
     assert main(["states", "run", "pass.json"]) == 0  # and without the defect: fine
+
+
+def test_preload_forks_the_environments_from_a_process_that_imported_the_library(
+    workdir: Path,
+) -> None:
+    (workdir / "preloaded_for_cli.py").write_text("import os\nIMPORTED_BY = os.getpid()\n")
+    (workdir / "cli_preload_handlers.py").write_text(
+        "import os, preloaded_for_cli\n"
+        "def who(event, context):\n"
+        "    return {'environment': os.getpid(), 'library': preloaded_for_cli.IMPORTED_BY}\n"
+    )
+    definition = {
+        "StartAt": "LetTheZygoteImport",
+        "States": {
+            "LetTheZygoteImport": {"Type": "Wait", "Seconds": 2, "Next": "Who"},
+            "Who": {
+                "Type": "Task",
+                "Resource": "arn:aws:lambda:us-east-1:123456789012:function:who",
+                "End": True,
+            },
+        },
+    }
+    (workdir / "preload.asl.json").write_text(json.dumps(definition))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(workdir)])
+    done = subprocess.run(
+        [sys.executable, "-m", "sfnstack", "states", "run", "preload.asl.json", "--input", "{}",
+         "--function", "who=cli_preload_handlers:who", "--preload", "preloaded_for_cli"],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    output = json.loads(done.stdout)["output"]
+    # imported once, in the zygote, not by the environment that ran the handler
+    assert output["library"] != output["environment"]

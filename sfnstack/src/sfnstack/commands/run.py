@@ -1,7 +1,8 @@
 """``sfnstack run``: run a state machine of any SAM template with an input.
 
     sfnstack run --template template.yaml [--state-machine LOGICAL_ID] --input JSON|FILE
-                 [--parameter KEY=VALUE ...] [--env KEY=VALUE ...] [--verbose]
+                 [--parameter KEY=VALUE ...] [--env KEY=VALUE ...] [--preload MODULE ...]
+                 [--verbose]
 
 The state machine's own definition runs, its ``DefinitionSubstitutions`` applied, against the
 template's functions and buckets; ``--state-machine`` may be left out when the template has

@@ -5,6 +5,10 @@ side and interleaved.
 
     python benchmarks/run_bench.py                      # sizes 1000 and 10000, 3 rounds
     python benchmarks/run_bench.py --sizes 1000 --rounds 5 --workers 2
+    python benchmarks/run_bench.py --baseline ../main/.venv/bin/raincast   # before/after
+
+``--baseline`` times another ``raincast`` executable (an earlier checkout's) in the same
+rounds, interleaved, on the same list: the change and what it changed, side by side.
 
 The list is ``examples/cities-australia.csv`` repeated to N rows. The plain loop
 (``--plain-loop``, run by this script as a fresh process too) parses it, cuts it into the
@@ -23,6 +27,11 @@ among its sharers, is the honest "all processes together" figure; RSS is printed
 comparison. ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` is no use here: it is the largest
 single descendant, not the sum. A process that lives less than 50 ms can be missed.
 
+CPU: the CPU seconds (user + system) of each side's whole process tree, from
+``getrusage(RUSAGE_CHILDREN)`` around it (a process's descendants are counted when it has
+waited for them, which ``raincast run`` does for all of its own). On a shared machine CPU
+seconds vary much less than wall seconds.
+
 Prints, per size and round, both times, the ratio and the load average, then the ranges.
 """
 
@@ -32,6 +41,7 @@ import argparse
 import csv
 import io
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -40,6 +50,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "cities-australia.csv"
@@ -181,8 +192,15 @@ def _raincast() -> str:
     return str(found) if found.exists() else shutil.which("raincast") or "raincast"
 
 
-def time_plain(cities: Path, out: Path) -> tuple[float, float]:
-    """(whole process seconds, loop body seconds) of the plain loop in a fresh process."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_plain(cities: Path, out: Path) -> tuple[float, float, float]:
+    """(whole process seconds, loop body seconds, CPU seconds) of the plain loop in a fresh
+    process."""
+    cpu = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, __file__, "--plain-loop", str(cities), str(out)],
@@ -193,13 +211,18 @@ def time_plain(cities: Path, out: Path) -> tuple[float, float]:
     whole = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"the plain loop failed:\n{done.stderr}")
-    return whole, float(done.stdout.strip().splitlines()[-1])
+    return whole, float(done.stdout.strip().splitlines()[-1]), _children_cpu() - cpu
 
 
-def time_run(cities: Path, out: Path, workers: int | None, run_id: str) -> tuple[float, TreeMemory]:
-    command = [_raincast(), "run", str(cities), "--out", str(out), "--run-id", run_id]
+def time_run(
+    cities: Path, out: Path, workers: int | None, run_id: str, raincast: str | None = None
+) -> tuple[float, TreeMemory, float]:
+    """(wall seconds, memory, CPU seconds) of ``raincast run`` (``raincast``: another
+    executable) on ``cities``."""
+    command = [raincast or _raincast(), "run", str(cities), "--out", str(out), "--run-id", run_id]
     if workers:
         command += ["--workers", str(workers)]
+    cpu = _children_cpu()
     started = time.perf_counter()
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
@@ -210,7 +233,7 @@ def time_run(cities: Path, out: Path, workers: int | None, run_id: str) -> tuple
     memory.stop()
     if process.returncode != 0:
         raise RuntimeError(f"raincast run failed ({process.returncode}):\n{stderr[-3000:]}")
-    return seconds, memory
+    return seconds, memory, _children_cpu() - cpu
 
 
 def check_same(plain: Path, run: Path) -> str:
@@ -232,6 +255,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, help="raincast run --workers (default: its own)")
     parser.add_argument("--keep", type=Path, help="keep the outputs under this folder")
+    parser.add_argument(
+        "--baseline", metavar="RAINCAST", help="another raincast executable, timed alongside"
+    )
     parser.add_argument("--plain-loop", nargs=2, metavar=("CITIES", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plain_loop:
@@ -240,32 +266,57 @@ def main() -> int:
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
     work = Path(tempfile.mkdtemp(prefix="run-bench-"))
-    results: dict[int, list[tuple[float, float, float, float, float]]] = {s: [] for s in sizes}
+    # per size: rows of (run s, plain whole s, loop body s, peak PSS MB, peak RSS MB,
+    # run CPU s, plain CPU s, baseline s or None, baseline CPU s or None)
+    results: dict[int, list[tuple[Any, ...]]] = {s: [] for s in sizes}
     print(
         f"raincast run vs a plain loop; {os.cpu_count()} CPUs; workers={args.workers or 'default'}"
+        + (f"; baseline {args.baseline}" if args.baseline else "")
     )
     try:
         for round_number in range(1, args.rounds + 1):
             for size in sizes:
                 cities = build_list(size, work)
                 plain_out, run_out = work / f"plain-{size}", work / f"run-{size}"
-                for folder in (plain_out, run_out):
+                base_out = work / f"baseline-{size}"
+                for folder in (plain_out, run_out, base_out):
                     shutil.rmtree(folder, ignore_errors=True)
                 load = os.getloadavg()[0]
-                # alternate which goes first, so a load spike does not always hit one side
-                if round_number % 2:
-                    whole, body = time_plain(cities, plain_out)
-                    run_s, memory = time_run(cities, run_out, args.workers, f"bench-{size}")
-                else:
-                    run_s, memory = time_run(cities, run_out, args.workers, f"bench-{size}")
-                    whole, body = time_plain(cities, plain_out)
+                sides: list[str] = ["plain", "run"] + (["baseline"] if args.baseline else [])
+                # rotate which goes first, so a load spike does not always hit one side
+                shift = round_number % len(sides)
+                sides = sides[shift:] + sides[:shift]
+                timed: dict[str, Any] = {}
+                for side in sides:
+                    if side == "plain":
+                        timed[side] = time_plain(cities, plain_out)
+                    elif side == "run":
+                        timed[side] = time_run(cities, run_out, args.workers, f"bench-{size}")
+                    else:
+                        timed[side] = time_run(
+                            cities, base_out, args.workers, f"bench-{size}", args.baseline
+                        )
+                whole, body, plain_cpu = timed["plain"]
+                run_s, memory, run_cpu = timed["run"]
                 same = check_same(plain_out, run_out)
                 peak_pss = memory.peak_pss / 2**20
-                results[size].append((run_s, whole, body, peak_pss, memory.peak_rss / 2**20))
+                base_s, base_cpu = (
+                    (timed["baseline"][0], timed["baseline"][2]) if args.baseline else (None, None)
+                )
+                results[size].append(
+                    (run_s, whole, body, peak_pss, memory.peak_rss / 2**20, run_cpu, plain_cpu,
+                     base_s, base_cpu)
+                )  # fmt: skip
+                baseline_text = (
+                    f"  baseline {base_s:7.2f} s ({base_s / whole:5.2f}x, CPU {base_cpu:6.2f} s)"
+                    if base_s is not None and base_cpu is not None
+                    else ""
+                )
                 print(
                     f"round {round_number} n={size:>6}: raincast run {run_s:7.2f} s  "
                     f"plain loop {whole:6.2f} s (loop body {body:5.2f} s)  "
                     f"ratio {run_s / whole:5.2f}x (vs body {run_s / body:5.2f}x)  "
+                    f"CPU {run_cpu:6.2f} s vs {plain_cpu:5.2f} s{baseline_text}  "
                     f"peak memory PSS {peak_pss:6.0f} MB (RSS sum {memory.peak_rss / 2**20:6.0f} MB, "
                     f"{memory.peak_processes} processes)  load {load:4.1f}->{os.getloadavg()[0]:4.1f}  "
                     f"{same}",
@@ -274,13 +325,24 @@ def main() -> int:
         print()
         for size, rows in results.items():
             ratios = [r[0] / r[1] for r in rows]
-            print(
+            line = (
                 f"n={size:>6} over {len(rows)} rounds: raincast run {min(r[0] for r in rows):.2f}-"
                 f"{max(r[0] for r in rows):.2f} s, plain loop {min(r[1] for r in rows):.2f}-"
                 f"{max(r[1] for r in rows):.2f} s; ratio {min(ratios):.2f}-{max(ratios):.2f}x "
-                f"(median {statistics.median(ratios):.2f}x); peak PSS "
+                f"(median {statistics.median(ratios):.2f}x); CPU {min(r[5] for r in rows):.1f}-"
+                f"{max(r[5] for r in rows):.1f} s vs {min(r[6] for r in rows):.1f}-"
+                f"{max(r[6] for r in rows):.1f} s; peak PSS "
                 f"{min(r[3] for r in rows):.0f}-{max(r[3] for r in rows):.0f} MB"
             )
+            if args.baseline:
+                base_ratios = [r[7] / r[1] for r in rows]
+                line += (
+                    f"\n           baseline: {min(r[7] for r in rows):.2f}-{max(r[7] for r in rows):.2f} s;"
+                    f" ratio {min(base_ratios):.2f}-{max(base_ratios):.2f}x (median "
+                    f"{statistics.median(base_ratios):.2f}x); CPU {min(r[8] for r in rows):.1f}-"
+                    f"{max(r[8] for r in rows):.1f} s"
+                )
+            print(line)
     finally:
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)

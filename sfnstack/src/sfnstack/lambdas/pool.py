@@ -162,6 +162,7 @@ class Worker:
         self.abandoned: tuple[float, str] | None = None  # (deadline, request id)
         self.invocations = 0
         self.init_ms: float | None = None  # the handler module's import, from the worker
+        self.prewarmed = False  # started by LambdaPool.prewarm, ahead of an invocation
         self.last_duration_ms: float | None = None  # the last invocation's handler time
         self.last_used = time.monotonic()
         self.deadline: float | None = None  # set while the watchdog should time it out
@@ -847,7 +848,7 @@ class LambdaPool:
             error = type(exc).__name__
             raise
         finally:
-            if cold:
+            if cold and not worker.prewarmed:  # a prewarmed one waited idle: not its start
                 took = time.monotonic() - worker.started_at
                 with self._lock:
                     seen = self._cold_start_seconds
@@ -923,6 +924,69 @@ class LambdaPool:
         with self._lock:
             self._busy.add(worker)
         return worker
+
+    def prewarm(self, functions: Collection[str]) -> list[threading.Thread]:
+        """Starts one environment of each of ``functions`` now, in the background (after
+        the zygote, if any, is ready), idle for the first invocation that needs one; for a
+        batch run that knows which functions it will call, so their cold starts overlap
+        instead of each waiting for the one before (Lambda itself sometimes initialises
+        environments ahead of invocations too). A function that already has an
+        environment, or one that fails to start (its invocation then reports why), gets
+        none. The first invocation of a prewarmed environment is still its cold start
+        (``init_ms`` recorded). Returns the starting threads."""
+        threads = []
+        for name in functions:
+            target = self.lookup(name)
+            thread = threading.Thread(
+                target=self._prewarm_one, args=(target,), name="sfnstack-prewarm", daemon=True
+            )
+            thread.start()
+            threads.append(thread)
+        return threads
+
+    def _prewarm_one(self, function: LocalFunction) -> None:
+        if self.zygote is not None:
+            self.zygote.wait_ready(INIT_TIMEOUT_SECONDS)
+        key = function.logical_id
+        with self._lock:
+            if (
+                self._closed
+                or function.unsupported
+                or self._idle.get(key)
+                or self._in_use[key]
+                or self._total >= self.max_environments
+            ):
+                return
+            self._total += 1
+            self._in_use[key] += 1  # starting: a waiting invocation waits for this one
+            self.cold_starts += 1
+        worker: Worker | None = None
+        started = time.monotonic()
+        try:
+            worker = Worker(
+                function,
+                self._worker_env(function),
+                self._sys_path(function),
+                self.log_dir / f"{function.name}.log",
+                self.zygote,
+            )
+        except Exception:  # its invocation starts one and reports the error
+            worker = None
+        with self._lock:
+            self._in_use[key] -= 1
+            if worker is not None:  # how long an invocation would wait for one (at least)
+                seen = self._cold_start_seconds
+                seen[key] = max(seen.get(key, 0.0), time.monotonic() - started)
+            if worker is not None and not self._closed:
+                worker.prewarmed = True
+                worker.last_used = time.monotonic()
+                self._idle[key].append(worker)
+                worker = None
+            else:
+                self._total -= 1
+            self._wake_one(key)
+        if worker is not None:  # the pool closed meanwhile
+            worker.close()
 
     def _take_idle(self, function: LocalFunction, wait: bool) -> Worker | None:
         """An idle environment of ``function`` (marked busy), waiting for one while another

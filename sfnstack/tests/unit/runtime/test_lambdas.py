@@ -342,3 +342,32 @@ def test_invocation_records_carry_the_handler_duration_and_the_cold_start(functi
     assert failed.error == "FixtureError"
     assert all(0 < r.duration_ms < 5_000 for r in pool.invocations)
     assert cold.error is None and warm.error is None
+
+
+def test_prewarm_starts_one_idle_environment_per_function_for_its_first_invocation(
+    handlers_dir: Path, preload: tuple[str, ...]
+) -> None:
+    with make_pool(
+        handlers_dir,
+        preload,
+        echo="fixture_handlers:echo",
+        slow="fixture_handlers:slow",
+        broken="broken_handlers:f",
+    ) as pool:
+        pool.record_invocations = True
+        for thread in pool.prewarm(["echo", "slow", "broken"]):
+            thread.join(60)
+        assert pool.worker_count == 2  # broken could not start: nothing kept for it
+        started = pool.cold_starts
+        for thread in pool.prewarm(["echo"]):  # it has one already
+            thread.join(60)
+        assert pool.worker_count == 2
+        pid = pool.invoke("slow", 0)
+        assert pool.invoke("slow", 0) == pid
+        pool.invoke("echo", 1)
+        assert pool.cold_starts == started  # the invocations took the prewarmed ones
+        first = next(r for r in pool.invocations if r.function == "slow")
+        assert first.init_ms is not None  # still reported as the cold start it was
+        with pytest.raises(LambdaFunctionError) as caught:
+            pool.invoke("broken", {})
+        assert caught.value.error_type == "Runtime.ImportModuleError"

@@ -42,7 +42,7 @@ from raincast.cities import CityList
 from raincast.pipeline.records import read_batch_document, reason_category
 from raincast.sanitize import spreadsheet_cell
 from raincast.weather.replay import ReplayData, cached_replay_data
-from raincast_cli.commands.run import LOCAL_ENV
+from raincast_cli.commands.run import LOCAL_ENV, PRELOAD
 from raincast_cli.model_headline import ModelHeadline
 from raincast_cli.scoring import forecast_scores
 
@@ -156,7 +156,8 @@ def backtest_runtime(template: Path, workers: int | None = None, **options: Any)
     """A LocalRuntime for many runs in a row: it keeps a warm environment for each function
     and concurrency slot (six functions x workers), so no day pays a cold start. (The
     runtime's default, 8 environments, is fewer than one run of two batches touches, and
-    each run would retire and restart some of them.)"""
+    each run would retire and restart some of them.) The environments are forked from a
+    zygote that preloaded the handlers' libraries, as in ``raincast run``."""
     from sfnstack.lambdas import default_worker_count
     from sfnstack.lambdas.functions import resolve_functions
     from sfnstack.local import LocalRuntime
@@ -169,7 +170,7 @@ def backtest_runtime(template: Path, workers: int | None = None, **options: Any)
         workers=workers,
         max_environments=len(functions) * workers,
         env_overrides={"*": LOCAL_ENV},
-        **options,
+        **{"preload": PRELOAD, **options},
     )
 
 

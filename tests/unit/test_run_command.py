@@ -166,3 +166,34 @@ def test_table_and_errors_never_print_escape_sequences(tmp_path: Path, capsys) -
     assert run_command.run(args(bad)) == 2
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\\x1b[31mevil.csv" in err
+
+
+@pytest.mark.parametrize("out", ["/proc/no-such-folder", "file-in-the-way/out"])
+def test_an_out_folder_that_cannot_be_written_is_refused_before_anything_runs(
+    tmp_path: Path, capsys, out: str
+) -> None:
+    cities = tmp_path / "c.csv"
+    cities.write_text("city\nSydney\n")
+    (tmp_path / "file-in-the-way").write_text("a file, not a folder")
+    target = out if out.startswith("/") else str(tmp_path / out)
+    assert run_command.run(args(cities, out=target)) == 2
+    err = capsys.readouterr().err
+    assert "raincast run: error: cannot write the results to" in err
+    assert "Traceback" not in err
+
+
+def test_a_symbolic_link_planted_in_the_out_folder_is_refused_not_followed(
+    tmp_path: Path, capsys
+) -> None:
+    cities = tmp_path / "c.csv"
+    cities.write_text("city\nSydney\n")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    out = tmp_path / "out"
+    (out / "cities").mkdir(parents=True)
+    (out / "cities" / "00000-sydney.json").symlink_to(victim)
+    assert run_command.run(args(cities, out=str(out), run_id="planted")) == 1
+    err = capsys.readouterr().err
+    assert "refusing to write" in err and "symbolic link" in err
+    assert "Traceback" not in err
+    assert victim.read_text() == "keep me"

@@ -106,9 +106,29 @@ def run(args: argparse.Namespace) -> int:
         print(f"raincast run: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     out_dir = Path(args.out) if args.out else Path("out") / given.run_id
+    try:
+        check_writable(out_dir)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        print(
+            f"raincast run: error: cannot write the results to {printable(str(out_dir))}: "
+            f"{printable(reason)}",
+            file=sys.stderr,
+        )
+        return 2
     return execute(
         given.request, given.cities, given.data, given.filename, template, out_dir, args.workers
     )
+
+
+def check_writable(out_dir: Path) -> None:
+    """Makes ``out_dir`` (and its parents) and writes and removes a file in it, so a folder
+    the results cannot go to is refused before the run, not after it (OSError)."""
+    import tempfile
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".raincast-write-check-"):
+        pass
 
 
 def _request(args: argparse.Namespace) -> RunInput:
@@ -252,9 +272,17 @@ def execute(
             if owned:  # no more invocations: the environments exit while results are copied
                 closing = threading.Thread(target=runtime.lambdas.close, name="raincast-close")
                 closing.start()
-            summary, copied = save_results(
-                s3, results_bucket, run_id, out_dir, result, err, writer, copier.copied
-            )
+            try:
+                summary, copied = save_results(
+                    s3, results_bucket, run_id, out_dir, result, err, writer, copier.copied
+                )
+            except ResultWriterError as exc:
+                print(
+                    f"raincast run: error: the results could not be written to "
+                    f"{printable(str(out_dir))}: {printable(str(exc))}",
+                    file=err,
+                )
+                return 1
         finally:
             if copier is not None:
                 copier.stop()

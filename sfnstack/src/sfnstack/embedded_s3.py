@@ -23,10 +23,10 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
-from sfnstack.http_front import HttpFront
-from sfnstack.s3_fast_path import ObjectFastPath
+from sfnstack.http_front import HttpFront, wsgi_environ
+from sfnstack.s3_fast_path import ObjectFastPath, answer
 
 FAKE_CREDENTIALS = {
     "aws_access_key_id": "testing",
@@ -161,7 +161,8 @@ def _s3_server(listening: socket.socket, counter: RequestCounter | None = None) 
 
 class InProcessS3:
     """A boto3 ``before-send`` handler that answers a client's S3 requests to ``endpoint_url``
-    with moto's S3 backend in this process, through moto's own dispatch (the URL patterns
+    with moto's S3 backend in this process: plain object reads and writes as the server's
+    ``ObjectFastPath`` answers them, the rest through moto's own dispatch (the URL patterns
     and response classes ``mock_aws`` uses), so a request costs no socket, no HTTP server
     thread and no Flask app. What boto3 sends and parses is unchanged (the same signed
     request, the same XML back, the same ``ClientError``s). ``counter`` counts each request
@@ -212,6 +213,9 @@ class InProcessS3:
                 "x-amz-copy-source" in request.headers,
                 size,
             )
+        fast = self._fast_answer(request, parts)
+        if fast is not None:
+            return fast
         request.url = self._AWS_BASE + url[len(self.endpoint_url) :]
         clean = self._AWS_BASE + parts.path
         for pattern, handler in self._routes:
@@ -225,6 +229,49 @@ class InProcessS3:
                 status, headers, body = response
                 return AWSResponse(url, status, headers, MockRawResponse(body))
         raise RuntimeError(f"moto has no S3 route for {url}")
+
+    def _fast_answer(self, request: Any, parts: SplitResult) -> Any | None:
+        """``s3_fast_path.answer``'s response to the request, if it answers it."""
+        from botocore.awsrequest import AWSResponse
+        from moto.core.botocore_stubber import MockRawResponse
+
+        body = _body_bytes(request.body)
+        if body is None:
+            return None
+        headers = [(name, _text(value)) for name, value in request.headers.items()]
+        if "Host" not in request.headers:  # urllib3 would add it
+            headers.append(("Host", parts.netloc))
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        server = (parts.hostname or "127.0.0.1", str(parts.port or 80))
+        answered = answer(wsgi_environ(request.method, target, headers, body, server=server))
+        if answered is None:
+            return None
+        status, response_headers, content = answered
+        return AWSResponse(
+            request.url,
+            int(status.split(" ", 1)[0]),
+            dict(response_headers),
+            MockRawResponse(content),
+        )
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def _body_bytes(body: Any) -> bytes | None:
+    """A botocore request's body as bytes (a seekable stream is read and put back where it
+    was), or None for a body that is neither (a chunked or unseekable stream)."""
+    if body is None:
+        return b""
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    if hasattr(body, "read") and hasattr(body, "seek") and hasattr(body, "tell"):
+        position = body.tell()
+        data = body.read()
+        body.seek(position)
+        return data if isinstance(data, bytes) else None
+    return None
 
 
 class LocalS3:

@@ -32,7 +32,7 @@ from urllib.parse import unquote_to_bytes
 
 log = logging.getLogger("sfnstack.http_front")
 
-__all__ = ["HttpFront"]
+__all__ = ["HttpFront", "wsgi_environ"]
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -190,72 +190,20 @@ class HttpFront:
             body = reader.read(length) if length else b""
             if len(body) != length:
                 return False  # the client closed mid-body
-        environ = self._environ(method, target, version, headers, body, address)
+        environ = wsgi_environ(
+            method,
+            target,
+            headers,
+            body,
+            server=(self.server_name, self.server_port),
+            protocol=version,
+            remote=address if isinstance(address, tuple) else ("127.0.0.1", 0),
+        )
         status, response_headers, chunks = self._call_app(environ)
         self._send(connection, method, status, response_headers, chunks, keep_alive)
         if log.isEnabledFor(logging.INFO):
             log.info('%s "%s %s" %s', environ["REMOTE_ADDR"], method, target, status)
         return keep_alive
-
-    def _environ(
-        self,
-        method: str,
-        target: str,
-        version: str,
-        headers: list[tuple[str, str]],
-        body: bytes,
-        address: Any,
-    ) -> dict[str, Any]:
-        path, _, query = target.partition("?")
-        if "://" in path:  # absolute-form target: the path is what follows the authority
-            path = "/" + path.split("://", 1)[1].partition("/")[2]
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": method,
-            "SCRIPT_NAME": "",
-            # as werkzeug: percent-decoded bytes, as latin-1 text (the WSGI convention)
-            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
-            "QUERY_STRING": query,
-            "REQUEST_URI": target,
-            "RAW_URI": target,
-            "SERVER_NAME": self.server_name,
-            "SERVER_PORT": self.server_port,
-            "SERVER_PROTOCOL": version,
-            "REMOTE_ADDR": address[0] if isinstance(address, tuple) else "127.0.0.1",
-            "REMOTE_PORT": address[1] if isinstance(address, tuple) else 0,
-            "CONTENT_LENGTH": str(len(body)),
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": True,
-            "wsgi.multiprocess": False,
-            "wsgi.run_once": False,
-        }
-        preserved: dict[str, str] = {}
-        dashed: set[str] = set()
-        for name, value in headers:
-            key = name.upper().replace("-", "_")
-            if "_" in name:
-                # WSGI cannot tell X_Foo from X-Foo: only metadata names keep theirs
-                if not name.lower().startswith("x-amz-meta-"):
-                    continue
-                key = "HTTP_" + key
-                if key in dashed:
-                    continue
-                preserved.setdefault(key, name)
-            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-                if key == "CONTENT_TYPE":
-                    environ[key] = value
-                continue
-            else:
-                key = "HTTP_" + key
-                dashed.add(key)
-                if key in preserved:  # a dashed name wins over an underscored one
-                    del preserved[key]
-                    environ.pop(key, None)
-            environ[key] = f"{environ[key]},{value}" if key in environ else value
-        environ[_PRESERVED_NAMES_KEY] = preserved
-        return environ
 
     def _call_app(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], list[bytes]]:
         started: list[Any] = []
@@ -334,6 +282,70 @@ class HttpFront:
         )
         with contextlib.suppress(OSError):
             connection.sendall(head.encode("latin-1") + body)
+
+
+def wsgi_environ(
+    method: str,
+    target: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    *,
+    server: tuple[str, str],
+    protocol: str = "HTTP/1.1",
+    remote: tuple[str, int] = ("127.0.0.1", 0),
+) -> dict[str, Any]:
+    """The WSGI environ of a request (``target``: its path and query as sent), as
+    werkzeug's server builds it, with moto's server's record of metadata header names."""
+    path, _, query = target.partition("?")
+    if "://" in path:  # absolute-form target: the path is what follows the authority
+        path = "/" + path.split("://", 1)[1].partition("/")[2]
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        # as werkzeug: percent-decoded bytes, as latin-1 text (the WSGI convention)
+        "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+        "QUERY_STRING": query,
+        "REQUEST_URI": target,
+        "RAW_URI": target,
+        "SERVER_NAME": server[0],
+        "SERVER_PORT": server[1],
+        "SERVER_PROTOCOL": protocol,
+        "REMOTE_ADDR": remote[0],
+        "REMOTE_PORT": remote[1],
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    preserved: dict[str, str] = {}
+    dashed: set[str] = set()
+    for name, value in headers:
+        key = name.upper().replace("-", "_")
+        if "_" in name:
+            # WSGI cannot tell X_Foo from X-Foo: only metadata names keep theirs
+            if not name.lower().startswith("x-amz-meta-"):
+                continue
+            key = "HTTP_" + key
+            if key in dashed:
+                continue
+            preserved.setdefault(key, name)
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if key == "CONTENT_TYPE":
+                environ[key] = value
+            continue
+        else:
+            key = "HTTP_" + key
+            dashed.add(key)
+            if key in preserved:  # a dashed name wins over an underscored one
+                del preserved[key]
+                environ.pop(key, None)
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    environ[_PRESERVED_NAMES_KEY] = preserved
+    return environ
 
 
 def _read_headers(reader: Any) -> list[tuple[str, str]]:

@@ -4,7 +4,8 @@ moto's own dispatch of an S3 request (Flask's request and response, then ``S3Res
 URL routing, body and query parsing, its authorization checks) costs 0.5-0.8 ms of a local
 request on the 2-core development machine, against about 20 us for the backend call itself.
 ``ObjectFastPath`` wraps the WSGI app that serves S3 (moto's) and answers the three
-requests a workload makes by the thousand with moto's backend and moto's own pieces
+requests a workload makes by the thousand (``answer``, which ``InProcessS3`` calls too,
+with the WSGI environ of a boto3 request) with moto's backend and moto's own pieces
 (``FakeKey.response_dict``, ``metadata_from_headers``, the backend's ``put_object``): the
 same status, headers and body as moto's dispatch gives for them, which the differential
 tests check request by request.
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["ObjectFastPath"]
+__all__ = ["FastResponse", "ObjectFastPath", "answer"]
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -93,73 +94,72 @@ _ACCESS_KEY = re.compile(r"AWS.*(?P<access_key>(?<![A-Z0-9])[A-Z0-9]{20}(?![A-Z0
 
 
 class ObjectFastPath:
-    """WSGI middleware: plain PutObject / GetObject / HeadObject from moto's backend,
-    every other request to ``app``. ``answered`` counts the requests it answered."""
+    """WSGI middleware: plain PutObject / GetObject / HeadObject from moto's backend
+    (``answer``), every other request to ``app``. ``answered`` counts the requests it
+    answered."""
 
     def __init__(self, app: WsgiApp) -> None:
-        from moto import settings
-
         self.app = app
         self.answered = 0
-        # moto's IAM checks (INITIAL_NO_AUTH_ACTION_COUNT) run in its dispatch only
-        self._enabled = math.isinf(settings.INITIAL_NO_AUTH_ACTION_COUNT)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if self._enabled:
-            response = self._answer(environ)
-            if response is not None:
-                self.answered += 1
-                status, headers, body = response
-                start_response(status, headers)
-                return [body]
-        return self.app(environ, start_response)
+        response = answer(environ)
+        if response is None:
+            return self.app(environ, start_response)
+        self.answered += 1
+        status, headers, body = response
+        start_response(status, headers)
+        return [body]
 
-    def _answer(self, environ: Environ) -> tuple[str, list[tuple[str, str]], bytes] | None:
-        method = environ.get("REQUEST_METHOD")
-        if method == "PUT":
-            allowed = _PUT_HEADERS
-        elif method in ("GET", "HEAD"):
-            allowed = _READ_HEADERS
-        else:
-            return None
-        if environ.get("QUERY_STRING", "") not in _PLAIN_QUERIES:
-            return None
-        for name in environ:
-            if (
-                (name.startswith("HTTP_") or name.startswith("CONTENT_"))
-                and name not in allowed
-                and not (method == "PUT" and name.startswith("HTTP_X_AMZ_META_"))
-            ):
-                return None
-        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-        if scope is None or environ.get("HTTP_X_AMZ_CONTENT_SHA256", "").startswith("STREAMING"):
-            return None
-        raw = environ.get("RAW_URI") or ""
-        if not raw.startswith("/") or raw.startswith("//"):
-            return None
-        bucket_name, _, quoted_key = raw.split("?", 1)[0][1:].partition("/")
-        if not quoted_key or not _BUCKET_NAME.fullmatch(bucket_name):
-            return None
-        if not _PATH_STYLE_HOST.match(environ.get("HTTP_HOST", "")):
-            return None
-        backend = _backend(environ, scope.group(1))
-        if backend is None:
-            return None
-        bucket = backend.buckets.get(bucket_name)
+
+FastResponse = tuple[str, list[tuple[str, str]], bytes]  # WSGI status, headers, body
+
+
+def answer(environ: Environ) -> FastResponse | None:
+    """The response moto's dispatch would give a plain PutObject / GetObject / HeadObject
+    (the WSGI environ of one), or None for any other request."""
+    from moto import settings
+
+    if not math.isinf(settings.INITIAL_NO_AUTH_ACTION_COUNT):
+        return None  # moto's IAM checks run in its dispatch only
+    method = environ.get("REQUEST_METHOD")
+    if method == "PUT":
+        allowed = _PUT_HEADERS
+    elif method in ("GET", "HEAD"):
+        allowed = _READ_HEADERS
+    else:
+        return None
+    if environ.get("QUERY_STRING", "") not in _PLAIN_QUERIES:
+        return None
+    for name in environ:
         if (
-            bucket is None
-            or bucket.policy is not None
-            or bucket.logging
-            or bucket.object_lock_enabled
+            (name.startswith("HTTP_") or name.startswith("CONTENT_"))
+            and name not in allowed
+            and not (method == "PUT" and name.startswith("HTTP_X_AMZ_META_"))
         ):
             return None
-        key_name = unquote(quoted_key)
-        if method == "PUT":
-            return _put_object(backend, bucket, key_name, environ)
-        return _read_object(backend, bucket, key_name, environ, method == "HEAD")
+    scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if scope is None or environ.get("HTTP_X_AMZ_CONTENT_SHA256", "").startswith("STREAMING"):
+        return None
+    raw = environ.get("RAW_URI") or ""
+    if not raw.startswith("/") or raw.startswith("//"):
+        return None
+    bucket_name, _, quoted_key = raw.split("?", 1)[0][1:].partition("/")
+    if not quoted_key or not _BUCKET_NAME.fullmatch(bucket_name):
+        return None
+    if not _PATH_STYLE_HOST.match(environ.get("HTTP_HOST", "")):
+        return None
+    backend = _backend(environ, scope.group(1))
+    bucket = backend.buckets.get(bucket_name)
+    if bucket is None or bucket.policy is not None or bucket.logging or bucket.object_lock_enabled:
+        return None
+    key_name = unquote(quoted_key)
+    if method == "PUT":
+        return _put_object(backend, bucket, key_name, environ)
+    return _read_object(bucket, key_name, environ, method == "HEAD")
 
 
-def _backend(environ: Environ, region: str) -> Any | None:
+def _backend(environ: Environ, region: str) -> Any:
     """moto's S3 backend for the request's account (as moto's dispatch finds it: the
     ``MOTO_ACCOUNT_ID`` variable, else the account of the signing access key)."""
     from moto.iam.models import get_account_id_from
@@ -188,9 +188,7 @@ def _metadata_headers(environ: Environ) -> dict[str, str]:
     return headers
 
 
-def _response(
-    status: str, headers: dict[str, Any], body: bytes
-) -> tuple[str, list[tuple[str, str]], bytes]:
+def _response(status: str, headers: dict[str, Any], body: bytes) -> FastResponse:
     """What moto's dispatch adds to every S3 response (``_send_response`` and the Flask
     response it becomes), around the headers of the operation."""
     from moto.core.mime_types import APP_XML
@@ -209,9 +207,7 @@ def _response(
     return status, pairs, body
 
 
-def _put_object(
-    backend: Any, bucket: Any, key_name: str, environ: Environ
-) -> tuple[str, list[tuple[str, str]], bytes] | None:
+def _put_object(backend: Any, bucket: Any, key_name: str, environ: Environ) -> FastResponse | None:
     """moto's ``S3Response.put_object`` for a request without ACL, tagging, encryption,
     storage class, object lock, conditions or website redirect."""
     from moto.s3.utils import compute_checksum, metadata_from_headers
@@ -257,9 +253,7 @@ def _put_object(
     return _response("200 OK", response_headers, b"")
 
 
-def _read_object(
-    backend: Any, bucket: Any, key_name: str, environ: Environ, head: bool
-) -> tuple[str, list[tuple[str, str]], bytes] | None:
+def _read_object(bucket: Any, key_name: str, environ: Environ, head: bool) -> FastResponse | None:
     """moto's ``S3Response.get_object`` / ``head_object`` for the current version of an
     object that exists, without conditions, Range, part number or header overrides."""
     from moto.s3.models import FakeKey

@@ -348,3 +348,44 @@ def test_an_unsigned_or_virtual_hosted_request_is_left_to_moto(pair: _Pair) -> N
     assert connection.getresponse().read() == b"raw"
     connection.close()
     assert pair.fast.answered == before
+
+
+def test_in_process_clients_get_the_fast_path_s_answers(pair: _Pair) -> None:
+    """InProcessS3 answers plain object requests with the same ``answer`` (no moto route
+    taken), and what boto3 parses from them is what it parses over HTTP."""
+    from sfnstack.embedded_s3 import InProcessS3
+
+    _create(pair, "inproc")
+    fast_bucket, _ = pair.bucket("inproc")
+    endpoint = "http://127.0.0.1:9"  # never connected to
+    in_process = InProcessS3(endpoint)
+    routes, in_process._routes = in_process._routes, []  # a request moto would route raises
+    client = in_process.attach(s3_client(endpoint))
+    responses = _Responses(client)
+    put = client.put_object(
+        Bucket=fast_bucket, Key="i/k.json", Body=BODY, ContentType="application/json",
+        Metadata={"my_key": "1"},
+    )  # fmt: skip
+    in_process_put = _normalized(responses.last, fast_bucket)
+    pair.fast_client.put_object(
+        Bucket=fast_bucket, Key="i/k.json", Body=BODY, ContentType="application/json",
+        Metadata={"my_key": "1"},
+    )  # fmt: skip
+    assert in_process_put == _normalized(pair.fast_responses.last, fast_bucket)
+    for call in (
+        lambda c: c.get_object(Bucket=fast_bucket, Key="i/k.json"),
+        lambda c: c.head_object(Bucket=fast_bucket, Key="i/k.json", ChecksumMode="ENABLED"),
+    ):
+        parsed = call(client)
+        in_process_response = _normalized(responses.last, fast_bucket)
+        over_http = call(pair.fast_client)
+        assert in_process_response == _normalized(pair.fast_responses.last, fast_bucket)
+        for parsed_response in (parsed, over_http):
+            parsed_response.pop("ResponseMetadata")
+            parsed_response.pop("Body", None)
+        assert parsed == over_http
+    assert put["ETag"] == f'"{hashlib.md5(BODY).hexdigest()}"'
+    in_process._routes = routes  # and the rest goes to moto's dispatch
+    with pytest.raises(ClientError) as missing:
+        client.get_object(Bucket=fast_bucket, Key="nothing")
+    assert missing.value.response["Error"]["Code"] == "NoSuchKey"

@@ -191,7 +191,9 @@ def test_pending_writes_are_written_once_each_in_order_and_on_close() -> None:
     # does not stop the others
     assert written == [("b", "first"), ("b", "second"), ("b", "third")]
     pending.add("b", "last")
+    assert len(pending) <= 1
     pending.close()  # writes what is pending
+    assert len(pending) == 0
     assert written[-1] == ("b", "last")
     pending.add("b", "after-close")  # written at once: no writer any more
     assert written[-1] == ("b", "after-close")

@@ -97,6 +97,9 @@ class S3Endpoint:
 
     def close(self) -> None:
         """Write the object changes still pending, and stop the writer."""
+        waiting = len(self.pending)
+        if waiting:
+            log.info("writing %d object change(s) to %s", waiting, self.data.root)
         self.pending.close()
 
     def _write_key(self, bucket: str, key: str) -> None:
@@ -344,6 +347,11 @@ class PendingWrites:
                 return
             self._pending[(bucket, key)] = None
             self._changed.notify_all()
+
+    def __len__(self) -> int:
+        """Keys waiting to be written."""
+        with self._changed:
+            return len(self._pending)
 
     def flush(self) -> None:
         """Wait until every key added so far is written."""

@@ -79,6 +79,7 @@ class HttpFront:
         self.server_port = str(port)
         self._date = _Date()
         self._stopping = False
+        self._serving = False
         self._stopped = threading.Event()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._connections: set[socket.socket] = set()
@@ -86,6 +87,7 @@ class HttpFront:
 
     # ------------------------------------------------------------------ lifecycle
     def serve_forever(self) -> None:
+        self._serving = True
         selector = selectors.DefaultSelector()
         selector.register(self.socket, selectors.EVENT_READ)
         selector.register(self._wake_reader, selectors.EVENT_READ)
@@ -113,7 +115,8 @@ class HttpFront:
         self._stopping = True
         with contextlib.suppress(OSError):
             self._wake_writer.send(b"x")
-        self._stopped.wait(5)
+        if self._serving:  # (one that starts from now on returns at once)
+            self._stopped.wait(5)
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:

@@ -199,3 +199,17 @@ def test_the_environ_is_what_a_wsgi_app_reads() -> None:
         "content_type": "text/plain",
         "url": f"http://127.0.0.1:{port}/p/q?a=1&b=",
     }
+
+
+def test_shutdown_before_serving_does_not_wait() -> None:
+    import time
+
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(16)
+    server = HttpFront(listening, _echo)
+    started = time.perf_counter()
+    server.shutdown()
+    server.serve_forever()  # returns at once: it was stopped
+    server.server_close()
+    assert time.perf_counter() - started < 1

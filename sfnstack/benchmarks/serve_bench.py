@@ -1,33 +1,46 @@
-"""sfnstack serve: what the persistence layer costs and how fast triggers react.
+"""sfnstack serve and the embedded S3 endpoint: request latency, triggers, restart, memory.
 
-Starts ``sfnstack serve`` (fixture stack, tests/fixtures/serve) as a separate process and
-measures, with boto3 as a user would:
+Measures, with boto3 as a user would, each server in a process of its own:
 
-- PutObject / GetObject latency for small objects through the persisting S3 endpoint, next to
-  moto's plain S3 server (no persistence) as the baseline;
-- upload-to-execution latency: PutObject under incoming/ until ListExecutions shows it;
-- StartExecution -> SUCCEEDED round trip of the fixture's one-task machine;
-- restart time with N objects and executions on disk;
-- the server's memory (RSS) after N executions, per execution: with ``--compare REV`` also
-  for the sfnstack of git revision REV (its ``sfnstack/src``, run the same way), side by
-  side.
+- PutObject / GetObject medians for small objects against, taking turns within each of
+  ``--rounds`` rounds: a trivial keep-alive server answering canned responses (what boto3
+  costs by itself: the floor), moto's own server (werkzeug and moto's Flask app: what the
+  embedded endpoint was), the embedded endpoint that ``raincast run`` starts (LocalS3), and
+  ``sfnstack serve``'s persisting endpoint (fixture stack, tests/fixtures/serve); with
+  ``--compare REV`` also serve as of git revision REV (its ``sfnstack/src``). Each row says
+  what the endpoint adds to the floor;
+- upload-to-execution latency: PutObject under incoming/ until ListExecutions shows it,
+  and the StartExecution -> closed round trip of the fixture's one-task machine (serve and
+  serve @REV taking turns);
+- restart time with the objects and executions on disk;
+- with ``--rss-executions N``: the server's memory (RSS) after N executions, per execution,
+  also for REV with ``--compare REV``.
 
-    python benchmarks/serve_bench.py [--objects 300] [--rss-executions 300 --compare main]
+    python benchmarks/serve_bench.py [--objects 300 --rounds 3] [--compare main]
+    python benchmarks/serve_bench.py --rss-executions 300 --compare main
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import io
+import os
+import socket
+import socketserver
 import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import uuid
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "fixtures" / "serve"))
@@ -44,7 +57,7 @@ def _ms(samples: list[float]) -> str:
 
 def _put_get(s3: object, bucket: str, count: int) -> tuple[list[float], list[float]]:
     puts, gets = [], []
-    body = b'{"city": "Sydney", "probability": 0.42}' * 10
+    body = _BODY
     for i in range(count):
         key = f"bench/{i:05d}.json"
         start = time.perf_counter()
@@ -54,30 +67,6 @@ def _put_get(s3: object, bucket: str, count: int) -> tuple[list[float], list[flo
         s3.get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[attr-defined]
         gets.append(time.perf_counter() - start)
     return puts, gets
-
-
-def _moto_baseline(count: int) -> tuple[list[float], list[float]]:
-    import logging
-
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=f"http://{host}:{port}",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            region_name="us-east-1",
-        )
-        s3.create_bucket(Bucket="baseline")
-        return _put_get(s3, "baseline", count)
-    finally:
-        server.stop()
 
 
 def _rss_mb(pid: int) -> float:
@@ -166,73 +155,260 @@ def memory(executions: int, compare: str | None) -> None:
                 )
 
 
+class _FloorHandler(socketserver.StreamRequestHandler):
+    """Answers every request at once, over keep-alive, with the headers moto answers a
+    PutObject / GetObject of ``_BODY`` with (ETag, Last-Modified, CRC32 checksum, ...):
+    what boto3 costs by itself (signing, sending, parsing the same response)."""
+
+    def handle(self) -> None:
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            method = line.split(b" ", 1)[0]
+            length, expect = 0, False
+            while (header := self.rfile.readline()) not in (b"\r\n", b""):
+                name, _, value = header.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+                elif name.lower() == b"expect":  # boto3 waits for this before a PUT's body
+                    expect = value.strip().lower() == b"100-continue"
+            if length:
+                if expect:
+                    self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.rfile.read(length)
+            body = _BODY if method == b"GET" else b""
+            headers = _GET_HEADERS if method == b"GET" else _PUT_HEADERS
+            self.wfile.write(
+                b"HTTP/1.1 200 OK\r\n" + headers
+                + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )  # fmt: skip
+
+
+_BODY = b'{"city": "Sydney", "probability": 0.42}' * 10
+_PUT_HEADERS = (
+    f'ETag: "{hashlib.md5(_BODY).hexdigest()}"\r\n'
+    "Last-Modified: Wed, 02 Dec 2026 07:00:00 GMT\r\n"
+    f"x-amz-checksum-crc32: {base64.b64encode(zlib.crc32(_BODY).to_bytes(4, 'big')).decode()}\r\n"
+    "x-amz-sdk-checksum-algorithm: CRC32\r\n"
+    "x-amzn-requestid: 64aTYRPgB8pRmaP7xGWiQqmdTxSJXuOAcq6KlvOSaOJpAdzGGwtw\r\n"
+    "Date: Wed, 02 Dec 2026 07:00:00 GMT\r\n"
+).encode()
+_GET_HEADERS = _PUT_HEADERS + b"Content-Type: binary/octet-stream\r\nAccept-Ranges: bytes\r\n"
+
+
+def _serve_one(kind: str) -> int:
+    """Serve one endpoint in this process (the benchmark's child): prints its port, then
+    serves until stdin closes."""
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(128)
+    server: Any
+    if kind == "floor":
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        server = socketserver.ThreadingTCPServer(
+            listening.getsockname(), _FloorHandler, bind_and_activate=False
+        )
+        server.socket.close()
+        server.socket = listening
+        server.daemon_threads = True
+    elif kind == "moto":  # ThreadedMotoServer's app and server, without its log lines
+        from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        class QuietHandler(MotoRequestHandler):
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
+                pass
+
+        host, port = listening.getsockname()
+        app = DomainDispatcherApplication(create_backend_app)
+        server = make_server(
+            host, port, app, threaded=True, request_handler=QuietHandler, fd=listening.fileno()
+        )
+    else:  # the embedded endpoint, as `raincast run` starts it
+        from sfnstack.embedded_s3 import RequestCounter, _s3_server
+
+        server = _s3_server(listening, RequestCounter(lambda environ, start_response: []))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(listening.getsockname()[1], flush=True)
+    sys.stdin.read()
+    return 0
+
+
+class _Endpoint:
+    """A child process serving one kind of endpoint (``_serve_one``)."""
+
+    def __init__(self, kind: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve-one", kind],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        )
+        assert self.process.stdout is not None
+        port = int(self.process.stdout.readline())
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(30)
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def _range(values: list[float]) -> str:
+    return f"{min(values) * 1000:5.2f}-{max(values) * 1000:5.2f} ms"
+
+
+def requests_side_by_side(rows: list[tuple[str, str]], objects: int, rounds: int) -> None:
+    """PutObject / GetObject medians of the same boto3 calls against each endpoint, the
+    endpoints taking turns within each round; the first row is the trivial server, so each
+    row's excess over it is the endpoint's own time."""
+    from sfnstack.embedded_s3 import s3_client
+
+    clients = [s3_client(url) for _, url in rows]
+    for client in clients:
+        client.create_bucket(Bucket="bench-objects")
+    medians: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label, _ in rows}
+    width = max(len(label) for label, _ in rows)
+    for round_number in range(1, rounds + 1):
+        print(f"round {round_number} ({_load()})")
+        floor_put = floor_get = 0.0
+        for (label, _), client in zip(rows, clients, strict=True):
+            puts, gets = _put_get(client, "bench-objects", objects)
+            put, get = statistics.median(puts), statistics.median(gets)
+            if label == rows[0][0]:
+                floor_put, floor_get = put, get
+            medians[label][0].append(put - floor_put)
+            medians[label][1].append(get - floor_get)
+            print(
+                f"  {label:<{width}}  PutObject {_ms(puts)}  GetObject {_ms(gets)}"
+                + (
+                    ""
+                    if label == rows[0][0]
+                    else f"  (adds {(put - floor_put) * 1000:5.2f} / {(get - floor_get) * 1000:5.2f} ms)"
+                )
+            )
+            if label == rows[0][0]:
+                medians[label][0][-1], medians[label][1][-1] = put, get
+    print(f"over {rounds} rounds of {objects} objects of {len(_BODY)} B (median per round):")
+    label = rows[0][0]
+    puts, gets = medians[label]
+    print(f"  {label:<{width}}  PutObject {_range(puts)}  GetObject {_range(gets)}  = boto3 alone")
+    for label, _ in rows[1:]:
+        puts, gets = medians[label]
+        print(f"  {label:<{width}}  PutObject adds {_range(puts)}  GetObject adds {_range(gets)}")
+
+
+def _upload_to_execution(server: ServeProcess) -> tuple[float, float]:
+    """(PutObject under incoming/ until ListExecutions shows its execution, StartExecution
+    until the execution closed) for the fixture's machine, once."""
+    s3, sfn = server.s3(), server.sfn()
+    buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    input_bucket = next(b for b in buckets if "input" in b)
+    sm_arn = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    key = f"incoming/bench-{uuid.uuid4().hex[:10]}.json"
+    start = time.perf_counter()
+    s3.put_object(Bucket=input_bucket, Key=key, Body=b'["Sydney"]')
+
+    def started_for() -> bool:
+        executions = sfn.list_executions(stateMachineArn=sm_arn, maxResults=5)["executions"]
+        for execution in executions:
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            if key in described["input"]:
+                return True
+        return False
+
+    wait_until(started_for, 30, "the upload's execution", interval=0.002)
+    trigger = time.perf_counter() - start
+    start = time.perf_counter()
+    run = sfn.start_execution(stateMachineArn=sm_arn, input='{"cities": ["Perth"]}')
+    wait_until(
+        lambda: sfn.describe_execution(executionArn=run["executionArn"])["status"] != "RUNNING",
+        60,
+        "the execution",
+        interval=0.002,
+    )
+    return trigger, time.perf_counter() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--objects", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--executions", type=int, default=20)
     parser.add_argument("--rss-executions", type=int, default=0, help="measure memory only")
-    parser.add_argument("--compare", metavar="REV", help="also measure memory at git REV")
+    parser.add_argument(
+        "--compare",
+        metavar="REV",
+        help="also run serve (or, with --rss-executions, measure memory) at git REV",
+    )
+    parser.add_argument(
+        "--serve-one", choices=["floor", "moto", "embedded"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
+    if args.serve_one:
+        return _serve_one(args.serve_one)
     if args.rss_executions:
         memory(args.rss_executions, args.compare)
         return 0
 
+    print(f"start: {_load()}")
+    template = REPO / "tests" / "fixtures" / "serve" / "template.yaml"
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
-        server = ServeProcess(
-            data_dir, REPO / "tests" / "fixtures" / "serve" / "template.yaml", "--no-schedule"
-        )
-        started = time.perf_counter()
-        server.start()
-        print(f"first start (empty data dir):       {time.perf_counter() - started:6.2f} s")
-        try:
-            s3, sfn = server.s3(), server.sfn()
-            buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
-            input_bucket = next(b for b in buckets if "input" in b)
-            results_bucket = next(b for b in buckets if "result" in b)
-            puts, gets = _put_get(s3, results_bucket, args.objects)
-            print(f"PutObject, persisted ({args.objects}x 400 B):  {_ms(puts)}")
-            print(f"GetObject                         : {_ms(gets)}")
-
-            sm_arn = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
-            trigger, round_trip = [], []
-            for i in range(args.executions):
-                key = f"incoming/bench-{i}-{uuid.uuid4().hex[:6]}.json"
-                start = time.perf_counter()
-                s3.put_object(Bucket=input_bucket, Key=key, Body=b'["Sydney"]')
-
-                def started_for(key: str = key) -> bool:
-                    executions = sfn.list_executions(stateMachineArn=sm_arn, maxResults=5)[
-                        "executions"
-                    ]
-                    for execution in executions:
-                        described = sfn.describe_execution(executionArn=execution["executionArn"])
-                        if key in described["input"]:
-                            return True
-                    return False
-
-                wait_until(started_for, 30, "the upload's execution", interval=0.002)
-                trigger.append(time.perf_counter() - start)
-
-                start = time.perf_counter()
-                run = sfn.start_execution(stateMachineArn=sm_arn, input='{"cities": ["Perth"]}')
-                wait_until(
-                    lambda arn=run["executionArn"]: (
-                        sfn.describe_execution(executionArn=arn)["status"] != "RUNNING"
+        serves = [("serve, persisted", ServeProcess(data_dir, template, "--no-schedule"))]
+        if args.compare:
+            source = _extract(args.compare, Path(tmp) / "compare")
+            serves.append(
+                (
+                    f"serve @{args.compare}, persisted",
+                    ServeProcess(
+                        Path(tmp) / "compare-data", template, "--no-schedule", python_path=[source]
                     ),
-                    60,
-                    "the execution",
-                    interval=0.002,
                 )
-                round_trip.append(time.perf_counter() - start)
-            print(f"upload -> execution listed ({args.executions}x): {_ms(trigger)}")
-            print(f"StartExecution -> closed ({args.executions}x):   {_ms(round_trip)}")
-        finally:
-            server.stop()
+            )
+        endpoints = [_Endpoint(kind) for kind in ("floor", "moto", "embedded")]
+        try:
+            for label, server in serves:
+                started = time.perf_counter()
+                server.start()
+                print(
+                    f"{label}: first start (empty data dir) {time.perf_counter() - started:6.2f} s"
+                )
+            rows = [
+                ("trivial keep-alive server", endpoints[0].url),
+                ("moto's server (werkzeug)", endpoints[1].url),
+                ("embedded endpoint (LocalS3)", endpoints[2].url),
+                *((label, server.endpoint) for label, server in serves),
+            ]
+            requests_side_by_side(rows, args.objects, args.rounds)
 
-        restarted = ServeProcess(
-            data_dir, REPO / "tests" / "fixtures" / "serve" / "template.yaml", "--no-schedule"
-        )
+            timings: dict[str, tuple[list[float], list[float]]] = {
+                label: ([], []) for label, _ in serves
+            }
+            for _ in range(args.executions):
+                for label, server in serves:
+                    trigger, round_trip = _upload_to_execution(server)
+                    timings[label][0].append(trigger)
+                    timings[label][1].append(round_trip)
+            for label, (triggers, round_trips) in timings.items():
+                print(f"{label}: upload -> execution listed ({args.executions}x): {_ms(triggers)}")
+                print(
+                    f"{label}: StartExecution -> closed ({args.executions}x):   {_ms(round_trips)}"
+                )
+        finally:
+            for endpoint in endpoints:
+                endpoint.stop()
+            for _, server in serves:
+                if server.process is not None:
+                    server.stop()
+
+        restarted = ServeProcess(data_dir, template, "--no-schedule")
         started = time.perf_counter()
         restarted.start()
         elapsed = time.perf_counter() - started
@@ -240,10 +416,7 @@ def main() -> int:
         runs = len(list((data_dir / "executions").glob("*.json")))
         print(f"restart with {count} objects, {runs} executions: {elapsed:6.2f} s")
         restarted.stop()
-
-    puts, gets = _moto_baseline(args.objects)
-    print(f"baseline: moto server, no persistence, PutObject: {_ms(puts)}")
-    print(f"baseline: moto server, no persistence, GetObject: {_ms(gets)}")
+    print(f"end: {_load()}")
     return 0
 
 

@@ -1,15 +1,19 @@
-"""The embedded S3 endpoint: moto's server on 127.0.0.1 (a free port), or an endpoint that
-is already running (``sfnstack serve`` provides one). State machines' ItemReader and
+"""The embedded S3 endpoint: moto's server app on 127.0.0.1 (a free port), or an endpoint
+that is already running (``sfnstack serve`` provides one). State machines' ItemReader and
 ResultWriter and the handlers (through ``AWS_ENDPOINT_URL`` in their environment) all use
 the same endpoint, so what a handler writes an ItemReader can read.
+
+Handlers, in other processes, reach the endpoint over HTTP through ``AWS_ENDPOINT_URL``, as
+they would reach S3 on AWS: ``HttpFront`` (keep-alive, no werkzeug server) in front of
+moto's app, with plain PutObject / GetObject / HeadObject answered by ``ObjectFastPath``
+from moto's backend. boto3 itself costs 1.3-1.8 ms for such a request on the 2-core
+development machine; the endpoint adds well under a millisecond to that, where moto's own
+server (werkzeug, then moto's Flask app) added 3-8 ms (benchmarks/serve_bench.py).
 
 The runtime's own clients of an embedded endpoint (``LocalS3.client()``: the ItemReader,
 the ResultWriter, what a caller reads back) are boto3 clients whose requests never reach a
 socket: ``InProcessS3`` answers them in this process with moto's own request dispatch
-(what moto's ``mock_aws`` uses), against the same moto backend the server serves. A request
-over HTTP costs 3-9 ms on the 2-core development machine (werkzeug's server, then moto's
-Flask app); in process it is 1-2 ms. Handlers, in other processes, keep reaching the
-endpoint over HTTP through ``AWS_ENDPOINT_URL``, as they would reach S3 on AWS."""
+(what moto's ``mock_aws`` uses), against the same moto backend the server serves."""
 
 from __future__ import annotations
 
@@ -19,7 +23,10 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
+
+from sfnstack.http_front import HttpFront, wsgi_environ
+from sfnstack.s3_fast_path import ObjectFastPath, answer
 
 FAKE_CREDENTIALS = {
     "aws_access_key_id": "testing",
@@ -139,29 +146,23 @@ class RequestCounter:
             self.bytes_in = 0
 
 
-def _quiet_moto_server(listening: socket.socket, counter: RequestCounter | None = None) -> Any:
-    """moto's server (what ``ThreadedMotoServer`` runs) on an already listening socket,
-    without a request log line on stderr for every S3 call; ``counter`` wraps the app."""
-    from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from werkzeug.serving import make_server
+def _s3_server(listening: socket.socket, counter: RequestCounter | None = None) -> HttpFront:
+    """moto's server app (what ``ThreadedMotoServer`` runs, every service moto has) behind
+    ``HttpFront`` on an already listening socket, with plain object reads and writes
+    answered by ``ObjectFastPath``; ``counter`` wraps the app."""
+    from moto.server import DomainDispatcherApplication, create_backend_app
 
-    class QuietHandler(MotoRequestHandler):
-        def log_request(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-    host, port = listening.getsockname()[:2]
-    app: Any = DomainDispatcherApplication(create_backend_app)
+    app: Any = ObjectFastPath(DomainDispatcherApplication(create_backend_app))
     if counter is not None:
         counter._app = app
         app = counter
-    return make_server(
-        host, port, app, threaded=True, request_handler=QuietHandler, fd=listening.fileno()
-    )
+    return HttpFront(listening, app)
 
 
 class InProcessS3:
     """A boto3 ``before-send`` handler that answers a client's S3 requests to ``endpoint_url``
-    with moto's S3 backend in this process, through moto's own dispatch (the URL patterns
+    with moto's S3 backend in this process: plain object reads and writes as the server's
+    ``ObjectFastPath`` answers them, the rest through moto's own dispatch (the URL patterns
     and response classes ``mock_aws`` uses), so a request costs no socket, no HTTP server
     thread and no Flask app. What boto3 sends and parses is unchanged (the same signed
     request, the same XML back, the same ``ClientError``s). ``counter`` counts each request
@@ -212,6 +213,9 @@ class InProcessS3:
                 "x-amz-copy-source" in request.headers,
                 size,
             )
+        fast = self._fast_answer(request, parts)
+        if fast is not None:
+            return fast
         request.url = self._AWS_BASE + url[len(self.endpoint_url) :]
         clean = self._AWS_BASE + parts.path
         for pattern, handler in self._routes:
@@ -225,6 +229,49 @@ class InProcessS3:
                 status, headers, body = response
                 return AWSResponse(url, status, headers, MockRawResponse(body))
         raise RuntimeError(f"moto has no S3 route for {url}")
+
+    def _fast_answer(self, request: Any, parts: SplitResult) -> Any | None:
+        """``s3_fast_path.answer``'s response to the request, if it answers it."""
+        from botocore.awsrequest import AWSResponse
+        from moto.core.botocore_stubber import MockRawResponse
+
+        body = _body_bytes(request.body)
+        if body is None:
+            return None
+        headers = [(name, _text(value)) for name, value in request.headers.items()]
+        if "Host" not in request.headers:  # urllib3 would add it
+            headers.append(("Host", parts.netloc))
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        server = (parts.hostname or "127.0.0.1", str(parts.port or 80))
+        answered = answer(wsgi_environ(request.method, target, headers, body, server=server))
+        if answered is None:
+            return None
+        status, response_headers, content = answered
+        return AWSResponse(
+            request.url,
+            int(status.split(" ", 1)[0]),
+            dict(response_headers),
+            MockRawResponse(content),
+        )
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def _body_bytes(body: Any) -> bytes | None:
+    """A botocore request's body as bytes (a seekable stream is read and put back where it
+    was), or None for a body that is neither (a chunked or unseekable stream)."""
+    if body is None:
+        return b""
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    if hasattr(body, "read") and hasattr(body, "seek") and hasattr(body, "tell"):
+        position = body.tell()
+        data = body.read()
+        body.seek(position)
+        return data if isinstance(data, bytes) else None
+    return None
 
 
 class LocalS3:
@@ -280,7 +327,7 @@ class LocalS3:
             with self._lock:
                 if self._closing or self._socket is None:
                     return
-                self._server = _quiet_moto_server(self._socket, self.requests)
+                self._server = _s3_server(self._socket, self.requests)
         except BaseException as exc:
             self._error = exc
             return

@@ -164,3 +164,76 @@ def test_versioning_and_version_ids_survive_a_restart(tmp_path: Path) -> None:
     restored = bucket.keys["incoming/a.csv"]
     assert (restored.value, restored.version_id) == (b"Perth\n", second.version_id)
     assert "incoming/b.csv" not in bucket.keys
+
+
+def test_pending_writes_are_written_once_each_in_order_and_on_close() -> None:
+    import threading
+
+    from sfnstack.serve.persistent_s3 import PendingWrites
+
+    written: list[tuple[str, str]] = []
+    release = threading.Event()
+
+    def write(bucket: str, key: str) -> None:
+        if key == "first":
+            release.wait(5)  # the writer is busy while more changes come in
+        if key == "broken":
+            raise OSError("disk full")
+        written.append((bucket, key))
+
+    pending = PendingWrites(write)
+    pending.add("b", "first")
+    for key in ("second", "broken", "second", "third", "second"):
+        pending.add("b", key)
+    release.set()
+    pending.flush()
+    # a key changed three times while waiting is written once; a failed write (logged)
+    # does not stop the others
+    assert written == [("b", "first"), ("b", "second"), ("b", "third")]
+    pending.add("b", "last")
+    assert len(pending) <= 1
+    pending.close()  # writes what is pending
+    assert len(pending) == 0
+    assert written[-1] == ("b", "last")
+    pending.add("b", "after-close")  # written at once: no writer any more
+    assert written[-1] == ("b", "after-close")
+
+
+def test_objects_acknowledged_are_on_disk_once_the_endpoint_closes(tmp_path: Path) -> None:
+    import socket
+    import threading
+    import uuid
+
+    from sfnstack.embedded_s3 import s3_client
+    from sfnstack.http_front import HttpFront
+
+    data = DataDir(tmp_path)
+    endpoint = S3Endpoint(data, region="us-east-1", account="123456789012", server_hosts=[])
+    name = f"written-{uuid.uuid4().hex[:12]}"
+    endpoint.ensure_bucket(name)
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(16)
+    server = HttpFront(listening, endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = s3_client(f"http://127.0.0.1:{listening.getsockname()[1]}")
+    try:
+        for index in range(20):
+            client.put_object(Bucket=name, Key=f"runs/{index}.json", Body=b"%d" % index)
+        client.put_object(Bucket=name, Key="runs/0.json", Body=b"again", ContentType="text/plain")
+        client.delete_object(Bucket=name, Key="runs/1.json")
+        client.delete_objects(Bucket=name, Delete={"Objects": [{"Key": "runs/2.json"}]})
+    finally:
+        server.shutdown()
+        server.server_close()
+        endpoint.close()
+    stored = {item.key: item for item in data.objects(name)}
+    assert sorted(stored) == sorted(f"runs/{i}.json" for i in range(20) if i not in (1, 2))
+    assert stored["runs/0.json"].data_path.read_bytes() == b"again"
+    assert stored["runs/0.json"].metadata["content-type"] == "text/plain"
+
+    endpoint.backend.reset()  # a new server restores what was written
+    restored = S3Endpoint(data, region="us-east-1", account="123456789012", server_hosts=[])
+    restored.restore()
+    assert restored.backend.buckets[name].keys["runs/0.json"].value == b"again"
+    restored.close()

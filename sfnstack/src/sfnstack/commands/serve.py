@@ -91,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stdout,
         force=True,
     )
-    logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    # one line per request with --verbose
+    logging.getLogger("sfnstack.http_front").setLevel(
+        logging.INFO if args.verbose else logging.WARNING
+    )
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     template = Path(args.template)

@@ -1,9 +1,19 @@
-"""The S3 endpoint: moto's S3 server app behind a WSGI middleware that
+"""The S3 endpoint: moto's S3 server app (plain object reads and writes answered by
+``ObjectFastPath``) behind a WSGI middleware that
 
 - persists every successful mutation (CreateBucket, DeleteBucket, PutObject, CopyObject,
   CompleteMultipartUpload, DeleteObject, DeleteObjects, object tagging/ACL changes) under
   the data directory and restores it into moto's backend on start, and
 - emits the S3 "Object Created" event (the EventBridge shape) for buckets that send events.
+
+Bucket changes are written before the response. Object changes are written behind it
+(``PendingWrites``): writing an object's two files, each fsynced, costs 1-10 ms on the
+development machine's disk, several times the rest of a PutObject. The client is
+answered once moto holds the change (every later request sees it); one thread then writes
+the key's latest state, a key changed again meanwhile once. ``close()`` (the server's stop)
+writes what is pending, so a stopped server restarts with every object it acknowledged;
+a killed one loses the changes of its last moments, and a failed write is logged, not
+answered.
 
 Versioning (from the template's ``VersioningConfiguration`` or PutBucketVersioning) is
 on in memory: every version can be read while the server runs, and an object's version id
@@ -25,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from sfnstack.s3_fast_path import ObjectFastPath
 from sfnstack.serve.eventbridge import s3_object_created_event
 from sfnstack.serve.store import DataDir, InvalidBucketName, check_bucket_name
 
@@ -78,10 +89,22 @@ class S3Endpoint:
         self.server_hosts = {h.lower() for h in server_hosts} | {"localhost", "127.0.0.1"}
         self.event_buckets = event_buckets if event_buckets is not None else set()
         self.on_event = on_event
-        self._app = create_backend_app("s3")
+        self._app = ObjectFastPath(create_backend_app("s3"))
         _stop_tracking_instances()
         self._sequence = itertools.count(int(time.time() * 1000) << 16)
         self._lock = threading.Lock()  # one persistence write at a time per key set
+        self.pending = PendingWrites(self._write_key)
+
+    def close(self) -> None:
+        """Write the object changes still pending, and stop the writer."""
+        waiting = len(self.pending)
+        if waiting:
+            log.info("writing %d object change(s) to %s", waiting, self.data.root)
+        self.pending.close()
+
+    def _write_key(self, bucket: str, key: str) -> None:
+        with self._lock:
+            self._persist_key(bucket, key)
 
     # ------------------------------------------------------------------ backend
     @property
@@ -241,7 +264,7 @@ class S3Endpoint:
         if status < 300 and bucket:
             try:
                 self._after_mutation(method, bucket, key, query, environ, request_body, captured)
-            except Exception:  # not persisted = not done: the client sees an error, not a lie
+            except Exception:  # a bucket change not persisted is not done: the client sees an error
                 log.exception("failed to persist S3 %s %s/%s", method, bucket, key or "")
                 raise
         return chunks
@@ -256,43 +279,111 @@ class S3Endpoint:
         request_body: bytes,
         captured: dict[str, Any],
     ) -> None:
-        with self._lock:
-            if key is None:
+        if key is None:
+            if method == "POST" and "delete" in query:
+                for deleted in _keys_in_delete_request(request_body):
+                    self.pending.add(bucket, deleted)
+                return
+            if method == "DELETE" and not query:
+                self.pending.flush()  # the bucket's keys first: they were deleted before it
+            with self._lock:
                 if method == "PUT" and (not query or "versioning" in query):
                     self._persist_bucket(bucket)
                 elif method == "DELETE" and not query and bucket not in self.backend.buckets:
                     self.data.delete_bucket(bucket)  # moto really deleted it
-                elif method == "POST" and "delete" in query:
-                    for deleted in _keys_in_delete_request(request_body):
-                        self._persist_key(bucket, deleted)
+            return
+        if "uploadId" in query and method in ("PUT", "DELETE"):
+            return  # UploadPart / AbortMultipartUpload: nothing visible changed
+        if method == "POST" and "uploads" in query:
+            return  # CreateMultipartUpload
+        reason = None
+        if method == "PUT" and not (_KEY_SUBRESOURCES & set(query)):
+            copy_source = environ.get("HTTP_X_AMZ_COPY_SOURCE")
+            reason = "CopyObject" if copy_source else "PutObject"
+        elif method == "POST" and "uploadId" in query:
+            reason = "CompleteMultipartUpload"
+        self.pending.add(bucket, key)
+        if not (reason and bucket in self.event_buckets and self.on_event):
+            return
+        moto_bucket = self.backend.buckets.get(bucket)
+        fake_key = moto_bucket.keys.get(key) if moto_bucket is not None else None
+        if fake_key is None or not hasattr(fake_key, "value"):
+            return
+        headers = captured.get("headers") or {}
+        event = s3_object_created_event(
+            bucket=bucket,
+            key=key,
+            size=int(fake_key.size),
+            etag=fake_key.etag,
+            sequencer=f"{next(self._sequence):016X}",
+            reason=reason,
+            region=self.region,
+            account=self.account,
+            request_id=headers.get("x-amz-request-id") or uuid.uuid4().hex[:16].upper(),
+            source_ip=environ.get("REMOTE_ADDR") or "127.0.0.1",
+            version_id=None if fake_key.version_id in (None, "null") else fake_key.version_id,
+        )
+        self.on_event(event)
+
+
+class PendingWrites:
+    """Keys whose latest state is still to be written, in the order they first changed,
+    written by one thread with ``write(bucket, key)``. A key that changes again before it
+    is written is written once."""
+
+    def __init__(self, write: Callable[[str, str], None]) -> None:
+        self._write = write
+        self._pending: dict[tuple[str, str], None] = {}  # an ordered set
+        self._writing = False
+        self._closed = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="sfnstack-s3-writer", daemon=True)
+        self._thread.start()
+
+    def add(self, bucket: str, key: str) -> None:
+        with self._changed:
+            if self._closed:  # after close (a request the server still answered): now
+                self._write(bucket, key)
                 return
-            if "uploadId" in query and method in ("PUT", "DELETE"):
-                return  # UploadPart / AbortMultipartUpload: nothing visible changed
-            if method == "POST" and "uploads" in query:
-                return  # CreateMultipartUpload
-            reason = None
-            if method == "PUT" and not (_KEY_SUBRESOURCES & set(query)):
-                copy_source = environ.get("HTTP_X_AMZ_COPY_SOURCE")
-                reason = "CopyObject" if copy_source else "PutObject"
-            elif method == "POST" and "uploadId" in query:
-                reason = "CompleteMultipartUpload"
-            fake_key = self._persist_key(bucket, key)
-        if reason and fake_key is not None and bucket in self.event_buckets and self.on_event:
-            headers = captured.get("headers") or {}
-            event = s3_object_created_event(
-                bucket=bucket,
-                key=key,
-                size=int(fake_key.size),
-                etag=fake_key.etag,
-                sequencer=f"{next(self._sequence):016X}",
-                reason=reason,
-                region=self.region,
-                account=self.account,
-                request_id=headers.get("x-amz-request-id") or uuid.uuid4().hex[:16].upper(),
-                source_ip=environ.get("REMOTE_ADDR") or "127.0.0.1",
-                version_id=None if fake_key.version_id in (None, "null") else fake_key.version_id,
-            )
-            self.on_event(event)
+            self._pending[(bucket, key)] = None
+            self._changed.notify_all()
+
+    def __len__(self) -> int:
+        """Keys waiting to be written."""
+        with self._changed:
+            return len(self._pending)
+
+    def flush(self) -> None:
+        """Wait until every key added so far is written."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._pending and not self._writing)
+
+    def close(self) -> None:
+        self.flush()
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._pending or self._closed)
+                if not self._pending:
+                    return  # closed
+                batch = list(self._pending)
+                self._pending.clear()
+                self._writing = True
+            try:
+                for bucket, key in batch:
+                    try:
+                        self._write(bucket, key)
+                    except Exception:
+                        log.exception("failed to persist S3 object %s/%s", bucket, key)
+            finally:
+                with self._changed:
+                    self._writing = False
+                    self._changed.notify_all()
 
 
 def _error(start_response: StartResponse, code: str, message: str, bucket: str) -> list[bytes]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sfnstack.arns import DEFAULT_ACCOUNT_ID
+from sfnstack.http_front import HttpFront
 from sfnstack.mocks import MockConfig
 from sfnstack.serve.apigateway import StartApi
 from sfnstack.serve.executions import Executions
@@ -115,7 +116,8 @@ class Server:
         self.bus: EventBus | None = None
         self.scheduler: Scheduler | None = None
         self.code_watcher: CodeWatcher | None = None
-        self._servers: list[Any] = []
+        self._servers: list[HttpFront] = []
+        self.s3: S3Endpoint | None = None
         self._threads: list[threading.Thread] = []
 
     @property
@@ -136,18 +138,19 @@ class Server:
         return f"http://{self._client_host}:{self.config.port_base + 1}"
 
     def _serve(self, app: Any, port: int, name: str) -> None:
-        from moto.moto_server.werkzeug_app import MotoRequestHandler
-        from werkzeug.serving import make_server
-
+        host = self.config.host
+        listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         try:
-            server = make_server(
-                self.config.host, port, app, threaded=True, request_handler=MotoRequestHandler
-            )
-        except (OSError, SystemExit) as exc:  # werkzeug exits on a port in use
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listening.bind((host, port))
+            listening.listen(128)
+        except OSError as exc:
+            listening.close()
             raise OSError(
-                f"cannot listen on {self.config.host}:{port} for the {name} "
+                f"cannot listen on {host}:{port} for the {name} "
                 "(in use? choose other ports with --port-base)"
             ) from exc
+        server = HttpFront(listening, app)
         thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
         thread.start()
         self._servers.append(server)
@@ -179,6 +182,7 @@ class Server:
             account=DEFAULT_ACCOUNT_ID,
             server_hosts=[self.config.host],
         )
+        self.s3 = s3
         buckets, objects = s3.restore()
         if buckets:
             log.info(
@@ -268,7 +272,8 @@ class Server:
 
     def stop(self, hurry: threading.Event | None = None) -> None:
         """Stop triggers, let running executions finish within the grace period (S3 stays up
-        for them), abort the rest, then close the endpoints and the runtime."""
+        for them), abort the rest, then close the endpoints, write the object changes still
+        pending and close the runtime."""
         log.info("stopping")
         if self.scheduler is not None:
             self.scheduler.stop()
@@ -282,6 +287,8 @@ class Server:
             server.shutdown()
         for server in self._servers:
             server.server_close()
+        if self.s3 is not None:
+            self.s3.close()  # the object changes acknowledged but not yet written
         if self.runtime is not None:
             try:
                 self.runtime.close()

@@ -1,5 +1,3 @@
-import sys
+from raincast_cli.cli import entry
 
-from raincast_cli.cli import main
-
-sys.exit(main())
+entry()

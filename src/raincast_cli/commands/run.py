@@ -243,8 +243,9 @@ def execute(
             wait_for_warm=True,
             preload=PRELOAD,
         )
-        # Every function of the template is a step of the run: their environments start
-        # side by side now, not one after another as the first batch reaches each step.
+        # Every function of the template is a step of the run, in the template's order
+        # (Prepare first): their environments start now, while the list is uploaded and
+        # prepared, not as the first batch reaches each step.
         runtime.lambdas.prewarm(list(runtime.functions))
     closing: threading.Thread | None = None
     writer = start_writer(out_dir, run_id)

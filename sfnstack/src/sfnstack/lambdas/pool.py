@@ -51,7 +51,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -925,24 +925,26 @@ class LambdaPool:
             self._busy.add(worker)
         return worker
 
-    def prewarm(self, functions: Collection[str]) -> list[threading.Thread]:
-        """Starts one environment of each of ``functions`` now, in the background (after
-        the zygote, if any, is ready), idle for the first invocation that needs one; for a
-        batch run that knows which functions it will call, so their cold starts overlap
-        instead of each waiting for the one before (Lambda itself sometimes initialises
-        environments ahead of invocations too). A function that already has an
-        environment, or one that fails to start (its invocation then reports why), gets
-        none. The first invocation of a prewarmed environment is still its cold start
-        (``init_ms`` recorded). Returns the starting threads."""
-        threads = []
-        for name in functions:
-            target = self.lookup(name)
-            thread = threading.Thread(
-                target=self._prewarm_one, args=(target,), name="sfnstack-prewarm", daemon=True
-            )
-            thread.start()
-            threads.append(thread)
-        return threads
+    def prewarm(self, functions: Sequence[str]) -> threading.Thread:
+        """Starts one environment of each of ``functions``, one after another in the order
+        given, in a background thread (after the zygote, if any, is ready), each idle for
+        the first invocation that needs it; for a batch run that knows which functions it
+        will call, so their cold starts happen while the run does other work instead of
+        each waiting for the one before (Lambda itself sometimes initialises environments
+        ahead of invocations too). One at a time, so the first in the list is ready first
+        and the run keeps a CPU meanwhile. A function that already has an environment, or
+        one that fails to start (its invocation then reports why), gets none. The first
+        invocation of a prewarmed environment is still its cold start (``init_ms``
+        recorded). Returns the thread."""
+        targets = [self.lookup(name) for name in functions]
+
+        def start_all() -> None:
+            for target in targets:
+                self._prewarm_one(target)
+
+        thread = threading.Thread(target=start_all, name="sfnstack-prewarm", daemon=True)
+        thread.start()
+        return thread
 
     def _prewarm_one(self, function: LocalFunction) -> None:
         if self.zygote is not None:

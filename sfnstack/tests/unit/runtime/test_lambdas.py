@@ -355,12 +355,10 @@ def test_prewarm_starts_one_idle_environment_per_function_for_its_first_invocati
         broken="broken_handlers:f",
     ) as pool:
         pool.record_invocations = True
-        for thread in pool.prewarm(["echo", "slow", "broken"]):
-            thread.join(60)
+        pool.prewarm(["echo", "slow", "broken"]).join(60)
         assert pool.worker_count == 2  # broken could not start: nothing kept for it
         started = pool.cold_starts
-        for thread in pool.prewarm(["echo"]):  # it has one already
-            thread.join(60)
+        pool.prewarm(["echo"]).join(60)  # it has one already
         assert pool.worker_count == 2
         pid = pool.invoke("slow", 0)
         assert pool.invoke("slow", 0) == pid

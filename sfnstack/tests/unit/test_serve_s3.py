@@ -166,37 +166,31 @@ def test_versioning_and_version_ids_survive_a_restart(tmp_path: Path) -> None:
     assert "incoming/b.csv" not in bucket.keys
 
 
-def test_pending_writes_are_written_once_each_in_order_and_on_close() -> None:
+def test_the_syncer_syncs_once_for_what_was_written_meanwhile_and_on_close() -> None:
     import threading
 
-    from sfnstack.serve.persistent_s3 import PendingWrites
+    from sfnstack.serve.persistent_s3 import Syncer
 
-    written: list[tuple[str, str]] = []
+    calls: list[int] = []
+    busy = threading.Event()
     release = threading.Event()
 
-    def write(bucket: str, key: str) -> None:
-        if key == "first":
-            release.wait(5)  # the writer is busy while more changes come in
-        if key == "broken":
-            raise OSError("disk full")
-        written.append((bucket, key))
+    def sync() -> None:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            busy.set()
+            release.wait(5)  # the first sync is slow while more objects are written
 
-    pending = PendingWrites(write)
-    pending.add("b", "first")
-    for key in ("second", "broken", "second", "third", "second"):
-        pending.add("b", key)
+    syncer = Syncer(sync)
+    syncer.written()
+    assert busy.wait(5)
+    for _ in range(10):
+        syncer.written()
     release.set()
-    pending.flush()
-    # a key changed three times while waiting is written once; a failed write (logged)
-    # does not stop the others
-    assert written == [("b", "first"), ("b", "second"), ("b", "third")]
-    pending.add("b", "last")
-    assert len(pending) <= 1
-    pending.close()  # writes what is pending
-    assert len(pending) == 0
-    assert written[-1] == ("b", "last")
-    pending.add("b", "after-close")  # written at once: no writer any more
-    assert written[-1] == ("b", "after-close")
+    syncer.close()  # the ten writes meanwhile: one more sync
+    assert len(calls) == 2
+    syncer.written()  # after close: at once
+    assert len(calls) == 3
 
 
 def test_objects_acknowledged_are_on_disk_once_the_endpoint_closes(tmp_path: Path) -> None:
@@ -237,3 +231,47 @@ def test_objects_acknowledged_are_on_disk_once_the_endpoint_closes(tmp_path: Pat
     restored.restore()
     assert restored.backend.buckets[name].keys["runs/0.json"].value == b"again"
     restored.close()
+
+
+def test_an_acknowledged_object_is_on_disk_before_the_answer_and_a_failed_write_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server killed right after answering (no close) restarts with every object it
+    acknowledged; a write the disk refuses is an error to the client, not a lost object."""
+    import socket
+    import threading
+    import uuid
+
+    from botocore.exceptions import ClientError
+    from sfnstack.embedded_s3 import s3_client
+    from sfnstack.http_front import HttpFront
+
+    data = DataDir(tmp_path)
+    endpoint = S3Endpoint(data, region="us-east-1", account="123456789012", server_hosts=[])
+    name = f"durable-{uuid.uuid4().hex[:12]}"
+    endpoint.ensure_bucket(name)
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(16)
+    server = HttpFront(listening, endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = s3_client(f"http://127.0.0.1:{listening.getsockname()[1]}")
+    try:
+        for index in range(5):
+            client.put_object(Bucket=name, Key=f"k{index}", Body=b"%d" % index)
+            # answered: on disk already, before any close
+            stored = {item.key: item for item in data.objects(name)}
+            assert stored[f"k{index}"].data_path.read_bytes() == b"%d" % index
+        client.delete_object(Bucket=name, Key="k0")
+        assert "k0" not in {item.key for item in data.objects(name)}
+
+        def disk_full(*args: object, **kwargs: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(data, "save_object", disk_full)
+        with pytest.raises(ClientError) as caught:
+            client.put_object(Bucket=name, Key="full", Body=b"x")
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -6,14 +6,15 @@
   the data directory and restores it into moto's backend on start, and
 - emits the S3 "Object Created" event (the EventBridge shape) for buckets that send events.
 
-Bucket changes are written before the response. Object changes are written behind it
-(``PendingWrites``): writing an object's two files, each fsynced, costs 1-10 ms on the
-development machine's disk, several times the rest of a PutObject. The client is
-answered once moto holds the change (every later request sees it); one thread then writes
-the key's latest state, a key changed again meanwhile once. ``close()`` (the server's stop)
-writes what is pending, so a stopped server restarts with every object it acknowledged;
-a killed one loses the changes of its last moments, and a failed write is logged, not
-answered.
+Every change is written before the response, so a server that is killed right after
+answering restarts with everything it acknowledged, and a write the disk refuses (full,
+read-only) is an error to the client, not an object lost later. Bucket changes are
+fsynced before the response. An object's two files are written into the page cache
+before the response, which outlives the process, and made durable behind it
+(``Syncer``: one ``sync`` for all the objects written meanwhile, and at ``close()``):
+two fsyncs per object cost 1-10 ms on the development machine's disk, several times the
+rest of a PutObject. What a crash of the machine itself can lose is the last moment's
+objects.
 
 Versioning (from the template's ``VersioningConfiguration`` or PutBucketVersioning) is
 on in memory: every version can be read while the server runs, and an object's version id
@@ -93,18 +94,16 @@ class S3Endpoint:
         _stop_tracking_instances()
         self._sequence = itertools.count(int(time.time() * 1000) << 16)
         self._lock = threading.Lock()  # one persistence write at a time per key set
-        self.pending = PendingWrites(self._write_key)
+        self.syncer = Syncer(self.data.sync)
 
     def close(self) -> None:
-        """Write the object changes still pending, and stop the writer."""
-        waiting = len(self.pending)
-        if waiting:
-            log.info("writing %d object change(s) to %s", waiting, self.data.root)
-        self.pending.close()
+        """Make every object written so far durable, and stop the syncer."""
+        self.syncer.close()
 
     def _write_key(self, bucket: str, key: str) -> None:
         with self._lock:
-            self._persist_key(bucket, key)
+            self._persist_key(bucket, key, durable=False)
+        self.syncer.written()
 
     # ------------------------------------------------------------------ backend
     @property
@@ -170,8 +169,9 @@ class S3Endpoint:
             getattr(bucket, "versioning_status", None),
         )
 
-    def _persist_key(self, bucket_name: str, key_name: str) -> Any | None:
-        """Write the key's current state (or its absence) to disk; returns the FakeKey."""
+    def _persist_key(self, bucket_name: str, key_name: str, durable: bool = True) -> Any | None:
+        """Write the key's current state (or its absence) to disk; returns the FakeKey.
+        ``durable``: fsynced before returning (else the syncer's next sync)."""
         bucket = self.backend.buckets.get(bucket_name)
         fake_key = None
         if bucket is not None:
@@ -191,6 +191,7 @@ class S3Endpoint:
             last_modified=last_modified.isoformat(),
             storage_class=fake_key.storage_class or "STANDARD",
             version_id=None if fake_key.version_id in (None, "null") else fake_key.version_id,
+            durable=durable,
         )
         return fake_key
 
@@ -282,10 +283,8 @@ class S3Endpoint:
         if key is None:
             if method == "POST" and "delete" in query:
                 for deleted in _keys_in_delete_request(request_body):
-                    self.pending.add(bucket, deleted)
+                    self._write_key(bucket, deleted)
                 return
-            if method == "DELETE" and not query:
-                self.pending.flush()  # the bucket's keys first: they were deleted before it
             with self._lock:
                 if method == "PUT" and (not query or "versioning" in query):
                     self._persist_bucket(bucket)
@@ -302,7 +301,7 @@ class S3Endpoint:
             reason = "CopyObject" if copy_source else "PutObject"
         elif method == "POST" and "uploadId" in query:
             reason = "CompleteMultipartUpload"
-        self.pending.add(bucket, key)
+        self._write_key(bucket, key)
         if not (reason and bucket in self.event_buckets and self.on_event):
             return
         moto_bucket = self.backend.buckets.get(bucket)
@@ -326,40 +325,28 @@ class S3Endpoint:
         self.on_event(event)
 
 
-class PendingWrites:
-    """Keys whose latest state is still to be written, in the order they first changed,
-    written by one thread with ``write(bucket, key)``. A key that changes again before it
-    is written is written once."""
+class Syncer:
+    """Calls ``sync`` (``DataDir.sync``) in its own thread whenever something was written
+    since the last call: one sync for however many objects arrived meanwhile. ``close``
+    syncs what is left and stops it; after that ``written`` syncs at once."""
 
-    def __init__(self, write: Callable[[str, str], None]) -> None:
-        self._write = write
-        self._pending: dict[tuple[str, str], None] = {}  # an ordered set
-        self._writing = False
+    def __init__(self, sync: Callable[[], None]) -> None:
+        self._sync = sync
+        self._dirty = False
         self._closed = False
         self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="sfnstack-s3-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="sfnstack-s3-sync", daemon=True)
         self._thread.start()
 
-    def add(self, bucket: str, key: str) -> None:
+    def written(self) -> None:
         with self._changed:
-            if self._closed:  # after close (a request the server still answered): now
-                self._write(bucket, key)
+            if self._closed:
+                self._sync()
                 return
-            self._pending[(bucket, key)] = None
+            self._dirty = True
             self._changed.notify_all()
 
-    def __len__(self) -> int:
-        """Keys waiting to be written."""
-        with self._changed:
-            return len(self._pending)
-
-    def flush(self) -> None:
-        """Wait until every key added so far is written."""
-        with self._changed:
-            self._changed.wait_for(lambda: not self._pending and not self._writing)
-
     def close(self) -> None:
-        self.flush()
         with self._changed:
             self._closed = True
             self._changed.notify_all()
@@ -368,22 +355,16 @@ class PendingWrites:
     def _run(self) -> None:
         while True:
             with self._changed:
-                self._changed.wait_for(lambda: self._pending or self._closed)
-                if not self._pending:
-                    return  # closed
-                batch = list(self._pending)
-                self._pending.clear()
-                self._writing = True
-            try:
-                for bucket, key in batch:
-                    try:
-                        self._write(bucket, key)
-                    except Exception:
-                        log.exception("failed to persist S3 object %s/%s", bucket, key)
-            finally:
-                with self._changed:
-                    self._writing = False
-                    self._changed.notify_all()
+                self._changed.wait_for(lambda: self._dirty or self._closed)
+                dirty, self._dirty = self._dirty, False
+                closed = self._closed
+            if dirty:
+                try:
+                    self._sync()
+                except OSError:
+                    log.exception("failed to sync the S3 data directory")
+            if closed:
+                return
 
 
 def _error(start_response: StartResponse, code: str, message: str, bucket: str) -> list[bytes]:

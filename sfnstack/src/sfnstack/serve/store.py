@@ -70,13 +70,17 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
+    """Writes ``path`` whole or not at all (a temporary file renamed over it); ``durable``:
+    on the disk before returning (fsync), else in the page cache, which outlives this
+    process but not the machine (``DataDir.sync`` makes it durable later)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(temp, "wb") as handle:
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(temp, path)
 
 
@@ -192,10 +196,11 @@ class DataDir:
         last_modified: str,
         storage_class: str,
         version_id: str | None = None,
+        durable: bool = True,
     ) -> None:
         base = self._bucket_dir(bucket) / "objects" / _digest(key)
         # bytes first, then the document that makes the object visible on restore
-        _write_atomic(base.with_suffix(".data"), data)
+        _write_atomic(base.with_suffix(".data"), data, durable)
         document = {
             "key": key,
             "etag": etag.strip('"'),
@@ -205,7 +210,14 @@ class DataDir:
         }
         if version_id:
             document["version_id"] = version_id
-        _write_atomic(base.with_suffix(".json"), json.dumps(document).encode())
+        _write_atomic(base.with_suffix(".json"), json.dumps(document).encode(), durable)
+
+    @staticmethod
+    def sync() -> None:
+        """Everything written without ``durable`` onto the disk (the whole file system's
+        dirty pages: one call for any number of objects)."""
+        if hasattr(os, "sync"):
+            os.sync()
 
     def delete_object(self, bucket: str, key: str) -> None:
         base = self._bucket_dir(bucket) / "objects" / _digest(key)

@@ -181,7 +181,7 @@ def test_the_syncer_syncs_once_for_what_was_written_meanwhile_and_on_close() -> 
             busy.set()
             release.wait(5)  # the first sync is slow while more objects are written
 
-    syncer = Syncer(sync)
+    syncer = Syncer(sync, interval=0.05)
     syncer.written()
     assert busy.wait(5)
     for _ in range(10):

@@ -326,12 +326,15 @@ class S3Endpoint:
 
 
 class Syncer:
-    """Calls ``sync`` (``DataDir.sync``) in its own thread whenever something was written
-    since the last call: one sync for however many objects arrived meanwhile. ``close``
-    syncs what is left and stops it; after that ``written`` syncs at once."""
+    """Calls ``sync`` (``DataDir.sync``) in its own thread when something was written since
+    the last call, at most once every ``interval`` seconds: one sync for however many
+    objects arrived meanwhile, and a stream of PutObjects is not slowed by a sync after
+    each (a sync waits for the whole file system's writes). ``close`` syncs what is left
+    and stops it; after that ``written`` syncs at once."""
 
-    def __init__(self, sync: Callable[[], None]) -> None:
+    def __init__(self, sync: Callable[[], None], interval: float = 1.0) -> None:
         self._sync = sync
+        self._interval = interval
         self._dirty = False
         self._closed = False
         self._changed = threading.Condition()
@@ -365,6 +368,8 @@ class Syncer:
                     log.exception("failed to sync the S3 data directory")
             if closed:
                 return
+            with self._changed:  # the next sync no sooner than an interval from now
+                self._changed.wait_for(lambda: self._closed, timeout=self._interval)
 
 
 def _error(start_response: StartResponse, code: str, message: str, bucket: str) -> list[bytes]:

@@ -219,3 +219,18 @@ def test_city_colours_are_the_colormaps_own() -> None:
             for value in [*np.linspace(-1.2, 1.2, 2401), 0.0, 1.0, 1 / 256, float("nan")]:
                 expected = matplotlib.colors.to_hex(matplotlib.colormaps[cmap](norm(value)))
                 assert page._colour(value, cmap, norm) == expected, (cmap, value)
+
+
+def test_a_map_of_thousands_of_cities_draws_its_markers_as_one_image() -> None:
+    from raincast_cli.report import plots
+
+    def points(count: int) -> list[plots.MapPoint]:
+        return [
+            plots.MapPoint(f"Town {i}", -30 - (i % 97) * 0.1, 140 + (i % 89) * 0.1, (i % 10) / 10)
+            for i in range(count)
+        ]
+
+    few = plots.city_map(points(50), title=None, colorbar_label="P(rain)")
+    many = plots.city_map(points(plots.RASTERIZE_ABOVE + 1), title=None, colorbar_label="P(rain)")
+    # the colour bar is an image in both; the markers are one more, past the threshold
+    assert many.count("data:image/png") == few.count("data:image/png") + 1

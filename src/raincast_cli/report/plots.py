@@ -129,6 +129,9 @@ def _extent(points: Sequence[MapPoint]) -> tuple[float, float, float, float]:
     return max(west, -180.0), min(east, 180.0), max(south, -85.0), min(north, 85.0)
 
 
+RASTERIZE_ABOVE = 2000  # points on a map drawn as vector markers, at most
+
+
 @_styled
 def city_map(
     points: Sequence[MapPoint],
@@ -171,14 +174,18 @@ def city_map(
     failed = [p for p in placed if p.value is None]
     colormap: Colormap = matplotlib.colormaps[cmap]
     norm = norm or Normalize(0.0, 1.0)
+    # Past a few thousand points the markers are one embedded image instead of an SVG
+    # element each: 10,000 circles made the page slow to open and took a second to write.
+    rasterized = len(placed) > RASTERIZE_ABOVE
     if failed:
         ax.scatter([p.lon for p in failed], [p.lat for p in failed], marker="x", s=28,
-                   color=ERROR, linewidths=1.2, zorder=3, label="no forecast")  # fmt: skip
+                   color=ERROR, linewidths=1.2, zorder=3, label="no forecast",
+                   rasterized=rasterized)  # fmt: skip
     if valued:
         ax.scatter(
             [p.lon for p in valued], [p.lat for p in valued],
             c=np.array([p.value for p in valued], dtype=float), cmap=colormap, norm=norm, s=70,
-            edgecolors=INK, linewidths=0.7, zorder=4,
+            edgecolors=INK, linewidths=0.7, zorder=4, rasterized=rasterized,
         )  # fmt: skip
     mappable = ScalarMappable(norm=norm, cmap=colormap)
     bar_axes = figure.add_axes((0.86, 0.12, 0.025, 0.7))

@@ -82,6 +82,8 @@ PREVIOUS_DAY_FEATURES: tuple[str, ...] = (
     "cloud_3pm_change_24h",
     "wind_3pm_north_change_24h",
     "wind_3pm_east_change_24h",
+    "cloud_9am_change_24h",
+    "sunshine_change_24h",
 )
 
 # New features go at the end: an artifact trained on a prefix of this list still loads.
@@ -184,7 +186,8 @@ def build_features(
     features["dew_point_3pm_change_24h"] = dew_3pm - _dew_point(
         prev["temp_3pm"], prev["humidity_3pm"]
     )
-    features["cloud_3pm_change_24h"] = col["cloud_3pm"] - prev["cloud_3pm"]
+    for name in ("cloud_3pm", "cloud_9am", "sunshine"):
+        features[f"{name}_change_24h"] = col[name] - prev[name]
     north_before, east_before = _wind_components(prev["wind_speed_3pm"], prev["wind_dir_3pm"])
     features["wind_3pm_north_change_24h"] = features["wind_3pm_north"] - north_before
     features["wind_3pm_east_change_24h"] = features["wind_3pm_east"] - east_before

@@ -147,20 +147,25 @@ def fit_ensemble(
     networks = []
     for i in range(config.networks):
         start = time.perf_counter()
-        network = make_pipeline(
-            SimpleImputer(strategy="median", add_indicator=True),
-            StandardScaler(),
-            MLPClassifier(
-                hidden_layer_sizes=config.network_hidden,
-                alpha=config.network_alpha,
-                early_stopping=True,
-                max_iter=config.network_max_iter,
-                random_state=config.seed + i,
-            ),
-        )
-        networks.append(network.fit(x, y))
+        networks.append(make_network(config, config.seed + i).fit(x, y))
         progress(f"{label}: network {i + 1}/{config.networks} ({_since(start)})")
     return Ensemble(trees=trees, networks=networks)
+
+
+def make_network(config: TrainingConfig, seed: int) -> Pipeline:
+    """One unfitted network member: median imputation with missing-value indicators,
+    standardisation, then the MLP (the layout ``export_arrays`` exports)."""
+    return make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True),
+        StandardScaler(),
+        MLPClassifier(
+            hidden_layer_sizes=config.network_hidden,
+            alpha=config.network_alpha,
+            early_stopping=True,
+            max_iter=config.network_max_iter,
+            random_state=seed,
+        ),
+    )
 
 
 def with_masked_copies(

@@ -135,7 +135,9 @@ def test_previous_day_features_from_two_observations():
         max_temp=20.0,
         min_temp=12.0,
         humidity_3pm=95.0,
+        cloud_9am=7.0,
         cloud_3pm=8.0,
+        sunshine=1.5,
         wind_speed_3pm=30.0,
         wind_dir_3pm=180.0,
     )
@@ -148,7 +150,9 @@ def test_previous_day_features_from_two_observations():
         max_temp=27.0,
         min_temp=15.0,
         humidity_3pm=60.0,
+        cloud_9am=3.0,
         cloud_3pm=2.0,
+        sunshine=9.0,
         wind_speed_3pm=20.0,
         wind_dir_3pm=0.0,
     )
@@ -162,6 +166,8 @@ def test_previous_day_features_from_two_observations():
     assert column(x, "min_temp_change_24h")[0] == pytest.approx(-3.0)
     assert column(x, "humidity_3pm_change_24h")[0] == pytest.approx(35.0)
     assert column(x, "cloud_3pm_change_24h")[0] == pytest.approx(6.0)
+    assert column(x, "cloud_9am_change_24h")[0] == pytest.approx(4.0)  # 3 -> 7 oktas
+    assert column(x, "sunshine_change_24h")[0] == pytest.approx(-7.5)  # 9 h -> 1.5 h
     assert column(x, "dew_point_3pm_change_24h")[0] > 0  # moister air today
     assert column(x, "wind_3pm_north_change_24h")[0] == pytest.approx(-50.0)  # N 20 -> S 30
     # the day features do not depend on the previous day
@@ -184,6 +190,8 @@ def test_features_computed_from_cloud_and_sunshine():
         "cloud_3pm",
         "cloud_change",
         "cloud_3pm_change_24h",
+        "cloud_9am_change_24h",
+        "sunshine_change_24h",
     )
     assert "pressure_change" in features_using(["pressure_3pm"])
     assert "pressure_3pm_change_24h" in features_using(["pressure_3pm"])

@@ -120,7 +120,15 @@ def test_tree_members_also_learn_from_rows_with_cloud_and_sunshine_masked(small_
     fields = ("sunshine", "cloud_9am", "cloud_3pm")
     masked = [
         FEATURE_NAMES.index(n)
-        for n in ("sunshine", "cloud_9am", "cloud_3pm", "cloud_change", "cloud_3pm_change_24h")
+        for n in (
+            "sunshine",
+            "cloud_9am",
+            "cloud_3pm",
+            "cloud_change",
+            "cloud_3pm_change_24h",
+            "cloud_9am_change_24h",
+            "sunshine_change_24h",
+        )
     ]
     x_aug, y_aug = training.with_masked_copies(x, y, fields)
     has = ~np.isnan(x[:, masked]).all(axis=1)

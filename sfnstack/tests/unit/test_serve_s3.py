@@ -2,6 +2,7 @@
 request is for."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sfnstack.serve.persistent_s3 import S3Endpoint, _keys_in_delete_request
@@ -193,7 +194,9 @@ def test_the_syncer_syncs_once_for_what_was_written_meanwhile_and_on_close() -> 
     assert len(calls) == 3
 
 
-def test_objects_acknowledged_are_on_disk_once_the_endpoint_closes(tmp_path: Path) -> None:
+def serve_endpoint(tmp_path: Path, prefix: str) -> tuple[DataDir, S3Endpoint, Any, Any, str]:
+    """An S3Endpoint on a data directory in ``tmp_path``, served by an HttpFront on a free
+    port, with one new bucket: (data dir, endpoint, server, boto3 client, bucket name)."""
     import socket
     import threading
     import uuid
@@ -203,7 +206,7 @@ def test_objects_acknowledged_are_on_disk_once_the_endpoint_closes(tmp_path: Pat
 
     data = DataDir(tmp_path)
     endpoint = S3Endpoint(data, region="us-east-1", account="123456789012", server_hosts=[])
-    name = f"written-{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}-{uuid.uuid4().hex[:12]}"
     endpoint.ensure_bucket(name)
     listening = socket.socket()
     listening.bind(("127.0.0.1", 0))
@@ -211,6 +214,11 @@ def test_objects_acknowledged_are_on_disk_once_the_endpoint_closes(tmp_path: Pat
     server = HttpFront(listening, endpoint)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     client = s3_client(f"http://127.0.0.1:{listening.getsockname()[1]}")
+    return data, endpoint, server, client, name
+
+
+def test_objects_acknowledged_are_on_disk_once_the_endpoint_closes(tmp_path: Path) -> None:
+    data, endpoint, server, client, name = serve_endpoint(tmp_path, "written")
     try:
         for index in range(20):
             client.put_object(Bucket=name, Key=f"runs/{index}.json", Body=b"%d" % index)
@@ -238,24 +246,9 @@ def test_an_acknowledged_object_is_on_disk_before_the_answer_and_a_failed_write_
 ) -> None:
     """A server killed right after answering (no close) restarts with every object it
     acknowledged; a write the disk refuses is an error to the client, not a lost object."""
-    import socket
-    import threading
-    import uuid
-
     from botocore.exceptions import ClientError
-    from sfnstack.embedded_s3 import s3_client
-    from sfnstack.http_front import HttpFront
 
-    data = DataDir(tmp_path)
-    endpoint = S3Endpoint(data, region="us-east-1", account="123456789012", server_hosts=[])
-    name = f"durable-{uuid.uuid4().hex[:12]}"
-    endpoint.ensure_bucket(name)
-    listening = socket.socket()
-    listening.bind(("127.0.0.1", 0))
-    listening.listen(16)
-    server = HttpFront(listening, endpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = s3_client(f"http://127.0.0.1:{listening.getsockname()[1]}")
+    data, _endpoint, server, client, name = serve_endpoint(tmp_path, "durable")
     try:
         for index in range(5):
             client.put_object(Bucket=name, Key=f"k{index}", Body=b"%d" % index)

@@ -263,7 +263,10 @@ def serve(out_dir: Path, run_id: str, requests: IO[bytes], replies: IO[bytes]) -
 
 
 if __name__ == "__main__":
-    # Ends without the interpreter's teardown (matplotlib's modules and the report's
-    # figures: a tenth of a second the run would wait for); replies are flushed already.
-    sys.stdout.flush()
-    os._exit(serve(Path(sys.argv[1]), sys.argv[2], sys.stdin.buffer, sys.stdout.buffer))
+    from raincast_cli.cli import exit_without_teardown
+
+    # Without the interpreter's teardown (matplotlib's modules and the report's figures:
+    # a tenth of a second the run would wait for).
+    exit_without_teardown(
+        serve(Path(sys.argv[1]), sys.argv[2], sys.stdin.buffer, sys.stdout.buffer)
+    )

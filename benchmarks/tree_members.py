@@ -2,7 +2,7 @@
 
 Stage 1 of the training (``raincast_cli.training.fit_ensemble`` on the fit period, < 2014)
 with 5 tree members; members 1-3 are exactly the 3-member ensemble's (same seeds, same
-masked copies), so both are scored from one fit, each blended with the same 3 networks at
+masked copies), so both are scored from one fit, each blended with the same networks at
 its own best weight (validation Brier, as the training chooses it) and Platt-calibrated on
 the validation period (2014; in-sample for the calibration, the same for both). The test
 period is never scored.

@@ -18,10 +18,10 @@ from raincast.weather.weatheraus import read_observations
 ROOT = Path(__file__).resolve().parents[2]
 HOLDOUT_DIR = ROOT / "benchmarks" / "holdout_model"
 # The goals for a recent held-out period in Australia are AUC >= 0.895 and Brier
-# skill >= 0.42; this artifact reaches 0.8956 (met) and 0.4187 (not met; the one before it
-# 0.8948 and 0.4163), so the test guards the AUC goal and the Brier skill it reaches.
+# skill >= 0.42; this artifact reaches 0.8967 and 0.4205 (both met; the one before it
+# 0.8956 and 0.4187), so the test guards both goals.
 AUC_GOAL = 0.895
-BRIER_SKILL_GOAL = 0.418
+BRIER_SKILL_GOAL = 0.42
 # Outside Australia: the mean forecast within 2 points of the observed rain rate (met in
 # New York); AUC >= 0.86 (not met: 0.84-0.85), guarded at what it reaches.
 OUTSIDE_GAP_GOAL = 0.02

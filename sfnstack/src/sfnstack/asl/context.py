@@ -13,6 +13,7 @@ from ..cooperative import sleep as cooperative_sleep
 from ..services import Services
 from .errors import ExecutionAborted, ExecutionTimedOut, HistoryLimitExceeded
 from .history import History
+from .jsonvalue import DecodedTexts
 
 if TYPE_CHECKING:
     from .machine import StateMachine
@@ -47,6 +48,7 @@ class Execution:
         self.machine = machine
         self.services = services
         self.history = history
+        self.decoded_texts = DecodedTexts()
         self.name = name
         self.arn = arn
         self.input = input
@@ -69,6 +71,7 @@ class Execution:
         shared services, stop event and deadline."""
         child = copy.copy(self)
         child.history = History(record=False, listener=None)
+        child.decoded_texts = DecodedTexts()
         child.name, child.arn, child.input = name, arn, input
         child.start = datetime.now(UTC)
         child.context_execution = {

@@ -17,6 +17,32 @@ def to_json_string(value: Any) -> str:
     return _compact.encode(value)
 
 
+class DecodedTexts:
+    """The JSON text each of the last few decoded objects came from (a function's result),
+    so that one passed on whole (``"Payload.$": "$"``: the next step's payload is this
+    step's result) is sent as that text rather than encoded again. Objects only (dicts and
+    lists), held with their text: the reference keeps each id unique while it is
+    remembered, and state data is never changed in place, so the text stays the object's."""
+
+    __slots__ = ("_texts",)
+    LIMIT = 64  # enough for the tasks in flight across a Map's iterations
+
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[Any, bytes]] = {}
+
+    def remember(self, value: Any, text: bytes) -> None:
+        if type(value) is not dict and type(value) is not list:
+            return
+        if len(self._texts) >= self.LIMIT:
+            self._texts.clear()
+        self._texts[id(value)] = (value, text)
+
+    def text(self, value: Any) -> bytes | None:
+        """The text ``value`` was decoded from, if it is remembered."""
+        hit = self._texts.get(id(value))
+        return hit[1] if hit is not None and hit[0] is value else None
+
+
 def json_key(value: Any) -> str:
     """A canonical string for hashing/equality that keeps 1, 1.0 equal and true distinct."""
     return json.dumps(_canon(value), sort_keys=True, separators=(",", ":"))

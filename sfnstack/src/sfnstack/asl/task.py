@@ -231,9 +231,10 @@ class LambdaResource(TaskResource):
         services = ex.services
         call: Callable[[], bytes]
         if services.invoke_lambda_json is not None:
-            # Worker processes serialise anyway: one encode, one decode per call.
+            # Worker processes serialise anyway: one encode, one decode per call, and no
+            # encode for a payload that is a result decoded here (``Execution.decoded_texts``).
             invoke_json = services.invoke_lambda_json
-            body = json.dumps(payload).encode()
+            body = ex.decoded_texts.text(payload) or json.dumps(payload).encode()
 
             def call() -> bytes:
                 return invoke_json(function, body)
@@ -304,6 +305,7 @@ class LambdaResource(TaskResource):
         # the limit and the state's own size check need not encode it again.
         result = json.loads(body.decode())
         ex.history.note_within_limit(result)
+        ex.decoded_texts.remember(result, body)
         return result, size
 
 

@@ -514,6 +514,46 @@ def test_an_invoker_that_speaks_json_gets_the_event_as_json_text() -> None:
     assert result.error == "States.DataLimitExceeded"
 
 
+def test_a_task_result_passed_on_whole_is_sent_as_the_text_it_came_as() -> None:
+    # Geocode -> Weather -> ...: each step's payload is the previous step's result. Its
+    # JSON text (here in a spacing json.dumps never writes) is sent again as it came,
+    # not decoded and encoded anew; a payload built from it is encoded.
+    calls: list[tuple[str, bytes]] = []
+    replies = {
+        "a": b'{"n" :1,  "list":[1.5, "caf\\u00e9"]}',
+        "b": b'{"n":2}',
+        "c": b'{"n":3}',
+    }
+
+    def invoke_json(function: str, body: bytes) -> bytes:
+        calls.append((function.rsplit(":", 1)[1], body))
+        return replies[function.rsplit(":", 1)[1]]
+
+    def task(name: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::lambda:invoke",
+            "Parameters": {"FunctionName": FN + name, **fields},
+            "OutputPath": "$.Payload",
+        }
+
+    sm = machine(
+        {
+            "A": {**task("a", **{"Payload.$": "$"}), "Next": "B"},
+            "B": {**task("b", **{"Payload.$": "$"}), "Next": "C"},
+            "C": {**task("c", **{"Payload": {"previous.$": "$"}}), "End": True},
+        }
+    )
+    result = sm.execute({"start": True}, services=Services(invoke_lambda_json=invoke_json))
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert result.output == {"n": 3}
+    assert calls == [
+        ("a", b'{"start": true}'),
+        ("b", replies["a"]),  # the reply's own text
+        ("c", b'{"previous": {"n": 2}}'),  # a new object: encoded
+    ]
+
+
 def test_assign_variables() -> None:
     sm = machine(
         {

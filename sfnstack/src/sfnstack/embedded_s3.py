@@ -18,6 +18,7 @@ socket: ``InProcessS3`` answers them in this process with moto's own request dis
 from __future__ import annotations
 
 import collections
+import os
 import re
 import socket
 import threading
@@ -363,6 +364,27 @@ class LocalS3:
             if self._client is None:
                 self._client = self.client()
             return self._client
+
+    def read_object(self, bucket: str, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag (quoted, as S3 sends it), straight from the store of
+        this embedded endpoint (the account its own clients use), or None when there is no
+        such object: the runtime's own read of what the handlers wrote, without a request
+        (not counted in ``requests``)."""
+        if not self.embedded:
+            raise RuntimeError("read_object needs an embedded endpoint (this process's store)")
+        from moto.iam.models import get_account_id_from
+        from moto.s3.models import FakeKey, s3_backends
+
+        self.wait_ready()  # moto's store is in use once the server is
+        account = os.environ.get("MOTO_ACCOUNT_ID") or get_account_id_from(
+            FAKE_CREDENTIALS["aws_access_key_id"]
+        )
+        backend = s3_backends[account]["aws"]
+        stored = backend.buckets.get(bucket)
+        found = stored.keys.get(key) if stored is not None else None
+        if not isinstance(found, FakeKey):  # missing, or a delete marker
+            return None
+        return found.value, found.etag
 
     def create_buckets(self, names: Iterable[str]) -> None:
         names = list(names)

@@ -85,6 +85,31 @@ def test_this_process_reaches_an_embedded_endpoint_without_a_socket(
         assert s3.requests.bytes_in == 2 * len(b"hello")
 
 
+def test_read_object_gives_what_a_handler_wrote_without_a_request(tmp_path: Path) -> None:
+    (tmp_path / "s3_handlers.py").write_text(HANDLER)
+    with LocalS3() as s3:
+        s3.create_buckets(["direct-read"])
+        client = s3.client()
+        client.put_object(Bucket="direct-read", Key="in.txt", Body=b"hello")
+        env = {"AWS_ENDPOINT_URL": s3.endpoint_url, "AWS_ENDPOINT_URL_S3": s3.endpoint_url}
+        function = function_from_callable("copy", "s3_handlers:copy", code_dir=tmp_path)
+        with LambdaPool({"copy": function}, max_workers=1, base_env=env) as pool:
+            pool.invoke("copy", {"bucket": "direct-read"})
+        assert s3.requests is not None
+        s3.requests.reset()
+        got = client.get_object(Bucket="direct-read", Key="out.txt")
+        assert s3.read_object("direct-read", "out.txt") == (b"HELLO", got["ETag"])
+        assert s3.read_object("direct-read", "nothing-here") is None
+        assert s3.read_object("no-such-bucket", "out.txt") is None
+        client.delete_object(Bucket="direct-read", Key="out.txt")
+        assert s3.read_object("direct-read", "out.txt") is None
+        # only the client's two requests were made
+        assert s3.requests.operations == {"GetObject": 1, "DeleteObject": 1}
+        # an endpoint given by URL holds no objects in this process
+        with pytest.raises(RuntimeError, match="embedded"):
+            LocalS3(s3.endpoint_url).read_object("direct-read", "in.txt")
+
+
 def test_background_start_serves_requests_made_before_it_is_ready() -> None:
     s3 = LocalS3(background=True)
     try:

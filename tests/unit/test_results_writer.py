@@ -130,13 +130,35 @@ class CountingWriter(ResultWriter):
         super().write_batch(body)
 
 
+@pytest.fixture(params=["client", "in-process"])
+def result_objects(request: pytest.FixtureRequest) -> Iterator[run_command.ResultObjects]:
+    """The run's result bucket read through a boto3 client (moto), or straight from the
+    store of an embedded LocalS3 (as ``raincast run`` reads it)."""
+    if request.param == "client":
+        with mock_aws():
+            client = boto3.client("s3", region_name="us-east-1")
+            client.create_bucket(Bucket="results")
+            yield run_command.ResultObjects(client, "results")
+        return
+    from sfnstack.embedded_s3 import LocalS3
+
+    with LocalS3() as local:
+        local.create_buckets(["results"])
+        client = local.client()
+        # moto keeps one store per process: what another test left there goes first
+        for entry in client.list_objects_v2(Bucket="results").get("Contents", []):
+            client.delete_object(Bucket="results", Key=entry["Key"])
+        yield run_command.ResultObjects(client, "results", local)
+
+
 def test_batches_copied_during_the_run_are_copied_again_only_if_they_changed(
-    s3: Any, tmp_path: Path
+    result_objects: run_command.ResultObjects, tmp_path: Path
 ) -> None:
+    s3 = result_objects.s3
     put_run(s3, {"00000-00024": records(0, 25), "00025-00049": records(25, 25)})
     writer = CountingWriter(tmp_path / "out", RUN)
     copier = run_command.BatchCopier(
-        s3, "results", RUN, writer, ["00000-00024", "00025-00049", "00050-00074"]
+        result_objects, RUN, writer, ["00000-00024", "00025-00049", "00050-00074"]
     )
     copier.start()
     for index in (0, 1, 2, 7):  # 2: no such object yet; 7: no such iteration
@@ -149,7 +171,7 @@ def test_batches_copied_during_the_run_are_copied_again_only_if_they_changed(
     # the second batch was written again after it was copied (a retried Store, say)
     changed = records(25, 25, probability=0.75)
     s3.put_object(Bucket="results", Key=batch_key(RUN, "00025-00049"), Body=batch_document(changed))
-    copied = run_command.copy_results(s3, "results", RUN, writer, copier.copied)
+    copied = run_command.copy_results(s3, "results", RUN, writer, copier.copied, result_objects)
     assert copied == 50
     assert writer.batches == 3  # only the changed one again
     assert (

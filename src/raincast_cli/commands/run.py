@@ -258,7 +258,8 @@ def execute(
             key = f"lists/{run_id}/{filename}"
             s3.put_object(Bucket=input_bucket, Key=key, Body=data)
             size = batch_size(runtime)
-            copier = BatchCopier(s3, results_bucket, run_id, writer, batch_ids(cities, size))
+            objects = ResultObjects(s3, results_bucket, runtime.s3)
+            copier = BatchCopier(objects, run_id, writer, batch_ids(cities, size))
             progress = Progress(len(cities), size, err, on_iteration=copier.on_iteration)
             execution = runtime.start_execution(
                 STATE_MACHINE,
@@ -275,7 +276,7 @@ def execute(
                 closing.start()
             try:
                 summary, copied = save_results(
-                    s3, results_bucket, run_id, out_dir, result, err, writer, copier.copied
+                    s3, results_bucket, run_id, out_dir, result, err, writer, copier.copied, objects
                 )
             except ResultWriterError as exc:
                 print(
@@ -342,6 +343,7 @@ def save_results(
     err: TextIO,
     writer: ResultWriter | ResultWriterProcess,
     copied_early: dict[str, str] | None = None,
+    objects: ResultObjects | None = None,
 ) -> tuple[dict[str, Any], int]:
     """Writes the run's results to ``out_dir`` and returns its summary and the number of
     per-city files. A failed run that could not write its summary (the Summarize step
@@ -354,7 +356,7 @@ def save_results(
         except Exception as exc:  # the summary's own bug: keep what there is
             print(f"raincast: could not summarize the failed run: {printable(str(exc))}", file=err)
     if _exists(s3, bucket, manifest_key):
-        copied = copy_results(s3, bucket, run_id, writer, copied_early)
+        copied = copy_results(s3, bucket, run_id, writer, copied_early, objects)
         summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
         return summary, copied
     copied = copy_city_objects(s3, bucket, run_id, writer)
@@ -404,15 +406,18 @@ def copy_results(
     run_id: str,
     writer: ResultWriter | ResultWriterProcess,
     copied_early: dict[str, str] | None = None,
+    objects: ResultObjects | None = None,
 ) -> int:
     """Copies what the run's manifest lists into the writer's folder, a batch object's
     documents as one ``cities/*.json`` file per city (as the per-city layout stores
     them); removes per-city files there that the manifest does not list (an earlier run
     into the same folder). A batch in ``copied_early`` (``BatchCopier``: key -> ETag)
-    whose object has not changed since is not copied again."""
+    whose object has not changed since (by ``objects``, default: through ``s3``) is not
+    copied again."""
     prefix = run_prefix(run_id)
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}manifest.json")["Body"].read())
-    current = _batch_etags(s3, bucket, run_id) if copied_early else {}
+    objects = objects or ResultObjects(s3, bucket)
+    current = objects.etags(run_id, list(copied_early)) if copied_early else {}
     for entry in manifest["objects"]:
         if entry["kind"] == "input":
             continue
@@ -449,12 +454,36 @@ def copy_city_objects(
     return writer.finish(remove_stale=False)
 
 
-def _batch_etags(s3: Any, bucket: str, run_id: str) -> dict[str, str]:
-    """The run's batch objects now, by key: their ETags."""
-    pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=f"{run_prefix(run_id)}batches/"
-    )
-    return {entry["Key"]: entry["ETag"] for page in pages for entry in page.get("Contents", [])}
+class ResultObjects:
+    """How ``raincast run`` reads the run's result objects back: through ``s3`` (a boto3
+    client), or, when ``local`` (the runtime's ``LocalS3``) is an embedded endpoint, from
+    its store in this process (``LocalS3.read_object``), which skips a client's request
+    per object: there are hundreds of batch objects in a large run."""
+
+    def __init__(self, s3: Any, bucket: str, local: Any = None) -> None:
+        self.s3, self.bucket = s3, bucket
+        self._local = local if local is not None and local.embedded else None
+
+    def get(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag, or None when it is not there."""
+        if self._local is not None:
+            found: tuple[bytes, str] | None = self._local.read_object(self.bucket, key)
+            return found
+        try:
+            got = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except Exception:  # botocore ClientError NoSuchKey
+            return None
+        return got["Body"].read(), got["ETag"]
+
+    def etags(self, run_id: str, keys: list[str]) -> dict[str, str]:
+        """The ETags of those of ``keys`` (the run's batch objects) that are there now."""
+        if self._local is not None:
+            found = ((key, self._local.read_object(self.bucket, key)) for key in keys)
+            return {key: got[1] for key, got in found if got is not None}
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{run_prefix(run_id)}batches/"
+        )
+        return {entry["Key"]: entry["ETag"] for page in pages for entry in page.get("Contents", [])}
 
 
 class BatchCopier:
@@ -468,13 +497,12 @@ class BatchCopier:
 
     def __init__(
         self,
-        s3: Any,
-        bucket: str,
+        objects: ResultObjects,
         run_id: str,
         writer: ResultWriter | ResultWriterProcess,
         batch_ids: list[str],
     ) -> None:
-        self.s3, self.bucket, self.run_id = s3, bucket, run_id
+        self.objects, self.run_id = objects, run_id
         self.writer = writer
         self.batch_ids = batch_ids
         self.copied: dict[str, str] = {}
@@ -498,16 +526,15 @@ class BatchCopier:
             if not 0 <= index < len(self.batch_ids):
                 continue
             key = batch_key(self.run_id, self.batch_ids[index])
-            try:
-                got = self.s3.get_object(Bucket=self.bucket, Key=key)
-                body = got["Body"].read()
-            except Exception:  # not there (named otherwise): copy_results copies it
+            got = self.objects.get(key)
+            if got is None:  # not there (named otherwise): copy_results copies it
                 continue
+            body, etag = got
             try:
                 self.writer.write_batch(body)
             except ResultWriterError:  # the writer is gone: finish() says so
                 return
-            self.copied[key] = got["ETag"]
+            self.copied[key] = etag
 
 
 def batch_ids(cities: CityList, batch_size: int) -> list[str]:

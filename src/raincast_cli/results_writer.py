@@ -149,7 +149,7 @@ class ResultWriterProcess:
     """``ResultWriter``'s methods, carried out by ``python -m raincast_cli.results_writer``
     (see the module docstring). ``write_batch`` and ``write`` return at once; an error is
     raised by the next ``finish`` or ``report``. The report's libraries are imported
-    there as the process starts, while the run starts up. ``close`` ends it."""
+    there when the first batch arrives, while the run goes on. ``close`` ends it."""
 
     def __init__(self, out_dir: Path, run_id: str) -> None:
         self.out_dir = out_dir
@@ -230,11 +230,7 @@ def serve(out_dir: Path, run_id: str, requests: IO[bytes], replies: IO[bytes]) -
     error is kept (later writes are skipped) and answered to the next ``R`` or ``Q``."""
     writer = ResultWriter(out_dir, run_id)
     error: str | None = None
-    # The report's libraries (matplotlib, jinja2: most of a second), imported now, while
-    # the run starts up and a core is often free, rather than during the run's busiest
-    # part or at its end. One that cannot be imported fails the report, not the copy.
-    with contextlib.suppress(Exception):
-        import raincast_cli.report.page  # noqa: F401
+    report_imported = False
 
     def answer(document: dict[str, Any]) -> None:
         replies.write(json.dumps(document).encode("utf-8") + b"\n")
@@ -245,6 +241,9 @@ def serve(out_dir: Path, run_id: str, requests: IO[bytes], replies: IO[bytes]) -
         try:
             if kind == b"B" and error is None:
                 writer.write_batch(body)
+                if not report_imported:  # now, while the run goes on, not at its end
+                    report_imported = True
+                    import raincast_cli.report.page  # noqa: F401
             elif kind == b"F" and error is None:
                 relative, _, data = body.partition(b"\0")
                 writer.write(relative.decode("utf-8"), data)

@@ -94,7 +94,7 @@ def fit_part(part: str, cache: Path, data) -> None:
     from raincast.features import FEATURE_NAMES, features_using
     from raincast_cli.training import TrainingConfig, make_network, with_masked_copies
 
-    out = cache / (part.replace(":", "_").replace(";", "__").replace("/", "-") + ".npz")
+    out = cache_file(cache, part)
     if out.exists():
         print(f"{part}: cached", flush=True)
         return
@@ -162,6 +162,20 @@ def fit_part(part: str, cache: Path, data) -> None:
     )
 
 
+def cache_file(cache: Path, part: str) -> Path:
+    """The cache file of one part (``kind:settings``) of a combo."""
+    return cache / (part.replace(":", "_").replace(";", "__").replace("/", "-") + ".npz")
+
+
+def cached_parts(combo: str, cache: Path) -> dict[str, list[np.ndarray]]:
+    """The cached validation predictions of a combo's parts, by kind (trees, nets)."""
+    parts: dict[str, list[np.ndarray]] = {}
+    for part in combo.split("+"):
+        kind, _ = parse(part)
+        parts.setdefault(kind, []).extend(np.load(cache_file(cache, part))["val"])
+    return parts
+
+
 def score_combo(combo: str, cache: Path, data, members: int | None) -> None:
     from raincast.model.artifact import platt
     from raincast.model.metrics import score
@@ -170,12 +184,7 @@ def score_combo(combo: str, cache: Path, data, members: int | None) -> None:
     _, y, dates, fit, validation = data
     y_val, d_val = y[validation], dates[validation]
     climatology = float(y[fit].mean())
-    parts = {}
-    for part in combo.split("+"):
-        kind, _ = parse(part)
-        f = cache / (part.replace(":", "_").replace(";", "__").replace("/", "-") + ".npz")
-        arrays = np.load(f)
-        parts.setdefault(kind, []).extend(arrays["val"])
+    parts = cached_parts(combo, cache)
     if members is not None:
         parts = {k: v[:members] for k, v in parts.items()}
     trees, nets = np.mean(parts["trees"], axis=0), np.mean(parts["nets"], axis=0)
@@ -223,11 +232,7 @@ def calibrations(combo: str, cache: Path, data) -> None:
     _, y, dates, fit, validation = data
     y_val, d_val = y[validation], dates[validation]
     climatology = float(y[fit].mean())
-    parts = {}
-    for part in combo.split("+"):
-        kind, _ = parse(part)
-        f = cache / (part.replace(":", "_").replace(";", "__").replace("/", "-") + ".npz")
-        parts.setdefault(kind, []).extend(np.load(f)["val"])
+    parts = cached_parts(combo, cache)
     t, n = np.mean(parts["trees"], axis=0), np.mean(parts["nets"], axis=0)
     eps = 1e-12
     lt, ln = logit(t), logit(n)
@@ -309,11 +314,7 @@ def network_counts(combo: str, cache: Path, data, draws: int = 12) -> None:
     _, y, _, fit, validation = data
     y_val = y[validation]
     climatology = float(y[fit].mean())
-    parts: dict[str, list[np.ndarray]] = {}
-    for part in combo.split("+"):
-        kind, _ = parse(part)
-        f = cache / (part.replace(":", "_").replace(";", "__").replace("/", "-") + ".npz")
-        parts.setdefault(kind, []).extend(np.load(f)["val"])
+    parts = cached_parts(combo, cache)
     trees, nets = np.mean(parts["trees"], axis=0), np.array(parts["nets"])
     rng = np.random.default_rng(0)
 

@@ -85,7 +85,9 @@ def test_this_process_reaches_an_embedded_endpoint_without_a_socket(
         assert s3.requests.bytes_in == 2 * len(b"hello")
 
 
-def test_read_object_and_object_etag_give_what_a_handler_wrote_without_a_request(tmp_path: Path) -> None:
+def test_read_object_and_object_etag_give_what_a_handler_wrote_without_a_request(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "s3_handlers.py").write_text(HANDLER)
     with LocalS3() as s3:
         s3.create_buckets(["direct-read"])
@@ -111,7 +113,10 @@ def test_read_object_and_object_etag_give_what_a_handler_wrote_without_a_request
         assert s3.object_etag("direct-read", "out.txt") is None
         # only the client's own requests were made
         assert s3.requests.operations == {
-            "GetObject": 1, "PutObject": 1, "HeadObject": 1, "DeleteObject": 1
+            "GetObject": 1,
+            "PutObject": 1,
+            "HeadObject": 1,
+            "DeleteObject": 1,
         }
         # an endpoint given by URL holds no objects in this process
         with pytest.raises(RuntimeError, match="embedded"):

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import io
 import os
 import resource
@@ -55,6 +56,34 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "cities-australia.csv"
 BATCH_SIZE = 25  # the state machine's ItemBatcher MaxItemsPerBatch
+
+
+# The project's own sources; scripts/setup.sh compiles them to bytecode.
+SOURCE_DIRS = ("src", "sfnstack/src", "functions", "layers/model/python")
+
+
+def stale_bytecode(root: Path = ROOT) -> tuple[int, int]:
+    """(modules without up-to-date bytecode, modules) among the project's sources: where
+    PYTHONDONTWRITEBYTECODE is set, every process that imports such a module compiles it
+    again, in both sides of the comparison (printed with the results)."""
+    stale = total = 0
+    for folder in SOURCE_DIRS:
+        for source in (root / folder).rglob("*.py"):
+            total += 1
+            cached = Path(importlib.util.cache_from_source(str(source)))
+            try:
+                header = cached.read_bytes()[:16]
+            except OSError:
+                stale += 1
+                continue
+            stat = source.stat()
+            recorded = (
+                int.from_bytes(header[8:12], "little"),
+                int.from_bytes(header[12:16], "little"),
+            )
+            if recorded != (int(stat.st_mtime) & 0xFFFFFFFF, stat.st_size & 0xFFFFFFFF):
+                stale += 1
+    return stale, total
 
 
 def build_list(size: int, into: Path) -> Path:
@@ -269,9 +298,12 @@ def main() -> int:
     # per size: rows of (run s, plain whole s, loop body s, peak PSS MB, peak RSS MB,
     # run CPU s, plain CPU s, baseline s or None, baseline CPU s or None)
     results: dict[int, list[tuple[Any, ...]]] = {s: [] for s in sizes}
+    stale, modules = stale_bytecode()
     print(
         f"raincast run vs a plain loop; {os.cpu_count()} CPUs; workers={args.workers or 'default'}"
         + (f"; baseline {args.baseline}" if args.baseline else "")
+        + f"; {stale} of {modules} project modules without up-to-date bytecode"
+        + (" (PYTHONDONTWRITEBYTECODE is set)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "")
     )
     try:
         for round_number in range(1, args.rounds + 1):

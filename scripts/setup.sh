@@ -17,3 +17,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ sfnstack/pyproject.
     -e "./sfnstack[dev]" -e ".[dev]"
   touch "$stamp"
 fi
+# Bytecode for the project's own sources, as pip writes it for the packages it installs (an
+# editable install writes none). Without it, where PYTHONDONTWRITEBYTECODE is set, every
+# process of a run (the runtime, its Lambda environments, the results writer: about ten)
+# compiles the modules it imports, each time: 0.4-0.7 s of a 1,000-city `raincast run`
+# (benchmarks/run_bench.py). Up-to-date files are skipped; sam build leaves bytecode out.
+.venv/bin/python -m compileall -q -j 0 src sfnstack/src functions layers/model/python > /dev/null

@@ -37,12 +37,12 @@ class ModelHeadline:
 
 
 def model_headline(metadata: dict[str, Any] | None = None) -> ModelHeadline:
-    """The headline of ``metadata`` (default: the installed artifact's, loaded and checked by
-    ``RainModel.load``)."""
+    """The headline of ``metadata`` (default: the installed artifact's, read and checked by
+    ``RainModel.read_metadata``, without loading the model's arrays)."""
     if metadata is None:
         from raincast.model.artifact import RainModel
 
-        metadata = RainModel.load().metadata
+        metadata = RainModel.read_metadata()
     periods = metadata.get("periods") or {}
     test_metrics = dict(metadata.get("test_metrics") or {})
     model_metrics = test_metrics.pop("model", {})

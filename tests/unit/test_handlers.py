@@ -379,6 +379,15 @@ def predicted_batch() -> dict[str, Any]:
     return batch
 
 
+@pytest.mark.parametrize("name", ["prepare", "store", "summarize"])
+def test_the_s3_client_is_made_at_init(aws, name) -> None:
+    # At import (Lambda's init phase), not in the first invocation.
+    assert lambda_adapter.s3_client.cache_info().currsize == 0
+    load_handler(name)
+    info = lambda_adapter.s3_client.cache_info()
+    assert (info.currsize, info.misses) == (1, 1)
+
+
 def test_store_writes_one_object_per_batch_by_default(aws) -> None:
     out = load_handler("store").lambda_handler(predicted_batch(), FakeContext())
     keys = [o["Key"] for o in aws.list_objects_v2(Bucket=RESULTS_BUCKET)["Contents"]]

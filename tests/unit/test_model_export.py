@@ -115,6 +115,35 @@ def test_inconsistent_artifacts_are_refused(artifact_dir, change, message):
         RainModel._read(artifact_dir)
 
 
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"format_version": 99}, "format version 99"),
+        ({"features": ["humidity_3pm", "station_id"]}, "does not make: station_id"),
+        ({"artifact_id": "0" * 32}, "does not match"),
+    ],
+)
+def test_read_metadata_refuses_what_load_refuses(artifact_dir, change, message):
+    _rewrite_metadata(artifact_dir, **change)
+    with pytest.raises(ModelArtifactError, match=message):
+        RainModel.read_metadata(artifact_dir)
+
+
+def test_read_metadata_checks_the_artifact_id_without_reading_the_arrays(artifact_dir):
+    metadata = json.loads((artifact_dir / METADATA_NAME).read_text())
+    assert (
+        RainModel.read_metadata(artifact_dir) == metadata == RainModel.load(artifact_dir).metadata
+    )
+    # an arrays file with nothing but the artifact_id: enough for the metadata, not a model
+    id_only = artifact_dir / "id-only"
+    id_only.mkdir()
+    (id_only / METADATA_NAME).write_text(json.dumps(metadata))
+    np.savez(id_only / ARRAYS_NAME, artifact_id=np.array(metadata["artifact_id"]))
+    assert RainModel.read_metadata(id_only) == metadata
+    with pytest.raises(ModelArtifactError, match="missing arrays"):
+        RainModel.load(id_only)
+
+
 def test_missing_artifact_is_a_clear_error(tmp_path):
     with pytest.raises(ModelArtifactError, match="no model metadata"):
         RainModel.load(tmp_path)

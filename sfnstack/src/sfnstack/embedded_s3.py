@@ -370,8 +370,19 @@ class LocalS3:
         this embedded endpoint (the account its own clients use), or None when there is no
         such object: the runtime's own read of what the handlers wrote, without a request
         (not counted in ``requests``)."""
+        found = self._stored_object(bucket, key, "read_object")
+        return None if found is None else (found.value, found.etag)
+
+    def object_etag(self, bucket: str, key: str) -> str | None:
+        """The object's ETag (quoted), or None when there is no such object: as
+        ``read_object``, without copying its bytes."""
+        found = self._stored_object(bucket, key, "object_etag")
+        return None if found is None else str(found.etag)
+
+    def _stored_object(self, bucket: str, key: str, caller: str) -> Any:
+        """moto's ``FakeKey`` for the object in this embedded endpoint's store, or None."""
         if not self.embedded:
-            raise RuntimeError("read_object needs an embedded endpoint (this process's store)")
+            raise RuntimeError(f"{caller} needs an embedded endpoint (this process's store)")
         from moto.iam.models import get_account_id_from
         from moto.s3.models import FakeKey, s3_backends
 
@@ -384,7 +395,7 @@ class LocalS3:
         found = stored.keys.get(key) if stored is not None else None
         if not isinstance(found, FakeKey):  # missing, or a delete marker
             return None
-        return found.value, found.etag
+        return found
 
     def create_buckets(self, names: Iterable[str]) -> None:
         names = list(names)

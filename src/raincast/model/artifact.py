@@ -113,11 +113,25 @@ class RainModel:
         return cached
 
     @classmethod
-    def _read(cls, directory: Path) -> RainModel:
+    def read_metadata(cls, path: str | Path | None = None) -> dict[str, Any]:
+        """The metadata of the artifact in directory ``path`` (default: the model layer's),
+        checked as ``load`` checks it (format, features, the arrays file's artifact_id),
+        without reading the arrays: for what reports about the model, not what runs it."""
+        directory = Path(path) if path is not None else default_artifact_dir()
+        cached = _CACHE.get(str(directory.resolve()))
+        if cached is not None:
+            return cached.metadata
+        metadata = cls._checked_metadata(directory)
+        with np.load(directory / ARRAYS_NAME, allow_pickle=False) as npz:
+            cls._check_artifact_id(npz, metadata, directory)  # reads that one member only
+        return metadata
+
+    @classmethod
+    def _checked_metadata(cls, directory: Path) -> dict[str, Any]:
         meta_path = directory / METADATA_NAME
         arrays_path = directory / ARRAYS_NAME
         try:
-            metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+            metadata: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ModelArtifactError(f"no model metadata at {meta_path}") from None
         except json.JSONDecodeError as exc:
@@ -143,11 +157,23 @@ class RainModel:
             )
         if not arrays_path.is_file():
             raise ModelArtifactError(f"no model arrays at {arrays_path}")
+        return metadata
+
+    @staticmethod
+    def _check_artifact_id(npz: Any, metadata: dict[str, Any], directory: Path) -> None:
+        if "artifact_id" not in npz.files or str(npz["artifact_id"]) != metadata.get("artifact_id"):
+            raise ModelArtifactError(
+                f"{directory / ARRAYS_NAME} does not match {directory / METADATA_NAME} "
+                "(artifact_id)"
+            )
+
+    @classmethod
+    def _read(cls, directory: Path) -> RainModel:
+        metadata = cls._checked_metadata(directory)
+        arrays_path = directory / ARRAYS_NAME
+        meta_path = directory / METADATA_NAME
         with np.load(arrays_path, allow_pickle=False) as npz:
-            if "artifact_id" not in npz.files or str(npz["artifact_id"]) != metadata.get(
-                "artifact_id"
-            ):
-                raise ModelArtifactError(f"{arrays_path} does not match {meta_path} (artifact_id)")
+            cls._check_artifact_id(npz, metadata, directory)
             names = array_names(metadata)
             missing = [name for name in names if name not in npz.files]
             if missing:

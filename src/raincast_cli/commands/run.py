@@ -478,8 +478,8 @@ class ResultObjects:
     def etags(self, run_id: str, keys: list[str]) -> dict[str, str]:
         """The ETags of those of ``keys`` (the run's batch objects) that are there now."""
         if self._local is not None:
-            found = ((key, self._local.read_object(self.bucket, key)) for key in keys)
-            return {key: got[1] for key, got in found if got is not None}
+            found = ((key, self._local.object_etag(self.bucket, key)) for key in keys)
+            return {key: etag for key, etag in found if etag is not None}
         pages = self.s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=f"{run_prefix(run_id)}batches/"
         )

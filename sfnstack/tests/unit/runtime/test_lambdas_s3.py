@@ -85,7 +85,9 @@ def test_this_process_reaches_an_embedded_endpoint_without_a_socket(
         assert s3.requests.bytes_in == 2 * len(b"hello")
 
 
-def test_read_object_gives_what_a_handler_wrote_without_a_request(tmp_path: Path) -> None:
+def test_read_object_and_object_etag_give_what_a_handler_wrote_without_a_request(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "s3_handlers.py").write_text(HANDLER)
     with LocalS3() as s3:
         s3.create_buckets(["direct-read"])
@@ -99,15 +101,28 @@ def test_read_object_gives_what_a_handler_wrote_without_a_request(tmp_path: Path
         s3.requests.reset()
         got = client.get_object(Bucket="direct-read", Key="out.txt")
         assert s3.read_object("direct-read", "out.txt") == (b"HELLO", got["ETag"])
-        assert s3.read_object("direct-read", "nothing-here") is None
-        assert s3.read_object("no-such-bucket", "out.txt") is None
+        assert s3.object_etag("direct-read", "out.txt") == got["ETag"]
+        for bucket, key in [("direct-read", "nothing-here"), ("no-such-bucket", "out.txt")]:
+            assert s3.read_object(bucket, key) is None
+            assert s3.object_etag(bucket, key) is None
+        client.put_object(Bucket="direct-read", Key="out.txt", Body=b"changed")
+        changed = client.head_object(Bucket="direct-read", Key="out.txt")["ETag"]
+        assert changed != got["ETag"] and s3.object_etag("direct-read", "out.txt") == changed
         client.delete_object(Bucket="direct-read", Key="out.txt")
         assert s3.read_object("direct-read", "out.txt") is None
-        # only the client's two requests were made
-        assert s3.requests.operations == {"GetObject": 1, "DeleteObject": 1}
+        assert s3.object_etag("direct-read", "out.txt") is None
+        # only the client's own requests were made
+        assert s3.requests.operations == {
+            "GetObject": 1,
+            "PutObject": 1,
+            "HeadObject": 1,
+            "DeleteObject": 1,
+        }
         # an endpoint given by URL holds no objects in this process
         with pytest.raises(RuntimeError, match="embedded"):
             LocalS3(s3.endpoint_url).read_object("direct-read", "in.txt")
+        with pytest.raises(RuntimeError, match="embedded"):
+            LocalS3(s3.endpoint_url).object_etag("direct-read", "in.txt")
 
 
 def test_background_start_serves_requests_made_before_it_is_ready() -> None:

@@ -8,10 +8,17 @@ handlers write to), one interpreter lock for all of it, so the JSON and the file
 10,000 cities and the report's plotting go to the machine's other core instead. The
 batches are sent as they end, during the run; what is sent is written in order.
 
+The report is drawn by a third process (``ReportProcess``: ``python -m
+raincast_cli.results_writer --report``), which imports the report's libraries (matplotlib,
+0.6 s) as it starts, at a lower priority, and then waits: when the writer imported them at
+the first batch, the batches queued behind that import until the forecast was over (36 of
+40 at 1,000 cities), and the run ended with the writer catching up, then drawing.
+
 Frames to the process (stdin): 4-byte big-endian length, then a kind byte and the body:
 ``B`` a batch object, ``F`` a relative path, NUL, the file's bytes, ``Q`` the copy is done
-(body ``1``: remove per-city files not written now), ``R`` write the report. ``Q`` and
-``R`` are answered with one JSON line on stdout; end of input ends the process.
+(body ``1``: remove per-city files not written now), ``R`` write the report (when there is
+no report process). ``Q`` and ``R`` are answered with one JSON line on stdout; end of input
+ends the process.
 """
 
 from __future__ import annotations
@@ -28,7 +35,13 @@ from typing import IO, Any
 from raincast.pipeline.records import city_document, city_key, read_batch_document, run_prefix
 from raincast.sanitize import printable
 
-__all__ = ["ResultFolder", "ResultWriter", "ResultWriterError", "ResultWriterProcess"]
+__all__ = [
+    "ReportProcess",
+    "ResultFolder",
+    "ResultWriter",
+    "ResultWriterError",
+    "ResultWriterProcess",
+]
 
 _LENGTH = struct.Struct(">I")
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
@@ -145,11 +158,80 @@ class ResultWriter:
         pass
 
 
+# The report process's niceness while it imports and waits: it takes the CPU the run
+# leaves, and draws the report after the run, when nothing else runs.
+REPORT_NICENESS = 5
+
+
+class ReportProcess:
+    """Draws a run's report.html in a process of its own, started (and importing the
+    report's libraries) ahead of the report; ``report`` asks for it once the results are
+    written. Frames: a line ``R`` in, one JSON line out (``report_error``)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "raincast_cli.results_writer", "--report", str(out_dir)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    def report(self) -> str | None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            self.process.stdin.write(b"R\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            return self._gone()
+        line = self.process.stdout.readline()
+        if not line:
+            return self._gone()
+        reason: str | None = json.loads(line).get("report_error")
+        return reason
+
+    def _gone(self) -> str:
+        return f"the report process ended unexpectedly (exit status {self.process.wait()})"
+
+    def close(self) -> None:
+        _end(self.process)
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    """Closes a child's stdin and waits for it to exit (killed after 10 s)."""
+    if process.poll() is None:
+        if process.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def serve_reports(out_dir: Path, requests: IO[bytes], replies: IO[bytes]) -> int:
+    """The report process's loop (see ``ReportProcess``)."""
+    with contextlib.suppress(OSError):
+        os.nice(REPORT_NICENESS)
+    writer = ResultWriter(out_dir, "")
+    # The libraries now, while the run goes on; one that fails to import fails report(),
+    # which then says why.
+    with contextlib.suppress(Exception):
+        import raincast_cli.report.page  # noqa: F401
+    for line in requests:
+        if line.strip() == b"R":
+            replies.write(json.dumps({"report_error": writer.report()}).encode("utf-8") + b"\n")
+            replies.flush()
+    return 0
+
+
 class ResultWriterProcess:
     """``ResultWriter``'s methods, carried out by ``python -m raincast_cli.results_writer``
     (see the module docstring). ``write_batch`` and ``write`` return at once; an error is
-    raised by the next ``finish`` or ``report``. The report's libraries are imported
-    there when the first batch arrives, while the run goes on. ``close`` ends it."""
+    raised by the next ``finish`` or ``report``. The report is drawn by a ``ReportProcess``
+    started with it (by the writer process itself if that one cannot be started). ``close``
+    ends both."""
 
     def __init__(self, out_dir: Path, run_id: str) -> None:
         self.out_dir = out_dir
@@ -158,6 +240,9 @@ class ResultWriterProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
+        self._reports: ReportProcess | None = None
+        with contextlib.suppress(OSError):
+            self._reports = ReportProcess(out_dir)
 
     def _send(self, kind: bytes, body: bytes = b"") -> None:
         assert self.process.stdin is not None
@@ -191,6 +276,8 @@ class ResultWriterProcess:
         self._send(b"F", relative.encode("utf-8") + b"\0" + data)
 
     def report(self) -> str | None:
+        if self._reports is not None:
+            return self._reports.report()
         self._send(b"R")
         reason: str | None = self._reply().get("report_error")
         return reason
@@ -200,18 +287,10 @@ class ResultWriterProcess:
         return int(self._reply()["copied"])
 
     def close(self) -> None:
-        """Ends the process (a writer that is not needed any more: the run failed early)."""
-        if self.process.poll() is None:
-            if self.process.stdin is not None:
-                with contextlib.suppress(BrokenPipeError):
-                    self.process.stdin.close()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        """Ends the processes (a writer that is not needed any more: the run failed early)."""
+        _end(self.process)
+        if self._reports is not None:
+            self._reports.close()
 
 
 def _read_frame(stream: IO[bytes]) -> tuple[bytes, bytes] | None:
@@ -230,7 +309,6 @@ def serve(out_dir: Path, run_id: str, requests: IO[bytes], replies: IO[bytes]) -
     error is kept (later writes are skipped) and answered to the next ``R`` or ``Q``."""
     writer = ResultWriter(out_dir, run_id)
     error: str | None = None
-    report_imported = False
 
     def answer(document: dict[str, Any]) -> None:
         replies.write(json.dumps(document).encode("utf-8") + b"\n")
@@ -241,9 +319,6 @@ def serve(out_dir: Path, run_id: str, requests: IO[bytes], replies: IO[bytes]) -
         try:
             if kind == b"B" and error is None:
                 writer.write_batch(body)
-                if not report_imported:  # now, while the run goes on, not at its end
-                    report_imported = True
-                    import raincast_cli.report.page  # noqa: F401
             elif kind == b"F" and error is None:
                 relative, _, data = body.partition(b"\0")
                 writer.write(relative.decode("utf-8"), data)
@@ -267,6 +342,8 @@ if __name__ == "__main__":
 
     # Without the interpreter's teardown (matplotlib's modules and the report's figures:
     # a tenth of a second the run would wait for).
+    if sys.argv[1] == "--report":
+        exit_without_teardown(serve_reports(Path(sys.argv[2]), sys.stdin.buffer, sys.stdout.buffer))
     exit_without_teardown(
         serve(Path(sys.argv[1]), sys.argv[2], sys.stdin.buffer, sys.stdout.buffer)
     )

@@ -100,6 +100,24 @@ def test_a_report_that_cannot_be_made_is_a_reason_not_a_crash(tmp_path: Path) ->
     assert reason
 
 
+def test_the_report_is_drawn_by_a_process_of_its_own_and_close_ends_both(tmp_path: Path) -> None:
+    writer = ResultWriterProcess(tmp_path / "out", RUN)
+    reports = writer._reports
+    assert reports is not None and reports.process.pid != writer.process.pid
+    assert writer.report()  # no forecast.csv: a reason, from the report process
+    writer.close()
+    assert writer.process.poll() is not None and reports.process.poll() is not None
+
+
+def test_a_report_process_that_died_is_a_reason_not_a_hang(tmp_path: Path) -> None:
+    writer = ResultWriterProcess(tmp_path / "out", RUN)
+    assert writer._reports is not None
+    writer._reports.process.kill()
+    writer._reports.process.wait()
+    assert "report process ended unexpectedly" in (writer.report() or "")
+    writer.close()
+
+
 @pytest.fixture()
 def s3() -> Iterator[Any]:
     with mock_aws():

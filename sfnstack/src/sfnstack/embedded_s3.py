@@ -326,7 +326,7 @@ class LocalS3:
             listening.listen(128)
             self._socket = listening
             host, port = listening.getsockname()[:2]
-            endpoint_url = f"http://{host}:{port}"
+            self.endpoint_url: str = f"http://{host}:{port}"
             self._thread = threading.Thread(
                 target=self._serve, name="sfnstack-local-s3", daemon=True
             )
@@ -334,9 +334,8 @@ class LocalS3:
             if not background:
                 self.wait_ready()
         else:
+            self.endpoint_url = endpoint_url.rstrip("/")
             self._ready.set()
-        self.endpoint_url: str = endpoint_url.rstrip("/")
-        if self._socket is None:
             self.create_buckets(self._buckets)
 
     def _serve(self) -> None:

@@ -174,6 +174,14 @@ def test_buckets_given_at_start_exist_before_the_first_request_is_served(
         s3.close()
 
 
+def test_buckets_given_to_a_started_or_an_existing_endpoint_are_made() -> None:
+    with LocalS3(buckets=["made-at-start"]) as s3:  # waits for the server
+        over_http = s3_client(s3.endpoint_url)
+        assert "made-at-start" in [b["Name"] for b in over_http.list_buckets()["Buckets"]]
+        LocalS3(s3.endpoint_url, buckets=["made-through-url"])  # an existing endpoint
+        assert "made-through-url" in [b["Name"] for b in over_http.list_buckets()["Buckets"]]
+
+
 def test_a_runtime_gives_its_s3_endpoint_before_moto_has_started(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -391,7 +391,7 @@ def _warm_botocore() -> None:
             loader._cache.update(cache)
         return loader
 
-    botocore.session.create_loader = create_warm_loader  # type: ignore[attr-defined]
+    botocore.session.create_loader = create_warm_loader
 
 
 def _refusal(loaded: dict[str, str | None], request: dict[str, Any], env: dict[str, str]) -> str:

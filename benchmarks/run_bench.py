@@ -19,9 +19,12 @@ writes what ``raincast run`` leaves in ``--out``: one JSON file per city
 imports, the GeoNames and replay indexes, the model): "whole" times are wall clock of the
 process. The loop's own time without start-up is printed too ("loop body").
 
-Memory: a sampler thread reads ``/proc`` every 50 ms for the whole process tree of the
-``raincast run`` child (it and every descendant: the Lambda environments) and records the
-peak of the tree's summed RSS and summed PSS. RSS sums count shared pages once per process
+Memory: in a run of its own per size, after the timed rounds (reading ``smaps_rollup`` of
+ten processes every 50 ms costs CPU that the timed run would pay: 0.16 s of a 1,000-city
+run's median, 2.73 -> 2.89 s, in one A/B of eight pairs), a sampler thread reads ``/proc``
+every 50 ms for the whole process tree of the ``raincast run`` child (it and every
+descendant: the Lambda environments) and records the peak of the tree's summed RSS and
+summed PSS. RSS sums count shared pages once per process
 (forked environments share their parent's pages), so PSS, which divides each shared page
 among its sharers, is the honest "all processes together" figure; RSS is printed for
 comparison. ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` is no use here: it is the largest
@@ -32,7 +35,8 @@ CPU: the CPU seconds (user + system) of each side's whole process tree, from
 waited for them, which ``raincast run`` does for all of its own). On a shared machine CPU
 seconds vary much less than wall seconds.
 
-Prints, per size and round, both times, the ratio and the load average, then the ranges.
+Prints, per size and round, both times, the ratio and the load average; then the memory
+run of each size, and the ranges.
 """
 
 from __future__ import annotations
@@ -244,10 +248,15 @@ def time_plain(cities: Path, out: Path) -> tuple[float, float, float]:
 
 
 def time_run(
-    cities: Path, out: Path, workers: int | None, run_id: str, raincast: str | None = None
-) -> tuple[float, TreeMemory, float]:
-    """(wall seconds, memory, CPU seconds) of ``raincast run`` (``raincast``: another
-    executable) on ``cities``."""
+    cities: Path,
+    out: Path,
+    workers: int | None,
+    run_id: str,
+    raincast: str | None = None,
+    sample_memory: bool = False,
+) -> tuple[float, TreeMemory | None, float]:
+    """(wall seconds, memory (with ``sample_memory``), CPU seconds) of ``raincast run``
+    (``raincast``: another executable) on ``cities``."""
     command = [raincast or _raincast(), "run", str(cities), "--out", str(out), "--run-id", run_id]
     if workers:
         command += ["--workers", str(workers)]
@@ -256,10 +265,11 @@ def time_run(
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
     )
-    memory = TreeMemory(process.pid)
+    memory = TreeMemory(process.pid) if sample_memory else None
     _stdout, stderr = process.communicate()
     seconds = time.perf_counter() - started
-    memory.stop()
+    if memory is not None:
+        memory.stop()
     if process.returncode != 0:
         raise RuntimeError(f"raincast run failed ({process.returncode}):\n{stderr[-3000:]}")
     return seconds, memory, _children_cpu() - cpu
@@ -295,9 +305,10 @@ def main() -> int:
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
     work = Path(tempfile.mkdtemp(prefix="run-bench-"))
-    # per size: rows of (run s, plain whole s, loop body s, peak PSS MB, peak RSS MB,
-    # run CPU s, plain CPU s, baseline s or None, baseline CPU s or None)
+    # per size: rows of (run s, plain whole s, loop body s, run CPU s, plain CPU s,
+    # baseline s or None, baseline CPU s or None)
     results: dict[int, list[tuple[Any, ...]]] = {s: [] for s in sizes}
+    memory_lines: dict[int, str] = {}
     stale, modules = stale_bytecode()
     print(
         f"raincast run vs a plain loop; {os.cpu_count()} CPUs; workers={args.workers or 'default'}"
@@ -329,16 +340,12 @@ def main() -> int:
                             cities, base_out, args.workers, f"bench-{size}", args.baseline
                         )
                 whole, body, plain_cpu = timed["plain"]
-                run_s, memory, run_cpu = timed["run"]
+                run_s, _memory, run_cpu = timed["run"]
                 same = check_same(plain_out, run_out)
-                peak_pss = memory.peak_pss / 2**20
                 base_s, base_cpu = (
                     (timed["baseline"][0], timed["baseline"][2]) if args.baseline else (None, None)
                 )
-                results[size].append(
-                    (run_s, whole, body, peak_pss, memory.peak_rss / 2**20, run_cpu, plain_cpu,
-                     base_s, base_cpu)
-                )  # fmt: skip
+                results[size].append((run_s, whole, body, run_cpu, plain_cpu, base_s, base_cpu))
                 baseline_text = (
                     f"  baseline {base_s:7.2f} s ({base_s / whole:5.2f}x, CPU {base_cpu:6.2f} s)"
                     if base_s is not None and base_cpu is not None
@@ -349,11 +356,23 @@ def main() -> int:
                     f"plain loop {whole:6.2f} s (loop body {body:5.2f} s)  "
                     f"ratio {run_s / whole:5.2f}x (vs body {run_s / body:5.2f}x)  "
                     f"CPU {run_cpu:6.2f} s vs {plain_cpu:5.2f} s{baseline_text}  "
-                    f"peak memory PSS {peak_pss:6.0f} MB (RSS sum {memory.peak_rss / 2**20:6.0f} MB, "
-                    f"{memory.peak_processes} processes)  load {load:4.1f}->{os.getloadavg()[0]:4.1f}  "
-                    f"{same}",
+                    f"load {load:4.1f}->{os.getloadavg()[0]:4.1f}  {same}",
                     flush=True,
                 )
+        for size in sizes:  # memory: a run of its own (the sampler costs CPU, see above)
+            cities = build_list(size, work)
+            run_out = work / f"run-{size}"
+            shutil.rmtree(run_out, ignore_errors=True)
+            _s, memory, _c = time_run(
+                cities, run_out, args.workers, f"bench-{size}", sample_memory=True
+            )
+            assert memory is not None
+            memory_lines[size] = (
+                f"peak memory of raincast run, all processes (a run of its own): PSS "
+                f"{memory.peak_pss / 2**20:.0f} MB (RSS sum {memory.peak_rss / 2**20:.0f} MB, "
+                f"{memory.peak_processes} processes)"
+            )
+            print(f"memory n={size:>6}: {memory_lines[size]}", flush=True)
         print()
         for size, rows in results.items():
             ratios = [r[0] / r[1] for r in rows]
@@ -361,18 +380,17 @@ def main() -> int:
                 f"n={size:>6} over {len(rows)} rounds: raincast run {min(r[0] for r in rows):.2f}-"
                 f"{max(r[0] for r in rows):.2f} s, plain loop {min(r[1] for r in rows):.2f}-"
                 f"{max(r[1] for r in rows):.2f} s; ratio {min(ratios):.2f}-{max(ratios):.2f}x "
-                f"(median {statistics.median(ratios):.2f}x); CPU {min(r[5] for r in rows):.1f}-"
-                f"{max(r[5] for r in rows):.1f} s vs {min(r[6] for r in rows):.1f}-"
-                f"{max(r[6] for r in rows):.1f} s; peak PSS "
-                f"{min(r[3] for r in rows):.0f}-{max(r[3] for r in rows):.0f} MB"
+                f"(median {statistics.median(ratios):.2f}x); CPU {min(r[3] for r in rows):.1f}-"
+                f"{max(r[3] for r in rows):.1f} s vs {min(r[4] for r in rows):.1f}-"
+                f"{max(r[4] for r in rows):.1f} s; {memory_lines[size]}"
             )
             if args.baseline:
-                base_ratios = [r[7] / r[1] for r in rows]
+                base_ratios = [r[5] / r[1] for r in rows]
                 line += (
-                    f"\n           baseline: {min(r[7] for r in rows):.2f}-{max(r[7] for r in rows):.2f} s;"
+                    f"\n           baseline: {min(r[5] for r in rows):.2f}-{max(r[5] for r in rows):.2f} s;"
                     f" ratio {min(base_ratios):.2f}-{max(base_ratios):.2f}x (median "
-                    f"{statistics.median(base_ratios):.2f}x); CPU {min(r[8] for r in rows):.1f}-"
-                    f"{max(r[8] for r in rows):.1f} s"
+                    f"{statistics.median(base_ratios):.2f}x); CPU {min(r[6] for r in rows):.1f}-"
+                    f"{max(r[6] for r in rows):.1f} s"
                 )
             print(line)
     finally:

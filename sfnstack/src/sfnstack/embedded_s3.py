@@ -275,6 +275,13 @@ def _body_bytes(body: Any) -> bytes | None:
     return None
 
 
+def _create_missing(client: Any, names: list[str]) -> None:
+    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    for name in names:
+        if name not in existing:
+            client.create_bucket(Bucket=name)
+
+
 class LocalS3:
     """``LocalS3()`` starts moto's S3 server in this process on a free port of 127.0.0.1;
     ``LocalS3(endpoint_url)`` uses an existing endpoint. ``create_buckets`` makes buckets
@@ -283,7 +290,9 @@ class LocalS3:
     The listening socket is opened at once, so ``endpoint_url`` is known immediately, and
     moto (a second of imports) starts in a background thread; requests made meanwhile wait
     in the socket's backlog. ``wait_ready()`` blocks until it serves. With
-    ``background=False`` the constructor waits.
+    ``background=False`` the constructor waits. ``buckets``: made before the endpoint
+    serves its first request (on an existing endpoint: by the constructor), so a client
+    given ``endpoint_url`` at once never finds them missing.
 
     moto keeps one store per process: two embedded endpoints in one process see the same
     buckets.
@@ -291,7 +300,13 @@ class LocalS3:
     ``requests`` (embedded endpoints only) counts the S3 operations it served, from every
     client: the handlers, the state machines' ItemReader / ResultWriter, the caller."""
 
-    def __init__(self, endpoint_url: str | None = None, *, background: bool = False) -> None:
+    def __init__(
+        self,
+        endpoint_url: str | None = None,
+        *,
+        background: bool = False,
+        buckets: Iterable[str] = (),
+    ) -> None:
         self._server: Any | None = None
         self._lock = threading.Lock()
         self._client: Any | None = None
@@ -303,6 +318,7 @@ class LocalS3:
         self.requests: RequestCounter | None = None
         self._in_process: InProcessS3 | None = None
         self._in_process_lock = threading.Lock()
+        self._buckets = list(buckets)
         if endpoint_url is None:
             self.requests = RequestCounter(lambda environ, start_response: [])
             listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -310,7 +326,7 @@ class LocalS3:
             listening.listen(128)
             self._socket = listening
             host, port = listening.getsockname()[:2]
-            endpoint_url = f"http://{host}:{port}"
+            self.endpoint_url: str = f"http://{host}:{port}"
             self._thread = threading.Thread(
                 target=self._serve, name="sfnstack-local-s3", daemon=True
             )
@@ -318,8 +334,9 @@ class LocalS3:
             if not background:
                 self.wait_ready()
         else:
+            self.endpoint_url = endpoint_url.rstrip("/")
             self._ready.set()
-        self.endpoint_url: str = endpoint_url.rstrip("/")
+            self.create_buckets(self._buckets)
 
     def _serve(self) -> None:
         try:
@@ -329,6 +346,10 @@ class LocalS3:
                 if self._closing or self._socket is None:
                     return
                 self._server = _s3_server(self._socket, self.requests)
+            if self._buckets:  # in process: nothing is accepted from the socket yet
+                client = s3_client(self.endpoint_url)
+                self._answer_in_process(client)
+                _create_missing(client, self._buckets)
         except BaseException as exc:
             self._error = exc
             return
@@ -353,11 +374,14 @@ class LocalS3:
         client = s3_client(self.endpoint_url)
         if self.embedded:
             self.wait_ready()
-            with self._in_process_lock:  # not self._lock: shared_client() holds that
-                if self._in_process is None:
-                    self._in_process = InProcessS3(self.endpoint_url, self.requests)
-            self._in_process.attach(client)
+            self._answer_in_process(client)
         return client
+
+    def _answer_in_process(self, client: Any) -> None:
+        with self._in_process_lock:  # not self._lock: shared_client() holds that
+            if self._in_process is None:
+                self._in_process = InProcessS3(self.endpoint_url, self.requests)
+        self._in_process.attach(client)
 
     def shared_client(self) -> Any:
         with self._lock:
@@ -402,11 +426,7 @@ class LocalS3:
         if not names:
             return
         self.wait_ready()
-        client = self.shared_client()
-        existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-        for name in names:
-            if name not in existing:
-                client.create_bucket(Bucket=name)
+        _create_missing(self.shared_client(), names)
 
     def close(self) -> None:
         """Stop a server this object started (not one it was only given the URL of). A

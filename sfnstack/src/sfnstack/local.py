@@ -347,18 +347,15 @@ class LocalRuntime:
 
     @property
     def s3(self) -> LocalS3:
-        """The S3 endpoint, started (and the template's buckets created) on first use."""
+        """The S3 endpoint, started on first use; it makes the template's buckets before it
+        serves a request."""
         with self._s3_lock:
             if self._s3 is None:
-                # moto starts in the background; only bucket creation waits for it.
-                s3 = LocalS3(self._s3_endpoint_url, background=True)
+                # moto starts in the background and makes the buckets before it serves: the
+                # endpoint's URL (the Lambda environments' AWS_ENDPOINT_URL) is known at once.
+                s3 = LocalS3(self._s3_endpoint_url, background=True, buckets=self.buckets.values())
                 if self._provision_for_handlers:
                     self._provisioner.start(after=s3.wait_ready)
-                try:
-                    s3.create_buckets(self.buckets.values())
-                except BaseException:
-                    s3.close()
-                    raise
                 self._s3 = s3
             return self._s3
 

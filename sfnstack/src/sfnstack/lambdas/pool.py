@@ -25,6 +25,9 @@ stdio, random state and temp directory (TMPDIR is read anew). What differs: the 
 libraries were imported once, under the zygote's environment (the pool's, without any
 function's own variables), so a library that reads a variable at import time sees the
 zygote's value (which is why ``raincast run`` does not preload the X-Ray SDK).
+With botocore among them, the zygote also reads botocore's shared data files and the S3
+model once (``worker.BOTOCORE_DATA``): a session made in an environment starts with them,
+as a warm environment has them in memory.
 A function whose path finds a preloaded package somewhere else (a layer with its own
 numpy), or whose ``PYTHON*`` variables differ, gets a fresh interpreter, as do all
 environments while the zygote is still importing. A forked environment's init duration

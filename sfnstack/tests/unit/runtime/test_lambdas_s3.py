@@ -4,12 +4,16 @@ boto3 clients in this process and by handlers in worker processes."""
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from sfnstack.embedded_s3 import LocalS3, S3Request, s3_client
 from sfnstack.lambdas import LambdaPool, function_from_callable
+
+RUNTIME_TEMPLATE = Path(__file__).resolve().parents[2] / "fixtures" / "runtime" / "template.yaml"
 
 HANDLER = """
 import boto3, os
@@ -135,6 +139,76 @@ def test_background_start_serves_requests_made_before_it_is_ready() -> None:
         assert "early" in [b["Name"] for b in client.list_buckets()["Buckets"]]
     finally:
         s3.close()
+
+
+def test_buckets_given_at_start_exist_before_the_first_request_is_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sfnstack.embedded_s3 as embedded_s3
+
+    release = threading.Event()
+    started_serving = embedded_s3._s3_server
+
+    def held_server(*args: Any) -> Any:  # moto's start-up, held until the test lets it go
+        release.wait(30)
+        return started_serving(*args)
+
+    monkeypatch.setattr(embedded_s3, "_s3_server", held_server)
+    s3 = LocalS3(background=True, buckets=["given-at-start"])
+    try:
+        # The URL is known while moto is still starting: a worker can be given it now.
+        assert s3.endpoint_url.startswith("http://127.0.0.1:")
+        over_http = s3_client(s3.endpoint_url)  # a handler's client: plain HTTP
+        listed: list[list[str]] = []
+        request = threading.Thread(
+            target=lambda: listed.append([b["Name"] for b in over_http.list_buckets()["Buckets"]])
+        )
+        request.start()
+        request.join(0.3)
+        assert request.is_alive() and not listed  # waits in the backlog, not refused
+        release.set()
+        request.join(30)
+        assert listed and "given-at-start" in listed[0]  # made before it was served
+    finally:
+        release.set()
+        s3.close()
+
+
+def test_buckets_given_to_a_started_or_an_existing_endpoint_are_made() -> None:
+    with LocalS3(buckets=["made-at-start"]) as s3:  # waits for the server
+        over_http = s3_client(s3.endpoint_url)
+        assert "made-at-start" in [b["Name"] for b in over_http.list_buckets()["Buckets"]]
+        LocalS3(s3.endpoint_url, buckets=["made-through-url"])  # an existing endpoint
+        assert "made-through-url" in [b["Name"] for b in over_http.list_buckets()["Buckets"]]
+
+
+def test_a_runtime_gives_its_s3_endpoint_before_moto_has_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Lambda environments get AWS_ENDPOINT_URL at once, so they start while moto is
+    still importing, not after (in ``raincast run`` the first environment started 1 s in)."""
+    import sfnstack.embedded_s3 as embedded_s3
+    from sfnstack.local import LocalRuntime
+
+    release = threading.Event()
+    started_serving = embedded_s3._s3_server
+
+    def held_server(*args: Any) -> Any:
+        release.wait(30)
+        return started_serving(*args)
+
+    monkeypatch.setattr(embedded_s3, "_s3_server", held_server)
+    with LocalRuntime(RUNTIME_TEMPLATE, workers=1) as runtime:
+        try:
+            urls: list[str] = []
+            asking = threading.Thread(target=lambda: urls.append(runtime.s3_endpoint_url))
+            asking.start()
+            asking.join(5)
+            assert urls and urls[0].startswith("http://127.0.0.1:")
+        finally:
+            release.set()
+        names = [b["Name"] for b in runtime.s3_client().list_buckets()["Buckets"]]
+        assert set(runtime.buckets.values()) <= set(names)
 
 
 def test_closing_while_starting_does_not_hang() -> None:

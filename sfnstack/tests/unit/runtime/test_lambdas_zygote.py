@@ -204,3 +204,56 @@ def test_a_dead_zygote_means_fresh_interpreters(code: Path) -> None:
         result = pool.invoke("a", {})
         assert result["library_imported_by"] == result["pid"]
         assert not pool.zygote.alive
+
+
+BOTOCORE_HANDLERS = """
+import boto3, botocore.session
+
+def loader_state(event, context):
+    session = boto3.session.Session()  # what boto3.client() makes on first use
+    loader = session._session.get_component("data_loader")
+    cached = {key[0] for key in loader._cache}
+    bucket = event.get("bucket")
+    if bucket:  # a client made with the loader works as one made cold
+        s3 = session.client("s3")
+        s3.put_object(Bucket=bucket, Key="from-handler", Body=b"warm")
+    return {"cached": sorted(cached), "search_paths": list(loader.search_paths)}
+"""
+
+
+def test_environments_forked_with_boto3_preloaded_start_with_botocore_data_read(
+    tmp_path: Path,
+) -> None:
+    from sfnstack.embedded_s3 import LocalS3
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "botocore_handlers.py").write_text(BOTOCORE_HANDLERS)
+    (tmp_path / "models").mkdir()
+
+    def botocore_function(name: str, **environment: str) -> LocalFunction:
+        made = function_from_callable(name, "botocore_handlers:loader_state", code_dir=code)
+        made.environment.update(environment)
+        return made
+
+    functions = {
+        "same": botocore_function("same"),
+        "own_data_path": botocore_function("own_data_path", AWS_DATA_PATH=str(tmp_path / "models")),
+    }
+    with LocalS3(buckets=["warm-loader"]) as s3:
+        env = {"AWS_ENDPOINT_URL": s3.endpoint_url, "AWS_ENDPOINT_URL_S3": s3.endpoint_url}
+        with LambdaPool(functions, max_workers=2, base_env=env, preload=("boto3",)) as pool:
+            assert pool.zygote is not None and pool.zygote.wait_ready(60)
+            assert "botocore data" not in pool.zygote.skipped
+            warm = pool.invoke("same", {"bucket": "warm-loader"})
+            # read in the zygote: the service list, the endpoints, the S3 model
+            assert {"list_available_services", "load_data_with_path", "load_service_model"} <= set(
+                warm["cached"]
+            )
+            assert all(w.forked for queue in pool._idle.values() for w in queue)
+            # another AWS_DATA_PATH searches other directories: its loader reads for itself
+            own = pool.invoke("own_data_path", {})
+            assert own["search_paths"][0] == str(tmp_path / "models")
+            assert own["cached"] == []
+        body = s3.client().get_object(Bucket="warm-loader", Key="from-handler")["Body"].read()
+        assert body == b"warm"

@@ -7,8 +7,9 @@ side and interleaved.
     python benchmarks/run_bench.py --sizes 1000 --rounds 5 --workers 2
     python benchmarks/run_bench.py --baseline ../main/.venv/bin/raincast   # before/after
 
-``--baseline`` times another ``raincast`` executable (an earlier checkout's) in the same
-rounds, interleaved, on the same list: the change and what it changed, side by side.
+``--baseline`` times another ``raincast`` executable (an earlier checkout's, run in that
+checkout, so with its own template and handlers) in the same rounds, interleaved, on the
+same list: the change and what it changed, side by side.
 
 The list is ``examples/cities-australia.csv`` repeated to N rows. The plain loop
 (``--plain-loop``, run by this script as a fresh process too) parses it, cuts it into the
@@ -247,6 +248,16 @@ def time_plain(cities: Path, out: Path) -> tuple[float, float, float]:
     return whole, float(done.stdout.strip().splitlines()[-1]), _children_cpu() - cpu
 
 
+def checkout_of(raincast: str) -> Path:
+    """The checkout a ``raincast`` executable belongs to (``<checkout>/.venv/bin/raincast``),
+    where it is run: ``raincast run`` takes the template, and with it the handlers, from
+    its working directory, and the domain package from its own environment, so a baseline
+    run from this checkout would mix this checkout's handlers with its own package. This
+    checkout when the executable is not in one."""
+    root = Path(raincast).resolve().parents[2] if Path(raincast).is_file() else ROOT
+    return root if (root / "template.yaml").is_file() else ROOT
+
+
 def time_run(
     cities: Path,
     out: Path,
@@ -256,14 +267,20 @@ def time_run(
     sample_memory: bool = False,
 ) -> tuple[float, TreeMemory | None, float]:
     """(wall seconds, memory (with ``sample_memory``), CPU seconds) of ``raincast run``
-    (``raincast``: another executable) on ``cities``."""
-    command = [raincast or _raincast(), "run", str(cities), "--out", str(out), "--run-id", run_id]
+    (``raincast``: another executable) on ``cities``, run in its own checkout (see
+    ``checkout_of``)."""
+    executable = raincast or _raincast()
+    command = [executable, "run", str(cities), "--out", str(out), "--run-id", run_id]
     if workers:
         command += ["--workers", str(workers)]
     cpu = _children_cpu()
     started = time.perf_counter()
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=checkout_of(executable),
     )
     memory = TreeMemory(process.pid) if sample_memory else None
     _stdout, stderr = process.communicate()
@@ -342,6 +359,8 @@ def main() -> int:
                 whole, body, plain_cpu = timed["plain"]
                 run_s, _memory, run_cpu = timed["run"]
                 same = check_same(plain_out, run_out)
+                if args.baseline:
+                    same += f"; baseline {check_same(plain_out, base_out)}"
                 base_s, base_cpu = (
                     (timed["baseline"][0], timed["baseline"][2]) if args.baseline else (None, None)
                 )

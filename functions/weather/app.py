@@ -14,11 +14,13 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from raincast import lambda_adapter as adapter
-from raincast.pipeline.records import count_failed
+from raincast.pipeline.records import DEFAULT_WEATHER, count_failed
 from raincast.pipeline.steps import weather_batch
 
 logger = Logger()
 tracer = Tracer()
+# The default source's data (the replayed observations) at init, not in the first batch.
+adapter.load_at_init(adapter.weather_source, DEFAULT_WEATHER, logger)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from raincast.pipeline.records import Batch, reason_category
@@ -87,6 +88,21 @@ def weather_source(name: str) -> Any:
     from raincast.weather import get_weather_source
 
     return get_weather_source(name)
+
+
+def load_at_init(make: Callable[[str], Any], name: str, logger: Any) -> None:
+    """Makes provider ``name`` with ``make`` (``geocoder`` or ``weather_source``: cached, the
+    one the invocations then get) and reads its data now, in the init phase, as Predict
+    loads its model: the first batch does not wait for it, and a Map's second batch does
+    not start another environment meanwhile. A failure is logged; the invocations that use
+    the provider report it as before."""
+    try:
+        make(name).load()
+    except Exception as exc:  # anything: the invocations report it
+        logger.warning(
+            "provider data not loaded at init",
+            extra={"provider": name, "error": f"{type(exc).__name__}: {exc}"},
+        )
 
 
 @functools.cache

@@ -87,6 +87,11 @@ class Provider:
         with self._cache_lock:
             self._cache.clear()
 
+    def load(self) -> None:
+        """Reads now what lookups need from disk (an offline provider's data), instead of at
+        the first lookup: what a Lambda handler does in its init phase. Nothing for a
+        provider that reads nothing ahead (a web API)."""
+
 
 class Registry(Generic[P]):
     """The providers of one kind: ``name -> "module:Class"``, imported when first made.

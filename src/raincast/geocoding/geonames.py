@@ -287,6 +287,9 @@ class GeoNamesGeocoder(Geocoder):
             index = self._index = load_index(self._index_path)
         return index
 
+    def load(self) -> None:
+        self.index  # noqa: B018 - the property loads it
+
     def _geocode(self, query: Query) -> GeocodeResult:
         name, qualifiers = query.name, list(query.qualifiers)
         index = self.index

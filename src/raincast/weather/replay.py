@@ -234,6 +234,9 @@ class ReplayWeather(WeatherSource):
     def data(self) -> ReplayData:
         return cached_replay_data(self.path)
 
+    def load(self) -> None:
+        self.stations  # noqa: B018 - the property reads the data and locates the stations
+
     @property
     def first_date(self) -> dt.date:
         return self.data.first_date

@@ -147,6 +147,8 @@ def load() -> dict[str, Any]:
         "x": features_from_table(table, WEATHERAUS_LATITUDE)[labelled],
         "y": table.rain_tomorrow[labelled],
         "region": region_of(table.locations[labelled]),
+        "station": table.locations[labelled],
+        "month": dates.astype("datetime64[M]").astype(int) % 12 + 1,
         "fit": fit,
         "validation": validation,
     }
@@ -164,22 +166,21 @@ def rain_temps_masked(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_and_score(
+def fit_member(
     data: dict[str, Any], variant: str, seed: int, held_out: str | None
-) -> dict[str, float]:
-    """One tree member fitted without ``held_out`` (None: every region, the pooled fit),
-    scored on the held-out region's validation rows (pooled: on all of them)."""
+) -> tuple[Any, list[int], float]:
+    """One tree member fitted on the fit period without ``held_out`` (None: every region);
+    returns it, the feature columns it takes and the rain rate of the rows it was fitted
+    on."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     from raincast.features import FEATURE_NAMES
-    from raincast.model.metrics import score
     from raincast_cli.training import TrainingConfig, with_masked_copies
 
     config = TrainingConfig()
     settings = VARIANTS[variant]
     x, y, region = data["x"], data["y"], data["region"]
     train = data["fit"] & (region != held_out)
-    scored = data["validation"] & ((region == held_out) if held_out else True)
     x_fit, y_fit = x[train], y[train]
     x_aug, y_aug = with_masked_copies(
         x_fit, y_fit, config.masked_copy_fields, config.masked_copy_fraction, config.seed
@@ -190,11 +191,23 @@ def fit_and_score(
         x_aug = np.vstack([x_aug, rain_temps_masked(x_fit[draw])])
         y_aug = np.concatenate([y_aug, y_fit[draw]])
     keep = [j for j, n in enumerate(FEATURE_NAMES) if n not in settings.get("drop", ())]
-    start = time.perf_counter()
     model = HistGradientBoostingClassifier(
         random_state=seed, **{**config.tree_params, **settings.get("params", {})}
     ).fit(x_aug[:, keep], y_aug)
-    climatology = float(y_fit.mean())
+    return model, keep, float(y_fit.mean())
+
+
+def fit_and_score(
+    data: dict[str, Any], variant: str, seed: int, held_out: str | None
+) -> dict[str, float]:
+    """One tree member fitted without ``held_out`` (None: every region, the pooled fit),
+    scored on the held-out region's validation rows (pooled: on all of them)."""
+    from raincast.model.metrics import score
+
+    x, y, region = data["x"], data["y"], data["region"]
+    scored = data["validation"] & ((region == held_out) if held_out else True)
+    start = time.perf_counter()
+    model, keep, climatology = fit_member(data, variant, seed, held_out)
     y_val = y[scored]
     out: dict[str, float] = {"seconds": time.perf_counter() - start, "rate": float(y_val.mean())}
     for label, x_val in (("", x[scored]), ("rt_", rain_temps_masked(x[scored]))):

@@ -61,26 +61,36 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-z))
 
 
+def monthly_rates(y: np.ndarray, month: np.ndarray) -> dict[int, float]:
+    """The rain rate of ``y`` in each calendar month."""
+    return {m: float(y[month == m].mean()) for m in range(1, 13)}
+
+
 def offsets(
-    data: dict[str, Any], rows: np.ndarray, history: np.ndarray, p_history: np.ndarray
+    data: dict[str, Any],
+    rows: np.ndarray,
+    history: np.ndarray,
+    p_history: np.ndarray,
+    train_month: dict[int, float],
 ) -> dict[str, np.ndarray]:
     """Each correction's logit offset for ``rows`` (a mask), from the stations' own
-    ``history`` rows (a mask; ``p_history``: the model's forecasts for them)."""
+    ``history`` rows (a mask; ``p_history``: the model's forecasts for them);
+    ``train_month``: the rain rate by month of the rows the model was fitted on."""
     y, station, month = data["y"], data["station"], data["month"]
     out = {f"prior shift {a}": np.zeros(int(rows.sum())) for a in PRIOR_SHIFTS}
     out["history recalibration"] = np.zeros(int(rows.sum()))
     out["history recalibration by month"] = np.zeros(int(rows.sum()))
     index = np.flatnonzero(rows)
-    p_of = dict(zip(np.flatnonzero(history), p_history, strict=True))
+    p_all = np.full(len(y), np.nan)
+    p_all[history] = p_history
     for s in np.unique(station[rows]):
         mine = index[station[index] == s]
         past = np.flatnonzero(history & (station == s))
         if len(past) == 0:
             continue
-        p_past = np.array([p_of[i] for i in past])
+        p_past = p_all[past]
         station_offset = logit(y[past].mean()) - logit(p_past.mean())
-        where = np.searchsorted(index, mine)
-        out["history recalibration"][where] = station_offset
+        out["history recalibration"][np.searchsorted(index, mine)] = station_offset
         for m in range(1, 13):
             now = mine[month[mine] == m]
             if len(now) == 0:
@@ -89,7 +99,7 @@ def offsets(
             at = np.searchsorted(index, now)
             climate = (y[past][then].sum() + 0.5) / (then.sum() + 1.0)
             for a in PRIOR_SHIFTS:
-                out[f"prior shift {a}"][at] = a * (logit(climate) - logit(data["train_month"][m]))
+                out[f"prior shift {a}"][at] = a * (logit(climate) - logit(train_month[m]))
             n = float(then.sum())
             monthly = (
                 logit(y[past][then].mean()) - logit(p_past[then].mean()) if n else station_offset
@@ -119,7 +129,7 @@ def evaluate(data: dict[str, Any], held_out: str | None, seed: int) -> dict[str,
     x, y, region, station, month = (data[k] for k in ("x", "y", "region", "station", "month"))
     model, keep, climatology = screen.fit_member(data, "base", seed, held_out)
     fitted = data["fit"] & (region != held_out)
-    data["train_month"] = {m: float(y[fitted & (month == m)].mean()) for m in range(1, 13)}
+    train_month = monthly_rates(y[fitted], month[fitted])
     where = (region == held_out) if held_out else np.ones(len(y), bool)
     rows, history = data["validation"] & where, data["fit"] & where
     out: dict[str, dict[str, float]] = {}
@@ -129,7 +139,7 @@ def evaluate(data: dict[str, Any], held_out: str | None, seed: int) -> dict[str,
         p = model.predict_proba(x_rows[:, keep])[:, 1]
         p_hist = model.predict_proba(x_hist[:, keep])[:, 1]
         out[f"{label}none"] = scores(y[rows], p, climatology, station[rows])
-        for name, offset in offsets(data, rows, history, p_hist).items():
+        for name, offset in offsets(data, rows, history, p_hist, train_month).items():
             corrected = sigmoid(logit(p) + offset)
             out[f"{label}{name}"] = scores(y[rows], corrected, climatology, station[rows])
     return out
@@ -139,31 +149,24 @@ def outside(australia: dict[str, Any]) -> None:
     """The corrections with the shipped model on the out-of-domain data sets, each split by
     time into a history and a scored part (evaluation only: nothing here is chosen on them;
     the corrections were screened above first)."""
-    from raincast.features import features_from_table
     from raincast.model.artifact import RainModel
-    from raincast_cli.outside_data import data_sets
+    from raincast_cli.outside_data import installed
 
     model = RainModel.load()
     climatology = float(australia["y"].mean())
-    train_month = {m: float(australia["y"][australia["month"] == m].mean()) for m in range(1, 13)}
+    train_month = monthly_rates(australia["y"], australia["month"])
     print("\nshipped model outside Australia (history -> scored, by time):")
-    for data_set in data_sets():
-        try:
-            table = data_set.read()
-        except data_set.missing as exc:
-            print(f"  {data_set.title}: skipped ({exc})")
-            continue
-        labelled = ~np.isnan(table.rain_tomorrow)
+
+    def skipped(data_set: Any, exc: Exception) -> None:
+        print(f"  {data_set.title}: skipped ({exc})")
+
+    for data_set, table in installed(skipped):
+        x, y_all, labelled = data_set.labelled(table)
         dates = table.dates[labelled]
-        month = dates.astype("datetime64[M]").astype(int) % 12 + 1
+        month = screen.calendar_month(dates)
         year = dates.astype("datetime64[Y]").astype(int) + 1970
-        data = {
-            "y": table.rain_tomorrow[labelled],
-            "station": table.locations[labelled],
-            "month": month,
-            "train_month": train_month,
-        }
-        p = model.predict_proba(features_from_table(table, data_set.latitude)[labelled])
+        data = {"y": y_all, "station": table.locations[labelled], "month": month}
+        p = model.predict_proba(x)
         if len(np.unique(year)) > 2:  # earlier years the history, later ones scored
             cut = int(np.median(np.unique(year)))
             splits = [(f"history to {cut}, scored after", year <= cut, year > cut)]
@@ -172,16 +175,16 @@ def outside(australia: dict[str, Any]) -> None:
             splits = [("history Jan-Jun, scored Jul-Dec", first, ~first),
                       ("history Jul-Dec, scored Jan-Jun", ~first, first)]  # fmt: skip
         for label, history, rows in splits:
-            y, stations = data["y"][rows], data["station"][rows]
+            y, stations = y_all[rows], data["station"][rows]
             print(f"  {data_set.title}, {label} (rain rate {y.mean():.3f}):")
             found = {"none": np.zeros(int(rows.sum()))}
-            found.update(offsets(data, rows, history, p[history]))
+            found.update(offsets(data, rows, history, p[history], train_month))
             for name, offset in found.items():
-                m = scores(y, sigmoid(logit(p[rows]) + offset), climatology, stations)
-                mean = float(sigmoid(logit(p[rows]) + offset).mean())
+                corrected = sigmoid(logit(p[rows]) + offset)
+                m = scores(y, corrected, climatology, stations)
                 print(
                     f"    {name}: AUC {m['auc']:.4f}, Brier skill {m['bss']:.4f}, mean "
-                    f"forecast {mean:.3f} ({100 * m['gap']:+.1f} points)"
+                    f"forecast {corrected.mean():.3f} ({100 * m['gap']:+.1f} points)"
                 )
 
 

@@ -147,7 +147,7 @@ def main() -> int:
     from raincast.model.card import metrics_table
     from raincast.model.metrics import score
     from raincast.weather.weatheraus import read_observations
-    from raincast_cli.outside_data import data_sets
+    from raincast_cli.outside_data import OutsideDataSet, installed
     from raincast_cli.training import WEATHERAUS_LATITUDE, persistence, tutorial_forest
 
     tmp = tempfile.TemporaryDirectory()
@@ -215,16 +215,16 @@ def main() -> int:
         f"{verdict(after['brier_skill'] >= GOALS['bss_au'])} ({after['brier_skill']:.4f})"
     )
 
-    for data in data_sets():
+    def outside_header(data: OutsideDataSet) -> None:
         print(f"\n== outside Australia: {data.title}, never trained on ({data.inputs})")
-        try:
-            outside = data.read()
-        except data.missing as exc:
-            print(f"(skipped: {exc})")
-            continue
-        labelled = ~np.isnan(outside.rain_tomorrow)
-        xo = features_from_table(outside, data.latitude)[labelled]
-        yo = outside.rain_tomorrow[labelled]
+
+    def skipped(data: OutsideDataSet, exc: Exception) -> None:
+        outside_header(data)
+        print(f"(skipped: {exc})")
+
+    for data, outside in installed(skipped):
+        outside_header(data)
+        xo, yo, labelled = data.labelled(outside)
         print(
             "| model | ROC AUC | Brier skill | mean forecast | rain rate | gap "
             "| AUC goal | gap goal |"

@@ -126,6 +126,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+def calendar_month(dates: np.ndarray) -> np.ndarray:
+    """1-12 for each of ``dates`` (numpy datetime64)."""
+    return dates.astype("datetime64[M]").astype(int) % 12 + 1
+
+
 def region_of(locations: np.ndarray) -> np.ndarray:
     by_station = {s: r for r, stations in REGIONS.items() for s in stations}
     missing = sorted(set(locations) - set(by_station))
@@ -148,7 +153,7 @@ def load() -> dict[str, Any]:
         "y": table.rain_tomorrow[labelled],
         "region": region_of(table.locations[labelled]),
         "station": table.locations[labelled],
-        "month": dates.astype("datetime64[M]").astype(int) % 12 + 1,
+        "month": calendar_month(dates),
         "fit": fit,
         "validation": validation,
     }

@@ -5,10 +5,12 @@ shipped models on each (the model card's "Outside Australia"), and so does
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
+
+import numpy as np
 
 from raincast.weather.weatheraus import ObservationTable
 
@@ -21,6 +23,15 @@ class OutsideDataSet:
     latitude: float
     read: Callable[[], ObservationTable]
     missing: type[Exception]  # raised by ``read`` when the package is not installed
+
+    def labelled(self, table: ObservationTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The features and labels of ``table``'s days that have a next day's label, and
+        the mask of those days."""
+        from raincast.features import features_from_table
+
+        labelled = ~np.isnan(table.rain_tomorrow)
+        features = features_from_table(table, self.latitude)[labelled]
+        return features, table.rain_tomorrow[labelled], labelled
 
 
 class OutsideDataMissing(RuntimeError):
@@ -41,6 +52,20 @@ def packaged_file(
     if not path.is_file():
         raise missing(f"{path} is missing from the {package} package")
     return path
+
+
+def installed(
+    skipped: Callable[[OutsideDataSet, Exception], None],
+) -> Iterator[tuple[OutsideDataSet, ObservationTable]]:
+    """Each data set whose package is installed, with its table read; ``skipped`` is told
+    of each other one and why."""
+    for data in data_sets():
+        try:
+            table = data.read()
+        except data.missing as exc:
+            skipped(data, exc)
+            continue
+        yield data, table
 
 
 def data_sets() -> tuple[OutsideDataSet, ...]:

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
@@ -42,6 +42,9 @@ from raincast.features import FEATURE_NAMES, features_from_table, features_using
 from raincast.model.artifact import logit, platt, write_artifact
 from raincast.model.metrics import Scores, score
 from raincast.weather.weatheraus import ObservationTable
+
+if TYPE_CHECKING:
+    from raincast_cli.outside_data import OutsideDataSet
 
 # Every weatherAUS station is south of the equator; the feature builder only uses the sign.
 WEATHERAUS_LATITUDE = -25.0
@@ -398,13 +401,11 @@ def outside_evaluation(
     predict: Callable[[np.ndarray], np.ndarray],
     climatology: float,
     table: ObservationTable,
-    latitude: float,
+    data: OutsideDataSet,
 ) -> dict[str, Any]:
     """Scores on real observations from outside Australia (``raincast_cli.outside_data``).
     Never used for training: the model has not seen these places."""
-    labelled = ~np.isnan(table.rain_tomorrow)
-    x = features_from_table(table, latitude)[labelled]
-    y = table.rain_tomorrow[labelled]
+    x, y, _ = data.labelled(table)
     p = predict(x)
     return {
         **_rounded(score(y, p, climatology).to_dict()),
@@ -419,20 +420,16 @@ def outside_scores(
 ) -> dict[str, dict[str, Any]]:
     """data set key -> {"title", "inputs", model name -> scores}, for every data set whose
     package is installed."""
-    from raincast_cli.outside_data import data_sets
+    from raincast_cli.outside_data import installed
+
+    def skipped(data: OutsideDataSet, exc: Exception) -> None:
+        progress(f"outside Australia: {data.title} skipped ({exc})")
 
     out: dict[str, dict[str, Any]] = {}
-    for data in data_sets():
-        try:
-            table = data.read()
-        except data.missing as exc:
-            progress(f"outside Australia: {data.title} skipped ({exc})")
-            continue
+    for data, table in installed(skipped):
         scores: dict[str, Any] = {"title": data.title, "inputs": data.inputs}
         for name, model in models.items():
-            scores[name] = outside_evaluation(
-                model.predict_proba, climatology, table, data.latitude
-            )
+            scores[name] = outside_evaluation(model.predict_proba, climatology, table, data)
         progress(
             f"outside Australia ({data.title}): "
             + ", ".join(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,19 +142,27 @@ def test_background_start_serves_requests_made_before_it_is_ready() -> None:
         s3.close()
 
 
-def test_buckets_given_at_start_exist_before_the_first_request_is_served(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture()
+def release_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Holds an embedded endpoint's start (moto's import and server) until the test sets
+    the event it is given (or it ends)."""
     import sfnstack.embedded_s3 as embedded_s3
 
     release = threading.Event()
     started_serving = embedded_s3._s3_server
 
-    def held_server(*args: Any) -> Any:  # moto's start-up, held until the test lets it go
+    def held_server(*args: Any) -> Any:
         release.wait(30)
         return started_serving(*args)
 
     monkeypatch.setattr(embedded_s3, "_s3_server", held_server)
+    yield release
+    release.set()
+
+
+def test_buckets_given_at_start_exist_before_the_first_request_is_served(
+    release_moto: threading.Event,
+) -> None:
     s3 = LocalS3(background=True, buckets=["given-at-start"])
     try:
         # The URL is known while moto is still starting: a worker can be given it now.
@@ -166,11 +175,11 @@ def test_buckets_given_at_start_exist_before_the_first_request_is_served(
         request.start()
         request.join(0.3)
         assert request.is_alive() and not listed  # waits in the backlog, not refused
-        release.set()
+        release_moto.set()
         request.join(30)
         assert listed and "given-at-start" in listed[0]  # made before it was served
     finally:
-        release.set()
+        release_moto.set()
         s3.close()
 
 
@@ -183,21 +192,12 @@ def test_buckets_given_to_a_started_or_an_existing_endpoint_are_made() -> None:
 
 
 def test_a_runtime_gives_its_s3_endpoint_before_moto_has_started(
-    monkeypatch: pytest.MonkeyPatch,
+    release_moto: threading.Event,
 ) -> None:
     """The Lambda environments get AWS_ENDPOINT_URL at once, so they start while moto is
     still importing, not after (in ``raincast run`` the first environment started 1 s in)."""
-    import sfnstack.embedded_s3 as embedded_s3
     from sfnstack.local import LocalRuntime
 
-    release = threading.Event()
-    started_serving = embedded_s3._s3_server
-
-    def held_server(*args: Any) -> Any:
-        release.wait(30)
-        return started_serving(*args)
-
-    monkeypatch.setattr(embedded_s3, "_s3_server", held_server)
     with LocalRuntime(RUNTIME_TEMPLATE, workers=1) as runtime:
         try:
             urls: list[str] = []
@@ -206,7 +206,7 @@ def test_a_runtime_gives_its_s3_endpoint_before_moto_has_started(
             asking.join(5)
             assert urls and urls[0].startswith("http://127.0.0.1:")
         finally:
-            release.set()
+            release_moto.set()
         names = [b["Name"] for b in runtime.s3_client().list_buckets()["Buckets"]]
         assert set(runtime.buckets.values()) <= set(names)
 

@@ -24,6 +24,7 @@ from raincast.model.recalibration import (
     history_period,
     labelled_days,
     logit,
+    recalibrate_series,
     sigmoid,
 )
 from raincast.pipeline.records import Batch
@@ -223,3 +224,20 @@ def test_history_that_fails_keeps_the_forecast_and_says_why(model) -> None:
         assert item["calibration"]["reason"].startswith("history failed: ")
         assert "HTTP 503" in item["calibration"]["reason"]
         assert math.isfinite(item["p_rain_tomorrow"])
+
+
+def test_the_replayed_series_is_what_the_predict_step_does(model) -> None:
+    source = ReplayWeather()
+    latest = source.latest_date
+    history = source.history(*SYDNEY, latest - dt.timedelta(days=420), latest)
+    days, before, rained = labelled_days(history.observations)
+    forecasts = model.predict_observations(days, latitudes=SYDNEY[0], previous=before)
+    dates = np.array([o.date.isoformat() for o in days], dtype="datetime64[D]")
+    series = recalibrate_series(forecasts, rained, dates, ["Sydney"] * len(days))
+    assert np.isnan(series[:150]).all()  # not a year of history yet
+    last = days[-1]
+    found = HistoryRecalibration(model).for_place(source, *SYDNEY, last.date)
+    assert found.offsets is not None
+    step = found.offsets.apply(forecasts[-1], last.date.month)
+    assert series[-1] == pytest.approx(float(step), abs=1e-12)
+    assert series[-1] != pytest.approx(float(forecasts[-1]), abs=1e-4)

@@ -18,8 +18,8 @@ identity enters the model: the correction is applied after it, from data any pla
 
 The past: the ``HISTORY_DAYS`` days ending ``HISTORY_LAG_DAYS`` before the forecast date
 (archive APIs lag a few days), each day labelled by whether the next day had more than
-1 mm of rain, with the day before as its ``previous``, exactly as the Predict step builds a
-forecast's features. Fewer than ``MIN_LABELLED_DAYS`` labelled days: no recalibration.
+1 mm of rain, with the day before as its ``previous`` (the history is asked from the day
+before the period), exactly as the Predict step builds a forecast's features. Fewer than ``MIN_LABELLED_DAYS`` labelled days: no recalibration.
 
 ``HistoryRecalibration`` asks a weather source for that history (``WeatherSource.history``,
 retried there) and caches the offsets per place and period, not the observations.
@@ -136,16 +136,19 @@ class HistoryOffsets:
 
 
 def labelled_days(
-    observations: Sequence[Observation],
+    observations: Sequence[Observation], first: dt.date | None = None
 ) -> tuple[list[Observation], list[Observation | None], np.ndarray]:
-    """The days of a history whose next day's rainfall is known, the day before each (None
-    where absent), and whether the next day rained (more than ``RAIN_MM``)."""
+    """The days of a history (from ``first`` on, if given: an earlier day only serves as
+    the day before) whose next day's rainfall is known, the day before each (None where
+    absent), and whether the next day rained (more than ``RAIN_MM``)."""
     by_date = {o.date: o for o in observations}
     days: list[Observation] = []
     before: list[Observation | None] = []
     rained: list[bool] = []
     one_day = dt.timedelta(days=1)
     for o in observations:
+        if first is not None and o.date < first:
+            continue
         following = by_date.get(o.date + one_day)
         if following is None or following.rainfall is None:
             continue
@@ -156,10 +159,13 @@ def labelled_days(
 
 
 def history_offsets(
-    model: _Model, history: Sequence[Observation], latitude: float | None
+    model: _Model,
+    history: Sequence[Observation],
+    latitude: float | None,
+    first: dt.date | None = None,
 ) -> HistoryOffsets | str:
-    """The place's offsets from its past days, or why there are none."""
-    days, before, rained = labelled_days(history)
+    """The place's offsets from its past days (from ``first`` on), or why there are none."""
+    days, before, rained = labelled_days(history, first)
     if len(days) < MIN_LABELLED_DAYS:
         return (
             f"{len(days)} past days with a known next day, {MIN_LABELLED_DAYS} needed "
@@ -209,11 +215,12 @@ class HistoryRecalibration:
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-        history = source.history(lat, lon, start, end, deadline=deadline)
+        # from the day before the period: its first day's features need their day before
+        history = source.history(lat, lon, start - dt.timedelta(days=1), end, deadline=deadline)
         if not history.found:
             found = Recalibration(None, history.reason or "no history here")
         else:
-            offsets = history_offsets(self.model, history.observations, float(lat))
+            offsets = history_offsets(self.model, history.observations, float(lat), start)
             found = (
                 Recalibration(None, offsets) if isinstance(offsets, str) else Recalibration(offsets)
             )
@@ -222,3 +229,34 @@ class HistoryRecalibration:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return found
+
+
+def recalibrate_series(forecasts: Any, rained: Any, dates: Any, places: Any) -> np.ndarray:
+    """The Predict step's recalibration replayed over labelled days (evaluation: the model
+    card's and ``benchmarks/model_bench.py``'s scores outside Australia): each day's
+    forecast shifted by the offsets of its place's ``history_period``, from the model's
+    ``forecasts`` of those days and whether it ``rained`` the next day, as the Predict step
+    would have had them. NaN where the place has fewer than ``MIN_LABELLED_DAYS`` such days.
+
+    As in the Predict step, a history day counts only if its next day is in the history
+    too (the last day of the period does not)."""
+    p = np.asarray(forecasts, dtype=np.float64)
+    y = np.asarray(rained, dtype=np.float64)
+    day = np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
+    place = np.asarray(places)
+    month = (np.asarray(dates, dtype="datetime64[M]").astype(np.int64) % 12) + 1
+    out = np.full(len(p), np.nan)
+    epoch = dt.date(1970, 1, 1)
+    for here in np.unique(place):
+        rows = np.flatnonzero(place == here)
+        rows = rows[np.argsort(day[rows], kind="stable")]
+        days = day[rows]
+        for i in rows:
+            start, end = history_period(epoch + dt.timedelta(days=int(day[i])))
+            lo, hi = np.searchsorted(days, [(start - epoch).days, (end - epoch).days])
+            past = rows[lo:hi]  # start .. end - 1: each one's next day is in the period
+            if len(past) < MIN_LABELLED_DAYS:
+                continue
+            offsets = HistoryOffsets.fit(p[past], y[past], month[past])
+            out[i] = offsets.apply(p[i], month[i])
+    return out

@@ -138,6 +138,17 @@ class Stats:
     paths: Counter[str] = field(default_factory=Counter)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gave up (its read timeout) resets the connection: expected here, not
+    a traceback on stderr."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeProviderServer:
     """``with FakeProviderServer(FaultProfile(...)) as fake: fake.url ...``"""
 
@@ -155,7 +166,7 @@ class FakeProviderServer:
         self._forecast = json.loads(SYDNEY_FORECAST.read_text(encoding="utf-8"))
         self._geocoder: Any = None
         self._replay: tuple[list[Any], dict[str, Any]] | None = None  # stations, series
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._scheme = "http"
         if tls is not None:  # HTTPS with the caller's certificate (CA-bundle tests)

@@ -17,7 +17,9 @@ history API for the place:
 - ``history recalibration``: logit p + (logit c[s] - logit mean(p over the station's own
   fit-period rows)), per station, and ``... by month`` per station and month (shrunk
   towards the station's offset with 30 days' weight): the model's own mean forecast for
-  the place's past set against how often it rained then.
+  the place's past set against how often it rained then; ``shipped recalibration``: the
+  same by month with the Predict step's own ``raincast.model.recalibration.HistoryOffsets``
+  (rain rates counted with half a rain day added), from all the station's history rows.
 
 The same corrections are applied to the pooled fit (every region) on all of 2014, where the
 stations are in the training data: a correction that generalises should cost nothing
@@ -47,6 +49,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import transfer_screen as screen
+
+from raincast.model.recalibration import HistoryOffsets
 
 SHRINK_DAYS = 30.0
 PRIOR_SHIFTS = (0.25, 0.5, 1.0)
@@ -80,6 +84,7 @@ def offsets(
     out = {f"prior shift {a}": np.zeros(int(rows.sum())) for a in PRIOR_SHIFTS}
     out["history recalibration"] = np.zeros(int(rows.sum()))
     out["history recalibration by month"] = np.zeros(int(rows.sum()))
+    out["shipped recalibration"] = np.zeros(int(rows.sum()))
     index = np.flatnonzero(rows)
     p_all = np.full(len(y), np.nan)
     p_all[history] = p_history
@@ -91,6 +96,10 @@ def offsets(
         p_past = p_all[past]
         station_offset = logit(y[past].mean()) - logit(p_past.mean())
         out["history recalibration"][np.searchsorted(index, mine)] = station_offset
+        shipped = HistoryOffsets.fit(p_past, y[past], month[past])
+        out["shipped recalibration"][np.searchsorted(index, mine)] = shipped.apply_offsets(
+            month[mine]
+        )
         for m in range(1, 13):
             now = mine[month[mine] == m]
             if len(now) == 0:

@@ -3,7 +3,9 @@ worker processes, --weather open-meteo --geocoder open-meteo) against the fake p
 server (tests/fakes/provider_server.py) under several fault profiles, side by side with a
 clean run.
 
-For each profile it prints the cities forecast, reported with a reason (a city that does
+For each profile it prints the cities forecast ("recal": of those, how many Predict
+recalibrated with their place's past year from the archive, which the faults hit too),
+reported with a reason (a city that does
 not exist is "not found"; a provider failure after the retries is that city's reason),
 lost (no row in forecast.csv: the run failed or dropped it), the requests the fake
 answered and the run time against the clean run. Every run starts a fresh runtime (cold
@@ -72,6 +74,21 @@ def city_list(count: int) -> list[dict[str, str]]:
     return chosen + [{"city": name, "country": "AU"} for name in MISSING]
 
 
+def count_recalibrated(s3: Any, bucket: str, run_id: str) -> int:
+    """The run's forecasts that Predict recalibrated with their place's history."""
+    from raincast.pipeline.records import read_batch_document, run_prefix
+
+    count = 0
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=run_prefix(run_id) + "batches/"
+    )
+    for entry in (e for page in pages for e in page.get("Contents", [])):
+        body = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+        for record in read_batch_document(body):
+            count += (record.get("calibration") or {}).get("method") == "history"
+    return count
+
+
 def run_once(
     root: Path, fake: FakeProviderServer, cities: list[dict[str, str]], workers: int, run_id: str
 ) -> dict[str, Any]:
@@ -86,11 +103,13 @@ def run_once(
         result = runtime.execute("ForecastStateMachine", request)
         seconds = time.perf_counter() - started
         rows: list[dict[str, str]] = []
+        recalibrated = 0
         try:
-            s3 = runtime.s3_client()
+            s3, bucket = runtime.s3_client(), runtime.buckets["ResultsBucket"]
             key = f"runs/{run_id}/forecast.csv"
-            body = s3.get_object(Bucket=runtime.buckets["ResultsBucket"], Key=key)["Body"].read()
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             rows = list(csv.DictReader(body.decode("utf-8").splitlines()))
+            recalibrated = count_recalibrated(s3, bucket, run_id)
         except Exception:
             rows = []
     finally:
@@ -101,6 +120,7 @@ def run_once(
     return {
         "status": result.status,
         "forecast": ok,
+        "recalibrated": recalibrated,
         "reported": sum(1 for row in rows if row["status"] != "ok"),
         "lost": len(cities) - len(rows),
         "existing_not_forecast": sum(
@@ -129,7 +149,7 @@ def main() -> int:
         f"root {args.root}, {args.repeat} run(s) per profile; client timeouts 1 s, stalls 3 s"
     )
     header = (
-        f"{'profile':34} {'status':10} {'forecast':>8} {'reason':>7} {'lost':>5} "
+        f"{'profile':34} {'status':10} {'forecast':>8} {'recal':>6} {'reason':>7} {'lost':>5} "
         f"{'exist!ok':>8} {'requests':>8} {'time s':>13} {'vs clean':>9}"
     )
     print(header)
@@ -154,7 +174,8 @@ def main() -> int:
 
             statuses = "/".join(sorted({r["status"] for r in results}))
             print(
-                f"{label:34} {statuses:10} {rng('forecast'):>8} {rng('reported'):>7} "
+                f"{label:34} {statuses:10} {rng('forecast'):>8} {rng('recalibrated'):>6} "
+                f"{rng('reported'):>7} "
                 f"{rng('lost'):>5} {rng('existing_not_forecast'):>8} {rng('requests'):>8} "
                 f"{span:>13} {median / clean_seconds:>8.1f}x"
             )

@@ -146,6 +146,7 @@ def main() -> int:
     from raincast.model.artifact import RainModel
     from raincast.model.card import metrics_table
     from raincast.model.metrics import score
+    from raincast.model.recalibration import recalibrate_series
     from raincast.weather.weatheraus import read_observations
     from raincast_cli.outside_data import OutsideDataSet, installed
     from raincast_cli.training import WEATHERAUS_LATITUDE, persistence, tutorial_forest
@@ -253,6 +254,45 @@ def main() -> int:
             f"{GOALS['gap_outside'] * 100:.0f} points of the rain rate; {int(labelled.sum())} "
             "days)"
         )
+        # What a run with an online source forecasts there: the Predict step's history
+        # recalibration, replayed day by day with each place's own past year.
+        shipped_p = models["after: shipped"][1].predict_proba(xo)
+        recalibrated = recalibrate_series(
+            shipped_p, yo, outside.dates[labelled], outside.locations[labelled]
+        )
+        scored = ~np.isnan(recalibrated)
+        if not scored.any():
+            print("(history recalibration: no day has a year of history here)")
+            continue
+        dates = outside.dates[labelled][scored]
+        print(
+            f"\nwith the Predict step's history recalibration (each day's offsets from its "
+            f"place's past year; the {int(scored.sum())} days {dates.min()} to {dates.max()} "
+            "that have one):"
+        )
+        print("| shipped model | ROC AUC | Brier skill | mean forecast | rain rate | gap "
+              "| AUC goal | gap goal |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|---|---|")
+        for name, p in (
+            ("model alone, same days", shipped_p[scored]),
+            ("recalibrated", recalibrated[scored]),
+        ):
+            s = score(yo[scored], p, climatology)
+            gap = float(p.mean() - yo[scored].mean())
+            print(
+                row(
+                    name,
+                    [
+                        f"{s.roc_auc:.4f}",
+                        f"{s.brier_skill:.4f}",
+                        f"{p.mean():.3f}",
+                        f"{yo[scored].mean():.3f}",
+                        f"{gap * 100:+.1f} pt",
+                        verdict(s.roc_auc >= GOALS["auc_outside"]),
+                        verdict(abs(gap) <= GOALS["gap_outside"]),
+                    ],
+                )
+            )
 
     print("\n== the shipped artifact is the holdout model's settings refitted on all rows")
     shipped = models["after: shipped"][1].metadata

@@ -76,12 +76,17 @@ class Provider:
                     self._cache.move_to_end(key)
                     return answer  # type: ignore[no-any-return]
                 del self._cache[key]
-        result = call_with_retries(call, self.retry, deadline, rng=self._rng)
+        result = self.call(call, deadline)
         with self._cache_lock:
             self._cache[key] = (time.monotonic(), result)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return result
+
+    def call(self, call: Callable[[], R], deadline: float | None) -> R:
+        """``call()`` with retries within ``deadline``, not cached (an answer too large to
+        keep per key, e.g. a year of a place's observations)."""
+        return call_with_retries(call, self.retry, deadline, rng=self._rng)
 
     def clear_cache(self) -> None:
         with self._cache_lock:

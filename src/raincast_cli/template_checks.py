@@ -154,8 +154,13 @@ LAMBDA_SERVICE_ERRORS = frozenset(
     }
 )
 CRASH_ERRORS = frozenset({"States.Timeout", *LAMBDA_RUNTIME_ERRORS})
-# Functions whose batch lookups go to web providers, and the state that invokes each.
-PROVIDER_FUNCTIONS = {"GeocodeFunction": "Geocode", "WeatherFunction": "Weather"}
+# Functions whose batch lookups go to web providers, and the state that invokes each
+# (Predict: each place's history, for the recalibration, within the batch's lookup budget).
+PROVIDER_FUNCTIONS = {
+    "GeocodeFunction": "Geocode",
+    "WeatherFunction": "Weather",
+    "PredictFunction": "Predict",
+}
 
 
 def check_retry_errors(template: dict[str, Any], root: Path) -> list[str]:
@@ -193,7 +198,7 @@ def check_crash_retries(template: dict[str, Any], root: Path) -> list[str]:
 
 
 def check_provider_timeouts(template: dict[str, Any]) -> list[str]:
-    """Geocode/Weather Timeout >= the worst case of a batch's lookups plus the reserve."""
+    """Geocode/Weather/Predict Timeout >= the worst case of a batch's lookups plus the reserve."""
     from raincast.http import DEFAULT_TIMEOUT
     from raincast.lambda_adapter import RESERVE_SECONDS
     from raincast.retry import RetryPolicy, batch_worst_case_seconds

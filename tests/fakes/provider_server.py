@@ -1,5 +1,5 @@
-"""A fake Open-Meteo (geocoding and forecast) and LocationIQ server on 127.0.0.1 that fails
-on purpose: the fault-injection harness of the integration tests and
+"""A fake Open-Meteo (geocoding, forecast and archive) and LocationIQ server on 127.0.0.1
+that fails on purpose: the fault-injection harness of the integration tests and
 ``benchmarks/fault_bench.py``.
 
 It answers in the shapes of the recorded responses (``tests/fixtures/geocoding``,
@@ -9,15 +9,34 @@ It answers in the shapes of the recorded responses (``tests/fixtures/geocoding``
   ``GET /v1/search?q=...&key=...`` (LocationIQ) look the name up in raincast's offline
   GeoNames index, so a real place is found where it really is and a made-up one is not
   (Open-Meteo: no ``results`` key; LocationIQ: 404 "Unable to geocode");
-* ``GET /v1/forecast`` or ``/v1/archive`` ``?latitude=..&longitude=..&start_date=D&end_date=D`` answers the
-  recorded Sydney forecast re-dated to D, at the asked point. These are a recording's
-  values moved, not weather: only for exercising the pipeline, never a forecast to read.
+* ``GET /v1/forecast`` or ``/v1/archive`` ``?latitude=..&longitude=..&start_date=..&end_date=..``
+  for one or two days (what ``OpenMeteoWeather.observe`` asks: the day and the day before)
+  answers the recorded Sydney forecast re-dated to each day, at the asked point. These are
+  a recording's values moved, not weather: only for exercising the pipeline, never a
+  forecast to read. The fault tests and the benchmark rely on this answer (every place
+  found, every day the same);
+* a longer period (a place's history: ``OpenMeteoWeather.history`` asks the archive for a
+  year; the forecast API still takes at most 16 days) answers every day of it from
+  raincast's offline replay data, real Bureau of Meteorology station observations
+  (``raincast.weather.replay``), so the days vary like weather and a history has rain days
+  and dry days: each day is the nearest station's observation of the same calendar day of
+  a year the station covers (the whole period moved by one whole number of years, none if
+  the station covers it, else so that it ends in the station's last covered year; 29
+  February -> the 28th where the year has none), or the next-nearest station's within
+  ``NEIGHBOUR_KM`` more where the nearest has no row that day; a day no station has is all
+  nulls, as the archive answers a day it lacks. The time zone and elevation stay the
+  recording's. Mapped into Open-Meteo's shape: the daily values from MinTemp, MaxTemp,
+  Rainfall (``precipitation_sum``), Sunshine (hours -> seconds), WindGustSpeed and
+  WindGustDir (as the dominant direction); the hourly values at 09:00 and 15:00 from the
+  9am and 3pm columns (Cloud oktas -> %), the other hours null. The station's Rainfall is
+  the 24 h to 9 am, not the calendar day's total: a fake, not Open-Meteo's weather.
 
 Faults, drawn per request from one seeded random stream (``FaultProfile``): an HTTP 5xx,
 a stall (the answer comes after ``stall_seconds``, longer than the client's read timeout),
 a 429 with ``Retry-After`` (seconds, or an HTTP date), and latency added to every answer.
-``stats`` counts the requests and what each got. Requests sent through it as an HTTP proxy
-(absolute-form URLs, ``CONNECT``) are recorded in ``proxied`` and answered the same way.
+They apply to every request, histories included. ``stats`` counts the requests and what
+each got. Requests sent through it as an HTTP proxy (absolute-form URLs, ``CONNECT``) are
+recorded in ``proxied`` and answered the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +45,7 @@ import copy
 import datetime as dt
 import email.utils
 import json
+import math
 import random
 import ssl
 import threading
@@ -41,6 +61,54 @@ from urllib.parse import parse_qs, urlsplit
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SYDNEY_FORECAST = FIXTURES / "open_meteo" / "forecast_sydney_2026-11-20.json"
 SYDNEY_DAY = "2026-11-20"
+# Periods up to this many days get the recording (observe asks for the day and the day
+# before); longer ones are answered from the replay data.
+RECORDED_DAYS = 2
+FORECAST_MAX_DAYS = 16
+# The archive serves decades; a fake's answer is kept to ten years.
+ARCHIVE_MAX_DAYS = 3660
+# Stations this much farther than the nearest fill the days the nearest has no row for.
+NEIGHBOUR_KM = 50.0
+
+
+# Open-Meteo variable <- (observation field, scale): the replayed answer's daily values...
+DAILY_COLUMNS: dict[str, tuple[str, float]] = {
+    "temperature_2m_max": ("max_temp", 1.0),
+    "temperature_2m_min": ("min_temp", 1.0),
+    "precipitation_sum": ("rainfall", 1.0),
+    "sunshine_duration": ("sunshine", 3600.0),  # hours -> seconds
+    "wind_gusts_10m_max": ("wind_gust_speed", 1.0),
+    "wind_direction_10m_dominant": ("wind_gust_dir", 1.0),
+}
+# ... and (09:00 field, 15:00 field, scale): its hourly values.
+HOURLY_COLUMNS: dict[str, tuple[str, str, float]] = {
+    "temperature_2m": ("temp_9am", "temp_3pm", 1.0),
+    "relative_humidity_2m": ("humidity_9am", "humidity_3pm", 1.0),
+    "pressure_msl": ("pressure_9am", "pressure_3pm", 1.0),
+    "cloud_cover": ("cloud_9am", "cloud_3pm", 12.5),  # oktas -> %
+    "wind_speed_10m": ("wind_speed_9am", "wind_speed_3pm", 1.0),
+    "wind_direction_10m": ("wind_dir_9am", "wind_dir_3pm", 1.0),
+}
+
+
+def _years_earlier(day: dt.date, years: int) -> dt.date:
+    """The same calendar day ``years`` earlier (later if negative); 29 February -> the 28th
+    in a year that has none."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def _years_back(first: dt.date, last: dt.date, covered_from: dt.date, covered_to: dt.date) -> int:
+    """How many years to move the period ``first``..``last`` by: none if the station covers
+    it all, else so that its last day falls in the station's last covered year."""
+    if covered_from <= first and last <= covered_to:
+        return 0
+    years = last.year - covered_to.year
+    if _years_earlier(last, years) > covered_to:
+        years += 1
+    return years
 
 
 @dataclass
@@ -70,6 +138,17 @@ class Stats:
     paths: Counter[str] = field(default_factory=Counter)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gave up (its read timeout) resets the connection: expected here, not
+    a traceback on stderr."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeProviderServer:
     """``with FakeProviderServer(FaultProfile(...)) as fake: fake.url ...``"""
 
@@ -86,7 +165,8 @@ class FakeProviderServer:
         self._lock = threading.Lock()
         self._forecast = json.loads(SYDNEY_FORECAST.read_text(encoding="utf-8"))
         self._geocoder: Any = None
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._replay: tuple[list[Any], dict[str, Any]] | None = None  # stations, series
+        self._server = _QuietServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._scheme = "http"
         if tls is not None:  # HTTPS with the caller's certificate (CA-bundle tests)
@@ -204,34 +284,97 @@ class FakeProviderServer:
             for p in places
         ]
 
-    def forecast(self, params: dict[str, str]) -> tuple[int, Any]:
-        """The recorded day, re-dated to each day from ``start_date`` to ``end_date`` (at
-        most 16, as the API allows); the weather source asks for the day before too."""
+    def forecast(self, params: dict[str, str], path: str = "/v1/forecast") -> tuple[int, Any]:
+        """Every day from ``start_date`` to ``end_date`` (at most ``FORECAST_MAX_DAYS`` from
+        the forecast API, as it allows, ``ARCHIVE_MAX_DAYS`` from the archive): the recorded
+        day re-dated for one or two days, the replay data's days for a longer period."""
         try:
             first = dt.date.fromisoformat(params.get("start_date", ""))
             last = dt.date.fromisoformat(params.get("end_date", ""))
         except ValueError:
             return 400, {"error": True, "reason": "start_date and end_date must be dates"}
-        if not 0 <= (last - first).days < 16:
-            return 400, {"error": True, "reason": "end_date must be 0-15 days after start_date"}
+        longest = ARCHIVE_MAX_DAYS if path == "/v1/archive" else FORECAST_MAX_DAYS
+        if not 0 <= (last - first).days < longest:
+            reason = f"end_date must be 0-{longest - 1} days after start_date"
+            return 400, {"error": True, "reason": reason}
         try:
             lat, lon = float(params["latitude"]), float(params["longitude"])
         except (KeyError, ValueError):
             return 400, {"error": True, "reason": "Latitude and longitude must be numbers"}
-        body = copy.deepcopy(self._forecast)
+        # The recording's metadata (time zone, elevation), at the asked point's grid cell.
+        metadata = {k: v for k, v in self._forecast.items() if k not in ("hourly", "daily")}
+        body = copy.deepcopy(metadata)
         body["latitude"], body["longitude"] = round(lat * 4) / 4, round(lon * 4) / 4
-        days = [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+        days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+        if len(days) <= RECORDED_DAYS:
+            body.update(self._recorded(days))
+        else:
+            body.update(self._replayed(lat, lon, days))
+        return 200, body
+
+    def _recorded(self, days: list[dt.date]) -> dict[str, Any]:
+        """The recorded day's hourly and daily blocks, once for each of ``days``."""
+        stamps = [day.isoformat() for day in days]
+        blocks = {}
         for block in ("hourly", "daily"):
             recorded = self._forecast[block]
-            body[block] = {
+            blocks[block] = {
                 key: (
-                    [t.replace(SYDNEY_DAY, day) for day in days for t in values]
+                    [t.replace(SYDNEY_DAY, day) for day in stamps for t in values]
                     if key == "time"
-                    else [v for _ in days for v in values]
+                    else [v for _ in stamps for v in values]
                 )
                 for key, values in recorded.items()
             }
-        return 200, body
+        return blocks
+
+    def _replay_data(self) -> tuple[list[Any], dict[str, Any]]:
+        with self._lock:
+            if self._replay is None:
+                from raincast.weather.replay import ReplayWeather, cached_replay_data
+
+                self._replay = (ReplayWeather().stations, cached_replay_data().series)
+            return self._replay
+
+    def _replayed(self, lat: float, lon: float, days: list[dt.date]) -> dict[str, Any]:
+        """Hourly and daily blocks for ``days`` from the stations near (lat, lon)."""
+        from raincast.weather.base import OBSERVATION_FIELDS
+        from raincast.weather.stations import haversine_km
+
+        stations, series = self._replay_data()
+        ranked = sorted((haversine_km(lat, lon, s.lat, s.lon), s.name) for s in stations)
+        nearest_km = ranked[0][0]
+        names = [name for km, name in ranked if km <= nearest_km + NEIGHBOUR_KM]
+        nearest = series[names[0]]
+        years = _years_back(days[0], days[-1], nearest.first_date, nearest.last_date)
+        column = {name: i for i, name in enumerate(OBSERVATION_FIELDS)}
+
+        def value(row: Any, name: str, scale: float = 1.0) -> float | None:
+            if row is None or math.isnan(row[column[name]]):
+                return None
+            observed = float(row[column[name]])
+            return observed if scale == 1.0 else round(observed * scale, 2)
+
+        hourly: dict[str, list[Any]] = {key: [] for key in HOURLY_COLUMNS}
+        hourly["time"] = []
+        daily: dict[str, list[Any]] = {key: [] for key in DAILY_COLUMNS}
+        daily["time"] = []
+        for day in days:
+            source_day = _years_earlier(day, years)
+            row = next(
+                (r for r in (series[name].row(source_day) for name in names) if r is not None),
+                None,
+            )
+            stamp = day.isoformat()
+            daily["time"].append(stamp)
+            for key, (name, scale) in DAILY_COLUMNS.items():
+                daily[key].append(value(row, name, scale))
+            for hour in range(24):
+                hourly["time"].append(f"{stamp}T{hour:02d}:00")
+                for key, (name_9am, name_3pm, scale) in HOURLY_COLUMNS.items():
+                    name = {9: name_9am, 15: name_3pm}.get(hour)
+                    hourly[key].append(None if name is None else value(row, name, scale))
+        return {"hourly": hourly, "daily": daily}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -285,7 +428,7 @@ class FakeProviderServer:
                     else:
                         status, body = fake.open_meteo_search(params)
                 elif parts.path in ("/v1/forecast", "/v1/archive"):
-                    status, body = fake.forecast(params)
+                    status, body = fake.forecast(params, parts.path)
                 else:
                     status, body = 404, {"error": True, "reason": f"no route {parts.path}"}
                 self._send(status, body)

@@ -61,6 +61,19 @@ def forecast(
     return result, {row["city"]: row for row in rows}
 
 
+def documents(runtime: Any, run_id: str) -> dict[str, dict[str, Any]]:
+    """The run's city documents (the batches' JSON Lines), by city."""
+    from raincast.pipeline.records import read_batch_document, run_prefix
+
+    s3, bucket = runtime.s3_client(), runtime.buckets["ResultsBucket"]
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=run_prefix(run_id) + "batches/")
+    found = {}
+    for entry in listed.get("Contents", []):
+        body = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+        found.update({record["city"]: record for record in read_batch_document(body)})
+    return found
+
+
 def assert_every_city_that_exists_is_forecast(rows: dict[str, dict[str, Any]]) -> None:
     assert len(rows) == len(cities())  # nothing lost
     xyzzy = rows.pop("Xyzzyville")
@@ -79,6 +92,16 @@ def test_flaky_provider_every_city_that_exists_is_forecast(runtime, fake) -> Non
     outcomes = fake.stats.outcomes
     assert outcomes["5xx"] >= 5 and outcomes["429"] >= 2 and outcomes["stall"] >= 1, outcomes
     assert fake.stats.requests > 2 * len(cities())
+    # Predict asked each place's past year from the archive, through the same faults, and
+    # every forecast was recalibrated with it.
+    assert fake.stats.paths["/v1/archive"] >= len(cities()) - 1
+    recorded = documents(runtime, "flaky")
+    recorded.pop("Xyzzyville")
+    methods = {city: doc["calibration"]["method"] for city, doc in recorded.items()}
+    assert set(methods.values()) == {"history"}, methods
+    for city, doc in recorded.items():
+        assert doc["calibration"]["history_days"] >= 180
+        assert float(rows[city]["p_rain_tomorrow"]) == doc["p_rain_tomorrow"]
 
 
 def test_retry_after_as_an_http_date_is_honoured(runtime, fake) -> None:

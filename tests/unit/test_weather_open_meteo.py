@@ -252,3 +252,192 @@ def test_days_older_than_the_forecast_api_keeps_come_from_the_archive():
     assert "start_date=2015-05-31&end_date=2015-06-01" in responses.calls[0].request.url
     assert not old.found  # the recording is for another day: no daily values for 2015-06-01
     assert "no daily values for 2015-06-01" in old.reason
+
+
+# -- history: the archive API --------------------------------------------------------------
+
+MELBOURNE = (-37.8136, 144.9631)
+ARCHIVE_FIXTURE = "archive_melbourne_2026-11-24_2026-11-28.json"
+HISTORY_START, HISTORY_END = dt.date(2026, 11, 24), dt.date(2026, 11, 28)
+
+
+def history(source: OpenMeteoWeather, start=HISTORY_START, end=HISTORY_END):
+    return source.history(*MELBOURNE, start, end)
+
+
+def test_open_meteo_asks_for_history_recalibration():
+    assert OpenMeteoWeather.history_recalibration is True
+
+
+@responses.activate
+def test_history_asks_the_archive_for_the_period():
+    from raincast.weather.open_meteo import ARCHIVE_URL
+
+    # Only the archive is served: a request anywhere else fails the lookup. The period is
+    # recent (the forecast API would serve it too): a history still goes to the archive.
+    responses.get(
+        ARCHIVE_URL,
+        json=fixture(ARCHIVE_FIXTURE),
+        match=[
+            matchers.query_param_matcher(
+                {
+                    "latitude": "-37.8136",
+                    "longitude": "144.9631",
+                    "start_date": "2026-11-24",
+                    "end_date": "2026-11-28",
+                    "timezone": "auto",
+                    "hourly": "temperature_2m,relative_humidity_2m,pressure_msl,cloud_cover,"
+                    "wind_speed_10m,wind_direction_10m",
+                    "daily": "temperature_2m_max,temperature_2m_min,precipitation_sum,"
+                    "sunshine_duration,wind_gusts_10m_max,wind_direction_10m_dominant",
+                    "wind_speed_unit": "kmh",
+                }
+            )
+        ],
+    )
+    result = history(OpenMeteoWeather(retry=FAST))
+    assert result.found and result.provider == "open-meteo" and result.reason is None
+    assert (result.lat, result.lon) == MELBOURNE
+    assert (result.start, result.end) == (HISTORY_START, HISTORY_END)
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_history_uses_the_configured_archive_url():
+    responses.get("http://archive.test/v1/archive", json=fixture(ARCHIVE_FIXTURE))
+    source = OpenMeteoWeather(archive_url="http://archive.test/v1/archive", retry=FAST)
+    assert history(source).found
+    assert responses.calls[0].request.url.startswith("http://archive.test/v1/archive?")
+
+
+@responses.activate
+def test_history_maps_every_day_as_observe_does():
+    from raincast.weather.open_meteo import ARCHIVE_URL
+
+    body = fixture(ARCHIVE_FIXTURE)
+    responses.get(ARCHIVE_URL, json=body)
+    responses.get(FORECAST_URL, json=body)  # observe asks the forecast API for recent days
+    source = OpenMeteoWeather(retry=FAST)
+    days = history(source).observations
+    assert [o.date for o in days] == [dt.date(2026, 11, d) for d in (24, 25, 26, 27)]
+    for observation in days:
+        observed = source.observe(*MELBOURNE, observation.date)
+        assert observation == observed.observation  # every value (the source: below)
+        assert observation.source == observed.observation.source
+        if observed.previous is not None:  # each day's previous is the history's day before
+            assert observed.previous == days[days.index(observation) - 1]
+    # The day of the change, in weatherAUS units.
+    change = days[2]
+    assert (change.min_temp, change.max_temp, change.rainfall) == (11.7, 20.1, 12.6)
+    assert change.rain_today is True and days[3].rain_today is False  # 0.8 mm is not rain
+    assert change.sunshine == 1.67  # 6012.4 s
+    assert (change.wind_gust_speed, change.wind_gust_dir) == (61.9, 225.0)  # 231 -> SW
+    assert (change.temp_9am, change.temp_3pm) == (14.9, 14.2)
+    assert (change.humidity_9am, change.humidity_3pm) == (93.0, 90.0)
+    assert (change.pressure_9am, change.pressure_3pm) == (1013.5, 1015.8)
+    assert (change.cloud_9am, change.cloud_3pm) == (8.0, 8.0)
+    assert (change.wind_speed_9am, change.wind_speed_3pm) == (25.1, 26.7)
+    assert (change.wind_dir_9am, change.wind_dir_3pm) == (225.0, 225.0)  # 228, 224 -> SW
+    assert days[1].wind_dir_9am == 0.0  # 2 deg -> N
+    assert change.source == {
+        "provider": "open-meteo",
+        "grid_lat": -37.8,
+        "grid_lon": 144.9,
+        "elevation": 31.0,
+        "timezone": "Australia/Melbourne",
+        "utc_offset_seconds": 39600,
+        "distance_km": pytest.approx(5.75, abs=0.01),  # 1.5 km N-S, 5.5 km E-W
+    }
+
+
+@responses.activate
+def test_days_the_archive_does_not_have_yet_are_left_out():
+    from raincast.weather.open_meteo import ARCHIVE_URL
+
+    body = fixture(ARCHIVE_FIXTURE)
+    body["daily"]["sunshine_duration"][3] = None  # one null value: the day stays
+    responses.get(ARCHIVE_URL, json=body)
+    # 2026-11-23 is not in the answer at all; 2026-11-28 is all nulls (the archive's lag).
+    result = history(OpenMeteoWeather(retry=FAST), start=dt.date(2026, 11, 23))
+    assert [o.date.day for o in result.observations] == [24, 25, 26, 27]
+    assert result.observations[-1].sunshine is None
+    assert result.observations[-1].rainfall == 0.8
+    assert all(o.rainfall is not None for o in result.observations)
+
+
+@responses.activate
+def test_an_answer_of_null_days_only_is_no_history():
+    from raincast.weather.open_meteo import ARCHIVE_URL, DAILY_VARIABLES
+
+    body = fixture(ARCHIVE_FIXTURE)
+    for variable in DAILY_VARIABLES:
+        body["daily"][variable] = [None] * len(body["daily"]["time"])
+    responses.get(ARCHIVE_URL, json=body)
+    result = history(OpenMeteoWeather(retry=FAST))
+    assert not result.found and result.observations == ()
+    assert result.reason == "no observations from 2026-11-24 to 2026-11-28"
+
+
+@responses.activate
+def test_a_400_reason_is_no_history_with_the_reason():
+    from raincast.weather.open_meteo import ARCHIVE_URL
+
+    reason = "Parameter 'end_date' is out of allowed range from 1940-01-01 to 2026-11-28"
+    responses.get(ARCHIVE_URL, json={"reason": reason, "error": True}, status=400)
+    result = history(OpenMeteoWeather(retry=FAST), end=dt.date(2026, 12, 10))
+    assert not result.found and result.observations == ()
+    assert result.reason == f"open-meteo: {reason}"
+    assert result.provider == "open-meteo" and result.end == dt.date(2026, 12, 10)
+    assert len(responses.calls) == 1  # a final answer: not retried
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_history_is_retried_where_the_archive_fails(status):
+    from raincast.weather.open_meteo import ARCHIVE_URL
+
+    responses.get(ARCHIVE_URL, body="busy", status=status, headers={"Retry-After": "0"})
+    responses.get(ARCHIVE_URL, body="busy", status=status, headers={"Retry-After": "0"})
+    responses.get(ARCHIVE_URL, json=fixture(ARCHIVE_FIXTURE))
+    result = history(OpenMeteoWeather(retry=FAST))
+    assert len(responses.calls) == 3
+    assert [o.date.day for o in result.observations] == [24, 25, 26, 27]
+
+
+@responses.activate
+def test_history_failing_every_attempt_raises_the_typed_error():
+    from raincast.weather.open_meteo import ARCHIVE_URL
+
+    responses.get(ARCHIVE_URL, body="busy", status=502)
+    with pytest.raises(ProviderUnavailable):
+        history(OpenMeteoWeather(retry=FAST))
+    assert len(responses.calls) == FAST.max_attempts
+
+
+@responses.activate
+def test_a_malformed_history_answer_is_a_final_error():
+    from raincast.weather.open_meteo import ARCHIVE_URL
+
+    body = fixture(ARCHIVE_FIXTURE)
+    body["daily_units"]["precipitation_sum"] = "inch"
+    responses.get(ARCHIVE_URL, json=body)
+    with pytest.raises(ProviderError, match="expected 'mm'") as info:
+        history(OpenMeteoWeather(retry=FAST))
+    assert not isinstance(info.value, RetryableProviderError)
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_a_period_that_ends_before_it_starts_is_refused_without_a_request():
+    with pytest.raises(ValueError, match="ends"):
+        history(OpenMeteoWeather(retry=FAST), start=HISTORY_END, end=HISTORY_START)
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_a_day_the_answer_repeats_is_read_from_its_first_occurrence():
+    # What list.index found before the answer's times were indexed once per answer.
+    body = two_days(fixture("forecast_sydney_2026-11-20.json"), "2026-11-20", "2026-11-20")
+    responses.get(FORECAST_URL, json=body)
+    obs = OpenMeteoWeather(retry=FAST).observe(*SYDNEY, dt.date(2026, 11, 20)).observation
+    assert (obs.pressure_9am, obs.pressure_3pm) == (1017.6, 1018.4)  # the first copy's

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from raincast.errors import ProviderError, RetryableProviderError
 from raincast.pipeline.records import (
@@ -39,7 +39,10 @@ from raincast.pipeline.records import (
     fail,
     result_row,
 )
-from raincast.weather.base import Observation
+from raincast.weather.base import Observation, WeatherSource
+
+if TYPE_CHECKING:  # numpy: not for the steps that never predict
+    from raincast.model.recalibration import HistoryRecalibration, Recalibration
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +72,22 @@ class _Lookups:
     """Runs one batch's lookups (``parallel`` at a time) and decides whether the provider
     is down: see the module docstring."""
 
-    def __init__(self, what: str, parallel: int, budget_end: float | None = None) -> None:
+    def __init__(
+        self,
+        what: str,
+        parallel: int,
+        budget_end: float | None = None,
+        on_failure: Callable[[dict[str, Any], str], Any] = fail,
+        can_fail_batch: bool = True,
+    ) -> None:
         self.what = what
         self.parallel = max(1, parallel)
         self.budget_end = budget_end  # time.monotonic() the batch's lookups end by, if known
+        # what a failed lookup does to its item (default: the city fails with the reason),
+        # and whether a provider that looks down fails the step (for the state machine's
+        # retry) or only its items
+        self.on_failure = on_failure
+        self.can_fail_batch = can_fail_batch
         self.answered = 0
         self.failed_in_a_row = 0
         self.last_error: RetryableProviderError | None = None
@@ -89,7 +104,7 @@ class _Lookups:
             item, lookup = job
             with self._lock:
                 if self.circuit_open:
-                    fail(item, f"{self.what} failed: not tried, the provider looks down")
+                    self.on_failure(item, f"{self.what} failed: not tried, the provider looks down")
                     return
             try:
                 result = lookup()
@@ -97,19 +112,19 @@ class _Lookups:
                 with self._lock:
                     self.failed_in_a_row += 1
                     self.last_error = exc
-                fail(item, f"{self.what} failed: {exc}")
+                self.on_failure(item, f"{self.what} failed: {exc}")
                 return
             except ProviderError as exc:
                 with self._lock:
                     self.answered += 1  # the provider answered, just not usefully
                     self.failed_in_a_row = 0
-                fail(item, f"{self.what} failed: {exc}")
+                self.on_failure(item, f"{self.what} failed: {exc}")
                 return
             except (
                 TypeError,
                 ValueError,
             ) as exc:  # this city's input (e.g. lat 95), not the provider
-                fail(item, f"{self.what} failed: {exc}")
+                self.on_failure(item, f"{self.what} failed: {exc}")
                 return
             with self._lock:
                 self.answered += 1
@@ -122,7 +137,12 @@ class _Lookups:
         else:
             with ThreadPoolExecutor(max_workers=min(self.parallel, len(jobs))) as pool:
                 list(pool.map(one, jobs))
-        if self.last_error is not None and self.answered == 0 and self._retry_can_help():
+        if (
+            self.can_fail_batch
+            and self.last_error is not None
+            and self.answered == 0
+            and self._retry_can_help()
+        ):
             raise self.last_error
 
     def _retry_can_help(self) -> bool:
@@ -204,7 +224,19 @@ def weather_batch(batch: Batch, source: _WeatherSource, deadline: float | None =
     return batch
 
 
-def predict_batch(batch: Batch, model: _Model) -> Batch:
+def predict_batch(
+    batch: Batch,
+    model: _Model,
+    recalibration: HistoryRecalibration | None = None,
+    source: WeatherSource | None = None,
+    deadline: float | None = None,
+) -> Batch:
+    """The model's probability for each city that has its observations. With a
+    ``recalibration`` and a ``source`` that keeps history (``history_recalibration``), each
+    place's forecast is then shifted by its history offsets (``raincast.model.recalibration``;
+    one history request per distinct place, ``parallel_requests`` at a time, within the
+    deadline); a place whose history cannot be had keeps the model's probability, and its
+    record says why (``calibration``). That never fails a city or the batch."""
     ready = []
     for item in batch.pending():
         if not item.get("observation"):
@@ -222,18 +254,74 @@ def predict_batch(batch: Batch, model: _Model) -> Batch:
         for item in ready
     ]
     probabilities = model.predict_observations(observations, latitudes=latitudes, previous=previous)
+    recalibrations: list[Recalibration | None] = [None] * len(ready)
+    if recalibration is not None and source is not None and source.history_recalibration:
+        recalibrations = _place_recalibrations(batch, ready, recalibration, source, deadline)
     metadata = getattr(model, "metadata", {}) or {}
     threshold = float(metadata.get("threshold", 0.5))
     version = metadata.get("version") or metadata.get("model_version")
-    for item, probability in zip(ready, probabilities, strict=True):
+    for item, observation, probability, found in zip(
+        ready, observations, probabilities, recalibrations, strict=True
+    ):
         p = float(probability)
         if not math.isfinite(p) or not 0.0 <= p <= 1.0:
             fail(item, f"model failed: probability {p!r} is not in [0, 1]")
             continue
+        if found is not None:
+            month = observation.date.month
+            if found.offsets is None:
+                item["calibration"] = {"method": "none", "reason": found.reason}
+            else:
+                item["calibration"] = {**found.offsets.summary(month), "p_model": round(p, 4)}
+                p = float(found.offsets.apply(p, month))
         item["p_rain_tomorrow"] = round(p, 4)
         item["rain_tomorrow"] = "yes" if p >= threshold else "no"
         item["model"] = {"version": version, "threshold": threshold}
     return batch
+
+
+def _place_recalibrations(
+    batch: Batch,
+    ready: list[dict[str, Any]],
+    recalibration: HistoryRecalibration,
+    source: WeatherSource,
+    deadline: float | None,
+) -> list[Recalibration | None]:
+    """Each ready item's place recalibration: one lookup per distinct point."""
+    from raincast.model.recalibration import Recalibration
+
+    date = dt.date.fromisoformat(batch.settings.date)
+    deadline = batch.lookup_deadline(deadline)
+    places: dict[tuple[float, float], dict[str, Any]] = {}
+    for item in ready:
+        point = (float(item["place"]["lat"]), float(item["place"]["lon"]))
+        places.setdefault(point, {"found": None})
+    jobs: list[tuple[dict[str, Any], Callable[[], Any]]] = [
+        (
+            place,
+            functools.partial(recalibration.for_place, source, lat, lon, date, deadline=deadline),
+        )
+        for (lat, lon), place in places.items()
+    ]
+
+    def use(place: dict[str, Any], found: Recalibration) -> None:
+        place["found"] = found
+
+    def missed(place: dict[str, Any], reason: str) -> None:
+        place["found"] = Recalibration(None, reason)
+
+    lookups = _Lookups(
+        "history",
+        getattr(source, "parallel_requests", 1),
+        batch.lookup_deadline(),
+        on_failure=missed,
+        can_fail_batch=False,
+    )
+    lookups.run(jobs, use)
+    return [
+        places[(float(item["place"]["lat"]), float(item["place"]["lon"]))]["found"]
+        for item in ready
+    ]
 
 
 def record_failed_batch(batch: Batch) -> Batch:

@@ -9,7 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from raincast.providers import Registry
-from raincast.weather.base import OBSERVATION_FIELDS, Observation, WeatherResult, WeatherSource
+from raincast.weather.base import (
+    OBSERVATION_FIELDS,
+    HistoryResult,
+    Observation,
+    WeatherResult,
+    WeatherSource,
+)
 
 WEATHER_SOURCES: Registry[WeatherSource] = Registry(
     "weather source",
@@ -31,6 +37,7 @@ def get_weather_source(name: str = WEATHER_SOURCES.default, **config: Any) -> We
 __all__ = [
     "OBSERVATION_FIELDS",
     "WEATHER_SOURCES",
+    "HistoryResult",
     "Observation",
     "WeatherResult",
     "WeatherSource",

@@ -12,6 +12,13 @@ Evaporation is deliberately absent (no online source supplies it) and so is RISK
 looks in the cache, and calls the source's own ``_observe`` with retries within the
 deadline (``raincast.providers.Provider``). A source implements only ``_observe`` and builds
 its answer with ``_found`` / ``_not_found``.
+
+``WeatherSource.history`` is the second template method: every day of a past period at the
+place (what the Predict step's history recalibration, ``raincast.model.recalibration``,
+sets the model's forecasts against). It retries like ``observe`` but is not cached here (a
+year of observations per place is too much to keep per lookup; the recalibration caches
+what it derives). A source that keeps a place's past implements ``_history``; the default
+answers "no history" (``history_recalibration`` False).
 """
 
 from __future__ import annotations
@@ -134,6 +141,24 @@ class WeatherResult:
         )
 
 
+@dataclass(frozen=True)
+class HistoryResult:
+    """The observations of the days ``start``..``end`` (inclusive) at one place, ascending
+    by date; days the source has no row for are absent. ``reason`` says why there are none."""
+
+    lat: float
+    lon: float
+    start: dt.date
+    end: dt.date
+    observations: tuple[Observation, ...]
+    reason: str | None = None
+    provider: str = ""
+
+    @property
+    def found(self) -> bool:
+        return bool(self.observations)
+
+
 def check_point(lat: float, lon: float) -> None:
     """``TypeError``/``ValueError`` unless (lat, lon) are finite numbers in range."""
     if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (lat, lon)):
@@ -148,6 +173,11 @@ class WeatherSource(Provider, ABC):
     """Gives the observations of one day at (or near) one point."""
 
     name: str = "weather"
+    # Whether the Predict step recalibrates this source's forecasts with the place's own
+    # history by default. False for a source of the model's own training stations (replay),
+    # where the offsets are near zero (Brier skill +0.002 in the screen) and cost a year of
+    # predictions per place.
+    history_recalibration: bool = False
 
     def observe(
         self, lat: float, lon: float, date: dt.date, *, deadline: float | None = None
@@ -164,6 +194,50 @@ class WeatherSource(Provider, ABC):
     @abstractmethod
     def _observe(self, lat: float, lon: float, date: dt.date) -> WeatherResult:
         """The source's own lookup of a validated point and date."""
+
+    def history(
+        self,
+        lat: float,
+        lon: float,
+        start: dt.date,
+        end: dt.date,
+        *,
+        deadline: float | None = None,
+    ) -> HistoryResult:
+        """The days ``start``..``end`` at (or near) a point; like ``observe``: never raises
+        for "no data here/then", raises ProviderError when the source fails (after the
+        retries), ``TypeError``/``ValueError`` for a bad point or period."""
+        check_point(lat, lon)
+        for day in (start, end):
+            if isinstance(day, dt.datetime) or not isinstance(day, dt.date):
+                raise TypeError(f"start and end must be datetime.date, not {type(day).__name__}")
+        if end < start:
+            raise ValueError(f"the period ends ({end}) before it starts ({start})")
+        lat, lon = float(lat), float(lon)
+        return self.call((lambda: self._history(lat, lon, start, end)), deadline)
+
+    def _history(self, lat: float, lon: float, start: dt.date, end: dt.date) -> HistoryResult:
+        """The source's own lookup of a validated point and period (default: none kept)."""
+        return self._no_history(lat, lon, start, end, f"{self.name} keeps no history")
+
+    def _history_found(
+        self,
+        lat: float,
+        lon: float,
+        start: dt.date,
+        end: dt.date,
+        observations: list[Observation],
+    ) -> HistoryResult:
+        if not observations:
+            reason = f"no observations from {start.isoformat()} to {end.isoformat()}"
+            return self._no_history(lat, lon, start, end, reason)
+        ordered = tuple(sorted(observations, key=lambda o: o.date))
+        return HistoryResult(lat, lon, start, end, ordered, provider=self.name)
+
+    def _no_history(
+        self, lat: float, lon: float, start: dt.date, end: dt.date, reason: str
+    ) -> HistoryResult:
+        return HistoryResult(lat, lon, start, end, (), reason=reason, provider=self.name)
 
     def _found(
         self,

@@ -1,16 +1,24 @@
 """Online weather: the Open-Meteo forecast API (https://open-meteo.com/en/docs) and, for
-days older than the forecast API keeps, its historical weather API
-(https://open-meteo.com/en/docs/historical-weather-api); no key.
+days older than the forecast API keeps and for a place's history, its historical weather
+(archive) API (https://open-meteo.com/en/docs/historical-weather-api); no key.
 
-One request per (point, day): ``{base}/v1/forecast`` (base URL: the ``OPEN_METEO_FORECAST_URL``
-setting, default https://api.open-meteo.com), or ``{archive}/v1/archive`` for a day more than
-``FORECAST_PAST_DAYS`` before today (``OPEN_METEO_ARCHIVE_URL``, default
-https://archive-api.open-meteo.com; same parameters, same answer shape), with
-``start_date`` = the day before and ``end_date`` = the day, and ``timezone=auto``, so hourly
-``time`` values are the place's local clock times and the daily values are for its local
-calendar days. The day before becomes ``WeatherResult.previous`` (None when the answer lacks
-it). The response is mapped into the same
-``Observation`` as the replay source (weatherAUS units), so one feature builder serves both:
+``observe``: one request per (point, day): ``{base}/v1/forecast`` (base URL: the
+``OPEN_METEO_FORECAST_URL`` setting, default https://api.open-meteo.com), or
+``{archive}/v1/archive`` for a day more than ``FORECAST_PAST_DAYS`` before today
+(``OPEN_METEO_ARCHIVE_URL``, default https://archive-api.open-meteo.com; same parameters,
+same answer shape), with ``start_date`` = the day before and ``end_date`` = the day, and
+``timezone=auto``, so hourly ``time`` values are the place's local clock times and the daily
+values are for its local calendar days. The day before becomes ``WeatherResult.previous``
+(None when the answer lacks it).
+
+``history``: one request per (point, period), always to ``{archive}/v1/archive`` with the
+same parameters but ``start_date`` / ``end_date`` = the period's first and last day; every
+day of the answer is mapped as ``observe`` maps a day. The archive lags real time by a few
+days and answers nulls for the days it does not have yet: a day whose daily values are all
+null is left out of the history.
+
+Both answers are mapped into the same ``Observation`` as the replay source (weatherAUS
+units), so one feature builder serves both:
 
 - min/max temperature, rainfall, sunshine, gust speed: the daily aggregates
   (``sunshine_duration`` seconds -> hours);
@@ -25,13 +33,15 @@ strongest gust).
 
 The forecast API serves the last 92 days and the next 16; a date it cannot serve is
 answered with HTTP 400 and ``{"error": true, "reason": "..."}``, which becomes a
-not-found ``WeatherResult`` carrying the reason, not an exception.
+not-found ``WeatherResult`` (or an empty ``HistoryResult``) carrying the reason, not an
+exception.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -39,7 +49,7 @@ import requests
 from raincast.errors import ProviderError
 from raincast.http import JsonHttpClient, base_url
 from raincast.retry import PARALLEL_REQUESTS, RetryPolicy
-from raincast.weather.base import Observation, WeatherResult, WeatherSource
+from raincast.weather.base import HistoryResult, Observation, WeatherResult, WeatherSource
 from raincast.weather.stations import haversine_km
 
 FORECAST_BASE_URL_ENV = "OPEN_METEO_FORECAST_URL"
@@ -120,12 +130,44 @@ def _number(value: Any, what: str) -> float | None:
     return float(value)
 
 
+def _first_index(times: list[Any]) -> dict[str, int]:
+    """Each time string of a ``time`` array -> the index of its first occurrence (what
+    ``list.index`` finds, without scanning the list for every look-up: a year's answer has
+    8,760 hourly stamps). Entries that are not strings can never match a day or a stamp."""
+    index: dict[str, int] = {}
+    for i, stamp in enumerate(times):
+        if isinstance(stamp, str):
+            index.setdefault(stamp, i)
+    return index
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """One checked answer: its hourly and daily blocks, their ``time`` values -> index
+    (built once per answer), and the ``Observation.source`` of its days."""
+
+    hourly: dict[str, list[Any]]
+    daily: dict[str, list[Any]]
+    source: dict[str, Any]
+    day_index: dict[str, int]
+    hour_index: dict[str, int]
+
+    def has_daily_values(self, date: dt.date) -> bool:
+        """Whether the answer has the day with at least one daily value that is not null."""
+        d = self.day_index.get(date.isoformat())
+        return d is not None and any(self.daily[name][d] is not None for name in DAILY_VARIABLES)
+
+
 class OpenMeteoWeather(WeatherSource):
-    """Observations of one day at a point from the Open-Meteo forecast API."""
+    """Observations of one day at a point from the Open-Meteo forecast API (the archive for
+    older days), and a point's history from the archive."""
 
     name = "open-meteo"
     parallel_requests = PARALLEL_REQUESTS
     cache_max_age = 15 * 60.0  # today's observations grow during the day
+    # Open-Meteo's grid is not the model's training stations: its forecasts are set against
+    # each place's own past.
+    history_recalibration = True
 
     def __init__(
         self,
@@ -149,11 +191,16 @@ class OpenMeteoWeather(WeatherSource):
         return self.http.timeout
 
     def params(self, lat: float, lon: float, date: dt.date) -> dict[str, str]:
+        """The query of ``observe``: the day and the day before."""
+        return self.period_params(lat, lon, date - dt.timedelta(days=1), date)
+
+    def period_params(self, lat: float, lon: float, start: dt.date, end: dt.date) -> dict[str, str]:
+        """The query for the local days ``start``..``end`` (both APIs take the same one)."""
         return {
             "latitude": f"{lat:.4f}",
             "longitude": f"{lon:.4f}",
-            "start_date": (date - dt.timedelta(days=1)).isoformat(),
-            "end_date": date.isoformat(),
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
             "timezone": "auto",
             "hourly": ",".join(HOURLY_VARIABLES),
             "daily": ",".join(DAILY_VARIABLES),
@@ -172,6 +219,22 @@ class OpenMeteoWeather(WeatherSource):
         if isinstance(body, str):  # the API's own "error": true reason
             return self._not_found(lat, lon, date, body)
         return self._result(lat, lon, date, body)
+
+    def _history(self, lat: float, lon: float, start: dt.date, end: dt.date) -> HistoryResult:
+        # Always the archive: the forecast API keeps only the last 92 days.
+        body = self._get(self.archive_url, self.period_params(lat, lon, start, end))
+        if isinstance(body, str):  # the API's own "error": true reason
+            return self._no_history(lat, lon, start, end, body)
+        answer = self._answer(lat, lon, body)
+        observations = []
+        for offset in range((end - start).days + 1):
+            date = start + dt.timedelta(days=offset)
+            # Left out: a day the answer lacks, and one whose daily values are all null
+            # (the archive answers nulls for the last few days, which it does not have yet).
+            observation = self._observation(date, answer) if answer.has_daily_values(date) else None
+            if observation is not None:
+                observations.append(observation)
+        return self._history_found(lat, lon, start, end, observations)
 
     # -- HTTP --
 
@@ -196,6 +259,16 @@ class OpenMeteoWeather(WeatherSource):
     # -- mapping --
 
     def _result(self, lat: float, lon: float, date: dt.date, body: dict[str, Any]) -> WeatherResult:
+        answer = self._answer(lat, lon, body)
+        observation = self._observation(date, answer)
+        if observation is None:
+            reason = f"open-meteo: the answer has no daily values for {date.isoformat()}"
+            return self._not_found(lat, lon, date, reason)
+        previous = self._observation(date - dt.timedelta(days=1), answer)
+        return self._found(lat, lon, date, observation, previous)
+
+    def _answer(self, lat: float, lon: float, body: dict[str, Any]) -> _Answer:
+        """The checked blocks of an answer, indexed by time, and where its values come from."""
         hourly = self._block(body, "hourly", HOURLY_VARIABLES)
         daily = self._block(body, "daily", DAILY_VARIABLES)
         grid_lat = _number(body.get("latitude"), "latitude")
@@ -210,26 +283,21 @@ class OpenMeteoWeather(WeatherSource):
         }
         if grid_lat is not None and grid_lon is not None:
             source["distance_km"] = round(haversine_km(lat, lon, grid_lat, grid_lon), 2)
-        observation = self._observation(date, hourly, daily, source)
-        if observation is None:
-            reason = f"open-meteo: the answer has no daily values for {date.isoformat()}"
-            return self._not_found(lat, lon, date, reason)
-        previous = self._observation(date - dt.timedelta(days=1), hourly, daily, source)
-        return self._found(lat, lon, date, observation, previous)
+        return _Answer(
+            hourly=hourly,
+            daily=daily,
+            source=source,
+            day_index=_first_index(daily["time"]),
+            hour_index=_first_index(hourly["time"]),
+        )
 
-    def _observation(
-        self,
-        date: dt.date,
-        hourly: dict[str, list[Any]],
-        daily: dict[str, list[Any]],
-        source: dict[str, Any],
-    ) -> Observation | None:
+    def _observation(self, date: dt.date, answer: _Answer) -> Observation | None:
         """The observation of one local day of the answer, None if it has no such day."""
         day = date.isoformat()
-        try:
-            d = daily["time"].index(day)
-        except ValueError:
+        d = answer.day_index.get(day)
+        if d is None:
             return None
+        daily, hourly = answer.daily, answer.hourly
 
         def daily_value(variable: str) -> float | None:
             return _number(daily[variable][d], f"daily {variable}")
@@ -244,19 +312,19 @@ class OpenMeteoWeather(WeatherSource):
             # direction stands in for the Bureau's WindGustDir.
             "wind_gust_dir": compass_degrees(daily_value("wind_direction_10m_dominant")),
         }
-        times = hourly["time"]
         for variable, (field_9am, field_3pm) in HOURLY_FIELDS.items():
             for field_name, clock in ((field_9am, "09:00"), (field_3pm, "15:00")):
                 stamp = f"{day}T{clock}"
                 value = None
-                if stamp in times:
-                    value = _number(hourly[variable][times.index(stamp)], f"{variable} at {stamp}")
+                h = answer.hour_index.get(stamp)
+                if h is not None:
+                    value = _number(hourly[variable][h], f"{variable} at {stamp}")
                 if variable == "cloud_cover":
                     value = cloud_oktas(value)
                 elif variable == "wind_direction_10m":
                     value = compass_degrees(value)
                 values[field_name] = value
-        return Observation(date=date, source=dict(source), **values)
+        return Observation(date=date, source=dict(answer.source), **values)
 
     def _block(
         self, body: dict[str, Any], key: str, variables: tuple[str, ...]

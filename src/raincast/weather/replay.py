@@ -26,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from raincast.weather.base import OBSERVATION_FIELDS, Observation, WeatherResult, WeatherSource
+from raincast.weather.base import (
+    OBSERVATION_FIELDS,
+    HistoryResult,
+    Observation,
+    WeatherResult,
+    WeatherSource,
+)
 from raincast.weather.stations import Station, haversine_km, load_stations
 from raincast.weather.weatheraus import ObservationTable, default_path, read_observations
 
@@ -307,6 +313,34 @@ class ReplayWeather(WeatherSource):
             f"no observations on {date.isoformat()} within {_radius(self.radius_km)}: "
             f"{gaps} ({self._period()})"
         )
+
+    def _history(self, lat: float, lon: float, start: dt.date, end: dt.date) -> HistoryResult:
+        """The rows of the nearest station within the radius that has any in the period."""
+        ranked = sorted(
+            (d, s)
+            for d, s in ((haversine_km(lat, lon, s.lat, s.lon), s) for s in self.stations)
+            if d <= self.radius_km
+        )
+        if not ranked:
+            reason = f"no history near here: no station within {_radius(self.radius_km)}"
+            return self._no_history(lat, lon, start, end, reason)
+        first, last = (start - EPOCH).days, (end - EPOCH).days
+        for distance, station in ranked:
+            series = self.data.series[station.name]
+            lo, hi = np.searchsorted(series.days, [first, last + 1])
+            if hi > lo:
+                observations = [
+                    self._observation(
+                        EPOCH + dt.timedelta(days=int(day)), series.values[at], station, distance
+                    )
+                    for at, day in zip(range(lo, hi), series.days[lo:hi].tolist(), strict=True)
+                ]
+                return self._history_found(lat, lon, start, end, observations)
+        reason = (
+            f"no observations from {start.isoformat()} to {end.isoformat()} within "
+            f"{_radius(self.radius_km)} ({self._period()})"
+        )
+        return self._no_history(lat, lon, start, end, reason)
 
     @staticmethod
     def _gap(series: StationSeries, station: Station, distance: float, date: dt.date) -> str:

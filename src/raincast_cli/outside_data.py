@@ -97,11 +97,11 @@ def data_sets() -> tuple[OutsideDataSet, ...]:
         ),
         OutsideDataSet(
             key="world_cities",
-            title="Auckland, Beijing, Chicago, Mumbai, San Diego, 2016-2017",
+            title="Beijing, Chicago, Mumbai, San Diego, 2016-2017",
             inputs=(
                 "daily summaries (high/average/low) for the 9 am and 3 pm values, no gust, "
-                "direction, cloud or sunshine; calendar-day rain, none recorded in Auckland "
-                "(not scored)"
+                "direction, cloud or sunshine; calendar-day rain (the table's fifth city, "
+                "Auckland, has none recorded and is not scored)"
             ),
             latitude=world_cities.LATITUDES,
             read=world_cities.read_world_cities,

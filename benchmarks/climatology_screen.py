@@ -29,8 +29,9 @@ region ("station |gap|": the mean absolute gap of the stations, what a user of o
 sees). Inputs as they are, and with only rain and temperatures ("rain+temps", Seattle's).
 
 ``--outside`` then applies the same corrections, with the shipped model, to the
-out-of-domain sets of the model card (New York 2013, Seattle 2012-2015), each split by time
-into the history and the scored part: evaluation only, after the screen.
+out-of-domain sets (``raincast_cli.outside_data``: New York 2013, Seattle 2012-2015, five
+cities 2016-2017), each split by time into the history and the scored part: evaluation
+only, after the screen.
 
     OMP_NUM_THREADS=1 PYTHONPATH=src:benchmarks nice -n 19 \
         python benchmarks/climatology_screen.py [--outside]

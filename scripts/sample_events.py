@@ -25,7 +25,7 @@ CITY_LIST_KEY = "incoming/cities.csv"
 RUN_ID = "example"
 EXECUTION_NAME = "example"
 LOCAL_ENV = {"POWERTOOLS_TRACE_DISABLED": "true"}
-BATCH_SETTINGS = ("run_id", "date", "weather", "geocoder", "trigger", "execution")
+BATCH_SETTINGS = ("run_id", "date", "weather", "geocoder", "trigger", "execution", "recalibrate")
 
 
 def upload_city_list(runtime: Any) -> dict[str, Any]:

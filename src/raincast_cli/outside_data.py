@@ -5,7 +5,7 @@ shipped models on each (the model card's "Outside Australia"), and so does
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -20,9 +20,16 @@ class OutsideDataSet:
     key: str  # metadata key
     title: str
     inputs: str  # what the records have, for the card
-    latitude: float
+    # One for every place of the set, or each place's (table location -> latitude).
+    latitude: float | Mapping[str, float]
     read: Callable[[], ObservationTable]
     missing: type[Exception]  # raised by ``read`` when the package is not installed
+
+    def latitudes(self, table: ObservationTable) -> np.ndarray | float:
+        """The latitude of ``table``'s rows: one value, or one per row."""
+        if isinstance(self.latitude, Mapping):
+            return np.array([self.latitude[str(place)] for place in table.locations])
+        return self.latitude
 
     def labelled(self, table: ObservationTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The features and labels of ``table``'s days that have a next day's label, and
@@ -30,7 +37,7 @@ class OutsideDataSet:
         from raincast.features import features_from_table
 
         labelled = ~np.isnan(table.rain_tomorrow)
-        features = features_from_table(table, self.latitude)[labelled]
+        features = features_from_table(table, self.latitudes(table))[labelled]
         return features, table.rain_tomorrow[labelled], labelled
 
 
@@ -69,7 +76,7 @@ def installed(
 
 
 def data_sets() -> tuple[OutsideDataSet, ...]:
-    from raincast_cli import new_york, seattle
+    from raincast_cli import new_york, seattle, world_cities
 
     return (
         OutsideDataSet(
@@ -87,5 +94,17 @@ def data_sets() -> tuple[OutsideDataSet, ...]:
             latitude=seattle.LATITUDE,
             read=seattle.read_seattle,
             missing=seattle.SeattleDataMissing,
+        ),
+        OutsideDataSet(
+            key="world_cities",
+            title="Beijing, Chicago, Mumbai, San Diego, 2016-2017",
+            inputs=(
+                "daily summaries (high/average/low) for the 9 am and 3 pm values, no gust, "
+                "direction, cloud or sunshine; calendar-day rain (the table's fifth city, "
+                "Auckland, has none recorded and is not scored)"
+            ),
+            latitude=world_cities.LATITUDES,
+            read=world_cities.read_world_cities,
+            missing=world_cities.WorldCitiesDataMissing,
         ),
     )

@@ -47,12 +47,12 @@ def runtime(fake: FakeProviderServer) -> Iterator[Any]:
 
 
 def forecast(
-    runtime: Any, run_id: str, date: str = "2026-11-20"
+    runtime: Any, run_id: str, date: str = "2026-11-20", **settings: str
 ) -> tuple[Any, dict[str, dict[str, Any]]]:
     # Warm environments keep the answers they got (the providers' cache): a test that needs
     # the weather requests made again asks for another date.
     request = {"cities": cities(), "run_id": run_id, "date": date,
-               "weather": "open-meteo", "geocoder": "open-meteo"}  # fmt: skip
+               "weather": "open-meteo", "geocoder": "open-meteo", **settings}  # fmt: skip
     result = runtime.execute("ForecastStateMachine", request)
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     s3 = runtime.s3_client()
@@ -102,6 +102,15 @@ def test_flaky_provider_every_city_that_exists_is_forecast(runtime, fake) -> Non
     for city, doc in recorded.items():
         assert doc["calibration"]["history_days"] >= 180
         assert float(rows[city]["p_rain_tomorrow"]) == doc["p_rain_tomorrow"]
+
+
+def test_a_run_that_asks_for_no_recalibration_sends_no_history_request(runtime, fake) -> None:
+    fake.reset(FaultProfile())
+    _, rows = forecast(runtime, "no-history", date="2026-11-18", recalibrate="none")
+    assert_every_city_that_exists_is_forecast(rows)
+    assert fake.stats.paths["/v1/archive"] == 0 and fake.stats.paths["/v1/forecast"] > 0
+    recorded = documents(runtime, "no-history")
+    assert all("calibration" not in doc for doc in recorded.values())
 
 
 def test_retry_after_as_an_http_date_is_honoured(runtime, fake) -> None:

@@ -32,12 +32,15 @@ def test_seattle_days_carry_rain_and_temperatures_and_the_next_days_rain_as_labe
 
 def test_every_outside_data_set_reads_and_has_both_classes():
     keys = [d.key for d in data_sets()]
-    assert keys == ["new_york", "seattle"]
+    assert keys == ["new_york", "seattle", "world_cities"]
     for data in data_sets():
         table = data.read()
         labels = table.rain_tomorrow[~np.isnan(table.rain_tomorrow)]
         assert 0.1 < labels.mean() < 0.5 and len(labels) > 1000
-        assert data.latitude > 0  # both north of the equator: the season is shifted
+        # north of the equator (the season is shifted) but for Auckland
+        latitudes = np.broadcast_to(data.latitudes(table), (len(table),))
+        south = set(table.locations[latitudes < 0])
+        assert south == ({"Auckland"} if data.key == "world_cities" else set())
 
 
 @pytest.fixture()

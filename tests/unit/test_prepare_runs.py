@@ -98,3 +98,30 @@ def test_the_upload_triggers_version_is_read_not_the_latest(s3: Any) -> None:
     assert missing["ok"] is False and "cannot read the city list" in missing["message"]
     bad = _prepare(s3, {"cities": ["Perth"], "version_id": first}, "v5")
     assert bad["ok"] is False and '"version_id"' in bad["message"]
+
+
+@pytest.mark.parametrize(
+    ("asked", "cities", "resolved"),
+    [(None, 3, "history"), ("auto", 100, "history"), ("auto", 101, "none"),
+     ("history", 101, "history"), ("NONE", 3, "none")],
+)  # fmt: skip
+def test_recalibrate_auto_is_resolved_by_the_list_size(
+    s3: Any, asked: str | None, cities: int, resolved: str
+) -> None:
+    """A place's history costs about 31 Open-Meteo API calls: a long list skips it unless
+    the request asks for it, and every batch gets the resolved setting."""
+    request: dict[str, Any] = {"cities": [f"Town {i}" for i in range(cities)], "run_id": "r"}
+    if asked is not None:
+        request["recalibrate"] = asked
+    prepared = _prepare(s3, request, f"exec-{asked}-{cities}")
+    assert prepared["ok"], prepared
+    assert prepared["settings"]["recalibrate"] == resolved
+
+
+def test_an_unknown_recalibrate_is_refused(s3: Any) -> None:
+    prepared = _prepare(s3, {"cities": ["Sydney"], "recalibrate": "yes please"}, "exec-bad")
+    assert prepared == {
+        "ok": False,
+        "error": "InvalidRequest",
+        "message": "recalibrate 'yes please' is not one of auto, history, none",
+    }

@@ -241,3 +241,14 @@ def test_the_replayed_series_is_what_the_predict_step_does(model) -> None:
     step = found.offsets.apply(forecasts[-1], last.date.month)
     assert series[-1] == pytest.approx(float(step), abs=1e-12)
     assert series[-1] != pytest.approx(float(forecasts[-1]), abs=1e-4)
+
+
+def test_a_run_that_asks_for_none_is_not_recalibrated(model) -> None:
+    source = HistoryReplay()
+    batch = observed(source, [("Sydney", *SYDNEY)])
+    batch = Batch.from_event(
+        {"Items": batch.items,
+         "BatchInput": {**batch.settings.to_dict(), "recalibrate": "none"}}
+    )  # fmt: skip
+    predict_batch(batch, model, HistoryRecalibration(model), source)
+    assert source.history_requests == [] and "calibration" not in batch.items[0]

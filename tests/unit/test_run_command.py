@@ -29,7 +29,9 @@ def test_request_from_arguments(tmp_path: Path) -> None:
     cities.write_text("Sydney\nPerth\n")
     given = run_command._request(args(cities, date="2015-03-04", run_id="r1"))
     assert given.request == {"run_id": "r1", "weather": "replay", "geocoder": "geonames",
-                             "trigger": "cli", "date": "2015-03-04"}  # fmt: skip
+                             "trigger": "cli", "date": "2015-03-04", "recalibrate": "auto"}  # fmt: skip
+    asked = run_command._request(args(cities, recalibrate="none")).request
+    assert asked["recalibrate"] == "none"
     assert len(given.cities) == 2 and given.run_id == "r1"
     assert (given.data, given.filename) == (b"Sydney\nPerth\n", "my-list.txt")
     default_id = run_command._request(args(cities)).run_id

@@ -8,6 +8,7 @@ before any city runs. Lambda-level failures (S3 down) still raise and are retrie
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import urllib.parse
@@ -29,15 +30,28 @@ from raincast.pipeline.records import (
     InvalidRequest,
     RunSettings,
     cities_list_key,
+    resolve_recalibration,
     validate_choice,
     validate_date,
+    validate_recalibration,
     validate_run_id,
 )
 from raincast.pipeline.run_claim import claim_run
 
 # Keys of the execution input the pipeline understands (the API's JSON schema says the same).
 REQUEST_KEYS = frozenset(
-    {"bucket", "key", "version_id", "cities", "date", "weather", "geocoder", "run_id", "trigger"}
+    {
+        "bucket",
+        "key",
+        "version_id",
+        "cities",
+        "date",
+        "weather",
+        "geocoder",
+        "run_id",
+        "trigger",
+        "recalibrate",
+    }
 )
 
 
@@ -61,6 +75,10 @@ def prepare_run(
         return {"ok": False, "error": "InvalidRequest", "message": str(exc)}
     except CityListError as exc:
         return {"ok": False, "error": "InvalidCityList", "message": str(exc)}
+    # "auto" becomes what this list gets, so every batch does the same
+    settings = dataclasses.replace(
+        settings, recalibrate=resolve_recalibration(settings.recalibrate, len(cities))
+    )
     listing = cities.to_jsonl()
     refused = claim_run(s3, results_bucket, settings, listing, source)  # before any write
     if refused:
@@ -133,7 +151,13 @@ def _settings(
         date = default_date(weather)
     trigger = request.get("trigger")
     settings = RunSettings(
-        run_id, date, weather, geocoder, str(trigger) if trigger else None, execution_id
+        run_id,
+        date,
+        weather,
+        geocoder,
+        str(trigger) if trigger else None,
+        execution_id,
+        validate_recalibration(request.get("recalibrate")),
     )
     source: dict[str, Any] = (
         {"bucket": request["bucket"], "key": request["key"]} if has_s3 else {"inline": True}

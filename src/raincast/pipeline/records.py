@@ -63,6 +63,32 @@ class InvalidRequest(ValueError):
     """The execution input is unusable (bad run id, unknown provider, bad date)."""
 
 
+# Predict's history recalibration (raincast.model.recalibration), the request's
+# "recalibrate": "history" (each place's past year, when the weather source keeps history),
+# "none", or "auto" (the default): "history" for a list of at most AUTO_RECALIBRATE_CITIES
+# cities, "none" beyond. A place's year of history is one archive request that Open-Meteo
+# counts as about 31 of its API calls (12 variables x 366 days: (12 / 10) x (366 / 14)), and
+# its free tier allows 600 a minute and 10,000 a day, which the day's forecasts share: a
+# long list would spend them on history and leave its own forecast requests rate-limited.
+RECALIBRATIONS = ("auto", "history", "none")
+AUTO_RECALIBRATE_CITIES = 100
+
+
+def resolve_recalibration(asked: str, cities: int) -> str:
+    """``history`` or ``none`` for a run of ``cities`` that asked for ``asked``."""
+    if asked == "auto":
+        return "history" if cities <= AUTO_RECALIBRATE_CITIES else "none"
+    return asked
+
+
+def validate_recalibration(value: Any) -> str:
+    if value is None:
+        return "auto"
+    if not isinstance(value, str) or value.strip().lower() not in RECALIBRATIONS:
+        raise InvalidRequest(f"recalibrate {value!r} is not one of {', '.join(RECALIBRATIONS)}")
+    return value.strip().lower()
+
+
 @dataclass(frozen=True)
 class RunSettings:
     run_id: str
@@ -71,6 +97,8 @@ class RunSettings:
     geocoder: str = DEFAULT_GEOCODER
     trigger: str | None = None  # "s3", "schedule", "api", "cli", ... (for logs and summary)
     execution: str | None = None  # the parent execution's ARN (for logs)
+    # "history" or "none" once Prepare has resolved the request's "auto"
+    recalibrate: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +108,7 @@ class RunSettings:
             "geocoder": self.geocoder,
             "trigger": self.trigger,
             "execution": self.execution,
+            "recalibrate": self.recalibrate,
         }
 
     @classmethod
@@ -95,6 +124,7 @@ class RunSettings:
             ),
             trigger=data.get("trigger"),
             execution=data.get("execution"),
+            recalibrate=validate_recalibration(data.get("recalibrate")),
         )
 
 

@@ -43,6 +43,7 @@ def request_fingerprint(settings: RunSettings, cities_jsonl: bytes) -> str:
         "date": settings.date,
         "weather": settings.weather,
         "geocoder": settings.geocoder,
+        "recalibrate": settings.recalibrate,
     }
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 

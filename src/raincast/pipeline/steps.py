@@ -255,7 +255,12 @@ def predict_batch(
     ]
     probabilities = model.predict_observations(observations, latitudes=latitudes, previous=previous)
     recalibrations: list[Recalibration | None] = [None] * len(ready)
-    if recalibration is not None and source is not None and source.history_recalibration:
+    if (
+        recalibration is not None
+        and source is not None
+        and source.history_recalibration
+        and batch.settings.recalibrate != "none"  # "auto" only if Prepare did not resolve it
+    ):
         recalibrations = _place_recalibrations(batch, ready, recalibration, source, deadline)
     metadata = getattr(model, "metadata", {}) or {}
     threshold = float(metadata.get("threshold", 0.5))

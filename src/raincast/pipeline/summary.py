@@ -71,6 +71,7 @@ def summarize_run(event: dict[str, Any], s3: Any, bucket: str) -> dict[str, Any]
         "date": date,
         "weather": settings.get("weather"),
         "geocoder": settings.get("geocoder"),
+        "recalibrate": settings.get("recalibrate"),
         "trigger": settings.get("trigger"),
         "source": event.get("source"),
         "completed": map_error is None,

@@ -30,7 +30,9 @@ from typing import Any, TextIO
 from raincast.cities import CityList, CityListError, parse_city_list, read_city_list, slugify
 from raincast.pipeline.prepare import check_date_available
 from raincast.pipeline.records import (
+    AUTO_RECALIBRATE_CITIES,
     GEOCODERS,
+    RECALIBRATIONS,
     WEATHER_SOURCES,
     InvalidRequest,
     batch_id_for,
@@ -77,6 +79,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="weather source (default: replay, offline)")  # fmt: skip
     parser.add_argument("--geocoder", choices=GEOCODERS, default="geonames",
                         help="geocoder (default: geonames, offline)")  # fmt: skip
+    parser.add_argument(
+        "--recalibrate",
+        choices=RECALIBRATIONS,
+        default="auto",
+        help="shift each place's forecasts by the model's error over its past year, from a "
+        "weather source that keeps history (open-meteo's archive: about 31 of its API calls "
+        "per place); auto (default): for lists of at most "
+        f"{AUTO_RECALIBRATE_CITIES} cities",
+    )
     parser.add_argument(
         "--out", type=Path, help="where to write the results (default: out/<run id>)"
     )
@@ -146,6 +157,7 @@ def _request(args: argparse.Namespace) -> RunInput:
         "weather": args.weather,
         "geocoder": args.geocoder,
         "trigger": "cli",
+        "recalibrate": args.recalibrate,
     }
     if args.date:
         request["date"] = validate_date(args.date)

@@ -83,10 +83,13 @@ class Provider:
                 self._cache.popitem(last=False)
         return result
 
-    def call(self, call: Callable[[], R], deadline: float | None) -> R:
-        """``call()`` with retries within ``deadline``, not cached (an answer too large to
-        keep per key, e.g. a year of a place's observations)."""
-        return call_with_retries(call, self.retry, deadline, rng=self._rng)
+    def call(
+        self, call: Callable[[], R], deadline: float | None, retry: RetryPolicy | None = None
+    ) -> R:
+        """``call()`` with retries (``retry``, default the provider's policy) within
+        ``deadline``, not cached (an answer too large to keep per key, e.g. a year of a
+        place's observations)."""
+        return call_with_retries(call, retry or self.retry, deadline, rng=self._rng)
 
     def clear_cache(self) -> None:
         with self._cache_lock:

@@ -57,6 +57,9 @@ class RetryPolicy:
     max_delay: float = 4.0
     max_retry_after: float = 30.0
     max_elapsed: float = 60.0
+    # False: a 429 ends the lookup at once (for requests that must not spend a quota the
+    # provider shares with more important ones: the Predict step's history requests)
+    retry_rate_limited: bool = True
 
     @classmethod
     def from_env(cls) -> RetryPolicy:
@@ -67,6 +70,8 @@ class RetryPolicy:
     ) -> float | None:
         """Seconds to wait after failed attempt ``attempt`` (1-based), or None: give up."""
         if attempt >= self.max_attempts:
+            return None
+        if isinstance(error, ProviderRateLimited) and not self.retry_rate_limited:
             return None
         if isinstance(error, ProviderRateLimited) and error.retry_after is not None:
             if error.retry_after > self.max_retry_after:

@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 
-from raincast.errors import ProviderUnavailable
+from raincast.errors import ProviderRateLimited, ProviderUnavailable
 from raincast.model.artifact import RainModel
 from raincast.model.recalibration import (
     HISTORY_DAYS,
@@ -252,3 +252,27 @@ def test_a_run_that_asks_for_none_is_not_recalibrated(model) -> None:
     )  # fmt: skip
     predict_batch(batch, model, HistoryRecalibration(model), source)
     assert source.history_requests == [] and "calibration" not in batch.items[0]
+
+
+class RateLimitedHistory(HistoryReplay):
+    def _history(self, lat, lon, start, end):
+        super()._history(lat, lon, start, end)  # counted
+        raise ProviderRateLimited("archive", "HTTP 429", retry_after=0.01)
+
+
+def test_a_429_on_history_is_not_waited_out_and_ends_the_batchs_history_requests(model) -> None:
+    """The archive's quota is the forecasts' too: a history request that gets a 429 gives
+    up at once (the forecast requests' policy would wait Retry-After and try again), and
+    the batch's other places are not asked; every city keeps its forecast."""
+    source = RateLimitedHistory()
+    places = [("Sydney", *SYDNEY), ("Perth", -31.95, 115.86), ("Hobart", -42.88, 147.33)]
+    batch = observed(source, places)
+    assert source.retry.max_attempts > 1 and source.retry.max_retry_after > 0.01
+    predict_batch(batch, model, HistoryRecalibration(model), source)
+    assert len(source.history_requests) == 1  # one attempt, and no other place asked
+    reasons = [item["calibration"]["reason"] for item in batch.items]
+    assert "HTTP 429" in reasons[0]
+    assert all("not asked: the provider is rate-limiting" in r for r in reasons[1:])
+    assert all(
+        item["status"] == "ok" and item["p_rain_tomorrow"] is not None for item in batch.items
+    )

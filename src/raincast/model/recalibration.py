@@ -22,12 +22,15 @@ The past: the ``HISTORY_DAYS`` days ending ``HISTORY_LAG_DAYS`` before the forec
 before the period), exactly as the Predict step builds a forecast's features. Fewer than ``MIN_LABELLED_DAYS`` labelled days: no recalibration.
 
 ``HistoryRecalibration`` asks a weather source for that history (``WeatherSource.history``,
-retried there) and caches the offsets per place and period, not the observations.
+retried there, but not after a 429: the provider's quota is shared with the forecasts' own
+requests, which matter more) and caches the offsets per place and period, not the
+observations.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Sequence
@@ -215,8 +218,12 @@ class HistoryRecalibration:
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-        # from the day before the period: its first day's features need their day before
-        history = source.history(lat, lon, start - dt.timedelta(days=1), end, deadline=deadline)
+        # from the day before the period: its first day's features need their day before;
+        # a 429 is not waited out: the quota is the forecasts' too
+        retry = dataclasses.replace(source.retry, retry_rate_limited=False)
+        history = source.history(
+            lat, lon, start - dt.timedelta(days=1), end, deadline=deadline, retry=retry
+        )
         if not history.found:
             found = Recalibration(None, history.reason or "no history here")
         else:

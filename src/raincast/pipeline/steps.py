@@ -27,7 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from raincast.errors import ProviderError, RetryableProviderError
+from raincast.errors import ProviderError, ProviderRateLimited, RetryableProviderError
 from raincast.pipeline.records import (
     DEFAULT_RESULT_LAYOUT,
     RESULT_LAYOUTS,
@@ -301,12 +301,21 @@ def _place_recalibrations(
     for item in ready:
         point = (float(item["place"]["lat"]), float(item["place"]["lon"]))
         places.setdefault(point, {"found": None})
+    # The first 429 ends the batch's history requests: the provider's quota is shared with
+    # the forecasts' own requests (the rest of this run's batches, later runs).
+    rate_limited = threading.Event()
+
+    def history(lat: float, lon: float) -> Recalibration:
+        if rate_limited.is_set():
+            raise ProviderError(source.name, "not asked: the provider is rate-limiting (HTTP 429)")
+        try:
+            return recalibration.for_place(source, lat, lon, date, deadline=deadline)
+        except ProviderRateLimited:
+            rate_limited.set()
+            raise
+
     jobs: list[tuple[dict[str, Any], Callable[[], Any]]] = [
-        (
-            place,
-            functools.partial(recalibration.for_place, source, lat, lon, date, deadline=deadline),
-        )
-        for (lat, lon), place in places.items()
+        (place, functools.partial(history, lat, lon)) for (lat, lon), place in places.items()
     ]
 
     def use(place: dict[str, Any], found: Recalibration) -> None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from raincast.providers import Provider
+from raincast.retry import RetryPolicy
 
 # The numeric observation fields, in a fixed order. Shared by the CSV loader, every weather
 # source and the feature builder.
@@ -203,10 +204,12 @@ class WeatherSource(Provider, ABC):
         end: dt.date,
         *,
         deadline: float | None = None,
+        retry: RetryPolicy | None = None,
     ) -> HistoryResult:
         """The days ``start``..``end`` at (or near) a point; like ``observe``: never raises
         for "no data here/then", raises ProviderError when the source fails (after the
-        retries), ``TypeError``/``ValueError`` for a bad point or period."""
+        retries: ``retry``, default the source's policy), ``TypeError``/``ValueError`` for a
+        bad point or period."""
         check_point(lat, lon)
         for day in (start, end):
             if isinstance(day, dt.datetime) or not isinstance(day, dt.date):
@@ -214,7 +217,7 @@ class WeatherSource(Provider, ABC):
         if end < start:
             raise ValueError(f"the period ends ({end}) before it starts ({start})")
         lat, lon = float(lat), float(lon)
-        return self.call((lambda: self._history(lat, lon, start, end)), deadline)
+        return self.call((lambda: self._history(lat, lon, start, end)), deadline, retry)
 
     def _history(self, lat: float, lon: float, start: dt.date, end: dt.date) -> HistoryResult:
         """The source's own lookup of a validated point and period (default: none kept)."""

@@ -8,7 +8,9 @@ When the run's weather source keeps history (Open-Meteo's archive; not the offli
 whose stations the model was fitted on), each place's forecast is recalibrated with its own
 past year (``raincast.model.recalibration``): one history request per new place, retried
 within the invocation's remaining time; a place whose history fails keeps the model's
-probability and its record says why. The offsets are cached for the environment's life.
+probability and its record says why. The offsets are cached for the environment's life
+and in the results bucket (``cache/recalibration/``, per place and month), so the next
+runs, in other environments, do not ask the archive again that month.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ logger = Logger()
 tracer = Tracer()
 
 MODEL = adapter.rain_model()
-RECALIBRATION = HistoryRecalibration(MODEL)
+RECALIBRATION = HistoryRecalibration(MODEL, store=adapter.recalibration_store())
 
 
 @logger.inject_lambda_context(clear_state=True)

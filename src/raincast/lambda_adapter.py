@@ -65,6 +65,18 @@ def results_bucket() -> str:
     return bucket
 
 
+def recalibration_store() -> Any:
+    """Where Predict keeps places' recalibration offsets for later runs: the results
+    bucket's ``cache/recalibration/`` (None without RESULTS_BUCKET: the environment's own
+    cache only). The S3 client is made at the first use, not at import."""
+    bucket = os.environ.get("RESULTS_BUCKET")
+    if not bucket:
+        return None
+    from raincast.model.recalibration import S3OffsetStore
+
+    return S3OffsetStore(s3_client, bucket)
+
+
 @functools.cache
 def s3_client() -> Any:
     import boto3

@@ -109,7 +109,8 @@ def test_flaky_provider_every_city_that_exists_is_forecast(runtime, fake) -> Non
 
 def test_history_requests_are_retried_through_errors_and_stalls(runtime, fake) -> None:
     fake.reset(FaultProfile(error_rate=0.2, timeout_rate=0.05, stall_seconds=1.5, seed=11))
-    _, rows = forecast(runtime, "flaky-history", date="2026-11-17")
+    # a date whose history period ends in October: no other test's offsets are kept for it
+    _, rows = forecast(runtime, "flaky-history", date="2026-11-05")
     assert_every_city_that_exists_is_forecast(rows)
     assert fake.stats.outcomes["5xx"] >= 5 and fake.stats.outcomes["stall"] >= 1
     assert fake.stats.paths["/v1/archive"] >= len(cities()) - 1
@@ -117,6 +118,18 @@ def test_history_requests_are_retried_through_errors_and_stalls(runtime, fake) -
     recorded.pop("Xyzzyville")
     methods = {city: doc["calibration"]["method"] for city, doc in recorded.items()}
     assert set(methods.values()) == {"history"}, methods
+    # Kept in the results bucket: the next day's run (its history period ends in the same
+    # month) asks the archive nothing, and gets the same offsets.
+    s3, bucket = runtime.s3_client(), runtime.buckets["ResultsBucket"]
+    cached = s3.list_objects_v2(Bucket=bucket, Prefix="cache/recalibration/open-meteo/")
+    assert cached.get("KeyCount", 0) >= len(recorded) - 5  # some cities share a point
+    fake.reset(FaultProfile())
+    _, rows = forecast(runtime, "next-day", date="2026-11-06")
+    assert_every_city_that_exists_is_forecast(rows)
+    assert fake.stats.paths["/v1/archive"] == 0 and fake.stats.paths["/v1/forecast"] > 0
+    next_day = documents(runtime, "next-day")
+    for city, doc in recorded.items():
+        assert next_day[city]["calibration"]["offset"] == doc["calibration"]["offset"]
 
 
 def test_a_run_that_asks_for_no_recalibration_sends_no_history_request(runtime, fake) -> None:

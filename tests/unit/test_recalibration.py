@@ -276,3 +276,57 @@ def test_a_429_on_history_is_not_waited_out_and_ends_the_batchs_history_requests
     assert all(
         item["status"] == "ok" and item["p_rain_tomorrow"] is not None for item in batch.items
     )
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch):
+    import boto3
+    from moto import mock_aws
+
+    for name, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket="results")
+        yield client
+
+
+def test_offsets_are_kept_in_s3_for_the_month_and_other_environments(model, s3) -> None:
+    from raincast.model.recalibration import S3OffsetStore
+
+    source = HistoryReplay()
+    store = S3OffsetStore(lambda: s3, "results")
+    day = source.latest_date  # 2016-06-30: the history period ends 2016-06-23
+    first = HistoryRecalibration(model, store=store).for_place(source, *SYDNEY, day)
+    assert first.offsets is not None and len(source.history_requests) == 1
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="results")["Contents"]]
+    assert len(keys) == 1 and keys[0].startswith("cache/recalibration/replay/")
+    assert "/2016-06/" in keys[0] and keys[0].endswith("-33.8688_151.2093.json")
+    # another environment, another day whose period ends in the same month: no request
+    other = HistoryRecalibration(model, store=store)
+    again = other.for_place(source, *SYDNEY, day - dt.timedelta(days=5))
+    assert again.offsets == first.offsets and len(source.history_requests) == 1
+    # the next month's period: asked again
+    other.for_place(source, *SYDNEY, day + dt.timedelta(days=10))
+    assert len(source.history_requests) == 2
+
+
+def test_a_bad_or_unreadable_cache_entry_is_a_miss(model, s3, caplog) -> None:
+    from raincast.model.recalibration import S3OffsetStore
+
+    source = HistoryReplay()
+    store = S3OffsetStore(lambda: s3, "results")
+    recalibration = HistoryRecalibration(model, store=store)
+    key = recalibration._store_key(source, *SYDNEY, source.latest_date - dt.timedelta(days=7))
+    s3.put_object(Bucket="results", Key=store.prefix + key, Body=b'{"offsets": {"overall": 1}}')
+    found = recalibration.for_place(source, *SYDNEY, source.latest_date)
+    assert found.offsets is not None and len(source.history_requests) == 1  # recomputed
+    assert "cache entry ignored" in caplog.text
+    assert store.get("no/such.json") is None
+    broken = S3OffsetStore(lambda: s3, "no-such-bucket")
+    assert broken.get("x.json") is None
+    broken.put("x.json", {"a": 1})  # logged, not raised
+    assert "not written" in caplog.text
+    assert HistoryOffsets.from_dict(found.offsets.to_dict()) == found.offsets

@@ -199,7 +199,9 @@ period only):
   (`raincast.model.recalibration`, after the model, outside this artifact): when the run's
   weather source keeps history (Open-Meteo's archive API; not the offline replay of the
   stations the model was fitted on) each place's offsets come from its 365 days ending 7
-  days before the forecast date (at least 180 labelled days), with half a rain day added to
+  days before the forecast date (at least 180 labelled days; kept in the results bucket
+  for the month that period ends in, so a later run that month may use offsets whose
+  history ends up to a month earlier), with half a rain day added to
   the rain rates so that one dry month does not mean "never" (the screen with that
   version: held-out AUC 0.8832, Brier skill 0.3932, mean absolute gap 1.3 points; pooled
   0.4103). Replayed day by day on the sets outside Australia (`benchmarks/model_bench.py`;

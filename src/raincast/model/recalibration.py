@@ -24,7 +24,12 @@ before the period), exactly as the Predict step builds a forecast's features. Fe
 ``HistoryRecalibration`` asks a weather source for that history (``WeatherSource.history``,
 retried there, but not after a 429: the provider's quota is shared with the forecasts' own
 requests, which matter more) and caches the offsets per place and period, not the
-observations.
+observations. With an ``OffsetStore`` (``S3OffsetStore``: the results bucket's
+``cache/recalibration/``) the offsets outlive the environment: they are kept per source,
+model artifact, point and the calendar month the history period ends in, so a daily run
+asks the archive once a month per place; within that month a forecast may use offsets
+whose history ends up to a month before its own would (a year's offsets move little in a
+month; ``recalibrate_series``, the benchmarks' replay, uses each day's own period).
 """
 
 from __future__ import annotations
@@ -32,14 +37,18 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import json
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from raincast.weather.base import Observation, WeatherSource
+
+logger = logging.getLogger(__name__)
 
 HISTORY_DAYS = 365
 HISTORY_LAG_DAYS = 7
@@ -127,6 +136,34 @@ class HistoryOffsets:
         result: np.ndarray = sigmoid(logit(forecasts) + self.apply_offsets(months))
         return result
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "overall": self.overall,
+            "by_month": list(self.by_month),
+            "days": self.days,
+            "rain_rate": self.rain_rate,
+            "mean_forecast": self.mean_forecast,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> HistoryOffsets:
+        """``ValueError`` unless ``data`` is what ``to_dict`` wrote."""
+        try:
+            by_month = tuple(float(v) for v in data["by_month"])
+            found = cls(
+                float(data["overall"]),
+                by_month,
+                int(data["days"]),
+                float(data["rain_rate"]),
+                float(data["mean_forecast"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not history offsets: {exc!r}") from None
+        values = (found.overall, *by_month, found.rain_rate, found.mean_forecast)
+        if len(by_month) != 12 or not all(np.isfinite(values)) or found.days < 1:
+            raise ValueError("not history offsets: 12 finite monthly offsets needed")
+        return found
+
     def summary(self, month: int) -> dict[str, Any]:
         """What a forecast record says about its recalibration."""
         return {
@@ -187,13 +224,67 @@ class Recalibration:
     reason: str | None = None
 
 
+class OffsetStore(Protocol):
+    """Where offsets outlive an environment: ``get`` gives None for anything it cannot give
+    (missing, unreadable); neither call raises."""
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, key: str, value: dict[str, Any]) -> None: ...
+
+
+class S3OffsetStore:
+    """An ``OffsetStore`` of JSON objects under ``prefix`` in an S3 bucket. ``make_client``
+    makes the boto3 S3 client on first use (not at the handler's import). A failed read is
+    a miss and a failed write is skipped, both logged: the forecast never fails on the
+    cache."""
+
+    def __init__(
+        self, make_client: Callable[[], Any], bucket: str, prefix: str = "cache/recalibration/"
+    ) -> None:
+        self._make_client = make_client
+        self._client: Any = None
+        self.bucket = bucket
+        self.prefix = prefix
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"]
+            value = json.loads(body.read())
+        except Exception as exc:  # missing (AccessDenied without s3:ListBucket), bad JSON
+            if "NoSuchKey" not in str(exc) and "AccessDenied" not in str(exc):
+                logger.warning("recalibration cache not read: %s: %s", key, exc)
+            return None
+        return value if isinstance(value, dict) else None
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.prefix + key,
+                Body=json.dumps(value).encode(),
+                ContentType="application/json",
+            )
+        except Exception as exc:
+            logger.warning("recalibration cache not written: %s: %s", key, exc)
+
+
 class HistoryRecalibration:
     """Per-place history offsets for one model, from a weather source's history; cached
-    (least recently used first out) per source, point and period, and safe to share
-    between threads."""
+    (least recently used first out) per source, point and period, in ``store`` too when
+    given (see the module docstring), and safe to share between threads."""
 
-    def __init__(self, model: _Model, cache_size: int = 2048) -> None:
+    def __init__(
+        self, model: _Model, cache_size: int = 2048, store: OffsetStore | None = None
+    ) -> None:
         self.model = model
+        self.store = store
         self._cache: collections.OrderedDict[tuple[Any, ...], Recalibration] = (
             collections.OrderedDict()
         )
@@ -218,6 +309,9 @@ class HistoryRecalibration:
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
+        stored = self._stored(source, lat, lon, end)
+        if stored is not None:
+            return self._remember(key, Recalibration(stored))
         # from the day before the period: its first day's features need their day before;
         # a 429 is not waited out: the quota is the forecasts' too
         retry = dataclasses.replace(source.retry, retry_rate_limited=False)
@@ -231,11 +325,41 @@ class HistoryRecalibration:
             found = (
                 Recalibration(None, offsets) if isinstance(offsets, str) else Recalibration(offsets)
             )
+            if found.offsets is not None and self.store is not None:
+                value = {
+                    "start": start.isoformat(),
+                    "end": end.isoformat(),
+                    "offsets": found.offsets.to_dict(),
+                }
+                self.store.put(self._store_key(source, lat, lon, end), value)
+        return self._remember(key, found)
+
+    def _remember(self, key: tuple[Any, ...], found: Recalibration) -> Recalibration:
         with self._lock:
             self._cache[key] = found
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return found
+
+    def _store_key(self, source: WeatherSource, lat: float, lon: float, end: dt.date) -> str:
+        metadata = getattr(self.model, "metadata", None) or {}
+        model = str(metadata.get("artifact_id") or "model")
+        point = f"{float(lat):.4f}_{float(lon):.4f}"
+        return f"{source.name}/{model}/{end.strftime('%Y-%m')}/{point}.json"
+
+    def _stored(
+        self, source: WeatherSource, lat: float, lon: float, end: dt.date
+    ) -> HistoryOffsets | None:
+        if self.store is None:
+            return None
+        value = self.store.get(self._store_key(source, lat, lon, end))
+        if value is None:
+            return None
+        try:
+            return HistoryOffsets.from_dict(value.get("offsets"))
+        except ValueError as exc:
+            logger.warning("recalibration cache entry ignored: %s", exc)
+            return None
 
 
 def recalibrate_series(forecasts: Any, rained: Any, dates: Any, places: Any) -> np.ndarray:

@@ -133,6 +133,27 @@ def row(label: str, values: list[str]) -> str:
     return f"| {label} | " + " | ".join(values) + " |"
 
 
+def outside_row(label: str, y: np.ndarray, p: np.ndarray, climatology: float) -> str:
+    """One row of an outside-Australia table: the scores of forecasts ``p`` of outcomes
+    ``y``, and whether they meet the goals."""
+    from raincast.model.metrics import score
+
+    s = score(y, p, climatology)
+    gap = float(p.mean() - y.mean())
+    return row(
+        label,
+        [
+            f"{s.roc_auc:.4f}",
+            f"{s.brier_skill:.4f}",
+            f"{p.mean():.3f}",
+            f"{y.mean():.3f}",
+            f"{gap * 100:+.1f} pt",
+            verdict(s.roc_auc >= GOALS["auc_outside"]),
+            verdict(abs(gap) <= GOALS["gap_outside"]),
+        ],
+    )
+
+
 def verdict(ok: bool) -> str:
     return "yes" if ok else "NO"
 
@@ -234,23 +255,7 @@ def main() -> int:
         )
         print("|---|---:|---:|---:|---:|---:|---|---|")
         for name, (_, model) in models.items():
-            p = model.predict_proba(xo)
-            s = score(yo, p, climatology)
-            gap = float(p.mean() - yo.mean())
-            print(
-                row(
-                    name,
-                    [
-                        f"{s.roc_auc:.4f}",
-                        f"{s.brier_skill:.4f}",
-                        f"{p.mean():.3f}",
-                        f"{yo.mean():.3f}",
-                        f"{gap * 100:+.1f} pt",
-                        verdict(s.roc_auc >= GOALS["auc_outside"]),
-                        verdict(abs(gap) <= GOALS["gap_outside"]),
-                    ],
-                )
-            )
+            print(outside_row(name, yo, model.predict_proba(xo), climatology))
         print(
             f"(goals: AUC >= {GOALS['auc_outside']}, mean forecast within "
             f"{GOALS['gap_outside'] * 100:.0f} points of the rain rate; {int(labelled.sum())} "
@@ -288,22 +293,7 @@ def main() -> int:
                 ("model alone, same days", shipped_p[rows]),
                 ("recalibrated", recalibrated[rows]),
             ):
-                s = score(yo[rows], p, climatology)
-                gap = float(p.mean() - yo[rows].mean())
-                print(
-                    row(
-                        prefix + name,
-                        [
-                            f"{s.roc_auc:.4f}",
-                            f"{s.brier_skill:.4f}",
-                            f"{p.mean():.3f}",
-                            f"{yo[rows].mean():.3f}",
-                            f"{gap * 100:+.1f} pt",
-                            verdict(s.roc_auc >= GOALS["auc_outside"]),
-                            verdict(abs(gap) <= GOALS["gap_outside"]),
-                        ],
-                    )
-                )
+                print(outside_row(prefix + name, yo[rows], p, climatology))
 
     print("\n== the shipped artifact is the holdout model's settings refitted on all rows")
     shipped = models["after: shipped"][1].metadata

@@ -330,3 +330,22 @@ def test_a_bad_or_unreadable_cache_entry_is_a_miss(model, s3, caplog) -> None:
     broken.put("x.json", {"a": 1})  # logged, not raised
     assert "not written" in caplog.text
     assert HistoryOffsets.from_dict(found.offsets.to_dict()) == found.offsets
+
+
+def test_the_replayed_series_with_older_offsets_is_what_a_cached_entry_gives(model) -> None:
+    source = ReplayWeather()
+    latest = source.latest_date
+    history = source.history(*SYDNEY, latest - dt.timedelta(days=450), latest)
+    days, before, rained = labelled_days(history.observations)
+    forecasts = model.predict_observations(days, latitudes=SYDNEY[0], previous=before)
+    dates = np.array([o.date.isoformat() for o in days], dtype="datetime64[D]")
+    older = recalibrate_series(forecasts, rained, dates, ["Sydney"] * len(days), age_days=30)
+    last = days[-1]
+    cached = HistoryRecalibration(model).for_place(
+        source, *SYDNEY, last.date - dt.timedelta(days=30)
+    )
+    assert cached.offsets is not None
+    expected = cached.offsets.apply(forecasts[-1], last.date.month)  # the day's own month
+    assert older[-1] == pytest.approx(float(expected), abs=1e-12)
+    exact = recalibrate_series(forecasts, rained, dates, ["Sydney"] * len(days))
+    assert older[-1] != pytest.approx(float(exact[-1]), abs=1e-6)

@@ -10,16 +10,16 @@ run the model over the place's past days, and shift its forecasts by
     offset[m] = w * (logit(rain rate in month m) - logit(mean forecast in month m))
                 + (1 - w) * (logit(rain rate) - logit(mean forecast)),   w = n_m / (n_m + 30)
 
-(rain rates counted with half a rain day in one extra day: see ``_rate``)
-
 in logit space, for the calendar month ``m`` of the day forecast (``n_m``: the labelled
-past days in that month; a month with none gets the place's overall offset). No station
-identity enters the model: the correction is applied after it, from data any place has.
+past days in that month; a month with none gets the place's overall offset; rain rates
+counted with half a rain day in one extra day, see ``_rate``). No station identity enters
+the model: the correction is applied after it, from data any place has.
 
 The past: the ``HISTORY_DAYS`` days ending ``HISTORY_LAG_DAYS`` before the forecast date
 (archive APIs lag a few days), each day labelled by whether the next day had more than
 1 mm of rain, with the day before as its ``previous`` (the history is asked from the day
-before the period), exactly as the Predict step builds a forecast's features. Fewer than ``MIN_LABELLED_DAYS`` labelled days: no recalibration.
+before the period), exactly as the Predict step builds a forecast's features. Fewer than
+``MIN_LABELLED_DAYS`` labelled days: no recalibration.
 
 ``HistoryRecalibration`` asks a weather source for that history (``WeatherSource.history``,
 retried there, but not after a 429: the provider's quota is shared with the forecasts' own
@@ -28,8 +28,9 @@ observations. With an ``OffsetStore`` (``S3OffsetStore``: the results bucket's
 ``cache/recalibration/``) the offsets outlive the environment: they are kept per source,
 model artifact, point and the calendar month the history period ends in, so a daily run
 asks the archive once a month per place; within that month a forecast may use offsets
-whose history ends up to a month before its own would (a year's offsets move little in a
-month; ``recalibrate_series``, the benchmarks' replay, uses each day's own period).
+whose history ends up to a month before its own would. ``recalibrate_series``, the
+benchmarks' replay, uses each day's own period, and with ``age_days=30`` the cache's worst
+case (``benchmarks/model_bench.py`` prints both).
 """
 
 from __future__ import annotations
@@ -362,7 +363,9 @@ class HistoryRecalibration:
             return None
 
 
-def recalibrate_series(forecasts: Any, rained: Any, dates: Any, places: Any) -> np.ndarray:
+def recalibrate_series(
+    forecasts: Any, rained: Any, dates: Any, places: Any, age_days: int = 0
+) -> np.ndarray:
     """The Predict step's recalibration replayed over labelled days (evaluation: the model
     card's and ``benchmarks/model_bench.py``'s scores outside Australia): each day's
     forecast shifted by the offsets of its place's ``history_period``, from the model's
@@ -370,7 +373,8 @@ def recalibrate_series(forecasts: Any, rained: Any, dates: Any, places: Any) -> 
     would have had them. NaN where the place has fewer than ``MIN_LABELLED_DAYS`` such days.
 
     As in the Predict step, a history day counts only if its next day is in the history
-    too (the last day of the period does not)."""
+    too (the last day of the period does not). ``age_days``: offsets as if computed that
+    many days earlier (what a cached entry can be: up to a month)."""
     p = np.asarray(forecasts, dtype=np.float64)
     y = np.asarray(rained, dtype=np.float64)
     day = np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
@@ -383,7 +387,7 @@ def recalibrate_series(forecasts: Any, rained: Any, dates: Any, places: Any) -> 
         rows = rows[np.argsort(day[rows], kind="stable")]
         days = day[rows]
         for i in rows:
-            start, end = history_period(epoch + dt.timedelta(days=int(day[i])))
+            start, end = history_period(epoch + dt.timedelta(days=int(day[i]) - age_days))
             lo, hi = np.searchsorted(days, [(start - epoch).days, (end - epoch).days])
             past = rows[lo:hi]  # start .. end - 1: each one's next day is in the period
             if len(past) < MIN_LABELLED_DAYS:

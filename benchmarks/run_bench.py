@@ -40,8 +40,9 @@ Disk: both sides create one file per city, and on this kind of machine creating 
 costs anywhere from 0.02 to 0.7 ms each from one minute to the next (kernel time: the
 results writer of two 1,000-city runs a minute apart spent 0.02 s and 0.55 s of system
 CPU on the same files). When that is slow it is most of the plain loop, so the plain
-loop's time, and the ratio, move with it. Each round first times 1,000 new files of 2 KB in the work folder ("disk", just
-before the sides run; it moves within a round too, so it is a sign, not a correction).
+loop's time, and the ratio, move with it. Each round first times 1,000 new files of 2 KB
+in the work folder ("disk", just before the sides run; it moves within a round too, so it
+is a sign, not a correction).
 
 Prints, per size and round, both times, the ratio, the disk probe and the load average;
 then the memory run of each size, and the ranges.

@@ -36,8 +36,16 @@ CPU: the CPU seconds (user + system) of each side's whole process tree, from
 waited for them, which ``raincast run`` does for all of its own). On a shared machine CPU
 seconds vary much less than wall seconds.
 
-Prints, per size and round, both times, the ratio and the load average; then the memory
-run of each size, and the ranges.
+Disk: both sides create one file per city, and on this kind of machine creating files
+costs anywhere from 0.02 to 0.7 ms each from one minute to the next (kernel time: the
+results writer of two 1,000-city runs a minute apart spent 0.02 s and 0.55 s of system
+CPU on the same files). When that is slow it is most of the plain loop, so the plain
+loop's time, and the ratio, move with it. Each round first times 1,000 new files of 2 KB
+in the work folder ("disk", just before the sides run; it moves within a round too, so it
+is a sign, not a correction).
+
+Prints, per size and round, both times, the ratio, the disk probe and the load average;
+then the memory run of each size, and the ranges.
 """
 
 from __future__ import annotations
@@ -231,6 +239,19 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def disk_probe(into: Path, files: int = 1000) -> float:
+    """Seconds to create ``files`` new files of 2 KB under ``into`` (removed after)."""
+    probe = Path(tempfile.mkdtemp(prefix="disk-probe-", dir=into))
+    body = b"x" * 2048
+    started = time.perf_counter()
+    for number in range(files):
+        with open(probe / f"{number:05d}.json", "wb") as handle:
+            handle.write(body)
+    took = time.perf_counter() - started
+    shutil.rmtree(probe)
+    return took
+
+
 def time_plain(cities: Path, out: Path) -> tuple[float, float, float]:
     """(whole process seconds, loop body seconds, CPU seconds) of the plain loop in a fresh
     process."""
@@ -323,7 +344,7 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     work = Path(tempfile.mkdtemp(prefix="run-bench-"))
     # per size: rows of (run s, plain whole s, loop body s, run CPU s, plain CPU s,
-    # baseline s or None, baseline CPU s or None)
+    # baseline s or None, baseline CPU s or None, disk probe s)
     results: dict[int, list[tuple[Any, ...]]] = {s: [] for s in sizes}
     memory_lines: dict[int, str] = {}
     stale, modules = stale_bytecode()
@@ -342,6 +363,7 @@ def main() -> int:
                 for folder in (plain_out, run_out, base_out):
                     shutil.rmtree(folder, ignore_errors=True)
                 load = os.getloadavg()[0]
+                disk = disk_probe(work)
                 sides: list[str] = ["plain", "run"] + (["baseline"] if args.baseline else [])
                 # rotate which goes first, so a load spike does not always hit one side
                 shift = round_number % len(sides)
@@ -364,7 +386,9 @@ def main() -> int:
                 base_s, base_cpu = (
                     (timed["baseline"][0], timed["baseline"][2]) if args.baseline else (None, None)
                 )
-                results[size].append((run_s, whole, body, run_cpu, plain_cpu, base_s, base_cpu))
+                results[size].append(
+                    (run_s, whole, body, run_cpu, plain_cpu, base_s, base_cpu, disk)
+                )
                 baseline_text = (
                     f"  baseline {base_s:7.2f} s ({base_s / whole:5.2f}x, CPU {base_cpu:6.2f} s)"
                     if base_s is not None and base_cpu is not None
@@ -375,7 +399,7 @@ def main() -> int:
                     f"plain loop {whole:6.2f} s (loop body {body:5.2f} s)  "
                     f"ratio {run_s / whole:5.2f}x (vs body {run_s / body:5.2f}x)  "
                     f"CPU {run_cpu:6.2f} s vs {plain_cpu:5.2f} s{baseline_text}  "
-                    f"load {load:4.1f}->{os.getloadavg()[0]:4.1f}  {same}",
+                    f"disk {disk * 1000:4.0f} ms/1000 files  load {load:4.1f}->{os.getloadavg()[0]:4.1f}  {same}",
                     flush=True,
                 )
         for size in sizes:  # memory: a run of its own (the sampler costs CPU, see above)
@@ -401,7 +425,8 @@ def main() -> int:
                 f"{max(r[1] for r in rows):.2f} s; ratio {min(ratios):.2f}-{max(ratios):.2f}x "
                 f"(median {statistics.median(ratios):.2f}x); CPU {min(r[3] for r in rows):.1f}-"
                 f"{max(r[3] for r in rows):.1f} s vs {min(r[4] for r in rows):.1f}-"
-                f"{max(r[4] for r in rows):.1f} s; {memory_lines[size]}"
+                f"{max(r[4] for r in rows):.1f} s; disk {min(r[7] for r in rows) * 1000:.0f}-"
+                f"{max(r[7] for r in rows) * 1000:.0f} ms/1000 files; {memory_lines[size]}"
             )
             if args.baseline:
                 base_ratios = [r[5] / r[1] for r in rows]

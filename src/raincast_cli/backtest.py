@@ -322,6 +322,7 @@ def score_rows(
         stations = sorted({r.station for r in group if r.station})
         per_city[city] = {**scores_of(group), "stations": stations}
     start, end = days[0], days[-1]
+    in_sample = in_training_period(headline, start, end)
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
@@ -334,7 +335,8 @@ def score_rows(
             Counter(reason_kind(r.reason) for r in rows if r.status != "ok").most_common()
         ),
         "climatology": headline.climatology,
-        "in_training_period": in_training_period(headline, start, end),
+        "in_training_period": in_sample,
+        "in_sample_note": in_sample_note(headline) if in_sample else None,
         "model": headline.to_dict(),
         "overall": scores_of(scored),
         "per_city": per_city,
@@ -348,6 +350,25 @@ def reason_kind(reason: str) -> str:
     """The pipeline's reason category, with its dates taken out: "no observations on
     2016-01-08 within 50 km" and the same on another day are one kind across a backtest."""
     return _ISO_DATE.sub("that day", reason_category(reason))
+
+
+def in_sample_note(headline: ModelHeadline) -> str:
+    """What to tell about a backtest that replays days the model was trained on (the
+    command's note and the report's warning). A shipped model refitted on everything has
+    no held-out period of its own: the model card's test-period scores are then those of
+    the same settings trained on less (``holdout_trained_period``)."""
+    note = (
+        f"The model was trained on {headline.trained_period}: days in it score in-sample "
+        "(optimistic)."
+    )
+    refitted = headline.holdout_trained_period not in (None, headline.trained_period)
+    if refitted:
+        return note + (
+            f" The model card's out-of-sample scores, on {headline.test_period}, are of the "
+            f"same settings trained on {headline.holdout_trained_period}; this model was "
+            "refitted on every day since, so no offline day is held out from it."
+        )
+    return note + f" Its held-out test period is {headline.test_period}."
 
 
 def in_training_period(headline: ModelHeadline, start: dt.date, end: dt.date) -> bool:

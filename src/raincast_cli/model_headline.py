@@ -20,6 +20,10 @@ class ModelHeadline:
     trained_at: str | None
     trained_period: str | None  # "2007-11-01 to 2014-12-31"
     test_period: str | None
+    # What the model behind the test-period scores was trained on: the holdout model's
+    # period when the shipped one was refitted on everything (then the test period is in
+    # the shipped model's own training period), else trained_period.
+    holdout_trained_period: str | None
     climatology: float  # training base rate of rain
     metrics: dict[str, float]  # the model's test-period scores (HEADLINE_METRICS + rows)
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -30,6 +34,7 @@ class ModelHeadline:
             "trained_at": self.trained_at,
             "trained_period": self.trained_period,
             "test_period": self.test_period,
+            "holdout_trained_period": self.holdout_trained_period,
             "climatology": self.climatology,
             "metrics": self.metrics,
             "baselines": self.baselines,
@@ -53,6 +58,9 @@ def model_headline(metadata: dict[str, Any] | None = None) -> ModelHeadline:
         trained_at=metadata.get("trained_at"),
         trained_period=_period(metadata.get("trained_period")),
         test_period=_period(periods.get("test")),
+        holdout_trained_period=_period(
+            metadata.get("holdout_trained_period") or metadata.get("trained_period")
+        ),
         climatology=float(metadata["climatology"]),
         metrics={k: model_metrics[k] for k in (*HEADLINE_METRICS, "rows") if k in model_metrics},
         baselines=test_metrics,

@@ -105,3 +105,14 @@ def test_scores_json_scores_what_the_csv_holds(backtest_run) -> None:
     assert scores["per_city"]["Sydney"]["n"] == 3 and scores["per_city"]["Xyzzyville"]["n"] == 0
     # The shipped model is refit on all the offline data: a replayed day is in-sample.
     assert scores["in_training_period"] is True
+
+
+def test_the_command_and_the_report_say_the_replayed_days_are_in_sample(backtest_run) -> None:
+    result, out = backtest_run
+    scores = json.loads((out / "scores.json").read_text(encoding="utf-8"))
+    note = scores["in_sample_note"]
+    assert "in-sample" in note and "no offline day is held out from it" in note
+    assert f"raincast: note: {note}" in result.stderr
+    assert "held-out test period is" not in result.stderr
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert note.replace("'", "&#39;") in page

@@ -20,6 +20,7 @@ from raincast_cli.backtest import (
     available_range,
     backtest_csv,
     check_range,
+    in_sample_note,
     reason_kind,
     rows_for_day,
     score_rows,
@@ -141,7 +142,9 @@ def test_scores_json_overall_and_per_city() -> None:
     assert scores["in_training_period"] is True
     holdout = dataclasses.replace(headline, trained_period="2007-11-01 to 2014-12-31")
     assert score_rows(rows, holdout, [dt.date(2016, 1, 5)])["in_training_period"] is False
+    assert score_rows(rows, holdout, [dt.date(2016, 1, 5)])["in_sample_note"] is None
     assert score_rows(rows, holdout, [dt.date(2012, 3, 1)])["in_training_period"] is True
+    assert scores["in_sample_note"] == in_sample_note(headline)  # what the report shows
 
 
 def test_reason_kinds_leave_dates_out() -> None:
@@ -165,3 +168,23 @@ def test_backtest_csv_columns_and_no_spreadsheet_formulas() -> None:
         "lat": "-33.87", "lon": "151.2",
     }  # fmt: skip
     assert BacktestRow.from_csv(records[1]) == rows[1]
+
+
+def test_the_in_sample_note_does_not_call_a_period_the_model_was_fitted_on_held_out() -> None:
+    """The shipped model is refitted on every offline day, the test period included: the
+    note must not name that period as this model's held-out one (it read "trained on
+    2007-11-01 to 2016-06-30 ... Its held-out test period is 2015-01-01 to 2016-06-30"), but
+    say whose scores the model card's test-period scores are."""
+    shipped = model_headline()
+    note = in_sample_note(shipped)
+    assert "2007-11-01 to 2016-06-30" in note and "in-sample" in note
+    assert "held-out test period is" not in note
+    assert "trained on 2007-11-01 to 2014-12-31" in note  # whose scores the card's are
+    assert "2015-01-01 to 2016-06-30" in note
+    # A model that was not refitted (trained to 2014-12): its own held-out period.
+    holdout = dataclasses.replace(
+        shipped, trained_period="2007-11-01 to 2014-12-31",
+        holdout_trained_period="2007-11-01 to 2014-12-31",
+    )  # fmt: skip
+    assert "Its held-out test period is 2015-01-01 to 2016-06-30" in in_sample_note(holdout)
+    assert shipped.holdout_trained_period == "2007-11-01 to 2014-12-31"

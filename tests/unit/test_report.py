@@ -112,6 +112,12 @@ def test_run_report_of_a_folder_escapes_input_and_shows_model_and_errors(
     text = " ".join(" ".join(page.text).split())
     headline = model_headline()
     assert f"{headline.metrics['roc_auc']:.3f}" in text  # the card's headline
+    # ... which are the holdout model's: the shipped one is refitted on the test period too.
+    assert (
+        "2015-01-01 to 2016-06-30, 25,919 station days: the same settings trained on "
+        "2007-11-01 to 2014-12-31 (this model is refitted on 2007-11-01 to 2016-06-30, the "
+        "test period included)"
+    ) in text
     assert "v-test-7" in text  # the version the run recorded differs from the installed one
     assert "weather replay" in text and "geocoder geonames" in text
     assert "not found 1" in text  # errors by reason
@@ -205,6 +211,11 @@ def test_model_headline_reads_the_cards_numbers_from_the_metadata() -> None:
     assert "climatology" in installed.baselines and "model" not in installed.baselines
     changed = model_headline({**metadata, "version": "2.0", "climatology": 0.3})
     assert changed.version == "2.0" and changed.climatology == 0.3
+    assert installed.holdout_trained_period == "2007-11-01 to 2014-12-31"
+    assert installed.trained_period == "2007-11-01 to 2016-06-30"
+    # An artifact without the field (not refitted): its test scores are its own.
+    older = {k: v for k, v in metadata.items() if k != "holdout_trained_period"}
+    assert model_headline(older).holdout_trained_period == installed.trained_period
 
 
 def test_city_colours_are_the_colormaps_own() -> None:

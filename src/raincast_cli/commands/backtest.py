@@ -24,6 +24,7 @@ from raincast_cli.backtest import (
     backtest_csv,
     backtest_runtime,
     check_range,
+    in_sample_note,
     in_training_period,
     replay_days,
     rows_for_day,
@@ -83,12 +84,7 @@ def run(args: argparse.Namespace) -> int:
         file=err,
     )
     if in_training_period(headline, start, end):
-        print(
-            f"raincast: note: the model was trained on {headline.trained_period}; days in it "
-            "score in-sample (optimistic). Its held-out test period is "
-            f"{headline.test_period}.",
-            file=err,
-        )
+        print(f"raincast: note: {in_sample_note(headline)}", file=err)
 
     from raincast.weather.replay import cached_replay_data
 

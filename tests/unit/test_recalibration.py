@@ -226,13 +226,22 @@ def test_history_that_fails_keeps_the_forecast_and_says_why(model) -> None:
         assert math.isfinite(item["p_rain_tomorrow"])
 
 
-def test_the_replayed_series_is_what_the_predict_step_does(model) -> None:
+def sydney_days(
+    model, days_back: int
+) -> tuple[ReplayWeather, list, np.ndarray, np.ndarray, np.ndarray]:
+    """Sydney's replayed labelled days up to the last one: the source, the days, the model's
+    forecasts, whether it rained the next day, and the dates."""
     source = ReplayWeather()
     latest = source.latest_date
-    history = source.history(*SYDNEY, latest - dt.timedelta(days=420), latest)
+    history = source.history(*SYDNEY, latest - dt.timedelta(days=days_back), latest)
     days, before, rained = labelled_days(history.observations)
     forecasts = model.predict_observations(days, latitudes=SYDNEY[0], previous=before)
     dates = np.array([o.date.isoformat() for o in days], dtype="datetime64[D]")
+    return source, days, forecasts, rained, dates
+
+
+def test_the_replayed_series_is_what_the_predict_step_does(model) -> None:
+    source, days, forecasts, rained, dates = sydney_days(model, 420)
     series = recalibrate_series(forecasts, rained, dates, ["Sydney"] * len(days))
     assert np.isnan(series[:150]).all()  # not a year of history yet
     last = days[-1]
@@ -333,12 +342,7 @@ def test_a_bad_or_unreadable_cache_entry_is_a_miss(model, s3, caplog) -> None:
 
 
 def test_the_replayed_series_with_older_offsets_is_what_a_cached_entry_gives(model) -> None:
-    source = ReplayWeather()
-    latest = source.latest_date
-    history = source.history(*SYDNEY, latest - dt.timedelta(days=450), latest)
-    days, before, rained = labelled_days(history.observations)
-    forecasts = model.predict_observations(days, latitudes=SYDNEY[0], previous=before)
-    dates = np.array([o.date.isoformat() for o in days], dtype="datetime64[D]")
+    source, days, forecasts, rained, dates = sydney_days(model, 450)
     older = recalibrate_series(forecasts, rained, dates, ["Sydney"] * len(days), age_days=30)
     last = days[-1]
     cached = HistoryRecalibration(model).for_place(

@@ -39,7 +39,7 @@ def run_days(runtime, cities, data, days, in_flight) -> tuple[float, float, int]
         if first is None:
             first = time.perf_counter()
     end = time.perf_counter()
-    assert count == len(days)
+    assert count == len(days) and first is not None
     per_day = (end - first) / (len(days) - 1) if len(days) > 1 else end - started
     return end - started, per_day, runtime.lambdas.cold_starts
 

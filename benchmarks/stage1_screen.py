@@ -41,6 +41,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -138,7 +139,7 @@ def fit_part(part: str, cache: Path, data) -> None:
     else:
         members = int(settings.pop("members", config.networks))
         first = int(settings.pop("first", 0))
-        changes = {}
+        changes: dict[str, Any] = {}
         if "hidden" in settings:
             changes["network_hidden"] = tuple(int(h) for h in settings.pop("hidden").split("-"))
         if "alpha" in settings:
@@ -191,9 +192,9 @@ def score_combo(combo: str, cache: Path, data, members: int | None) -> None:
     weights = TrainingConfig().network_weights
     fine = np.round(np.arange(0.0, 0.81, 0.05), 2)
     brier = {w: score(y_val, (1 - w) * trees + w * nets, climatology).brier for w in weights}
-    w = min(brier, key=brier.get)
+    w = min(brier, key=lambda weight: brier[weight])
     brier_fine = {v: score(y_val, (1 - v) * trees + v * nets, climatology).brier for v in fine}
-    w_fine = min(brier_fine, key=brier_fine.get)
+    w_fine = min(brier_fine, key=lambda weight: brier_fine[weight])
     blend = (1 - w) * trees + w * nets
     cal = fit_platt(blend, y_val)
     s = score(y_val, platt(blend, cal), climatology)

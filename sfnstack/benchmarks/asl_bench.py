@@ -9,6 +9,7 @@ Map of Pass states under 3 s on 2 cores.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -115,7 +116,7 @@ def main() -> None:
     data = {"value": "x" * 20}
     for history in (False, True):
         seconds, result = _best(
-            lambda h=history: chain.execute(data, record_history=h), args.repeat
+            functools.partial(chain.execute, data, record_history=history), args.repeat
         )
         assert result.status == "SUCCEEDED"
         per = seconds / args.chain * 1000
@@ -160,7 +161,7 @@ def main() -> None:
         machine = map_machine(mode)
         for history in (False, True):
             seconds, result = _best(
-                lambda m=machine, h=history: m.execute({"items": items}, record_history=h),
+                functools.partial(machine.execute, {"items": items}, record_history=history),
                 args.repeat,
             )
             assert result.status == "SUCCEEDED", (result.error, result.cause)

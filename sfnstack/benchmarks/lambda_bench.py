@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from sfnstack.lambdas import LambdaPool, function_from_callable  # noqa: E402
 
 HANDLER_SOURCE = "def noop(event, context):\n    return event\n"
-_handler = None
+_handler: Callable[[Any, Any], Any] | None = None
 
 
 def _init_baseline(code_dir: str) -> None:
@@ -38,6 +39,7 @@ def _init_baseline(code_dir: str) -> None:
 
 def _call_baseline(item: dict) -> dict:
     # What a worker does per item at the least: decode the event, call, encode the result.
+    assert _handler is not None  # _init_baseline ran in this worker
     return json.loads(json.dumps(_handler(json.loads(json.dumps(item)), None)))
 
 

@@ -141,7 +141,7 @@ def _extract(revision: str, into: Path) -> Path:
 
 
 def memory(executions: int, compare: str | None) -> None:
-    rows = [("this checkout", None)]
+    rows: list[tuple[str, Path | None]] = [("this checkout", None)]
     with tempfile.TemporaryDirectory() as tmp:
         if compare:
             rows.append((compare, _extract(compare, Path(tmp))))

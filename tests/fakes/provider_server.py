@@ -177,6 +177,8 @@ class FakeProviderServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        if isinstance(host, bytes):  # typeshed allows bytes; a TCP server has a str
+            host = host.decode()
         return f"{self._scheme}://{host}:{port}"
 
     def env(self) -> dict[str, str]:
@@ -372,8 +374,8 @@ class FakeProviderServer:
             for hour in range(24):
                 hourly["time"].append(f"{stamp}T{hour:02d}:00")
                 for key, (name_9am, name_3pm, scale) in HOURLY_COLUMNS.items():
-                    name = {9: name_9am, 15: name_3pm}.get(hour)
-                    hourly[key].append(None if name is None else value(row, name, scale))
+                    at_hour = {9: name_9am, 15: name_3pm}.get(hour)
+                    hourly[key].append(None if at_hour is None else value(row, at_hour, scale))
         return {"hourly": hourly, "daily": daily}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

@@ -154,7 +154,8 @@ class _Lookups:
 
 
 class _Model(Protocol):
-    metadata: dict[str, Any]
+    @property
+    def metadata(self) -> dict[str, Any]: ...
 
     def predict_observations(
         self,

@@ -199,3 +199,18 @@ def test_a_symbolic_link_planted_in_the_out_folder_is_refused_not_followed(
     assert "refusing to write" in err and "symbolic link" in err
     assert "Traceback" not in err
     assert victim.read_text() == "keep me"
+
+
+def test_a_long_run_prints_the_first_rows_and_says_where_the_rest_are() -> None:
+    """10,000 cities are not 10,000 terminal lines: the table stops at TABLE_ROWS and
+    names the file that has every row; a list that fits is printed whole."""
+    row = {"city": "Sydney", "place": "Sydney", "country": "AU", "date": "2016-06-30",
+           "p_rain_tomorrow": "0.2345", "rain_tomorrow": "no", "status": "ok", "reason": ""}  # fmt: skip
+    limit = run_command.TABLE_ROWS
+    many = [dict(row, city=f"City {i}") for i in range(limit + 250)]
+    lines = run_command.format_table(many, rest_in="out/x/forecast.csv").splitlines()
+    assert len(lines) == 1 + limit + 1  # header, the rows, the note
+    assert lines[limit].split()[:2] == ["City", str(limit - 1)]
+    assert lines[-1] == "... and 250 more cities: every row is in out/x/forecast.csv"
+    whole = run_command.format_table(many[:limit], rest_in="out/x/forecast.csv").splitlines()
+    assert len(whole) == 1 + limit and "more cities" not in whole[-1]

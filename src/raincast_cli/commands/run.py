@@ -308,7 +308,8 @@ def execute(
         report = False
         if csv_path.exists():
             report = _write_report(writer, err)
-            print(format_table(list(csv.DictReader(io.StringIO(csv_path.read_text("utf-8"))))))
+            rows = list(csv.DictReader(io.StringIO(csv_path.read_text("utf-8"))))
+            print(format_table(rows, rest_in=str(csv_path)))
     finally:
         writer.close()
     names = ("forecast.csv", "summary.json", "manifest.json")
@@ -622,11 +623,19 @@ class Progress:
             self.stream.flush()
 
 
-def format_table(rows: list[dict[str, str]]) -> str:
-    """The table printed after a run (cells made ``printable``)."""
+# The table printed after a run stops here: a terminal is no place for 10,000 lines, and
+# forecast.csv (named under the table) has every row.
+TABLE_ROWS = 100
+
+
+def format_table(
+    rows: list[dict[str, str]], rest_in: str | None = None, limit: int = TABLE_ROWS
+) -> str:
+    """The table printed after a run (cells made ``printable``): the first ``limit`` rows,
+    then, when there are more, a line saying how many and that ``rest_in`` has them all."""
     header = ("city", "place found", "date", "P(rain tomorrow)", "rain tomorrow")
     lines = []
-    for raw in rows:
+    for raw in rows[:limit]:
         # Every cell came from the list or a provider: nothing reaches the terminal raw.
         row = {k: printable(v) if isinstance(v, str) else v for k, v in raw.items()}
         place = ", ".join(p for p in (row.get("place"), row.get("country")) if p) or "-"
@@ -658,7 +667,11 @@ def format_table(rows: list[dict[str, str]]) -> str:
             + cells[-1]
         )
 
-    return "\n".join([fmt(header), *(fmt(line) for line in lines)])
+    table = [fmt(header), *(fmt(line) for line in lines)]
+    if len(rows) > limit:
+        where = f": every row is in {printable(rest_in)}" if rest_in else ""
+        table.append(f"... and {len(rows) - limit:,} more cities{where}")
+    return "\n".join(table)
 
 
 def _clip(text: str, width: int = 32) -> str:

@@ -9,7 +9,9 @@ reported with a reason (a city that does
 not exist is "not found"; a provider failure after the retries is that city's reason),
 lost (no row in forecast.csv: the run failed or dropped it), the requests the fake
 answered and the run time against the clean run. Every run starts a fresh runtime (cold
-workers, empty provider caches), so runs are comparable.
+workers, empty provider caches, and empty buckets: the recalibration offsets Predict keeps
+in the results bucket are not carried from one profile to the next), so runs are
+comparable.
 
     python benchmarks/fault_bench.py [--cities 100] [--repeat 1] [--workers 2]
 

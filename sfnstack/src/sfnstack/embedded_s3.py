@@ -275,6 +275,45 @@ def _body_bytes(body: Any) -> bytes | None:
     return None
 
 
+class _SharedStore:
+    """moto keeps one S3 store per process, which every embedded endpoint serves. Endpoints
+    open at the same time share it; one that starts serving after every earlier one closed
+    (a new ``LocalRuntime`` after an earlier one in the same process) finds it emptied
+    first, as a new stack's buckets are. Without that, a later runtime saw an earlier one's
+    objects: a cache the handlers keep in a bucket answered a run that should have started
+    cold (fault_bench's fresh runtime per profile)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._open: set[int] = set()
+        self._left_by_closed = False  # the endpoints that used the store have all closed
+
+    def opened(self, endpoint: object) -> None:
+        with self.lock:
+            self._open.add(id(endpoint))
+
+    def closed(self, endpoint: object) -> None:
+        with self.lock:
+            if id(endpoint) in self._open:
+                self._open.discard(id(endpoint))
+                if not self._open:
+                    self._left_by_closed = True
+
+    def empty_if_left(self) -> None:
+        """Called with ``lock`` held, before an endpoint's first request (moto imported)."""
+        if not self._left_by_closed:
+            return
+        from moto.s3.models import s3_backends
+
+        for by_partition in list(s3_backends.values()):
+            for backend in list(by_partition.values()):
+                backend.reset()
+        self._left_by_closed = False
+
+
+_STORE = _SharedStore()
+
+
 def _create_missing(client: Any, names: list[str]) -> None:
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     for name in names:
@@ -294,8 +333,9 @@ class LocalS3:
     serves its first request (on an existing endpoint: by the constructor), so a client
     given ``endpoint_url`` at once never finds them missing.
 
-    moto keeps one store per process: two embedded endpoints in one process see the same
-    buckets.
+    moto keeps one store per process: embedded endpoints open at the same time see the same
+    buckets; one started after all the others closed starts with an empty store
+    (``_SharedStore``).
 
     ``requests`` (embedded endpoints only) counts the S3 operations it served, from every
     client: the handlers, the state machines' ItemReader / ResultWriter, the caller."""
@@ -320,6 +360,7 @@ class LocalS3:
         self._in_process_lock = threading.Lock()
         self._buckets = list(buckets)
         if endpoint_url is None:
+            _STORE.opened(self)
             self.requests = RequestCounter(lambda environ, start_response: [])
             listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             listening.bind(("127.0.0.1", 0))
@@ -346,10 +387,12 @@ class LocalS3:
                 if self._closing or self._socket is None:
                     return
                 self._server = _s3_server(self._socket, self.requests)
-            if self._buckets:  # in process: nothing is accepted from the socket yet
-                client = s3_client(self.endpoint_url)
-                self._answer_in_process(client)
-                _create_missing(client, self._buckets)
+            with _STORE.lock:  # emptied (if left by closed endpoints) before any bucket is made
+                _STORE.empty_if_left()
+                if self._buckets:  # in process: nothing is accepted from the socket yet
+                    client = s3_client(self.endpoint_url)
+                    self._answer_in_process(client)
+                    _create_missing(client, self._buckets)
         except BaseException as exc:
             self._error = exc
             return
@@ -445,6 +488,7 @@ class LocalS3:
                 self._thread.join(timeout=5)
         if listening is not None:
             listening.close()
+            _STORE.closed(self)
 
     def __enter__(self) -> LocalS3:
         return self

@@ -251,3 +251,21 @@ def test_request_counter_names_each_operation_from_every_client(tmp_path: Path) 
 
 def test_an_endpoint_given_by_url_is_not_counted() -> None:
     assert LocalS3("http://127.0.0.1:1").requests is None
+
+
+def test_an_endpoint_started_after_the_others_closed_starts_with_empty_buckets() -> None:
+    """moto keeps one S3 store per process. An embedded endpoint opened while no other is
+    open (a new LocalRuntime after an earlier one closed) starts it empty, as a new stack's
+    buckets are; endpoints open at the same time share it."""
+    with LocalS3(buckets=["fresh-store"]) as first:
+        first.shared_client().put_object(Bucket="fresh-store", Key="left/over.json", Body=b"1")
+        with LocalS3(buckets=["fresh-store"]) as beside:  # open together: one store
+            listed = beside.shared_client().list_objects_v2(Bucket="fresh-store")
+            assert [o["Key"] for o in listed.get("Contents", [])] == ["left/over.json"]
+    with LocalS3(buckets=["fresh-store"]) as later:
+        assert later.shared_client().list_objects_v2(Bucket="fresh-store").get("KeyCount") == 0
+        assert later.read_object("fresh-store", "left/over.json") is None
+    # ... and a bucket only the earlier endpoints had is gone too
+    with LocalS3(buckets=["another"]) as last:
+        names = [b["Name"] for b in last.shared_client().list_buckets()["Buckets"]]
+        assert names == ["another"]

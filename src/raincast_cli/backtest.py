@@ -361,8 +361,7 @@ def in_sample_note(headline: ModelHeadline) -> str:
         f"The model was trained on {headline.trained_period}: days in it score in-sample "
         "(optimistic)."
     )
-    refitted = headline.holdout_trained_period not in (None, headline.trained_period)
-    if refitted:
+    if headline.refitted:
         return note + (
             f" The model card's out-of-sample scores, on {headline.test_period}, are of the "
             f"same settings trained on {headline.holdout_trained_period}; this model was "

@@ -28,6 +28,12 @@ class ModelHeadline:
     metrics: dict[str, float]  # the model's test-period scores (HEADLINE_METRICS + rows)
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    @property
+    def refitted(self) -> bool:
+        """Whether this model was refitted after its test-period scores were measured (on
+        more days, the test period included): those scores are then the holdout model's."""
+        return self.holdout_trained_period not in (None, self.trained_period)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": self.version,

@@ -285,19 +285,19 @@ class _SharedStore:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self._open: set[int] = set()
+        self._open = 0  # embedded endpoints opened and not yet closed
         self._left_by_closed = False  # the endpoints that used the store have all closed
 
-    def opened(self, endpoint: object) -> None:
+    def opened(self) -> None:
         with self.lock:
-            self._open.add(id(endpoint))
+            self._open += 1
 
-    def closed(self, endpoint: object) -> None:
+    def closed(self) -> None:
+        """Once per opened endpoint (``LocalS3.close`` closes its socket once)."""
         with self.lock:
-            if id(endpoint) in self._open:
-                self._open.discard(id(endpoint))
-                if not self._open:
-                    self._left_by_closed = True
+            self._open -= 1
+            if not self._open:
+                self._left_by_closed = True
 
     def empty_if_left(self) -> None:
         """Called with ``lock`` held, before an endpoint's first request (moto imported)."""
@@ -360,12 +360,12 @@ class LocalS3:
         self._in_process_lock = threading.Lock()
         self._buckets = list(buckets)
         if endpoint_url is None:
-            _STORE.opened(self)
             self.requests = RequestCounter(lambda environ, start_response: [])
             listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             listening.bind(("127.0.0.1", 0))
             listening.listen(128)
             self._socket = listening
+            _STORE.opened()  # closed() when close() closes this socket
             host, port = listening.getsockname()[:2]
             self.endpoint_url: str = f"http://{host}:{port}"
             self._thread = threading.Thread(
@@ -488,7 +488,7 @@ class LocalS3:
                 self._thread.join(timeout=5)
         if listening is not None:
             listening.close()
-            _STORE.closed(self)
+            _STORE.closed()
 
     def __enter__(self) -> LocalS3:
         return self

@@ -245,3 +245,24 @@ def test_a_map_of_thousands_of_cities_draws_its_markers_as_one_image() -> None:
     many = plots.city_map(points(plots.RASTERIZE_ABOVE + 1), title=None, colorbar_label="P(rain)")
     # the colour bar is an image in both; the markers are one more, past the threshold
     assert many.count("data:image/png") == few.count("data:image/png") + 1
+
+
+def test_a_summary_without_the_runs_settings_shows_them_as_unknown(tmp_path: Path) -> None:
+    folder = write_run(tmp_path / "run")  # a summary.json written by hand, or by an older run
+    (folder / "summary.json").write_text(json.dumps({"total": 4}), encoding="utf-8")
+    assert main(["report", str(folder)]) == 0
+    text = " ".join(" ".join(parse((folder / "report.html").read_text("utf-8")).text).split())
+    assert "Run ?" in text
+    assert "weather ? geocoder ? trigger ?" in text
+
+
+def test_forecast_rows_escape_the_city_and_the_place(tmp_path: Path) -> None:
+    folder = write_run(tmp_path / "run")
+    rows = [{**ROWS[0], "city": HOSTILE, "place": 'Bar & "Grill" <b>'}, *ROWS[1:]]
+    (folder / "forecast.csv").write_text(forecast_csv(rows), encoding="utf-8")
+    assert main(["report", str(folder)]) == 0
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    page = check_page(html)
+    assert "b" not in [tag for tag, _ in page.tags]
+    assert "Bar &amp; &#34;Grill&#34; &lt;b&gt;, AU" in html
+    assert html.count('<span class="badge yes">yes</span>') == 1

@@ -4,6 +4,8 @@ reaching the caller, and batches copied during the run not copied again unless c
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -14,8 +16,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from raincast.pipeline.records import batch_document, batch_key, city_document
+from raincast.pipeline.records import RESULT_FIELDS, batch_document, batch_key, city_document
 from raincast_cli.commands import run as run_command
+from raincast_cli.report.results import RunFiles, load_run_results
 from raincast_cli.results_writer import (
     ResultFolder,
     ResultWriter,
@@ -206,3 +209,79 @@ def test_batch_ids_are_the_ids_the_store_step_gives() -> None:
         b"city\n" + b"".join(f"Town {i}\n".encode() for i in range(60)), "x.csv"
     )
     assert run_command.batch_ids(cities, 25) == ["00000-00024", "00025-00049", "00050-00059"]
+
+
+def run_files(version: str = "v-files-1") -> RunFiles:
+    """A two-city run's summary.json and forecast.csv, as the Summarize step stores them."""
+    rows = [
+        {"index": 0, "city": "Perth", "place": "Perth", "country": "AU", "lat": -31.95,
+         "lon": 115.86, "date": "2016-01-05", "p_rain_tomorrow": 0.81, "rain_tomorrow": "yes",
+         "status": "ok"},
+        {"index": 1, "city": "Darwin", "place": "Darwin", "country": "AU", "lat": -12.46,
+         "lon": 130.84, "date": "2016-01-05", "p_rain_tomorrow": 0.12, "rain_tomorrow": "no",
+         "status": "ok"},
+    ]  # fmt: skip
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=RESULT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: row.get(k, "") for k in RESULT_FIELDS} for row in rows)
+    summary = {"run_id": "files-1", "date": "2016-01-05", "completed": True, "total": 2,
+               "by_status": {"ok": 2}, "errors_by_reason": {}}  # fmt: skip
+    return RunFiles(json.dumps(summary).encode(), table.getvalue().encode(), [version])
+
+
+@pytest.mark.parametrize("make", [ResultWriter, ResultWriterProcess])
+def test_a_report_started_from_files_reads_nothing_from_the_folder(
+    tmp_path: Path, make: type[ResultWriter] | type[ResultWriterProcess]
+) -> None:
+    out = tmp_path / "out"  # no forecast.csv, no summary.json: a report of the folder fails
+    writer = make(out, RUN)
+    writer.start_report(run_files())
+    assert writer.report() is None
+    writer.close()
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Perth" in html and "Darwin" in html and "v-files-1" in html
+    assert not (out / "forecast.csv").exists()
+
+
+def test_a_report_from_files_is_the_report_of_the_folder_they_are_copied_to(
+    tmp_path: Path,
+) -> None:
+    files = run_files()
+    folder = tmp_path / "run"
+    (folder / "cities").mkdir(parents=True)
+    (folder / "summary.json").write_bytes(files.summary)
+    (folder / "forecast.csv").write_bytes(files.forecast_csv)
+    document = {"city": "Perth", "status": "ok", "model": {"version": "v-files-1"}}
+    (folder / "cities" / "00000-perth.json").write_text(json.dumps(document))
+    assert load_run_results(str(folder), files=files) == load_run_results(str(folder))
+
+
+def test_the_report_of_a_run_is_started_from_its_objects_in_the_bucket(
+    result_objects: run_command.ResultObjects, tmp_path: Path
+) -> None:
+    s3 = result_objects.s3
+    files = run_files()
+    s3.put_object(Bucket="results", Key=f"runs/{RUN}/summary.json", Body=files.summary)
+    s3.put_object(Bucket="results", Key=f"runs/{RUN}/forecast.csv", Body=files.forecast_csv)
+    failed = [{"index": i, "city": f"City {i}", "status": "error"} for i in range(25)]
+    forecast = [
+        {"index": 25 + i, "city": f"City {25 + i}", "status": "ok", "model": {"version": "v9"}}
+        for i in range(25)
+    ]
+    for batch_id, rows in (("00000-00024", failed), ("00025-00049", forecast)):
+        s3.put_object(Bucket="results", Key=batch_key(RUN, batch_id), Body=batch_document(rows))
+
+    started: list[RunFiles] = []
+
+    class Recording(ResultWriter):
+        def start_report(self, files: RunFiles) -> None:
+            started.append(files)
+
+    writer = Recording(tmp_path / "out", RUN)
+    run_command.start_report(writer, result_objects, RUN, ["00000-00024", "00025-00049"])
+    assert started == [RunFiles(files.summary, files.forecast_csv, ["v9"])]
+    # without its forecast.csv, nothing is started: the report of the folder says why
+    s3.delete_object(Bucket="results", Key=f"runs/{RUN}/forecast.csv")
+    run_command.start_report(writer, result_objects, RUN, ["00000-00024"])
+    assert len(started) == 1

@@ -37,7 +37,9 @@ from raincast.pipeline.records import (
     InvalidRequest,
     batch_id_for,
     batch_key,
+    csv_key,
     run_prefix,
+    summary_key,
     validate_date,
     validate_run_id,
 )
@@ -281,6 +283,9 @@ def execute(
             )
             copier.start()
             result = execution.wait()
+            if result.status == "SUCCEEDED":
+                # drawn while the last batches' files are written
+                start_report(writer, objects, run_id, copier.batch_ids)
             copier.stop()
             progress.finish()
             if owned:  # no more invocations: the environments exit while results are copied
@@ -335,6 +340,33 @@ def start_writer(out_dir: Path, run_id: str) -> ResultWriter | ResultWriterProce
         return ResultWriterProcess(out_dir, run_id)
     except OSError:
         return ResultWriter(out_dir, run_id)
+
+
+VERSION_BATCHES = 8
+
+
+def start_report(
+    writer: ResultWriter | ResultWriterProcess,
+    objects: ResultObjects,
+    run_id: str,
+    batch_ids: list[str],
+) -> None:
+    """Has the writer's report drawn from the run's summary.json and forecast.csv as they
+    are in the results bucket, the model version from the first forecast city of its first
+    ``VERSION_BATCHES`` batches (200 cities: the folder's first 200 city files are looked
+    at for it). Nothing when either file is missing: the report is then drawn from the
+    folder, and says what is missing."""
+    from raincast_cli.report.results import RunFiles, batch_model_versions
+
+    summary, table = objects.get(summary_key(run_id)), objects.get(csv_key(run_id))
+    if summary is None or table is None:
+        return
+    versions: list[str] = []
+    for batch_id in batch_ids[:VERSION_BATCHES]:
+        got = objects.get(batch_key(run_id, batch_id))
+        if got is not None and (versions := batch_model_versions(got[0])):
+            break
+    writer.start_report(RunFiles(summary[0], table[0], versions))
 
 
 def _write_report(writer: ResultWriter | ResultWriterProcess, err: TextIO) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 import matplotlib
 import numpy as np
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from raincast.pipeline.records import reason_category
 from raincast_cli.backtest import BacktestRow
@@ -72,6 +72,36 @@ def _float(text: Any) -> float | None:
 
 # ---- a forecast run -----------------------------------------------------------------------
 
+# The forecast table's rows are written here, not in run.html.j2: a 10,000-city run's rows
+# through the template's loop (15 pieces a row, each passed up through three generators)
+# took 0.2 s of the report's 0.6 s, one format string a row takes a tenth of that.
+_FORECAST_ROW = (
+    '<tr><td>{city}</td><td>{place}</td><td class="num">{p:.2f}</td>\n'
+    '  <td><div class="bar"><span style="width: {percent}%; background: {colour}"></span>'
+    "</div></td>\n"
+    '  <td><span class="badge {badge}">{rain}</span></td></tr>\n'
+)
+
+
+def _forecast_rows(forecasts: list[dict[str, Any]]) -> Markup:
+    """The forecast table's rows (cities and places escaped; ``percent`` is an int and
+    ``colour`` a hex colour from the colormap's table)."""
+    row = _FORECAST_ROW.format
+    return Markup(
+        "".join(
+            row(
+                city=escape(f["city"]),
+                place=escape(f["place"]),
+                p=f["p"],
+                percent=int(f["percent"]),
+                colour=escape(f["colour"]),
+                badge="yes" if f["rain"] == "yes" else "no",
+                rain=escape(f["rain"] or "?"),
+            )
+            for f in forecasts
+        )
+    )
+
 
 def render_run_report(results: RunResults, headline: ModelHeadline) -> str:
     summary = results.summary
@@ -121,6 +151,7 @@ def render_run_report(results: RunResults, headline: ModelHeadline) -> str:
         forecast_for=forecast_for,
         total=len(rows),
         forecasts=forecasts,
+        forecast_rows=_forecast_rows(forecasts),
         errors=errors,
         errors_by_reason=by_reason.most_common(),
         unmapped=len(rows) - len(points),

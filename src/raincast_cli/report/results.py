@@ -2,6 +2,9 @@
 into ``--out``) or from ``s3://<results bucket>/runs/<run id>/`` through boto3 (on AWS, or
 any endpoint in ``AWS_ENDPOINT_URL``, such as ``raincast serve``'s).
 
+Or from those objects in hand (``RunFiles``: ``raincast run`` has them as its execution
+ends and draws the report while the per-city files are still being written).
+
 A report needs ``forecast.csv`` and ``summary.json``; the model version comes from one
 forecast city's record when the run has them (``cities/`` locally, the manifest's city
 or batch objects on S3). Only those few objects are read, so a report of a 10,000-city run on S3
@@ -37,12 +40,32 @@ class RunResults:
     model_versions: list[str] = field(default_factory=list)  # as recorded by the run
 
 
+@dataclass(frozen=True)
+class RunFiles:
+    """What a report reads of a run, in hand: ``summary.json`` and ``forecast.csv`` as
+    stored, and the model versions its city records name."""
+
+    summary: bytes
+    forecast_csv: bytes
+    model_versions: list[str] = field(default_factory=list)
+
+
 def is_s3_url(location: str) -> bool:
     return location.startswith("s3://")
 
 
-def load_run_results(location: str, s3_client: Any = None) -> RunResults:
-    reader = _S3Reader(location, s3_client) if is_s3_url(location) else _DirReader(location)
+def load_run_results(
+    location: str, s3_client: Any = None, files: RunFiles | None = None
+) -> RunResults:
+    """The results of the run in folder or S3 prefix ``location``; with ``files``, those
+    (``location`` then only names the run's folder in the report)."""
+    reader: _DirReader | _S3Reader | _FilesReader
+    if files is not None:
+        reader = _FilesReader(location, files)
+    elif is_s3_url(location):
+        reader = _S3Reader(location, s3_client)
+    else:
+        reader = _DirReader(location)
     summary = _json(reader, "summary.json")
     if not isinstance(summary, dict):
         raise ReportInputError(f"{reader.describe('summary.json')} is not a JSON object")
@@ -53,7 +76,7 @@ def load_run_results(location: str, s3_client: Any = None) -> RunResults:
     return RunResults(location, summary, rows, reader.model_versions())
 
 
-def _text(reader: _DirReader | _S3Reader, name: str) -> str:
+def _text(reader: _DirReader | _S3Reader | _FilesReader, name: str) -> str:
     data = reader.read(name)
     try:
         return data.decode("utf-8-sig")
@@ -61,7 +84,7 @@ def _text(reader: _DirReader | _S3Reader, name: str) -> str:
         raise ReportInputError(f"{reader.describe(name)} is not UTF-8 text") from None
 
 
-def _json(reader: _DirReader | _S3Reader, name: str) -> Any:
+def _json(reader: _DirReader | _S3Reader | _FilesReader, name: str) -> Any:
     try:
         return json.loads(_text(reader, name))
     except json.JSONDecodeError as exc:
@@ -76,6 +99,33 @@ def _versions(documents: list[Any]) -> list[str]:
         if version and str(version) not in versions:
             versions.append(str(version))
     return versions
+
+
+def batch_model_versions(body: bytes) -> list[str]:
+    """The model version of a batch object's first forecast city (JSON Lines), if any."""
+    try:
+        lines = body.decode("utf-8").splitlines()
+        records = [json.loads(line) for line in lines if line.strip()]
+    except ValueError:  # not UTF-8 or not JSON
+        return []
+    ok = [r for r in records if isinstance(r, dict) and r.get("status") == "ok"]
+    return _versions(ok[:1])
+
+
+class _FilesReader:
+    def __init__(self, location: str, files: RunFiles) -> None:
+        self.location = location
+        self.files = {"summary.json": files.summary, "forecast.csv": files.forecast_csv}
+        self.versions = list(files.model_versions)
+
+    def describe(self, name: str) -> str:
+        return f"{self.location}/{name}"
+
+    def read(self, name: str) -> bytes:
+        return self.files[name]
+
+    def model_versions(self) -> list[str]:
+        return self.versions
 
 
 class _DirReader:
@@ -181,11 +231,9 @@ class _S3Reader:
                     return []
             if entry.get("kind") == "batch":  # the default layout: a batch's documents
                 try:
-                    lines = self._get(key).decode("utf-8").splitlines()
-                    records = [json.loads(line) for line in lines if line.strip()]
-                except (ReportInputError, ValueError):
+                    versions = batch_model_versions(self._get(key))
+                except ReportInputError:
                     return []
-                ok = [r for r in records if isinstance(r, dict) and r.get("status") == "ok"]
-                if ok:
-                    return _versions(ok[:1])
+                if versions:
+                    return versions
         return []

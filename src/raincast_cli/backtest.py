@@ -124,7 +124,10 @@ def _cell(text: str) -> str:
 def _float(text: str | None) -> float | None:
     if text is None or text == "":
         return None
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"not a number: {text!r}") from None
     return value if math.isfinite(value) else None
 
 
@@ -392,11 +395,38 @@ def backtest_csv(rows: list[BacktestRow]) -> str:
     return out.getvalue()
 
 
+# What a backtest's report reads of backtest.csv and scores.json (``backtest_scores``
+# writes these and more; ``in_sample_note`` is missing from older scores.json files).
+REQUIRED_COLUMNS = ("date", "city", "status")
+REQUIRED_SCORES = (
+    "from", "to", "days", "forecasts", "unscored", "errors", "not_scored_by_reason",
+    "climatology", "in_training_period", "model", "overall", "per_city",
+)  # fmt: skip
+
+
 def read_backtest(directory: Path) -> tuple[list[BacktestRow], dict[str, Any]]:
-    """backtest.csv and scores.json of a backtest's folder."""
-    rows_text = (directory / "backtest.csv").read_text(encoding="utf-8")
-    rows = [BacktestRow.from_csv(r) for r in csv.DictReader(io.StringIO(rows_text))]
-    scores = json.loads((directory / "scores.json").read_text(encoding="utf-8"))
+    """backtest.csv and scores.json of a backtest's folder. Raises ValueError naming the
+    file (and line) that is not a backtest's, and what is wrong with it."""
+    csv_path, scores_path = directory / "backtest.csv", directory / "scores.json"
+    reader = csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8")))
+    missing = [name for name in REQUIRED_COLUMNS if name not in (reader.fieldnames or [])]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        raise ValueError(f"{csv_path} has no {', '.join(missing)} column{plural}")
+    rows = []
+    for record in reader:
+        try:
+            rows.append(BacktestRow.from_csv(record))
+        except ValueError as exc:
+            raise ValueError(f"{csv_path} line {reader.line_num}: {exc}") from None
+    try:
+        scores = json.loads(scores_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{scores_path} is not JSON ({exc})") from None
+    if not isinstance(scores, dict):
+        raise ValueError(f"{scores_path} is not a backtest's scores (not a JSON object)")
+    if missing := [key for key in REQUIRED_SCORES if key not in scores]:
+        raise ValueError(f"{scores_path} is not a backtest's scores (no {', '.join(missing)})")
     return rows, scores
 
 

@@ -14,6 +14,8 @@ from raincast.weather.base import OBSERVATION_FIELDS
 from raincast.weather.replay import cached_replay_data
 from raincast_cli.backtest import (
     CSV_FIELDS,
+    REQUIRED_COLUMNS,
+    REQUIRED_SCORES,
     BacktestRangeError,
     BacktestRow,
     DayResult,
@@ -145,6 +147,8 @@ def test_scores_json_overall_and_per_city() -> None:
     assert score_rows(rows, holdout, [dt.date(2016, 1, 5)])["in_sample_note"] is None
     assert score_rows(rows, holdout, [dt.date(2012, 3, 1)])["in_training_period"] is True
     assert scores["in_sample_note"] == in_sample_note(headline)  # what the report shows
+    # what the report needs of a backtest's files (read_backtest checks them) is written
+    assert set(REQUIRED_SCORES) <= set(scores) and set(REQUIRED_COLUMNS) <= set(CSV_FIELDS)
 
 
 def test_reason_kinds_leave_dates_out() -> None:

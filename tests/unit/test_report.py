@@ -266,3 +266,41 @@ def test_forecast_rows_escape_the_city_and_the_place(tmp_path: Path) -> None:
     assert "b" not in [tag for tag, _ in page.tags]
     assert "Bar &amp; &#34;Grill&#34; &lt;b&gt;, AU" in html
     assert html.count('<span class="badge yes">yes</span>') == 1
+
+
+BACKTEST_CSV = "date,city,status,p_rain_tomorrow,rained_tomorrow\n2016-01-01,Sydney,ok,0.7,yes\n"
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "scores", "message"),
+    [
+        ("date,city\n2016-01-01,Sydney\n", "{}", "backtest.csv has no status column"),
+        ("city\nSydney\n", "{}", "backtest.csv has no date, status columns"),
+        (BACKTEST_CSV, "[1, 2]", "scores.json is not a backtest's scores (not a JSON object)"),
+        (BACKTEST_CSV, '{"from": "2016-01-01"}', "scores.json is not a backtest's scores (no to, "),
+        (BACKTEST_CSV, "{nope", "scores.json is not JSON"),
+        (BACKTEST_CSV.replace("0.7", "wet"), "{}", "backtest.csv line 2: not a number: 'wet'"),
+    ],
+)
+def test_a_backtest_folder_that_is_not_readable_exits_2_with_what_is_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], csv_text: str, scores: str, message: str
+) -> None:
+    (tmp_path / "backtest.csv").write_text(csv_text, encoding="utf-8")
+    (tmp_path / "scores.json").write_text(scores, encoding="utf-8")
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_what_a_report_error_quotes_from_the_file_reaches_the_terminal_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "backtest.csv").write_text(
+        BACKTEST_CSV.replace("0.7", "\x1b]0;owned\x07\x1b[2J"), encoding="utf-8"
+    )
+    (tmp_path / "scores.json").write_text("{}", encoding="utf-8")
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "not a number" in err
+    assert "\x1b" not in err and "\x07" not in err

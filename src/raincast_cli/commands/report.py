@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from raincast.pipeline.records import InvalidRequest, validate_run_id
+from raincast.sanitize import printable
 from raincast_cli.report import REPORT_NAME, write_backtest_report, write_run_report
 from raincast_cli.report.results import ReportInputError, is_s3_url
 
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         target = make_report(args.run, args.out)
     except (ReportInputError, InvalidRequest, OSError) as exc:
-        print(f"raincast report: error: {exc}", file=sys.stderr)
+        print(f"raincast report: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     print(f"Report: {target}")
     return 0
@@ -45,8 +46,14 @@ def make_report(location: str, out: Path | None) -> Path:
         return write_run_report(location, out)
     folder = Path(location)
     if (folder / "backtest.csv").is_file() and (folder / "scores.json").is_file():
+        import jinja2  # the report's own dependency, imported with it
+
         try:
             return write_backtest_report(folder, out)
-        except (KeyError, ValueError) as exc:
-            raise ReportInputError(f"{folder}: not a readable backtest ({exc})") from None
+        except ValueError as exc:  # read_backtest's: which file, and what is wrong
+            raise ReportInputError(str(exc)) from None
+        except (KeyError, TypeError, AttributeError, jinja2.UndefinedError) as exc:
+            # a scores.json with the right keys and the wrong things in them
+            what = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ReportInputError(f"{folder}: not a readable backtest ({what})") from None
     return write_run_report(folder, out)

@@ -220,6 +220,21 @@ period only):
   of it from ranking the cities against each other. Over the eight places the mean
   absolute gap goes 3.2 -> 1.3 points and the places within 2 points 4 -> 7 (San Diego at
   2.0). It corrects the mean, not the ranking within a place.
+- Features relative to the place's own climate (`benchmarks/anomaly_screen.py`, the same
+  regions and tree member, seeds 0-1; none in this artifact): 17 features (humidities,
+  pressures, temperatures, dew points, the 3 pm depression, cloud, sunshine, wind speeds)
+  minus the station's own mean for the calendar month from its fit-period rows (also
+  divided by its spread, from one year only, or against the previous 30 days), added to the
+  features or in place of them. Added, they ranked the held-out regions better (AUC 0.8787
+  -> 0.8813-0.8835, beyond the seed spread; Brier skill +0.004-0.010) at no cost on 2014
+  with every region (Brier skill -0.0004 to +0.0042); in place of the absolute values,
+  worse (AUC 0.8750-0.8761, 2014 Brier skill -0.013). Outside Australia (evaluation only,
+  each place's normals from its own data) none helped, added: New York 0.839 ->
+  0.830-0.844 (the one gain, +0.005, not robust: the same New York normals with one-year
+  training normals gave -0.007), Seattle 0.775 -> 0.769-0.775, the four cities 0.783 ->
+  0.766-0.772; in place of the absolute values lower still (0.821-0.832, 0.770-0.774,
+  0.724-0.736). The second gain on held-out regions that did not carry to another
+  continent (15 leaves was the first).
 
 The ranking skill outside Australia (AUC about 0.84 in New York) is below the goal of 0.86
 and none of the above moved it much: with no station identity the model maps the same

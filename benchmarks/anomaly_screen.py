@@ -52,6 +52,7 @@ on 2 shared cores) takes about 18 minutes in one process.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -405,24 +406,9 @@ def main() -> int:
         + "; ".join(f"{s['title']}: {len(s['y'])} days, {s['label']}" for s in outside),
         flush=True,
     )
-    if todo:
-        from joblib import Parallel, delayed
-
-        for i in range(0, len(todo), args.jobs):
-            batch = todo[i : i + args.jobs]
-            done = Parallel(n_jobs=min(args.jobs, len(batch)))(
-                delayed(fit_and_score)(data, outside, *job) for job in batch
-            )
-            for job, found in zip(batch, done, strict=True):
-                results[screen.key(*job)] = found
-            args.cache.write_text(json.dumps(results, indent=1))
-            print(
-                f"  {i + len(batch)}/{len(todo)} fits ({time.perf_counter() - started:.0f} s; "
-                f"last {', '.join(screen.key(*j) for j in batch)}: "
-                + ", ".join(f"{s['seconds']:.0f} s" for s in done)
-                + ")",
-                flush=True,
-            )
+    screen.run_fits(
+        todo, functools.partial(fit_and_score, data, outside), results, args.jobs, args.cache
+    )
 
     print(
         "\nHeld-out regions (mean over the 5 regions and the seeds; seed range in brackets) "

@@ -33,10 +33,12 @@ can be extended with more seeds or variants.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -244,6 +246,37 @@ def summary(results: dict[str, dict[str, float]], variant: str, seed: int) -> di
     return out
 
 
+def run_fits(
+    todo: list[tuple[str, int, str | None]],
+    fit: Callable[..., dict[str, Any]],
+    results: dict[str, Any],
+    jobs: int,
+    cache: Path,
+) -> None:
+    """Runs ``fit(variant, seed, region)`` for each job of ``todo``, ``jobs`` at a time,
+    into ``results`` (by ``key``), written to ``cache`` after each batch so that a screen
+    that is stopped goes on from there; prints the progress (a fit's result has its
+    ``seconds``). The screens built on this one run their fits with it."""
+    if not todo:
+        return
+    from joblib import Parallel, delayed
+
+    started = time.perf_counter()
+    for i in range(0, len(todo), jobs):
+        batch = todo[i : i + jobs]
+        done = Parallel(n_jobs=min(jobs, len(batch)))(delayed(fit)(*job) for job in batch)
+        for job, scores in zip(batch, done, strict=True):
+            results[key(*job)] = scores
+        cache.write_text(json.dumps(results, indent=1))
+        print(
+            f"  {i + len(batch)}/{len(todo)} fits ({time.perf_counter() - started:.0f} s; "
+            f"last {', '.join(key(*j) for j in batch)}: "
+            + ", ".join(f"{s['seconds']:.0f} s" for s in done)
+            + ")",
+            flush=True,
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -275,25 +308,7 @@ def main() -> int:
         f"average {os.getloadavg()[0]:.2f}",
         flush=True,
     )
-    if todo:
-        from joblib import Parallel, delayed
-
-        started = time.perf_counter()
-        for i in range(0, len(todo), args.jobs):
-            batch = todo[i : i + args.jobs]
-            done = Parallel(n_jobs=min(args.jobs, len(batch)))(
-                delayed(fit_and_score)(data, *job) for job in batch
-            )
-            for job, scores in zip(batch, done, strict=True):
-                results[key(*job)] = scores
-            args.cache.write_text(json.dumps(results, indent=1))
-            print(
-                f"  {i + len(batch)}/{len(todo)} fits ({time.perf_counter() - started:.0f} s; "
-                f"last {', '.join(key(*j) for j in batch)}: "
-                + ", ".join(f"{s['seconds']:.0f} s" for s in done)
-                + ")",
-                flush=True,
-            )
+    run_fits(todo, functools.partial(fit_and_score, data), results, args.jobs, args.cache)
 
     if args.regions:
         print(

@@ -561,7 +561,8 @@ class BatchCopier:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stops after the batch in hand (the rest is left for ``copy_results``)."""
+        """Stops once the iterations already told of are handed over (the queue is
+        drained first; what ends later is left for ``copy_results``)."""
         self._ended.put(None)
         if self._thread.is_alive():
             self._thread.join()

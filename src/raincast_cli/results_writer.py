@@ -14,8 +14,9 @@ raincast_cli.results_writer --report``), which imports the report's libraries (m
 the first batch, the batches queued behind that import until the forecast was over (36 of
 40 at 1,000 cities), and the run ended with the writer catching up, then drawing. It is
 given what the report reads (``RunFiles``) as the execution ends, so that it draws while
-the writer is still writing the last batches' files, not after them: the report and the
-writer's catching up took 0.2-0.4 s each, one after the other, at 1,000 cities.
+the writer is still writing the last batches' files, not after them: the writer's catching
+up (0.2-0.4 s in some runs) and the report (0.15-0.35 s) came one after the other, at
+1,000 cities.
 
 Frames to the process (stdin): 4-byte big-endian length, then a kind byte and the body:
 ``B`` a batch object, ``F`` a relative path, NUL, the file's bytes, ``Q`` the copy is done

@@ -350,8 +350,9 @@ class Syncer:
             if self._closed:
                 self._sync()
                 return
-            self._dirty = True
-            self._changed.notify_all()
+            if not self._dirty:  # a write since the last sync already woke the thread
+                self._dirty = True
+                self._changed.notify_all()
 
     def close(self) -> None:
         with self._changed:

@@ -60,7 +60,14 @@ def check_bucket_name(name: str) -> str:
     return name
 
 
+_DOTTED_QUAD = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+
+
 def _is_ip_address(name: str) -> bool:
+    """Whether ``name`` is an IPv4 address (the bucket pattern admits no other kind): the
+    pattern first, as every request's bucket name is checked."""
+    if not _DOTTED_QUAD.fullmatch(name):
+        return False
     try:
         ipaddress.ip_address(name)
     except ValueError:

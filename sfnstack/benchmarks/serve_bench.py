@@ -12,7 +12,8 @@ Measures, with boto3 as a user would, each server in a process of its own:
 - upload-to-execution latency: PutObject under incoming/ until ListExecutions shows it,
   and the StartExecution -> closed round trip of the fixture's one-task machine (serve and
   serve @REV taking turns);
-- restart time with the objects and executions on disk;
+- restart time with the objects and executions on disk (serve and serve @REV taking
+  turns, ``--restarts`` times each);
 - with ``--rss-executions N``: the server's memory (RSS) after N executions, per execution,
   also for REV with ``--compare REV``.
 
@@ -53,20 +54,6 @@ def _ms(samples: list[float]) -> str:
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
     return f"median {statistics.median(ordered) * 1000:6.1f} ms   p95 {p95 * 1000:6.1f} ms"
-
-
-def _put_get(s3: object, bucket: str, count: int) -> tuple[list[float], list[float]]:
-    puts, gets = [], []
-    body = _BODY
-    for i in range(count):
-        key = f"bench/{i:05d}.json"
-        start = time.perf_counter()
-        s3.put_object(Bucket=bucket, Key=key, Body=body)  # type: ignore[attr-defined]
-        puts.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        s3.get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[attr-defined]
-        gets.append(time.perf_counter() - start)
-    return puts, gets
 
 
 def _rss_mb(pid: int) -> float:
@@ -266,8 +253,9 @@ def _range(values: list[float]) -> str:
 
 def requests_side_by_side(rows: list[tuple[str, str]], objects: int, rounds: int) -> None:
     """PutObject / GetObject medians of the same boto3 calls against each endpoint, the
-    endpoints taking turns within each round; the first row is the trivial server, so each
-    row's excess over it is the endpoint's own time."""
+    endpoints taking turns request by request (the machine's speed drifts from one second
+    to the next, and every endpoint sees the same drift); the first row is the trivial
+    server, so each row's excess over it is the endpoint's own time."""
     from sfnstack.embedded_s3 import s3_client
 
     clients = [s3_client(url) for _, url in rows]
@@ -275,33 +263,70 @@ def requests_side_by_side(rows: list[tuple[str, str]], objects: int, rounds: int
         client.create_bucket(Bucket="bench-objects")
     medians: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label, _ in rows}
     width = max(len(label) for label, _ in rows)
+    body = _BODY
     for round_number in range(1, rounds + 1):
         print(f"round {round_number} ({_load()})")
-        floor_put = floor_get = 0.0
-        for (label, _), client in zip(rows, clients, strict=True):
-            puts, gets = _put_get(client, "bench-objects", objects)
+        samples: list[tuple[list[float], list[float]]] = [([], []) for _ in rows]
+        for index in range(objects):
+            key = f"bench/{round_number}/{index:05d}.json"
+            for client, (puts, gets) in zip(clients, samples, strict=True):
+                start = time.perf_counter()
+                client.put_object(Bucket="bench-objects", Key=key, Body=body)
+                puts.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                client.get_object(Bucket="bench-objects", Key=key)["Body"].read()
+                gets.append(time.perf_counter() - start)
+        floor_put = statistics.median(samples[0][0])
+        floor_get = statistics.median(samples[0][1])
+        for (label, _), (puts, gets) in zip(rows, samples, strict=True):
             put, get = statistics.median(puts), statistics.median(gets)
             if label == rows[0][0]:
-                floor_put, floor_get = put, get
+                medians[label][0].append(put)
+                medians[label][1].append(get)
+                print(f"  {label:<{width}}  PutObject {_ms(puts)}  GetObject {_ms(gets)}")
+                continue
             medians[label][0].append(put - floor_put)
             medians[label][1].append(get - floor_get)
             print(
                 f"  {label:<{width}}  PutObject {_ms(puts)}  GetObject {_ms(gets)}"
-                + (
-                    ""
-                    if label == rows[0][0]
-                    else f"  (adds {(put - floor_put) * 1000:5.2f} / {(get - floor_get) * 1000:5.2f} ms)"
-                )
+                f"  (adds {(put - floor_put) * 1000:5.2f} / {(get - floor_get) * 1000:5.2f} ms)"
             )
-            if label == rows[0][0]:
-                medians[label][0][-1], medians[label][1][-1] = put, get
-    print(f"over {rounds} rounds of {objects} objects of {len(_BODY)} B (median per round):")
+    print(f"over {rounds} rounds of {objects} objects of {len(body)} B (median per round):")
     label = rows[0][0]
     puts, gets = medians[label]
     print(f"  {label:<{width}}  PutObject {_range(puts)}  GetObject {_range(gets)}  = boto3 alone")
     for label, _ in rows[1:]:
         puts, gets = medians[label]
         print(f"  {label:<{width}}  PutObject adds {_range(puts)}  GetObject adds {_range(gets)}")
+
+
+def restarts(serves: list[tuple[str, ServeProcess]], rounds: int) -> None:
+    """Each stopped server started again on its data directory, taking turns: the time
+    until it answers, and the objects and executions it then holds."""
+    times: dict[str, list[float]] = {label: [] for label, _ in serves}
+    held: dict[str, tuple[int, int]] = {}
+    for _ in range(rounds):
+        for label, stopped in serves:
+            server = ServeProcess(
+                stopped.data_dir, stopped.template, *stopped.extra, python_path=stopped.python_path
+            )
+            started = time.perf_counter()
+            server.start()
+            times[label].append(time.perf_counter() - started)
+            s3 = server.s3()
+            objects = sum(
+                page.get("KeyCount", 0)
+                for bucket in s3.list_buckets()["Buckets"]
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"])
+            )
+            held[label] = (objects, len(list((stopped.data_dir / "executions").glob("*.json"))))
+            server.stop()
+    for label, elapsed in times.items():
+        objects, executions = held[label]
+        print(
+            f"{label}: restart with {objects} objects, {executions} executions: "
+            f"{min(elapsed):.2f}-{max(elapsed):.2f} s ({rounds}x)"
+        )
 
 
 def _upload_to_execution(server: ServeProcess) -> tuple[float, float]:
@@ -341,6 +366,7 @@ def main() -> int:
     parser.add_argument("--objects", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--executions", type=int, default=20)
+    parser.add_argument("--restarts", type=int, default=3, help="restarts of each server")
     parser.add_argument("--rss-executions", type=int, default=0, help="measure memory only")
     parser.add_argument(
         "--compare",
@@ -408,14 +434,7 @@ def main() -> int:
                 if server.process is not None:
                     server.stop()
 
-        restarted = ServeProcess(data_dir, template, "--no-schedule")
-        started = time.perf_counter()
-        restarted.start()
-        elapsed = time.perf_counter() - started
-        count = len(list((data_dir / "s3").rglob("*.data")))
-        runs = len(list((data_dir / "executions").glob("*.json")))
-        print(f"restart with {count} objects, {runs} executions: {elapsed:6.2f} s")
-        restarted.stop()
+        restarts(serves, args.restarts)
     print(f"end: {_load()}")
     return 0
 

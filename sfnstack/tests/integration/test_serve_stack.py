@@ -442,3 +442,45 @@ def test_describe_state_machine_without_logging_or_tracing_in_the_template(
     described = stack.sfn().describe_state_machine(stateMachineArn=stack.state_machine_arn())
     assert described["loggingConfiguration"] == {"level": "OFF", "includeExecutionData": False}
     assert described["tracingConfiguration"] == {"enabled": False}
+
+
+def test_a_killed_server_restarts_with_every_object_it_acknowledged(tmp_path: Path) -> None:
+    """SIGKILL right after the answers (no shutdown, no sync): the next server restores
+    every object and deletion it acknowledged, and folds what it read into the object
+    files behind its start."""
+    import signal
+
+    data_dir = tmp_path / "data"
+    server = ServeProcess(data_dir, FIXTURE_TEMPLATE, "--no-schedule").start()
+    try:
+        s3 = server.s3()
+        bucket = _bucket(server, "result")
+        for index in range(30):
+            s3.put_object(Bucket=bucket, Key=f"runs/{index}.json", Body=b"%d" % index)
+        s3.put_object(Bucket=bucket, Key="runs/0.json", Body=b"again", ContentType="text/plain")
+        s3.delete_object(Bucket=bucket, Key="runs/1.json")
+    finally:
+        assert server.process is not None
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(30)
+    assert list((data_dir / "s3-journal").glob("*.log"))  # not folded: the journal has it
+
+    restarted = ServeProcess(data_dir, FIXTURE_TEMPLATE, "--no-schedule").start()
+    try:
+        s3 = restarted.s3()
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix="runs/")["Contents"]
+        assert sorted(o["Key"] for o in listed) == sorted(
+            f"runs/{i}.json" for i in range(30) if i != 1
+        )
+        again = s3.get_object(Bucket=bucket, Key="runs/0.json")
+        assert (again["Body"].read(), again["ContentType"]) == (b"again", "text/plain")
+        assert s3.get_object(Bucket=bucket, Key="runs/29.json")["Body"].read() == b"29"
+        wait_until(
+            lambda: not list((data_dir / "s3-journal").glob("000001.log")),
+            30,
+            "the old segment to be folded",
+        )
+    finally:
+        assert restarted.stop() == 0
+    objects = list((data_dir / "s3" / bucket / "objects").glob("*.data"))
+    assert len(objects) == 29

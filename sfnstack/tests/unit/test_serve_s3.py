@@ -217,6 +217,20 @@ def serve_endpoint(tmp_path: Path, prefix: str) -> tuple[DataDir, S3Endpoint, An
     return data, endpoint, server, client, name
 
 
+def _restored(data: DataDir, name: str) -> dict[str, Any]:
+    """What a new server on ``data`` restores into bucket ``name``: key -> (bytes, metadata)."""
+    from moto.s3.models import s3_backends
+
+    s3_backends["123456789012"]["aws"].reset()
+    endpoint = S3Endpoint(data, region="us-east-1", account="123456789012", server_hosts=[])
+    try:
+        endpoint.restore()
+        keys = endpoint.backend.buckets[name].keys
+        return {key: (keys[key].value, dict(keys[key].metadata)) for key in keys}
+    finally:
+        endpoint.close()
+
+
 def test_objects_acknowledged_are_on_disk_once_the_endpoint_closes(tmp_path: Path) -> None:
     data, endpoint, server, client, name = serve_endpoint(tmp_path, "written")
     try:
@@ -229,16 +243,11 @@ def test_objects_acknowledged_are_on_disk_once_the_endpoint_closes(tmp_path: Pat
         server.shutdown()
         server.server_close()
         endpoint.close()
-    stored = {item.key: item for item in data.objects(name)}
+    stored = _restored(data, name)
     assert sorted(stored) == sorted(f"runs/{i}.json" for i in range(20) if i not in (1, 2))
-    assert stored["runs/0.json"].data_path.read_bytes() == b"again"
-    assert stored["runs/0.json"].metadata["content-type"] == "text/plain"
-
-    endpoint.backend.reset()  # a new server restores what was written
-    restored = S3Endpoint(data, region="us-east-1", account="123456789012", server_hosts=[])
-    restored.restore()
-    assert restored.backend.buckets[name].keys["runs/0.json"].value == b"again"
-    restored.close()
+    assert stored["runs/0.json"][0] == b"again"
+    assert stored["runs/0.json"][1]["content-type"] == "text/plain"
+    assert stored["runs/5.json"][0] == b"5"
 
 
 def test_an_acknowledged_object_is_on_disk_before_the_answer_and_a_failed_write_is_an_error(
@@ -247,21 +256,29 @@ def test_an_acknowledged_object_is_on_disk_before_the_answer_and_a_failed_write_
     """A server killed right after answering (no close) restarts with every object it
     acknowledged; a write the disk refuses is an error to the client, not a lost object."""
     from botocore.exceptions import ClientError
+    from sfnstack.serve.object_journal import ObjectJournal
 
-    data, _endpoint, server, client, name = serve_endpoint(tmp_path, "durable")
+    data, endpoint, server, client, name = serve_endpoint(tmp_path, "durable")
     try:
         for index in range(5):
             client.put_object(Bucket=name, Key=f"k{index}", Body=b"%d" % index)
-            # answered: on disk already, before any close
-            stored = {item.key: item for item in data.objects(name)}
-            assert stored[f"k{index}"].data_path.read_bytes() == b"%d" % index
+            # answered: on disk already (the journal a new server reads), before any close
+            stored = ObjectJournal(data).objects()
+            assert stored[(name, f"k{index}")].read_bytes() == b"%d" % index
         client.delete_object(Bucket=name, Key="k0")
-        assert "k0" not in {item.key for item in data.objects(name)}
+        assert (name, "k0") not in ObjectJournal(data).objects()
 
-        def disk_full(*args: object, **kwargs: object) -> None:
-            raise OSError(28, "No space left on device")
+        journal_file = endpoint.journal._file
+        assert journal_file is not None
 
-        monkeypatch.setattr(data, "save_object", disk_full)
+        class FullDisk:  # the open segment, on a disk that is full
+            def write(self, data: object) -> int:
+                raise OSError(28, "No space left on device")
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(journal_file, name)
+
+        monkeypatch.setattr(endpoint.journal, "_file", FullDisk())
         with pytest.raises(ClientError) as caught:
             client.put_object(Bucket=name, Key="full", Body=b"x")
         assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500

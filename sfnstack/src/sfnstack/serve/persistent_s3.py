@@ -9,12 +9,13 @@
 Every change is written before the response, so a server that is killed right after
 answering restarts with everything it acknowledged, and a write the disk refuses (full,
 read-only) is an error to the client, not an object lost later. Bucket changes are
-fsynced before the response. An object's two files are written into the page cache
-before the response, which outlives the process, and made durable behind it
-(``Syncer``: one ``sync`` for all the objects written meanwhile, and at ``close()``):
-two fsyncs per object cost 1-10 ms on the development machine's disk, several times the
-rest of a PutObject. What a crash of the machine itself can lose is the last moment's
-objects.
+fsynced before the response. An object change is one record appended to the journal
+(``ObjectJournal``) before the response, in the page cache, which outlives the process,
+and made durable behind it (``Syncer``: one ``fsync`` for all the changes written
+meanwhile, and at ``close()``); the journal is folded into the object files in a thread
+of its own. Writing an object's files before each response cost 1-2 ms of a PutObject on
+the development machine, and two fsyncs per object 1-10 ms more. What a crash of the
+machine itself can lose is the last moment's objects.
 
 Versioning (from the template's ``VersioningConfiguration`` or PutBucketVersioning) is
 on in memory: every version can be read while the server runs, and an object's version id
@@ -38,6 +39,7 @@ from urllib.parse import parse_qs, unquote
 
 from sfnstack.s3_fast_path import ObjectFastPath
 from sfnstack.serve.eventbridge import s3_object_created_event
+from sfnstack.serve.object_journal import ObjectJournal
 from sfnstack.serve.store import DataDir, InvalidBucketName, check_bucket_name
 
 log = logging.getLogger("sfnstack.serve.persistent_s3")
@@ -94,15 +96,18 @@ class S3Endpoint:
         _stop_tracking_instances()
         self._sequence = itertools.count(int(time.time() * 1000) << 16)
         self._lock = threading.Lock()  # one persistence write at a time per key set
-        self.syncer = Syncer(self.data.sync)
+        self.journal = ObjectJournal(data)
+        self.syncer = Syncer(self.journal.sync)
 
     def close(self) -> None:
-        """Make every object written so far durable, and stop the syncer."""
+        """Make every object change written so far durable, and stop the syncer and the
+        journal's folding."""
         self.syncer.close()
+        self.journal.close()
 
     def _write_key(self, bucket: str, key: str) -> None:
         with self._lock:
-            self._persist_key(bucket, key, durable=False)
+            self._persist_key(bucket, key)
         self.syncer.written()
 
     # ------------------------------------------------------------------ backend
@@ -111,9 +116,10 @@ class S3Endpoint:
         return _moto_backend(self.account)
 
     def restore(self) -> tuple[int, int]:
-        """Load persisted buckets and objects into moto; returns (buckets, objects)."""
+        """Load persisted buckets and objects into moto, then fold the journal's segments
+        left by an earlier server in the background; returns (buckets, objects)."""
         backend = self.backend
-        bucket_count = object_count = 0
+        bucket_count = 0
         for bucket_doc in self.data.buckets():
             name = bucket_doc["name"]
             if name not in backend.buckets:
@@ -121,22 +127,23 @@ class S3Endpoint:
             if bucket_doc.get("versioning"):
                 backend.put_bucket_versioning(name, bucket_doc["versioning"])
             bucket_count += 1
-            for stored in self.data.objects(name):
-                fake_key = backend.put_object(
-                    name,
-                    stored.key,
-                    stored.data_path.read_bytes(),
-                    storage=stored.storage_class,
-                    etag=stored.etag,
-                    disable_notification=True,
-                )
-                metadata = dict(stored.metadata)
-                fake_key.set_metadata(metadata, replace=True)
-                fake_key.last_modified = datetime.fromisoformat(stored.last_modified)
-                if stored.version_id and fake_key.version_id != "null":
-                    fake_key._version_id = stored.version_id  # the id events carried
-                object_count += 1
-        return bucket_count, object_count
+        objects = self.journal.objects()
+        for (name, key), stored in objects.items():
+            fake_key = backend.put_object(
+                name,
+                key,
+                stored.read_bytes(),
+                storage=stored.storage_class,
+                etag=stored.etag,
+                disable_notification=True,
+            )
+            metadata = dict(stored.metadata)
+            fake_key.set_metadata(metadata, replace=True)
+            fake_key.last_modified = datetime.fromisoformat(stored.last_modified)
+            if stored.version_id and fake_key.version_id != "null":
+                fake_key._version_id = stored.version_id  # the id events carried
+        self.journal.start_folding()
+        return bucket_count, len(objects)
 
     def ensure_bucket(self, name: str, versioning: bool = False) -> bool:
         """Create the bucket (and persist it) if it does not exist, with versioning enabled
@@ -169,20 +176,19 @@ class S3Endpoint:
             getattr(bucket, "versioning_status", None),
         )
 
-    def _persist_key(self, bucket_name: str, key_name: str, durable: bool = True) -> Any | None:
-        """Write the key's current state (or its absence) to disk; returns the FakeKey.
-        ``durable``: fsynced before returning (else the syncer's next sync)."""
+    def _persist_key(self, bucket_name: str, key_name: str) -> Any | None:
+        """Journal the key's current state (or its absence); returns the FakeKey."""
         bucket = self.backend.buckets.get(bucket_name)
         fake_key = None
         if bucket is not None:
             fake_key = bucket.keys.get(key_name)
         if fake_key is None or not hasattr(fake_key, "value"):  # gone, or a delete marker
-            self.data.delete_object(bucket_name, key_name)
+            self.journal.delete(bucket_name, key_name)
             return None
         last_modified = fake_key.last_modified
         if last_modified.tzinfo is None:
             last_modified = last_modified.replace(tzinfo=UTC)
-        self.data.save_object(
+        self.journal.put(
             bucket_name,
             key_name,
             fake_key.value,
@@ -191,7 +197,6 @@ class S3Endpoint:
             last_modified=last_modified.isoformat(),
             storage_class=fake_key.storage_class or "STANDARD",
             version_id=None if fake_key.version_id in (None, "null") else fake_key.version_id,
-            durable=durable,
         )
         return fake_key
 
@@ -326,11 +331,10 @@ class S3Endpoint:
 
 
 class Syncer:
-    """Calls ``sync`` (``DataDir.sync``) in its own thread when something was written since
-    the last call, at most once every ``interval`` seconds: one sync for however many
+    """Calls ``sync`` (``ObjectJournal.sync``) in its own thread when something was written
+    since the last call, at most once every ``interval`` seconds: one sync for however many
     objects arrived meanwhile, and a stream of PutObjects is not slowed by a sync after
-    each (a sync waits for the whole file system's writes). ``close`` syncs what is left
-    and stops it; after that ``written`` syncs at once."""
+    each. ``close`` syncs what is left and stops it; after that ``written`` syncs at once."""
 
     def __init__(self, sync: Callable[[], None], interval: float = 1.0) -> None:
         self._sync = sync
@@ -346,8 +350,9 @@ class Syncer:
             if self._closed:
                 self._sync()
                 return
-            self._dirty = True
-            self._changed.notify_all()
+            if not self._dirty:  # a write since the last sync already woke the thread
+                self._dirty = True
+                self._changed.notify_all()
 
     def close(self) -> None:
         with self._changed:
@@ -365,7 +370,7 @@ class Syncer:
                 try:
                     self._sync()
                 except OSError:
-                    log.exception("failed to sync the S3 data directory")
+                    log.exception("failed to sync the S3 journal")
             if closed:
                 return
             with self._changed:  # the next sync no sooner than an interval from now

@@ -4,6 +4,8 @@ rename) so a crash never leaves half a file:
     s3/<bucket>/bucket.json                 the bucket (name, region, creation date)
     s3/<bucket>/objects/<sha256(key)>.json  an object's key, ETag, metadata, dates
     s3/<bucket>/objects/<sha256(key)>.data  its bytes
+    s3-journal/NNNNNN.log                   object changes not yet in those files
+                                            (serve.object_journal)
     executions/<sha256(execution arn)>.json an execution: input, status, output, error
     executions/<sha256(execution arn)>.history.jsonl   its history events
     executions/<sha256(execution arn)>.progress.jsonl  what it has done (for redrive)
@@ -58,7 +60,14 @@ def check_bucket_name(name: str) -> str:
     return name
 
 
+_DOTTED_QUAD = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+")
+
+
 def _is_ip_address(name: str) -> bool:
+    """Whether ``name`` is an IPv4 address (the bucket pattern admits no other kind): the
+    pattern first, as every request's bucket name is checked."""
+    if not _DOTTED_QUAD.fullmatch(name):
+        return False
     try:
         ipaddress.ip_address(name)
     except ValueError:
@@ -92,8 +101,15 @@ class StoredObject:
     metadata: dict[str, str]  # Content-Type, x-amz-meta-*, ...
     last_modified: str  # ISO 8601
     storage_class: str
-    data_path: Path
+    data_path: Path | None = None  # its bytes in a file (the object files) ...
     version_id: str | None = None  # in a versioned bucket
+    data: bytes | None = None  # ... or in memory (read from the journal)
+
+    def read_bytes(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.data_path is not None
+        return self.data_path.read_bytes()
 
 
 class DataDirInUse(OSError):
@@ -109,6 +125,9 @@ class DataDir:
         self.state_machines = self.root / "state-machines"
         for directory in (self.s3, self.executions, self.triggers, self.state_machines):
             directory.mkdir(parents=True, exist_ok=True)
+        # held while object files are written or a bucket's directory removed, so that
+        # folding the journal never writes into a bucket directory being deleted
+        self.s3_files = threading.RLock()
         self._delivered_lock = threading.Lock()
         self._delivered_path = self.triggers / "delivered.jsonl"
         self._delivered: set[tuple[str, str, str]] = set(self._read_delivered())
@@ -168,9 +187,14 @@ class DataDir:
         """Remove a deleted bucket's directory (the caller checked it is gone). Symlinks
         inside are removed, never followed."""
         directory = self._bucket_dir(bucket)
-        if directory.is_symlink() or not directory.is_dir():
-            return
-        shutil.rmtree(directory)
+        with self.s3_files:
+            if directory.is_symlink() or not directory.is_dir():
+                return
+            shutil.rmtree(directory)
+
+    def has_bucket(self, bucket: str) -> bool:
+        """Whether ``bucket`` is saved (its ``bucket.json`` is there)."""
+        return (self._bucket_dir(bucket) / "bucket.json").is_file()
 
     def buckets(self) -> list[dict[str, str]]:
         """The saved buckets whose document names their own, valid, directory."""

@@ -1,0 +1,181 @@
+"""The S3 endpoint's journal: what a restore reads back (object files, then every segment
+in order), torn records, folding into the object files, and deleted buckets."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+from sfnstack.serve.object_journal import ObjectJournal
+from sfnstack.serve.store import DataDir
+
+
+def _put(journal: ObjectJournal, bucket: str, key: str, data: bytes) -> None:
+    journal.put(
+        bucket,
+        key,
+        data,
+        etag=f'"{len(data)}"',
+        metadata={"Content-Type": "text/plain"},
+        last_modified="2026-12-04T00:00:00+00:00",
+        storage_class="STANDARD",
+    )
+
+
+def _state(data: DataDir) -> dict[tuple[str, str], bytes]:
+    return {where: stored.read_bytes() for where, stored in ObjectJournal(data).objects().items()}
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> DataDir:
+    data = DataDir(tmp_path / "data")
+    data.save_bucket("runs", "us-east-1", "2026-12-04T00:00:00+00:00")
+    return data
+
+
+def test_the_journal_is_replayed_in_order_over_the_object_files(data: DataDir) -> None:
+    data.save_object(
+        "runs", "old.txt", b"from a file", etag="e", metadata={}, last_modified="2026-01-01",
+        storage_class="STANDARD",
+    )  # fmt: skip
+    data.save_object(
+        "runs", "gone.txt", b"x", etag="e", metadata={}, last_modified="2026-01-01",
+        storage_class="STANDARD",
+    )  # fmt: skip
+    journal = ObjectJournal(data)
+    _put(journal, "runs", "a.txt", b"first")
+    _put(journal, "runs", "a.txt", b"second\n\xff\x00")  # bytes with a newline, not UTF-8
+    journal.delete("runs", "gone.txt")
+    _put(journal, "runs", "weird \n key ü", b"")
+    _put(journal, "nobucket", "k", b"a bucket never saved")
+    journal.close()
+    state = _state(data)
+    assert state == {
+        ("runs", "old.txt"): b"from a file",
+        ("runs", "a.txt"): b"second\n\xff\x00",
+        ("runs", "weird \n key ü"): b"",
+    }
+    stored = ObjectJournal(data).objects()[("runs", "a.txt")]
+    assert (stored.etag, stored.metadata) == ("9", {"Content-Type": "text/plain"})
+
+
+@pytest.mark.parametrize("cut", [1, 10, 40, -3, -1])
+def test_a_torn_last_record_is_ignored_and_the_rest_kept(
+    data: DataDir, cut: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The machine stopped mid-write: the record that does not read back whole, and
+    nothing after it, is restored; every record before it is."""
+    journal = ObjectJournal(data)
+    _put(journal, "runs", "kept.txt", b"kept")
+    segment = journal.directory / "000001.log"
+    whole = segment.stat().st_size
+    _put(journal, "runs", "torn.txt", b"0123456789" * 5)
+    journal.close()
+    size = segment.stat().st_size
+    with open(segment, "r+b") as handle:
+        handle.truncate(whole + cut if cut > 0 else size + cut)
+    with caplog.at_level(logging.WARNING, logger="sfnstack.serve.object_journal"):
+        assert _state(data) == {("runs", "kept.txt"): b"kept"}
+    assert "does not read back whole" in caplog.text
+
+
+def test_a_corrupted_record_ends_the_replay_of_its_segment(data: DataDir) -> None:
+    journal = ObjectJournal(data)
+    _put(journal, "runs", "kept.txt", b"kept")
+    _put(journal, "runs", "flipped.txt", b"abcdef")
+    _put(journal, "runs", "after.txt", b"after")
+    journal.close()
+    segment = journal.directory / "000001.log"
+    raw = segment.read_bytes()
+    segment.write_bytes(raw.replace(b"abcdef", b"abcdeX"))
+    assert _state(data) == {("runs", "kept.txt"): b"kept"}
+
+
+def test_folding_writes_the_object_files_and_removes_the_segments(data: DataDir) -> None:
+    journal = ObjectJournal(data, segment_bytes=300)  # a new segment every few records
+    journal.start_folding()
+    for index in range(40):
+        _put(journal, "runs", f"k{index % 25}", b"%d" % index)
+    journal.delete("runs", "k3")
+    assert journal.wait_folded(30)
+    journal.close()
+    assert list(journal.directory.iterdir()) == []
+    files = {stored.key: stored.read_bytes() for stored in data.objects("runs")}
+    expected = {f"k{i}": b"%d" % (i + 25 if i < 15 else i) for i in range(25) if i != 3}
+    assert files == expected
+    assert _state(data) == {("runs", key): value for key, value in expected.items()}
+
+
+def test_a_fold_stopped_midway_changes_nothing_a_restore_sees(data: DataDir) -> None:
+    journal = ObjectJournal(data, segment_bytes=10**9)
+    for index in range(30):
+        _put(journal, "runs", f"k{index % 7}", b"%d" % index)
+        if index % 4 == 0:
+            journal.delete("runs", f"k{(index + 3) % 7}")
+    journal.close()
+    before = _state(data)
+    stopping = ObjectJournal(data)
+    applied = 0
+    real_save = data.save_object
+
+    def save_then_stop(*args: object, **kwargs: object) -> None:
+        nonlocal applied
+        real_save(*args, **kwargs)  # type: ignore[arg-type]
+        applied += 1
+        if applied == 5:
+            stopping._fold_stop = True  # close() during the fold
+
+    data.save_object = save_then_stop  # type: ignore[method-assign]
+    assert stopping.fold(1) is False
+    del data.save_object
+    assert (stopping.directory / "000001.log").exists()
+    assert _state(data) == before  # the files are ahead, the segment still wins
+    assert ObjectJournal(data).fold(1) is True
+    assert _state(data) == before
+
+
+def test_a_deleted_bucket_is_neither_restored_nor_folded_into(data: DataDir) -> None:
+    """A bucket emptied and deleted, then made again: only what came after counts, and
+    no fold writes into a bucket directory that is gone."""
+    journal = ObjectJournal(data)
+    _put(journal, "runs", "old.txt", b"old")
+    journal.delete("runs", "old.txt")
+    data.delete_bucket("runs")
+    _put(journal, "gone", "k", b"a bucket deleted before it was saved")
+    journal.close()
+    assert _state(data) == {}
+    assert ObjectJournal(data).fold(1) is True
+    assert not (data.s3 / "runs").exists()
+    assert not (data.s3 / "gone").exists()
+
+    data.save_bucket("runs", "us-east-1", "2026-12-04T01:00:00+00:00")
+    journal = ObjectJournal(data)
+    _put(journal, "runs", "old.txt", b"before the deletion")
+    journal.delete("runs", "old.txt")
+    _put(journal, "runs", "new.txt", b"new")
+    journal.close()
+    assert _state(data) == {("runs", "new.txt"): b"new"}
+    assert ObjectJournal(data).fold(1) is True  # the first segment again: 1 was folded
+    assert {stored.key for stored in data.objects("runs")} == {"new.txt"}
+
+
+def test_appends_from_many_threads_each_read_back_whole(data: DataDir) -> None:
+    journal = ObjectJournal(data, segment_bytes=4096)
+    journal.start_folding()
+
+    def writer(thread: int) -> None:
+        for index in range(50):
+            _put(journal, "runs", f"t{thread}/{index}", bytes([thread]) * (index * 13))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    expected = {("runs", f"t{t}/{i}"): bytes([t]) * (i * 13) for t in range(4) for i in range(50)}
+    assert _state(data) == expected
+    assert journal.wait_folded(30)
+    journal.close()
+    assert _state(data) == expected

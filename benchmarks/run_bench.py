@@ -29,7 +29,13 @@ summed PSS. RSS sums count shared pages once per process
 (forked environments share their parent's pages), so PSS, which divides each shared page
 among its sharers, is the honest "all processes together" figure; RSS is printed for
 comparison. ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` is no use here: it is the largest
-single descendant, not the sum. A process that lives less than 50 ms can be missed.
+single descendant, not the sum. A process that lives less than 50 ms can be missed. Next
+to each peak, the bytes of the results that run left in ``--out``, and between two sizes
+how much the peak grew against how much the results grew: what a run holds beyond its
+results should not grow with the list (a traced 10,000-city run held, at its end, the
+objects' bytes in the local S3 and the parsed city list beyond what a 1,000-city run held;
+the rest of the peak's growth is the report process drawing 10,000 points and buffers in
+flight).
 
 CPU: the CPU seconds (user + system) of each side's whole process tree, from
 ``getrusage(RUSAGE_CHILDREN)`` around it (a process's descendants are counted when it has
@@ -54,6 +60,7 @@ import argparse
 import csv
 import importlib.util
 import io
+import itertools
 import os
 import resource
 import shutil
@@ -347,6 +354,7 @@ def main() -> int:
     # baseline s or None, baseline CPU s or None, disk probe s)
     results: dict[int, list[tuple[Any, ...]]] = {s: [] for s in sizes}
     memory_lines: dict[int, str] = {}
+    peaks: dict[int, tuple[int, int]] = {}  # size -> (peak PSS, bytes of the results)
     stale, modules = stale_bytecode()
     print(
         f"raincast run vs a plain loop; {os.cpu_count()} CPUs; workers={args.workers or 'default'}"
@@ -410,12 +418,25 @@ def main() -> int:
                 cities, run_out, args.workers, f"bench-{size}", sample_memory=True
             )
             assert memory is not None
+            results_bytes = sum(
+                path.stat().st_size for path in run_out.rglob("*") if path.is_file()
+            )
+            peaks[size] = (memory.peak_pss, results_bytes)
             memory_lines[size] = (
                 f"peak memory of raincast run, all processes (a run of its own): PSS "
                 f"{memory.peak_pss / 2**20:.0f} MB (RSS sum {memory.peak_rss / 2**20:.0f} MB, "
-                f"{memory.peak_processes} processes)"
+                f"{memory.peak_processes} processes; results {results_bytes / 2**20:.1f} MB)"
             )
             print(f"memory n={size:>6}: {memory_lines[size]}", flush=True)
+        for smaller, larger in itertools.pairwise(sorted(peaks)):
+            pss_growth = peaks[larger][0] - peaks[smaller][0]
+            results_growth = peaks[larger][1] - peaks[smaller][1]
+            print(
+                f"memory n={smaller} -> {larger}: peak PSS +{pss_growth / 2**20:.0f} MB, the "
+                f"results (bytes in --out) +{results_growth / 2**20:.1f} MB: "
+                f"{pss_growth / max(results_growth, 1):.1f}x the results' growth",
+                flush=True,
+            )
         print()
         for size, rows in results.items():
             ratios = [r[0] / r[1] for r in rows]

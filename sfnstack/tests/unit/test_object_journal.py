@@ -179,3 +179,25 @@ def test_appends_from_many_threads_each_read_back_whole(data: DataDir) -> None:
     assert journal.wait_folded(30)
     journal.close()
     assert _state(data) == expected
+
+
+def test_a_short_write_continues_where_it_stopped(
+    data: DataDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel may take part of a writev (a large object, a signal): the record still
+    reads back whole."""
+    from sfnstack.serve import object_journal
+
+    real_writev = object_journal.os.writev
+
+    def a_few_bytes_at_a_time(fd: int, buffers: list[memoryview]) -> int:
+        return real_writev(fd, [buffers[0][:7]])
+
+    monkeypatch.setattr(object_journal.os, "writev", a_few_bytes_at_a_time)
+    journal = ObjectJournal(data)
+    _put(journal, "runs", "a.txt", b"0123456789" * 30)
+    journal.delete("runs", "b.txt")
+    _put(journal, "runs", "c.txt", b"c")
+    journal.close()
+    monkeypatch.undo()
+    assert _state(data) == {("runs", "a.txt"): b"0123456789" * 30, ("runs", "c.txt"): b"c"}

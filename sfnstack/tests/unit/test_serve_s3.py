@@ -258,7 +258,7 @@ def test_an_acknowledged_object_is_on_disk_before_the_answer_and_a_failed_write_
     from botocore.exceptions import ClientError
     from sfnstack.serve.object_journal import ObjectJournal
 
-    data, endpoint, server, client, name = serve_endpoint(tmp_path, "durable")
+    data, _endpoint, server, client, name = serve_endpoint(tmp_path, "durable")
     try:
         for index in range(5):
             client.put_object(Bucket=name, Key=f"k{index}", Body=b"%d" % index)
@@ -268,17 +268,12 @@ def test_an_acknowledged_object_is_on_disk_before_the_answer_and_a_failed_write_
         client.delete_object(Bucket=name, Key="k0")
         assert (name, "k0") not in ObjectJournal(data).objects()
 
-        journal_file = endpoint.journal._file
-        assert journal_file is not None
+        from sfnstack.serve import object_journal
 
-        class FullDisk:  # the open segment, on a disk that is full
-            def write(self, data: object) -> int:
-                raise OSError(28, "No space left on device")
+        def disk_full(fd: int, buffers: object) -> int:
+            raise OSError(28, "No space left on device")
 
-            def __getattr__(self, name: str) -> Any:
-                return getattr(journal_file, name)
-
-        monkeypatch.setattr(endpoint.journal, "_file", FullDisk())
+        monkeypatch.setattr(object_journal.os, "writev", disk_full)
         with pytest.raises(ClientError) as caught:
             client.put_object(Bucket=name, Key="full", Body=b"x")
         assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500

@@ -113,18 +113,14 @@ class ObjectJournal:
         self._append({"op": "delete", "bucket": bucket, "key": key, "size": 0, "crc32": 0}, b"")
 
     def _append(self, header: dict[str, Any], data: bytes) -> None:
-        record = b"".join(
-            (json.dumps(header, separators=(",", ":")).encode("utf-8"), b"\n", data, b"\n")
-        )
+        head = json.dumps(header, separators=(",", ":")).encode("utf-8") + b"\n"
         with self._lock:
             if self._file is None:
                 self._file = open(self._path(self._number), "ab", buffering=0)  # noqa: SIM115
                 self._size = self._file.tell()
-            view = memoryview(record)
-            while view:  # a regular file takes it in one write; a short one continues
-                written = self._file.write(view)
-                view = view[written or 0 :]
-            self._size += len(record)
+            # one writev, so that an object's bytes are not copied into a record first
+            _write_all(self._file.fileno(), [head, data, b"\n"])
+            self._size += len(head) + len(data) + 1
             if self._size >= self.segment_bytes:
                 self._rotate()
 
@@ -289,6 +285,19 @@ class ObjectJournal:
         self.data.sync()
         path.unlink()
         return True
+
+
+def _write_all(fd: int, buffers: list[bytes]) -> None:
+    """Write every buffer, in order (a regular file takes them in one call; a short
+    write continues where it stopped)."""
+    views = [memoryview(buffer) for buffer in buffers if buffer]
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
 
 
 def _parse(line: bytes, handle: BinaryIO) -> _Record | None:

@@ -201,3 +201,34 @@ def test_a_short_write_continues_where_it_stopped(
     journal.close()
     monkeypatch.undo()
     assert _state(data) == {("runs", "a.txt"): b"0123456789" * 30, ("runs", "c.txt"): b"c"}
+
+
+def test_appends_are_not_held_behind_a_sync(data: DataDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The syncer's fsync can take milliseconds; a PutObject meanwhile must not wait."""
+    from sfnstack.serve import object_journal
+
+    journal = ObjectJournal(data)
+    _put(journal, "runs", "first.txt", b"1")
+    in_fsync, release = threading.Event(), threading.Event()
+    real_fsync = object_journal.os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        in_fsync.set()
+        release.wait(5)
+        real_fsync(fd)
+
+    monkeypatch.setattr(object_journal.os, "fsync", slow_fsync)
+    syncing = threading.Thread(target=journal.sync)
+    syncing.start()
+    assert in_fsync.wait(5)
+    appended = threading.Thread(target=_put, args=(journal, "runs", "second.txt", b"2"))
+    appended.start()
+    appended.join(2)
+    held = appended.is_alive()
+    release.set()
+    syncing.join(5)
+    appended.join(5)
+    monkeypatch.undo()
+    journal.close()
+    assert not held
+    assert _state(data) == {("runs", "first.txt"): b"1", ("runs", "second.txt"): b"2"}

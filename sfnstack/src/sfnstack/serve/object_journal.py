@@ -136,10 +136,17 @@ class ObjectJournal:
         self._number += 1
 
     def sync(self) -> None:
-        """The open segment onto the disk (the closed ones were synced when closed)."""
+        """The open segment onto the disk (the closed ones were synced when closed). The
+        fsync (1-10 ms on the development machine's disk) runs on a duplicate of the
+        segment's descriptor, outside the lock, so that appends are not held behind it."""
         with self._lock:
-            if self._file is not None:
-                os.fsync(self._file.fileno())
+            if self._file is None:
+                return
+            fd = os.dup(self._file.fileno())  # stays open if the segment is closed meanwhile
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         """Sync and close the open segment, and stop folding (a segment whose fold is

@@ -9,19 +9,22 @@ from pathlib import Path
 
 import pytest
 from sfnstack.serve.object_journal import ObjectJournal
-from sfnstack.serve.store import DataDir
+from sfnstack.serve.store import DataDir, StoredObject
 
 
-def _put(journal: ObjectJournal, bucket: str, key: str, data: bytes) -> None:
-    journal.put(
+def _object(bucket: str, key: str, data: bytes) -> StoredObject:
+    return StoredObject(
         bucket,
         key,
-        data,
         etag=f'"{len(data)}"',
         metadata={"Content-Type": "text/plain"},
         last_modified="2026-12-04T00:00:00+00:00",
-        storage_class="STANDARD",
+        data=data,
     )
+
+
+def _put(journal: ObjectJournal, bucket: str, key: str, data: bytes) -> None:
+    journal.put(_object(bucket, key, data))
 
 
 def _state(data: DataDir) -> dict[tuple[str, str], bytes]:
@@ -36,14 +39,8 @@ def data(tmp_path: Path) -> DataDir:
 
 
 def test_the_journal_is_replayed_in_order_over_the_object_files(data: DataDir) -> None:
-    data.save_object(
-        "runs", "old.txt", b"from a file", etag="e", metadata={}, last_modified="2026-01-01",
-        storage_class="STANDARD",
-    )  # fmt: skip
-    data.save_object(
-        "runs", "gone.txt", b"x", etag="e", metadata={}, last_modified="2026-01-01",
-        storage_class="STANDARD",
-    )  # fmt: skip
+    data.save_object(_object("runs", "old.txt", b"from a file"))
+    data.save_object(_object("runs", "gone.txt", b"x"))
     journal = ObjectJournal(data)
     _put(journal, "runs", "a.txt", b"first")
     _put(journal, "runs", "a.txt", b"second\n\xff\x00")  # bytes with a newline, not UTF-8

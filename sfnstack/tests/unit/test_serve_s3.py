@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sfnstack.serve.persistent_s3 import S3Endpoint, _keys_in_delete_request
 from sfnstack.serve.server import _signed_service
-from sfnstack.serve.store import DataDir, InvalidBucketName, check_bucket_name
+from sfnstack.serve.store import DataDir, InvalidBucketName, StoredObject, check_bucket_name
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def test_data_dir_never_leaves_its_root(tmp_path: Path) -> None:
         data.delete_bucket("linked")
     with pytest.raises(ValueError):
         data.save_object(
-            "linked", "k", b"x", etag="e", metadata={}, last_modified="", storage_class="S"
+            StoredObject("linked", "k", etag="e", metadata={}, last_modified="", data=b"x")
         )
     # ... and a bucket.json naming another directory is not restored
     (data.s3 / "real").mkdir()

@@ -56,8 +56,7 @@ class _Record:
     op: str  # "put" or "delete"
     bucket: str
     key: str
-    header: dict[str, Any]
-    data: bytes
+    stored: StoredObject | None  # a put's object
 
 
 class ObjectJournal:
@@ -79,34 +78,12 @@ class ObjectJournal:
         self._folding = threading.Condition()
         self._fold_stop = False
         self._folder: threading.Thread | None = None
-        self._folds_done = 0
 
     # ------------------------------------------------------------------ writing
-    def put(
-        self,
-        bucket: str,
-        key: str,
-        data: bytes,
-        *,
-        etag: str,
-        metadata: dict[str, str],
-        last_modified: str,
-        storage_class: str,
-        version_id: str | None = None,
-    ) -> None:
-        header: dict[str, Any] = {
-            "op": "put",
-            "bucket": bucket,
-            "key": key,
-            "etag": etag.strip('"'),
-            "metadata": metadata,
-            "last_modified": last_modified,
-            "storage_class": storage_class,
-            "size": len(data),
-            "crc32": zlib.crc32(data),
-        }
-        if version_id:
-            header["version_id"] = version_id
+    def put(self, stored: StoredObject) -> None:
+        data = stored.read_bytes()
+        header = {"op": "put", "bucket": stored.bucket, **stored.document()}
+        header.update(size=len(data), crc32=zlib.crc32(data))
         self._append(header, data)
 
     def delete(self, bucket: str, key: str) -> None:
@@ -210,17 +187,8 @@ class ObjectJournal:
                 if record.op == "delete":
                     found.pop((record.bucket, record.key), None)
                     continue
-                header = record.header
-                found[(record.bucket, record.key)] = StoredObject(
-                    bucket=record.bucket,
-                    key=record.key,
-                    etag=header["etag"],
-                    metadata=header.get("metadata") or {},
-                    last_modified=header["last_modified"],
-                    storage_class=header.get("storage_class") or "STANDARD",
-                    data=record.data,
-                    version_id=header.get("version_id"),
-                )
+                assert record.stored is not None
+                found[(record.bucket, record.key)] = record.stored
         return found
 
     # ------------------------------------------------------------------ folding
@@ -258,7 +226,6 @@ class ObjectJournal:
                 if not finished:
                     return  # stopped, or failed: the next server replays it
                 self._closed_segments.remove(number)
-                self._folds_done += 1
                 self._folding.notify_all()
 
     def fold(self, number: int) -> bool:
@@ -275,18 +242,8 @@ class ObjectJournal:
                     if record.op == "delete":
                         self.data.delete_object(record.bucket, record.key)
                         continue
-                    header = record.header
-                    self.data.save_object(
-                        record.bucket,
-                        record.key,
-                        record.data,
-                        etag=header["etag"],
-                        metadata=header.get("metadata") or {},
-                        last_modified=header["last_modified"],
-                        storage_class=header.get("storage_class") or "STANDARD",
-                        version_id=header.get("version_id"),
-                        durable=False,
-                    )
+                    assert record.stored is not None
+                    self.data.save_object(record.stored, durable=False)
                 except ValueError:  # a bucket name S3 refuses: never written by this journal
                     continue
         self.data.sync()
@@ -320,13 +277,13 @@ def _parse(line: bytes, handle: BinaryIO) -> _Record | None:
         return None
     if op not in ("put", "delete") or not isinstance(bucket, str) or not isinstance(key, str):
         return None
-    if op == "put" and not (
-        isinstance(header.get("etag"), str)
-        and isinstance(header.get("last_modified"), str)
-        and isinstance(header.get("metadata"), dict)
-    ):
-        return None
     data = handle.read(size) if size else b""
     if len(data) != size or handle.read(1) != b"\n" or zlib.crc32(data) != crc:
         return None
-    return _Record(op, bucket, key, header, data)
+    if op == "delete":
+        return _Record(op, bucket, key, None)
+    try:
+        stored = StoredObject.from_document(bucket, header, data=data)
+    except ValueError:
+        return None
+    return _Record(op, bucket, key, stored)

@@ -40,7 +40,7 @@ from urllib.parse import parse_qs, unquote
 from sfnstack.s3_fast_path import ObjectFastPath
 from sfnstack.serve.eventbridge import s3_object_created_event
 from sfnstack.serve.object_journal import ObjectJournal
-from sfnstack.serve.store import DataDir, InvalidBucketName, check_bucket_name
+from sfnstack.serve.store import DataDir, InvalidBucketName, StoredObject, check_bucket_name
 
 log = logging.getLogger("sfnstack.serve.persistent_s3")
 
@@ -189,14 +189,16 @@ class S3Endpoint:
         if last_modified.tzinfo is None:
             last_modified = last_modified.replace(tzinfo=UTC)
         self.journal.put(
-            bucket_name,
-            key_name,
-            fake_key.value,
-            etag=fake_key.etag,
-            metadata={str(k): str(v) for k, v in dict(fake_key.metadata).items()},
-            last_modified=last_modified.isoformat(),
-            storage_class=fake_key.storage_class or "STANDARD",
-            version_id=None if fake_key.version_id in (None, "null") else fake_key.version_id,
+            StoredObject(
+                bucket=bucket_name,
+                key=key_name,
+                etag=fake_key.etag,
+                metadata={str(k): str(v) for k, v in dict(fake_key.metadata).items()},
+                last_modified=last_modified.isoformat(),
+                storage_class=fake_key.storage_class or "STANDARD",
+                version_id=None if fake_key.version_id in (None, "null") else fake_key.version_id,
+                data=fake_key.value,
+            )
         )
         return fake_key
 

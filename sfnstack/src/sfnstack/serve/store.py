@@ -95,21 +95,69 @@ def _write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
 
 @dataclass(frozen=True)
 class StoredObject:
+    """An object as it is kept: its key, what S3 says of it, and its bytes, in memory or
+    in a file. ``document`` is what the object files and the journal store of it."""
+
     bucket: str
     key: str
     etag: str  # without quotes
     metadata: dict[str, str]  # Content-Type, x-amz-meta-*, ...
     last_modified: str  # ISO 8601
-    storage_class: str
-    data_path: Path | None = None  # its bytes in a file (the object files) ...
+    storage_class: str = "STANDARD"
     version_id: str | None = None  # in a versioned bucket
-    data: bytes | None = None  # ... or in memory (read from the journal)
+    data: bytes | None = None  # its bytes in memory (a request, the journal) ...
+    data_path: Path | None = None  # ... or in a file (the object files)
 
     def read_bytes(self) -> bytes:
         if self.data is not None:
             return self.data
         assert self.data_path is not None
         return self.data_path.read_bytes()
+
+    def document(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "key": self.key,
+            "etag": self.etag.strip('"'),
+            "metadata": self.metadata,
+            "last_modified": self.last_modified,
+            "storage_class": self.storage_class,
+        }
+        if self.version_id:
+            document["version_id"] = self.version_id
+        return document
+
+    @classmethod
+    def from_document(
+        cls,
+        bucket: str,
+        document: dict[str, Any],
+        *,
+        data: bytes | None = None,
+        data_path: Path | None = None,
+    ) -> StoredObject:
+        """The object a ``document`` describes; ``ValueError`` when it is not one."""
+        key, etag = document.get("key"), document.get("etag")
+        metadata, last_modified = document.get("metadata") or {}, document.get("last_modified")
+        version_id = document.get("version_id")
+        if not (
+            isinstance(key, str)
+            and isinstance(etag, str)
+            and isinstance(metadata, dict)
+            and isinstance(last_modified, str)
+            and (version_id is None or isinstance(version_id, str))
+        ):
+            raise ValueError(f"not an object's document: {sorted(document)}")
+        return cls(
+            bucket=bucket,
+            key=key,
+            etag=etag,
+            metadata={str(k): str(v) for k, v in metadata.items()},
+            last_modified=last_modified,
+            storage_class=str(document.get("storage_class") or "STANDARD"),
+            version_id=version_id,
+            data=data,
+            data_path=data_path,
+        )
 
 
 class DataDirInUse(OSError):
@@ -209,32 +257,12 @@ class DataDir:
             found.append(document)
         return found
 
-    def save_object(
-        self,
-        bucket: str,
-        key: str,
-        data: bytes,
-        *,
-        etag: str,
-        metadata: dict[str, str],
-        last_modified: str,
-        storage_class: str,
-        version_id: str | None = None,
-        durable: bool = True,
-    ) -> None:
-        base = self._bucket_dir(bucket) / "objects" / _digest(key)
+    def save_object(self, stored: StoredObject, durable: bool = True) -> None:
+        """The object's two files (``durable``: fsynced before returning)."""
+        base = self._bucket_dir(stored.bucket) / "objects" / _digest(stored.key)
         # bytes first, then the document that makes the object visible on restore
-        _write_atomic(base.with_suffix(".data"), data, durable)
-        document = {
-            "key": key,
-            "etag": etag.strip('"'),
-            "metadata": metadata,
-            "last_modified": last_modified,
-            "storage_class": storage_class,
-        }
-        if version_id:
-            document["version_id"] = version_id
-        _write_atomic(base.with_suffix(".json"), json.dumps(document).encode(), durable)
+        _write_atomic(base.with_suffix(".data"), stored.read_bytes(), durable)
+        _write_atomic(base.with_suffix(".json"), json.dumps(stored.document()).encode(), durable)
 
     @staticmethod
     def sync() -> None:
@@ -250,20 +278,11 @@ class DataDir:
 
     def objects(self, bucket: str) -> Iterator[StoredObject]:
         for path in sorted((self._bucket_dir(bucket) / "objects").glob("*.json")):
-            document = json.loads(path.read_text(encoding="utf-8"))
             data_path = path.with_suffix(".data")
             if not data_path.exists():
                 continue
-            yield StoredObject(
-                bucket=bucket,
-                key=document["key"],
-                etag=document["etag"],
-                metadata=document.get("metadata") or {},
-                last_modified=document["last_modified"],
-                storage_class=document.get("storage_class") or "STANDARD",
-                data_path=data_path,
-                version_id=document.get("version_id"),
-            )
+            document = json.loads(path.read_text(encoding="utf-8"))
+            yield StoredObject.from_document(bucket, document, data_path=data_path)
 
     # ------------------------------------------------------------------ executions
     def execution_path(self, execution_arn: str, suffix: str = ".json") -> Path:

@@ -13,11 +13,17 @@ server (werkzeug, then moto's Flask app) added 3-8 ms (benchmarks/serve_bench.py
 The runtime's own clients of an embedded endpoint (``LocalS3.client()``: the ItemReader,
 the ResultWriter, what a caller reads back) are boto3 clients whose requests never reach a
 socket: ``InProcessS3`` answers them in this process with moto's own request dispatch
-(what moto's ``mock_aws`` uses), against the same moto backend the server serves."""
+(what moto's ``mock_aws`` uses), against the same moto backend the server serves.
+
+Start-up: the endpoint's thread imports moto, puts the buckets it was given into moto's
+store directly (``_make_buckets``) and serves; moto's own dispatch, which a few requests of
+a run need (a conditional put, a listing), is warmed by one uncounted ListBuckets in a
+thread of its own once the endpoint serves (``_warm_dispatch``), not before it."""
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import os
 import re
@@ -457,9 +463,8 @@ class LocalS3:
         """``_warm_dispatch`` on this endpoint's moto app, behind its start. It is only a
         warm-up: a failure leaves the requests to pay for it, and is not theirs."""
         try:
-            _warm_dispatch(dispatcher, (server.server_name, server.server_port))
-        except Exception:  # noqa: BLE001, S110 - see the docstring
-            pass
+            with contextlib.suppress(Exception):
+                _warm_dispatch(dispatcher, (server.server_name, server.server_port))
         finally:
             self._warmed.set()
 

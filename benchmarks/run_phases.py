@@ -17,7 +17,8 @@ stderr as its states are entered, each stamped when it arrives here:
 - ``tail``: to the process's exit (Summarize, the results copied, the report drawn).
 
 The list is ``examples/cities-australia.csv`` repeated to the size (``run_bench.build_list``).
-Prints each round, then per side each phase's median and range.
+Prints each round, then per side each phase's median and range, and with ``--baseline``
+the median and interquartile range of the difference between the two runs of a round.
 """
 
 from __future__ import annotations
@@ -100,6 +101,20 @@ def main() -> int:
                 f"{phase} {statistics.median(values):5.2f} ({min(values):.2f}-{max(values):.2f})"
             )
         print(f"{name:8s} " + "  ".join(cells))
+    if args.baseline:  # the same round's two runs, paired: less noise than the medians above
+        cells = []
+        for phase in (*PHASES, "whole"):
+            differences = sorted(
+                (sum(a.values()) - sum(b.values())) if phase == "whole" else a[phase] - b[phase]
+                for a, b in zip(times["this"], times["baseline"], strict=True)
+            )
+            quarter = len(differences) // 4
+            cells.append(
+                f"{phase} {statistics.median(differences):+.3f} "
+                f"({differences[quarter]:+.2f}..{differences[-1 - quarter]:+.2f})"
+            )
+        print("this - baseline, paired by round: median (interquartile) in s")
+        print("         " + "  ".join(cells))
     return 0
 
 

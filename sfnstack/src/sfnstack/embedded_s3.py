@@ -337,11 +337,19 @@ def _make_buckets(names: Iterable[str]) -> None:
     CreateBucket answer makes (no ACL, ownership or object lock given), the way a stack's
     buckets exist before its workload runs: a CreateBucket and a ListBuckets through moto's
     dispatch were its first requests, 0.1 s of a run's start before the endpoint served.
-    A name moto refuses, or one another account owns, raises moto's error."""
+    A name moto refuses, or one another account owns, raises moto's error; one made
+    meanwhile by another caller is there, as CreateBucket in us-east-1 answers it."""
+    from moto.s3.exceptions import BucketAlreadyExists
+
     backend = _store_backend()
     for name in names:
-        if name not in backend.buckets:
+        if name in backend.buckets:
+            continue
+        try:
             backend.create_bucket(name, S3_REGION)
+        except BucketAlreadyExists:
+            if name not in backend.buckets:  # another account's
+                raise
 
 
 def _warm_dispatch(dispatcher: Any, endpoint: tuple[str, str]) -> None:

@@ -317,3 +317,24 @@ def test_a_warm_up_that_fails_leaves_the_endpoint_serving(monkeypatch: pytest.Mo
         assert client.list_objects_v2(Bucket="still-serving")["KeyCount"] == 0
         client.put_object(Bucket="still-serving", Key="k", Body=b"v")
         assert client.get_object(Bucket="still-serving", Key="k")["Body"].read() == b"v"
+
+
+def test_buckets_made_by_two_callers_at_once_are_made_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``create_buckets`` from two threads at once: the second finds the bucket the first
+    made between its check and its call, as a repeated CreateBucket in us-east-1 does."""
+    import moto.s3.models as s3_models
+
+    with LocalS3() as s3:
+        made = threading.Event()
+        real = s3_models.S3Backend.create_bucket
+
+        def racing(self: Any, name: str, region: str, **kwargs: Any) -> Any:
+            if name == "raced" and not made.is_set():
+                made.set()
+                real(self, name, region, **kwargs)  # the other caller won
+            return real(self, name, region, **kwargs)
+
+        monkeypatch.setattr(s3_models.S3Backend, "create_bucket", racing)
+        s3.create_buckets(["raced"])
+        assert made.is_set()
+        assert "raced" in [b["Name"] for b in s3.shared_client().list_buckets()["Buckets"]]

@@ -214,3 +214,30 @@ def test_a_long_run_prints_the_first_rows_and_says_where_the_rest_are() -> None:
     assert lines[-1] == "... and 250 more cities: every row is in out/x/forecast.csv"
     whole = run_command.format_table(many[:limit], rest_in="out/x/forecast.csv").splitlines()
     assert len(whole) == 1 + limit and "more cities" not in whole[-1]
+
+
+def test_a_refused_run_ends_the_zygote_it_started(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The zygote starts before the list is read (it imports while the list and the
+    template are checked); a run refused at that point ends it, it does not leave it."""
+    import sfnstack.lambdas.pool as pool
+
+    started: list[pool.Zygote] = []
+    start = pool.start_zygote
+
+    def recording(preload: tuple[str, ...]) -> pool.Zygote | None:
+        zygote = start(preload)
+        if zygote is not None:
+            started.append(zygote)
+        return zygote
+
+    monkeypatch.setattr(pool, "start_zygote", recording)
+    cities = tmp_path / "c.csv"
+    cities.write_bytes(b"\xff\xfe\x00\x00")  # refused: not text
+    assert run_command.run(args(cities)) == 2
+    cities.write_text("city\nSydney\n")
+    (tmp_path / "file-in-the-way").write_text("a file, not a folder")
+    assert run_command.run(args(cities, out=str(tmp_path / "file-in-the-way" / "x"))) == 2
+    assert len(started) == 2
+    for zygote in started:
+        assert zygote.process.wait(5) is not None and not zygote.alive
+    assert "raincast run: error:" in capsys.readouterr().err

@@ -6,6 +6,8 @@ import threading
 import numpy as np
 import pytest
 
+from raincast.pipeline.prepare import check_date_available
+from raincast.pipeline.records import InvalidRequest
 from raincast.weather import WeatherSource, get_weather_source
 from raincast.weather import replay as replay_module
 from raincast.weather.base import OBSERVATION_FIELDS, WeatherResult
@@ -282,3 +284,31 @@ def test_replay_does_not_import_requests():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == "False"
+
+
+def test_the_period_comes_from_the_index_without_decoding_the_observations(monkeypatch):
+    """The Prepare step needs the default date (the last day), not the observations:
+    decoding the whole index for it cost 30-70 ms of a run's critical path."""
+    monkeypatch.setattr(replay_module, "_cache", {})
+    source = ReplayWeather()
+    assert (source.first_date, source.latest_date) == (dt.date(2007, 11, 1), dt.date(2016, 6, 30))
+    assert replay_module._cache == {}  # nothing decoded
+    check_date_available("replay", "2016-06-30")
+    with pytest.raises(InvalidRequest, match="2007-11-01 to 2016-06-30"):
+        check_date_available("replay", "2016-07-01")
+    assert replay_module._cache == {}
+    # once the observations are loaded, the period is theirs
+    assert replay_module.cached_replay_data().latest_date == source.latest_date
+
+
+def test_a_stale_index_gives_the_csv_s_period(tmp_path, monkeypatch):
+    csv_path = tmp_path / "weatherAUS.csv"
+    csv_path.write_text("Date,Location,MinTemp\n2020-01-01,Sydney,10.5\n2020-01-03,Sydney,9\n")
+    index_path = tmp_path / "replay_index.npz"
+    shutil.copy(default_index_path(), index_path)  # built from another CSV
+    monkeypatch.setattr(replay_module, "default_index_path", lambda: index_path)
+    monkeypatch.setattr(replay_module, "default_path", lambda: csv_path)
+    monkeypatch.setattr(replay_module, "read_observations", lambda: read_observations(csv_path))
+    monkeypatch.setattr(replay_module, "_cache", {})
+    monkeypatch.setattr(replay_module, "_periods", {}, raising=False)
+    assert replay_module.replay_period() == (dt.date(2020, 1, 1), dt.date(2020, 1, 3))

@@ -13,11 +13,18 @@ server (werkzeug, then moto's Flask app) added 3-8 ms (benchmarks/serve_bench.py
 The runtime's own clients of an embedded endpoint (``LocalS3.client()``: the ItemReader,
 the ResultWriter, what a caller reads back) are boto3 clients whose requests never reach a
 socket: ``InProcessS3`` answers them in this process with moto's own request dispatch
-(what moto's ``mock_aws`` uses), against the same moto backend the server serves."""
+(what moto's ``mock_aws`` uses), against the same moto backend the server serves.
+
+Start-up: the endpoint's thread imports moto, puts the buckets it was given into moto's
+store directly (``_make_buckets``) and serves; moto's own dispatch, which a few requests of
+a run need (a conditional put, a listing), is warmed by one uncounted ListBuckets in a
+thread of its own once the endpoint serves (``_warm_dispatch``), not before it."""
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import functools
 import os
 import re
 import socket
@@ -147,17 +154,20 @@ class RequestCounter:
             self.bytes_in = 0
 
 
-def _s3_server(listening: socket.socket, counter: RequestCounter | None = None) -> HttpFront:
+def _s3_server(
+    listening: socket.socket, counter: RequestCounter | None = None
+) -> tuple[HttpFront, Any]:
     """moto's server app (what ``ThreadedMotoServer`` runs, every service moto has) behind
     ``HttpFront`` on an already listening socket, with plain object reads and writes
-    answered by ``ObjectFastPath``; ``counter`` wraps the app."""
+    answered by ``ObjectFastPath``; ``counter`` wraps the app. Also returns moto's app."""
     from moto.server import DomainDispatcherApplication, create_backend_app
 
-    app: Any = ObjectFastPath(DomainDispatcherApplication(create_backend_app))
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    app: Any = ObjectFastPath(dispatcher)
     if counter is not None:
         counter._app = app
         app = counter
-    return HttpFront(listening, app)
+    return HttpFront(listening, app), dispatcher
 
 
 class InProcessS3:
@@ -175,14 +185,9 @@ class InProcessS3:
     _AWS_BASE = "https://s3.amazonaws.com"
 
     def __init__(self, endpoint_url: str, counter: RequestCounter | None = None) -> None:
-        from moto.core import DEFAULT_ACCOUNT_ID
-        from moto.s3.models import s3_backends
-
         self.endpoint_url = endpoint_url.rstrip("/")
         self.counter = counter
         self.closed = False  # set when the endpoint closes: requests fail as a socket would
-        backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-        self._routes = [(re.compile(url), handler) for url, handler in backend.urls.items()]
 
     def attach(self, client: Any) -> Any:
         client.meta.events.register_first("before-send.s3", self)
@@ -219,7 +224,7 @@ class InProcessS3:
             return fast
         request.url = self._AWS_BASE + url[len(self.endpoint_url) :]
         clean = self._AWS_BASE + parts.path
-        for pattern, handler in self._routes:
+        for pattern, handler in _moto_s3_routes():
             if pattern.match(clean):
                 normalized = normalize_request(request)
                 response: tuple[Any, Any, Any]
@@ -314,6 +319,59 @@ class _SharedStore:
 _STORE = _SharedStore()
 
 
+def _store_backend() -> Any:
+    """moto's S3 backend (in this process) of the account the embedded endpoint's own
+    clients use: the ``MOTO_ACCOUNT_ID`` variable, else the fake access key's, as moto's
+    dispatch finds it for their requests."""
+    from moto.iam.models import get_account_id_from
+    from moto.s3.models import s3_backends
+
+    account = os.environ.get("MOTO_ACCOUNT_ID") or get_account_id_from(
+        FAKE_CREDENTIALS["aws_access_key_id"]
+    )
+    return s3_backends[account]["aws"]
+
+
+def _make_buckets(names: Iterable[str]) -> None:
+    """The buckets that do not exist yet, made in moto's store with the call its
+    CreateBucket answer makes (no ACL, ownership or object lock given), the way a stack's
+    buckets exist before its workload runs: a CreateBucket and a ListBuckets through moto's
+    dispatch were its first requests, 0.1 s of a run's start before the endpoint served.
+    A name moto refuses, or one another account owns, raises moto's error; one made
+    meanwhile by another caller is there, as CreateBucket in us-east-1 answers it."""
+    from moto.s3.exceptions import BucketAlreadyExists
+
+    backend = _store_backend()
+    for name in names:
+        if name in backend.buckets:
+            continue
+        try:
+            backend.create_bucket(name, S3_REGION)
+        except BucketAlreadyExists:
+            if name not in backend.buckets:  # another account's
+                raise
+
+
+def _warm_dispatch(dispatcher: Any, endpoint: tuple[str, str]) -> None:
+    """One ListBuckets given to ``dispatcher`` (the server's moto app, past its fast path
+    and its request counter): moto's first dispatched request builds its S3 app and loads
+    what its responses need (response classes, the S3 service model its serializer reads),
+    0.06-0.1 s that the first request answered by moto's dispatch (a conditional put, a
+    listing; over HTTP or in process) would otherwise wait for. Reads only; counts
+    nothing."""
+    host, port = endpoint
+    environ = wsgi_environ("GET", "/", [("Host", f"{host}:{port}")], b"", server=endpoint)
+    for _ in dispatcher(environ, lambda status, headers, exc_info=None: None):
+        pass
+    _moto_s3_routes()
+
+
+@functools.cache
+def _moto_s3_routes() -> list[tuple[re.Pattern[str], Callable[..., Any]]]:
+    """moto's S3 URL patterns (the same for every account's backend), compiled once."""
+    return [(re.compile(url), handler) for url, handler in _store_backend().urls.items()]
+
+
 def _create_missing(client: Any, names: list[str]) -> None:
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     for name in names:
@@ -353,6 +411,7 @@ class LocalS3:
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
         self._ready = threading.Event()
+        self._warmed = threading.Event()
         self._error: BaseException | None = None
         self._closing = False
         self.requests: RequestCounter | None = None
@@ -377,6 +436,7 @@ class LocalS3:
         else:
             self.endpoint_url = endpoint_url.rstrip("/")
             self._ready.set()
+            self._warmed.set()  # not ours to warm
             self.create_buckets(self._buckets)
 
     def _serve(self) -> None:
@@ -385,20 +445,42 @@ class LocalS3:
 
             with self._lock:
                 if self._closing or self._socket is None:
+                    self._warmed.set()
                     return
-                self._server = _s3_server(self._socket, self.requests)
+                server, dispatcher = _s3_server(self._socket, self.requests)
+                self._server = server
             with _STORE.lock:  # emptied (if left by closed endpoints) before any bucket is made
                 _STORE.empty_if_left()
-                if self._buckets:  # in process: nothing is accepted from the socket yet
-                    client = s3_client(self.endpoint_url)
-                    self._answer_in_process(client)
-                    _create_missing(client, self._buckets)
+                _make_buckets(self._buckets)  # nothing is accepted from the socket yet
         except BaseException as exc:
             self._error = exc
+            self._warmed.set()
             return
         finally:
             self._ready.set()
-        self._server.serve_forever()
+        warm = threading.Thread(
+            target=self._warm,
+            args=(dispatcher, server),
+            name="sfnstack-local-s3-warm",
+            daemon=True,
+        )
+        warm.start()
+        server.serve_forever()  # at once returns if close() came first
+
+    def _warm(self, dispatcher: Any, server: HttpFront) -> None:
+        """``_warm_dispatch`` on this endpoint's moto app, behind its start. It is only a
+        warm-up: a failure leaves the requests to pay for it, and is not theirs."""
+        try:
+            with contextlib.suppress(Exception):
+                _warm_dispatch(dispatcher, (server.server_name, server.server_port))
+        finally:
+            self._warmed.set()
+
+    def wait_warm(self, timeout: float = 120) -> bool:
+        """Whether the endpoint has started and moto's dispatch is warmed (tests,
+        benchmarks); the endpoint serves before that."""
+        self.wait_ready(timeout)
+        return self._warmed.wait(timeout)
 
     def wait_ready(self, timeout: float = 120) -> None:
         if not self._ready.wait(timeout):
@@ -450,26 +532,26 @@ class LocalS3:
         """moto's ``FakeKey`` for the object in this embedded endpoint's store, or None."""
         if not self.embedded:
             raise RuntimeError(f"{caller} needs an embedded endpoint (this process's store)")
-        from moto.iam.models import get_account_id_from
-        from moto.s3.models import FakeKey, s3_backends
+        from moto.s3.models import FakeKey
 
         self.wait_ready()  # moto's store is in use once the server is
-        account = os.environ.get("MOTO_ACCOUNT_ID") or get_account_id_from(
-            FAKE_CREDENTIALS["aws_access_key_id"]
-        )
-        backend = s3_backends[account]["aws"]
-        stored = backend.buckets.get(bucket)
+        stored = _store_backend().buckets.get(bucket)
         found = stored.keys.get(key) if stored is not None else None
         if not isinstance(found, FakeKey):  # missing, or a delete marker
             return None
         return found
 
     def create_buckets(self, names: Iterable[str]) -> None:
+        """Makes the buckets that do not exist yet: in this process's store when the
+        endpoint is embedded, with CreateBucket requests when it is given by URL."""
         names = list(names)
         if not names:
             return
         self.wait_ready()
-        _create_missing(self.shared_client(), names)
+        if self.embedded:
+            _make_buckets(names)
+        else:
+            _create_missing(self.shared_client(), names)
 
     def close(self) -> None:
         """Stop a server this object started (not one it was only given the URL of). A

@@ -87,11 +87,18 @@ class HttpFront:
 
     # ------------------------------------------------------------------ lifecycle
     def serve_forever(self) -> None:
+        """Serves until ``shutdown``; returns at once when that came first (the sockets may
+        be closed by then)."""
         self._serving = True
         selector = selectors.DefaultSelector()
-        selector.register(self.socket, selectors.EVENT_READ)
-        selector.register(self._wake_reader, selectors.EVENT_READ)
         try:
+            try:
+                selector.register(self.socket, selectors.EVENT_READ)
+                selector.register(self._wake_reader, selectors.EVENT_READ)
+            except (OSError, ValueError):  # ValueError: a closed socket's descriptor, -1
+                if self._stopping:
+                    return
+                raise
             while not self._stopping:
                 for key, _ in selector.select():
                     if key.fileobj is self._wake_reader or self._stopping:

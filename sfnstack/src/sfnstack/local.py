@@ -36,6 +36,7 @@ from sfnstack.template import (
 
 if TYPE_CHECKING:
     from sfnstack.asl import ExecutionResult
+    from sfnstack.lambdas.pool import Zygote
     from sfnstack.mocks import TestCase
 
 Listener = Callable[[dict[str, Any]], None]
@@ -260,6 +261,8 @@ class LocalRuntime:
     runs on one machine).
     ``preload``: libraries (module names) that a zygote imports once, environments being
     forked from it rather than started as fresh interpreters (``LambdaPool``; Linux).
+    ``zygote``: one already importing (``sfnstack.lambdas.pool.start_zygote``), used instead
+    of starting one for ``preload``, and closed with the runtime.
 
     ``functions`` / ``state_machines`` / ``buckets`` are by logical id; state machines may
     also be named by name or ARN, functions by name or (qualified) ARN."""
@@ -281,6 +284,7 @@ class LocalRuntime:
         max_environments: int | None = None,
         wait_for_warm: bool = False,
         preload: Collection[str] = (),
+        zygote: Zygote | None = None,
     ) -> None:
         self.region = region
         self.account_id = account_id
@@ -332,6 +336,7 @@ class LocalRuntime:
             account_id=account_id,
             wait_for_warm=wait_for_warm,
             preload=preload,
+            zygote=zygote,
         )
         # Called with the function's name before each invocation (serve's hot reload).
         self.before_invoke: Callable[[str], None] | None = None

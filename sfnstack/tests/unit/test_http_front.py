@@ -213,3 +213,16 @@ def test_shutdown_before_serving_does_not_wait() -> None:
     server.serve_forever()  # returns at once: it was stopped
     server.server_close()
     assert time.perf_counter() - started < 1
+
+
+def test_serving_after_the_server_was_closed_returns_at_once() -> None:
+    """An embedded S3 endpoint closed while it was starting has its server shut down and
+    closed before its thread calls ``serve_forever``: that call returns, it does not fail
+    on the closed socket."""
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(16)
+    server = HttpFront(listening, _echo)
+    server.shutdown()
+    server.server_close()
+    server.serve_forever()  # no ValueError (a closed socket's descriptor is -1)

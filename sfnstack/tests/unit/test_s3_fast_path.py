@@ -350,16 +350,20 @@ def test_an_unsigned_or_virtual_hosted_request_is_left_to_moto(pair: _Pair) -> N
     assert pair.fast.answered == before
 
 
-def test_in_process_clients_get_the_fast_path_s_answers(pair: _Pair) -> None:
+def test_in_process_clients_get_the_fast_path_s_answers(
+    pair: _Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """InProcessS3 answers plain object requests with the same ``answer`` (no moto route
     taken), and what boto3 parses from them is what it parses over HTTP."""
+    import sfnstack.embedded_s3 as embedded_s3
     from sfnstack.embedded_s3 import InProcessS3
 
     _create(pair, "inproc")
     fast_bucket, _ = pair.bucket("inproc")
     endpoint = "http://127.0.0.1:9"  # never connected to
     in_process = InProcessS3(endpoint)
-    routes, in_process._routes = in_process._routes, []  # a request moto would route raises
+    # a request moto would route raises
+    monkeypatch.setattr(embedded_s3, "_moto_s3_routes", lambda: [])
     client = in_process.attach(s3_client(endpoint))
     responses = _Responses(client)
     put = client.put_object(
@@ -385,7 +389,7 @@ def test_in_process_clients_get_the_fast_path_s_answers(pair: _Pair) -> None:
             parsed_response.pop("Body", None)
         assert parsed == over_http
     assert put["ETag"] == f'"{hashlib.md5(BODY).hexdigest()}"'
-    in_process._routes = routes  # and the rest goes to moto's dispatch
+    monkeypatch.undo()  # and the rest goes to moto's dispatch
     with pytest.raises(ClientError) as missing:
         client.get_object(Bucket=fast_bucket, Key="nothing")
     assert missing.value.response["Error"]["Code"] == "NoSuchKey"

@@ -173,10 +173,9 @@ def check_date_available(weather: str, date: str) -> None:
     says so per city if not)."""
     if weather != "replay":
         return
-    from raincast.weather.replay import cached_replay_data
+    from raincast.weather.replay import replay_period
 
-    data = cached_replay_data()  # what the replay source serves (loaded once per process)
-    first, last = data.first_date, data.latest_date
+    first, last = replay_period()  # what the replay source serves
     if not first <= dt.date.fromisoformat(date) <= last:
         raise InvalidRequest(
             f"date {date} is outside the offline observations: the replay covers "

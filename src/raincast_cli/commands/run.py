@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from raincast.cities import CityList, CityListError, parse_city_list, read_city_list, slugify
 from raincast.pipeline.prepare import check_date_available
@@ -45,6 +45,9 @@ from raincast.pipeline.records import (
 )
 from raincast.sanitize import printable
 from raincast_cli.results_writer import ResultWriter, ResultWriterError, ResultWriterProcess
+
+if TYPE_CHECKING:
+    from sfnstack.lambdas.pool import Zygote
 
 STATE_MACHINE = "ForecastStateMachine"
 INPUT_BUCKET = "InputBucket"
@@ -111,13 +114,45 @@ class RunInput:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sfnstack.lambdas.pool import start_zygote
+
+    # The zygote imports the handlers' libraries (0.3-0.45 s) while the list and the
+    # template are read and checked and the runtime is imported: the environments, which
+    # it forks, had been the last thing a run's first batches waited for.
+    zygote = start_zygote(PRELOAD)
+    try:
+        prepared = _checked(args)
+    except BaseException:
+        if zygote is not None:
+            zygote.close()
+        raise
+    if prepared is None:
+        if zygote is not None:
+            zygote.close()
+        return 2
+    given, template, out_dir = prepared
+    return execute(
+        given.request,
+        given.cities,
+        given.data,
+        given.filename,
+        template,
+        out_dir,
+        args.workers,
+        zygote=zygote,
+    )
+
+
+def _checked(args: argparse.Namespace) -> tuple[RunInput, Path, Path] | None:
+    """The run's input, template and results folder, checked; None (the reason printed)
+    when one is refused."""
     try:
         given = _request(args)
         template = Path(args.template) if args.template else find_template()
         check_template(template)
     except (CityListError, InvalidRequest, FileNotFoundError) as exc:
         print(f"raincast run: error: {printable(str(exc))}", file=sys.stderr)
-        return 2
+        return None
     out_dir = Path(args.out) if args.out else Path("out") / given.run_id
     try:
         check_writable(out_dir)
@@ -128,10 +163,8 @@ def run(args: argparse.Namespace) -> int:
             f"{printable(reason)}",
             file=sys.stderr,
         )
-        return 2
-    return execute(
-        given.request, given.cities, given.data, given.filename, template, out_dir, args.workers
-    )
+        return None
+    return given, template, out_dir
 
 
 def check_writable(out_dir: Path) -> None:
@@ -232,11 +265,17 @@ def execute(
     workers: int | None,
     stream: TextIO | None = None,
     runtime: Any = None,
+    zygote: Zygote | None = None,
 ) -> int:
     """Runs the list through the state machine and writes the results to ``out_dir``,
     whatever the outcome. ``runtime``: a ``LocalRuntime`` to use (the caller closes it);
-    default: one on ``template``."""
+    default: one on ``template``, forking its environments from ``zygote`` if given
+    (``start_zygote(PRELOAD)``; closed here in any case)."""
     from sfnstack.local import LocalRuntime
+
+    if runtime is not None and zygote is not None:
+        zygote.close()
+        zygote = None
 
     err = stream or sys.stderr
     run_id = request["run_id"]
@@ -250,13 +289,19 @@ def execute(
     owned = runtime is None
     if runtime is None:
         # A batch: a warm environment soon free beats a cold start (see LambdaPool).
-        runtime = LocalRuntime(
-            template,
-            workers=workers,
-            env_overrides={"*": LOCAL_ENV},
-            wait_for_warm=True,
-            preload=PRELOAD,
-        )
+        try:
+            runtime = LocalRuntime(
+                template,
+                workers=workers,
+                env_overrides={"*": LOCAL_ENV},
+                wait_for_warm=True,
+                preload=PRELOAD,
+                zygote=zygote,
+            )
+        except BaseException:
+            if zygote is not None:
+                zygote.close()
+            raise
         # Every function of the template is a step of the run, in the template's order
         # (Prepare first): their environments start now, while the list is uploaded and
         # prepared, not as the first batch reaches each step.

@@ -33,6 +33,8 @@ numpy), or whose ``PYTHON*`` variables differ, gets a fresh interpreter, as do a
 environments while the zygote is still importing. A forked environment's init duration
 leaves out the preloaded imports, so a pool that records invocations to estimate what
 Lambda bills should not preload.
+``start_zygote`` starts that zygote before the pool (``LambdaPool(zygote=...)``), for a
+caller with start-up work of its own: it imports while the caller does that work.
 """
 
 from __future__ import annotations
@@ -430,8 +432,20 @@ class Zygote:
     function (``refusals`` says why, by function) or is gone."""
 
     def __init__(
-        self, preload: Collection[str], sys_path: list[str], env: dict[str, str], log_path: Path
+        self,
+        preload: Collection[str],
+        sys_path: list[str],
+        env: dict[str, str],
+        log_path: Path | None = None,
     ) -> None:
+        """``log_path``: where its own output goes (a file of its own, removed by
+        ``close``, when None)."""
+        self._owns_log = log_path is None
+        if log_path is None:
+            handle, name = tempfile.mkstemp(prefix="sfnstack-zygote-", suffix=".log")
+            os.close(handle)
+            log_path = Path(name)
+        self.log_path = log_path
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._control = ours
         self._lock = threading.Lock()
@@ -516,6 +530,21 @@ class Zygote:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self._owns_log:
+            with contextlib.suppress(OSError):
+                self.log_path.unlink()
+
+
+def start_zygote(preload: Collection[str]) -> Zygote | None:
+    """A zygote for a ``LambdaPool`` made later (``LambdaPool(zygote=...)``), importing
+    ``preload`` from now on: for a caller with start-up work of its own to do before it
+    makes the pool. It is the zygote the pool would start itself (this process's path and
+    variables, this process the environments' subreaper); None where the pool would start
+    none (nothing to preload, or not Linux). Whoever holds it closes it, or the pool it is
+    given does."""
+    if not preload or not _become_subreaper():
+        return None
+    return Zygote(preload, [p for p in sys.path if p], LambdaPool._common_env())
 
 
 class _Watchdog:
@@ -654,6 +683,7 @@ class LambdaPool:
         account_id: str = DEFAULT_ACCOUNT_ID,
         wait_for_warm: bool = False,
         preload: Collection[str] = (),
+        zygote: Zygote | None = None,
     ) -> None:
         self.max_workers = max_workers or default_worker_count()
         self.wait_for_warm = wait_for_warm
@@ -689,8 +719,8 @@ class LambdaPool:
         self.invocations: list[InvocationRecord] = []
         for function in (functions or {}).values():
             self.add_function(function)
-        self.zygote: Zygote | None = None
-        if preload and _become_subreaper():
+        self.zygote: Zygote | None = zygote  # one started before the pool (start_zygote)
+        if zygote is None and preload and _become_subreaper():
             self.zygote = Zygote(
                 preload,
                 [p for p in sys.path if p],

@@ -269,3 +269,72 @@ def test_an_endpoint_started_after_the_others_closed_starts_with_empty_buckets()
     with LocalS3(buckets=["another"]) as last:
         names = [b["Name"] for b in last.shared_client().list_buckets()["Buckets"]]
         assert names == ["another"]
+
+
+def test_buckets_given_at_start_are_made_without_a_request() -> None:
+    """The buckets given at start go into moto's store directly, as CloudFormation makes a
+    stack's buckets before any workload runs: none of the requests counted is the
+    endpoint's own (it made a ListBuckets and a CreateBucket per bucket through moto's
+    dispatch before)."""
+    with LocalS3(buckets=["made-directly", "made-directly-too"]) as s3:
+        assert s3.requests is not None
+        assert s3.wait_warm(30)
+        assert s3.requests.operations == {}
+        names = [b["Name"] for b in s3.shared_client().list_buckets()["Buckets"]]
+        assert {"made-directly", "made-directly-too"} <= set(names)
+        assert s3.requests.operations == {"ListBuckets": 1}
+        over_http = s3_client(s3.endpoint_url)  # a handler's view: the same buckets
+        assert over_http.head_bucket(Bucket="made-directly-too")
+        located = over_http.get_bucket_location(Bucket="made-directly")
+        assert located["LocationConstraint"] is None  # us-east-1, as CreateBucket made it
+
+
+def test_moto_dispatch_is_warmed_behind_the_start_without_a_request() -> None:
+    """moto's first dispatched request costs 0.06-0.1 s (its S3 app, its response classes,
+    the service model its serializer reads). The endpoint pays it in a thread of its own
+    once it serves, not before: what it warms is there afterwards, and it counted nothing
+    and changed nothing."""
+    with LocalS3(buckets=["warmed"]) as s3:
+        assert s3.wait_warm(30)
+        assert s3.requests is not None and s3.requests.operations == {}
+        # HttpFront -> RequestCounter -> ObjectFastPath -> moto's DomainDispatcherApplication
+        dispatcher = s3._server.app._app.app
+        assert "s3" in dispatcher.app_instances
+        listed = s3.shared_client().list_objects_v2(Bucket="warmed")
+        assert listed["KeyCount"] == 0
+
+
+def test_a_warm_up_that_fails_leaves_the_endpoint_serving(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sfnstack.embedded_s3 as embedded_s3
+
+    def broken(dispatcher: Any, endpoint: tuple[str, str]) -> None:
+        raise RuntimeError("warm-up failed")
+
+    monkeypatch.setattr(embedded_s3, "_warm_dispatch", broken)
+    with LocalS3(buckets=["still-serving"]) as s3:
+        assert s3.wait_warm(30)
+        client = s3_client(s3.endpoint_url)  # over HTTP, through moto's dispatch
+        assert client.list_objects_v2(Bucket="still-serving")["KeyCount"] == 0
+        client.put_object(Bucket="still-serving", Key="k", Body=b"v")
+        assert client.get_object(Bucket="still-serving", Key="k")["Body"].read() == b"v"
+
+
+def test_buckets_made_by_two_callers_at_once_are_made_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``create_buckets`` from two threads at once: the second finds the bucket the first
+    made between its check and its call, as a repeated CreateBucket in us-east-1 does."""
+    import moto.s3.models as s3_models
+
+    with LocalS3() as s3:
+        made = threading.Event()
+        real = s3_models.S3Backend.create_bucket
+
+        def racing(self: Any, name: str, region: str, **kwargs: Any) -> Any:
+            if name == "raced" and not made.is_set():
+                made.set()
+                real(self, name, region, **kwargs)  # the other caller won
+            return real(self, name, region, **kwargs)
+
+        monkeypatch.setattr(s3_models.S3Backend, "create_bucket", racing)
+        s3.create_buckets(["raced"])
+        assert made.is_set()
+        assert "raced" in [b["Name"] for b in s3.shared_client().list_buckets()["Buckets"]]

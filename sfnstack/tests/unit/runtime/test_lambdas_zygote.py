@@ -257,3 +257,41 @@ def test_environments_forked_with_boto3_preloaded_start_with_botocore_data_read(
             assert own["cached"] == []
         body = s3.client().get_object(Bucket="warm-loader", Key="from-handler")["Body"].read()
         assert body == b"warm"
+
+
+def test_a_zygote_started_before_the_pool_is_the_pool_s(code: Path) -> None:
+    """A caller with start-up work of its own (``raincast run`` reads and checks its list,
+    its template) starts the zygote first, so that it imports meanwhile; the pool it is
+    given forks its environments from that zygote and closes it."""
+    from sfnstack.lambdas.pool import start_zygote
+
+    zygote = start_zygote(("preloaded_lib",))
+    assert zygote is not None and zygote.wait_ready(60)
+    log_path = zygote.log_path
+    assert log_path.exists()
+    functions = {"a": function("a", "probe", code, MARK="mine")}
+    with LambdaPool(functions, max_workers=1, zygote=zygote) as pool:
+        assert pool.zygote is zygote
+        result = pool.invoke("a", {})
+        assert result["library_imported_by"] == zygote.process.pid
+        assert result["mark"] == "mine"
+        assert result["ppid"] == os.getpid()
+    assert zygote.process.poll() is not None  # closed with the pool
+    assert not log_path.exists()  # its own log file, removed with it
+
+
+def test_a_runtime_forks_from_a_zygote_it_is_given(code: Path) -> None:
+    from sfnstack.lambdas.pool import start_zygote
+    from sfnstack.local import LocalRuntime
+
+    zygote = start_zygote(("preloaded_lib",))
+    assert zygote is not None
+    runtime = LocalRuntime(
+        None, functions={"a": function("a", "probe", code)}, zygote=zygote, workers=1
+    )
+    try:
+        assert runtime.lambdas.zygote is zygote and zygote.wait_ready(60)
+        assert runtime.lambdas.invoke("a", {})["library_imported_by"] == zygote.process.pid
+    finally:
+        runtime.close()
+    assert zygote.process.poll() is not None

@@ -229,3 +229,35 @@ def test_appends_are_not_held_behind_a_sync(data: DataDir, monkeypatch: pytest.M
     journal.close()
     assert not held
     assert _state(data) == {("runs", "first.txt"): b"1", ("runs", "second.txt"): b"2"}
+
+
+def test_the_state_read_while_a_segment_is_folded_keeps_its_records(
+    data: DataDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``objects`` reads the object files, then the segments. A fold that ran between the
+    two (it writes the object files, then deletes its segment) hid that segment's records
+    from the state read: seen once in CI, in the many-threads test, whose reads overlap the
+    folding thread. The read now holds the data directory's object files, which a fold
+    takes for each record, so a fold waits for the read to end."""
+    journal = ObjectJournal(data, segment_bytes=1)  # each record closes its segment
+    _put(journal, "runs", "kept", b"kept across the fold")
+    real_objects = data.objects
+    folds: list[threading.Thread] = []
+
+    def objects_then_a_fold(bucket: str):  # type: ignore[no-untyped-def]
+        found = list(real_objects(bucket))
+        fold = threading.Thread(target=journal.fold, args=(1,))
+        fold.start()
+        fold.join(2)  # the fold, from another thread, between the two reads
+        folds.append(fold)
+        return iter(found)
+
+    monkeypatch.setattr(data, "objects", objects_then_a_fold)
+    state = ObjectJournal(data).objects()
+    monkeypatch.undo()
+    folds[0].join(10)
+    assert {where: stored.read_bytes() for where, stored in state.items()} == {
+        ("runs", "kept"): b"kept across the fold"
+    }
+    assert _state(data) == {("runs", "kept"): b"kept across the fold"}  # folded, after
+    journal.close()

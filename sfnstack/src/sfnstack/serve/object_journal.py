@@ -172,23 +172,29 @@ class ObjectJournal:
 
     def objects(self) -> dict[tuple[str, str], StoredObject]:
         """Every object as the object files and then every segment, in order, leave it,
-        by (bucket, key), for the buckets the data directory holds."""
-        buckets = {document["name"] for document in self.data.buckets()}
-        found: dict[tuple[str, str], StoredObject] = {}
-        for bucket in sorted(buckets):
-            for stored in self.data.objects(bucket):
-                found[(bucket, stored.key)] = stored
-        with self._lock:
-            segments = self._segments()
-        for _, path in segments:
-            for record in self._records(path):
-                if record.bucket not in buckets:
-                    continue  # a bucket deleted since
-                if record.op == "delete":
-                    found.pop((record.bucket, record.key), None)
-                    continue
-                assert record.stored is not None
-                found[(record.bucket, record.key)] = record.stored
+        by (bucket, key), for the buckets the data directory holds. Read with the data
+        directory's object files held (``DataDir.s3_files``, which a fold takes for each
+        record it applies): a fold between reading the object files and listing the
+        segments would have deleted a segment whose records the files read did not have
+        yet. A fold that applied every record before the read is seen in the files; one
+        that is waiting has its segment still there."""
+        with self.data.s3_files:
+            buckets = {document["name"] for document in self.data.buckets()}
+            found: dict[tuple[str, str], StoredObject] = {}
+            for bucket in sorted(buckets):
+                for stored in self.data.objects(bucket):
+                    found[(bucket, stored.key)] = stored
+            with self._lock:
+                segments = self._segments()
+            for _, path in segments:
+                for record in self._records(path):
+                    if record.bucket not in buckets:
+                        continue  # a bucket deleted since
+                    if record.op == "delete":
+                        found.pop((record.bucket, record.key), None)
+                        continue
+                    assert record.stored is not None
+                    found[(record.bucket, record.key)] = record.stored
         return found
 
     # ------------------------------------------------------------------ folding

@@ -11,11 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 command -v make > /dev/null || { echo "build: needs make (e.g. apt-get install make)" >&2; exit 2; }
-# aws-sam-cli lives in its own venv (.tools/); scripts/test.sh installs the same one.
+# aws-sam-cli lives in its own venv (.tools/); scripts/test.sh installs the same one, at
+# the version scripts/tool_versions.sh pins.
+source scripts/tool_versions.sh
 if [ ! -x .tools/bin/sam ]; then
-  echo "build: installing aws-sam-cli into .tools"
+  echo "build: installing $SAM_CLI into .tools"
   [ -x .tools/bin/python ] || "$PYTHON" -m venv .tools
-  .tools/bin/python -m pip install --quiet --disable-pip-version-check aws-sam-cli
+  .tools/bin/python -m pip install --quiet --disable-pip-version-check "$SAM_CLI"
 fi
 # The layer Makefile runs $(PYTHON) -m pip to fetch the aarch64 wheels: the tools venv's
 # interpreter has a pip of its own, whatever the system Python allows. pip before 25 checks

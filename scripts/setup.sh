@@ -11,10 +11,12 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
 stamp=.venv/.raincast-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ sfnstack/pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ sfnstack/pyproject.toml -nt "$stamp" ] \
+  || [ constraints.txt -nt "$stamp" ]; then
   echo "setup: installing sfnstack and raincast with their dependencies into .venv"
+  # constraints.txt: the versions the tests last passed with (see its header)
   .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-    -e "./sfnstack[dev]" -e ".[dev]"
+    -c constraints.txt -e "./sfnstack[dev]" -e ".[dev]"
   touch "$stamp"
 fi
 # Bytecode for the project's own sources, as pip writes it for the packages it installs (an

@@ -10,25 +10,29 @@ echo "== ruff"
 # Validation tools live apart from .venv (aws-sam-cli pins its own dependencies): a tools
 # venv (.tools/) and node_modules/ (asl-validator). Both are installed once and reused.
 PYTHON=${PYTHON:-python3}
+source scripts/tool_versions.sh
+# Each stamp holds the versions installed: a changed pin installs again.
 tools_stamp=.tools/.raincast-tools-installed
-if [ ! -f "$tools_stamp" ]; then
-  echo "== installing validation tools into .tools (aws-sam-cli, cfn-lint)"
+if [ "$(cat "$tools_stamp" 2>/dev/null)" != "$SAM_CLI $CFN_LINT" ]; then
+  echo "== installing validation tools into .tools ($SAM_CLI, $CFN_LINT)"
   [ -x .tools/bin/python ] || "$PYTHON" -m venv .tools
-  .tools/bin/python -m pip install --quiet --disable-pip-version-check aws-sam-cli cfn-lint
-  touch "$tools_stamp"
+  .tools/bin/python -m pip install --quiet --disable-pip-version-check "$SAM_CLI" "$CFN_LINT"
+  echo "$SAM_CLI $CFN_LINT" > "$tools_stamp"
 fi
 # The aws CLI, for raincast serve's end-to-end tests: its own venv, because awscli pins
 # botocore to an exact version that need not match boto3's in .venv.
 # checkov (the template's security checks): its own venv too, it pins many libraries.
-if [ ! -x .tools/checkov/bin/checkov ]; then
-  echo "== installing checkov into .tools/checkov"
-  "$PYTHON" -m venv .tools/checkov
-  .tools/checkov/bin/python -m pip install --quiet --disable-pip-version-check checkov
+if [ "$(cat .tools/checkov/.installed 2>/dev/null)" != "$CHECKOV" ]; then
+  echo "== installing $CHECKOV into .tools/checkov"
+  [ -x .tools/checkov/bin/python ] || "$PYTHON" -m venv .tools/checkov
+  .tools/checkov/bin/python -m pip install --quiet --disable-pip-version-check "$CHECKOV"
+  echo "$CHECKOV" > .tools/checkov/.installed
 fi
-if [ ! -x .tools/awscli/bin/aws ]; then
-  echo "== installing the aws CLI into .tools/awscli"
-  "$PYTHON" -m venv .tools/awscli
-  .tools/awscli/bin/python -m pip install --quiet --disable-pip-version-check awscli
+if [ "$(cat .tools/awscli/.installed 2>/dev/null)" != "$AWSCLI" ]; then
+  echo "== installing $AWSCLI into .tools/awscli"
+  [ -x .tools/awscli/bin/python ] || "$PYTHON" -m venv .tools/awscli
+  .tools/awscli/bin/python -m pip install --quiet --disable-pip-version-check "$AWSCLI"
+  echo "$AWSCLI" > .tools/awscli/.installed
 fi
 if [ ! -d node_modules/asl-validator ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "== installing asl-validator (npm ci)"

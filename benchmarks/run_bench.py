@@ -9,7 +9,8 @@ side and interleaved.
 
 ``--baseline`` times another ``raincast`` executable (an earlier checkout's, run in that
 checkout, so with its own template and handlers) in the same rounds, interleaved, on the
-same list: the change and what it changed, side by side.
+same list: the change and what it changed, side by side, with the two runs of each round
+paired (the median and interquartile range of their difference).
 
 The list is ``examples/cities-australia.csv`` repeated to N rows. The plain loop
 (``--plain-loop``, run by this script as a fresh process too) parses it, cuts it into the
@@ -456,6 +457,17 @@ def main() -> int:
                     f" ratio {min(base_ratios):.2f}-{max(base_ratios):.2f}x (median "
                     f"{statistics.median(base_ratios):.2f}x); CPU {min(r[6] for r in rows):.1f}-"
                     f"{max(r[6] for r in rows):.1f} s"
+                )
+                # The same round's two runs, paired: the machine's speed drifts between
+                # rounds by more than a change of 0.1 s (benchmarks/run_phases.py).
+                wall = sorted(r[0] - r[5] for r in rows)
+                cpu = sorted(r[3] - r[6] for r in rows)
+                quarter = len(rows) // 4
+                line += (
+                    f"\n           this - baseline, paired by round: wall median "
+                    f"{statistics.median(wall):+.2f} s (interquartile {wall[quarter]:+.2f}.."
+                    f"{wall[-1 - quarter]:+.2f}), CPU median {statistics.median(cpu):+.2f} s; "
+                    f"faster in {sum(d < 0 for d in wall)} of {len(rows)} rounds"
                 )
             print(line)
     finally:

@@ -287,6 +287,14 @@ def checkout_of(raincast: str) -> Path:
     return root if (root / "template.yaml").is_file() else ROOT
 
 
+def run_command(
+    raincast: str, cities: Path, out: Path, run_id: str, workers: int | None = None
+) -> list[str]:
+    """The ``raincast run`` command line a benchmark times (run it in ``checkout_of``)."""
+    command = [raincast, "run", str(cities), "--out", str(out), "--run-id", run_id]
+    return command + (["--workers", str(workers)] if workers else [])
+
+
 def time_run(
     cities: Path,
     out: Path,
@@ -299,9 +307,7 @@ def time_run(
     (``raincast``: another executable) on ``cities``, run in its own checkout (see
     ``checkout_of``)."""
     executable = raincast or _raincast()
-    command = [executable, "run", str(cities), "--out", str(out), "--run-id", run_id]
-    if workers:
-        command += ["--workers", str(workers)]
+    command = run_command(executable, cities, out, run_id, workers)
     cpu = _children_cpu()
     started = time.perf_counter()
     process = subprocess.Popen(

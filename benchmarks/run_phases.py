@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run_bench import _raincast, build_list, checkout_of
+from run_bench import _raincast, build_list, checkout_of, run_command
 
 PHASES = ("start", "prepare", "map", "tail")
 MARKERS = (  # the progress line that ends each phase but the last
@@ -45,10 +45,9 @@ MARKERS = (  # the progress line that ends each phase but the last
 
 def time_phases(raincast: str, cities: Path, out: Path) -> dict[str, float]:
     """Seconds of each phase of one ``raincast run`` (see the module docstring)."""
-    command = [raincast, "run", str(cities), "--out", str(out), "--run-id", "phases"]
     started = time.perf_counter()
     process = subprocess.Popen(
-        command,
+        run_command(raincast, cities, out, "phases"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

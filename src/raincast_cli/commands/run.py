@@ -120,15 +120,13 @@ def run(args: argparse.Namespace) -> int:
     # template are read and checked and the runtime is imported: the environments, which
     # it forks, had been the last thing a run's first batches waited for.
     zygote = start_zygote(PRELOAD)
+    prepared = None
     try:
         prepared = _checked(args)
-    except BaseException:
-        if zygote is not None:
+    finally:
+        if prepared is None and zygote is not None:  # refused, or raised: no run to give it
             zygote.close()
-        raise
     if prepared is None:
-        if zygote is not None:
-            zygote.close()
         return 2
     given, template, out_dir = prepared
     return execute(

@@ -535,16 +535,16 @@ class Zygote:
                 self.log_path.unlink()
 
 
-def start_zygote(preload: Collection[str]) -> Zygote | None:
-    """A zygote for a ``LambdaPool`` made later (``LambdaPool(zygote=...)``), importing
-    ``preload`` from now on: for a caller with start-up work of its own to do before it
-    makes the pool. It is the zygote the pool would start itself (this process's path and
-    variables, this process the environments' subreaper); None where the pool would start
-    none (nothing to preload, or not Linux). Whoever holds it closes it, or the pool it is
-    given does."""
+def start_zygote(preload: Collection[str], log_path: Path | None = None) -> Zygote | None:
+    """A zygote importing ``preload`` from now on (this process's path and variables, this
+    process the environments' subreaper), or None where there is none to start (nothing to
+    preload, or not Linux): the one a ``LambdaPool`` starts for its ``preload``, and one a
+    caller with start-up work of its own starts first and gives it (``LambdaPool(zygote=
+    ...)``). Whoever holds it closes it, or the pool it is given does. ``log_path``: see
+    ``Zygote``."""
     if not preload or not _become_subreaper():
         return None
-    return Zygote(preload, [p for p in sys.path if p], LambdaPool._common_env())
+    return Zygote(preload, [p for p in sys.path if p], LambdaPool._common_env(), log_path)
 
 
 class _Watchdog:
@@ -719,14 +719,8 @@ class LambdaPool:
         self.invocations: list[InvocationRecord] = []
         for function in (functions or {}).values():
             self.add_function(function)
-        self.zygote: Zygote | None = zygote  # one started before the pool (start_zygote)
-        if zygote is None and preload and _become_subreaper():
-            self.zygote = Zygote(
-                preload,
-                [p for p in sys.path if p],
-                self._common_env(),
-                self.log_dir / "sfnstack-zygote.log",
-            )
+        # one started before the pool (start_zygote), else the pool's own
+        self.zygote = zygote or start_zygote(preload, self.log_dir / "sfnstack-zygote.log")
         # Workers must not outlive the program even if close() is forgotten (finalize also
         # runs at interpreter exit).
         self._finalizer = weakref.finalize(

@@ -369,11 +369,17 @@ class ItemReader:
 
     @staticmethod
     def _jsonl(text: str, where: str) -> list[Any]:
+        # Each line is decoded on its own, so each line's object would get its own copies
+        # of the key strings: 10,000 objects of 8 keys held 4 MB of repeated keys.
+        keys: dict[str, str] = {}
         out = []
         for number, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    out.append(json.loads(line))
+                    item = json.loads(line)
+                    if type(item) is dict:
+                        item = {keys.setdefault(k, k): v for k, v in item.items()}
+                    out.append(item)
                 except json.JSONDecodeError as exc:
                     raise StateFailure(
                         ITEM_READER_FAILED, f"{where} line {number}: invalid JSON: {exc}"

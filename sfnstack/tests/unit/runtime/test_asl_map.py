@@ -380,6 +380,62 @@ def test_an_exported_transformation_writes_the_outputs_kept_as_text(
     assert written == (outputs if transformation == "COMPACT" else flattened)
 
 
+@pytest.mark.parametrize("output_type", ["JSON", "JSONL"])
+def test_an_exported_file_is_encoded_as_the_list_of_its_entries(s3: Any, output_type: str) -> None:
+    """Each file is written entry by entry; it reads as ``json.dumps`` of the entries (or
+    one compact line each), and a status whose children flattened to nothing still gets
+    its (empty) file."""
+
+    def work(function: str, payload: Any) -> Any:
+        if payload["n"] == 1:
+            raise LambdaFunctionError("ValueError", {"errorMessage": "bad", "errorType": "E"})
+        return [] if payload["n"] == 2 else [{"n": payload["n"], "text": 'say "hi"'}]
+
+    sm = distributed(
+        TASK,
+        ToleratedFailureCount=5,
+        ResultWriter={
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": BUCKET, "Prefix": "runs"},
+            "WriterConfig": {"Transformation": "FLATTEN", "OutputType": output_type},
+        },
+    )
+    services = Services(invoke_lambda=work, s3_client=s3, map_workers=2)
+    result = sm.execute([{"n": i} for i in range(4)], services=services)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    base = result.output["ResultWriterDetails"]["Key"].rsplit("/", 1)[0]
+    ext = output_type.lower()
+    succeeded = s3.get_object(Bucket=BUCKET, Key=f"{base}/SUCCEEDED_0.{ext}")["Body"].read()
+    failed = s3.get_object(Bucket=BUCKET, Key=f"{base}/FAILED_0.{ext}")["Body"].read()
+    entries = [{"n": 0, "text": 'say "hi"'}, {"n": 3, "text": 'say "hi"'}]
+    if output_type == "JSON":
+        assert succeeded == json.dumps(entries).encode()
+        assert failed == json.dumps(json.loads(failed)).encode()
+    else:
+        assert succeeded == b"".join(
+            json.dumps(e, separators=(",", ":")).encode() + b"\n" for e in entries
+        )
+    (failure,) = (
+        (json.loads(line) for line in failed.splitlines())
+        if ext == "jsonl"
+        else (json.loads(failed))
+    )
+    assert failure["Status"] == "FAILED" and json.loads(failure["Input"]) == {"n": 1}
+
+    only_empty = distributed(
+        TASK,
+        ResultWriter={
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": BUCKET, "Prefix": "empty"},
+            "WriterConfig": {"Transformation": "FLATTEN", "OutputType": output_type},
+        },
+    )
+    result = only_empty.execute([{"n": 2}], services=services)
+    key = result.output["ResultWriterDetails"]["Key"].replace("manifest", "SUCCEEDED_0")
+    body = s3.get_object(Bucket=BUCKET, Key=key.replace(".json", f".{ext}"))["Body"].read()
+    assert body == (b"[]" if output_type == "JSON" else b"")
+
+
 def test_result_writer_failure(s3: Any) -> None:
     sm = distributed(
         PASS,

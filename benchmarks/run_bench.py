@@ -21,12 +21,14 @@ writes what ``raincast run`` leaves in ``--out``: one JSON file per city
 imports, the GeoNames and replay indexes, the model): "whole" times are wall clock of the
 process. The loop's own time without start-up is printed too ("loop body").
 
-Memory: in a run of its own per size, after the timed rounds (reading ``smaps_rollup`` of
+Memory: in runs of their own (``--memory-rounds`` per size, and per side with a
+baseline, the sides taking turns), after the timed rounds (reading ``smaps_rollup`` of
 ten processes every 50 ms costs CPU that the timed run would pay: 0.16 s of a 1,000-city
 run's median, 2.73 -> 2.89 s, in one A/B of eight pairs), a sampler thread reads ``/proc``
 every 50 ms for the whole process tree of the ``raincast run`` child (it and every
 descendant: the Lambda environments) and records the peak of the tree's summed RSS and
-summed PSS. RSS sums count shared pages once per process
+summed PSS, and the peak PSS of the ``raincast run`` process itself (the runtime and the
+local S3). RSS sums count shared pages once per process
 (forked environments share their parent's pages), so PSS, which divides each shared page
 among its sharers, is the honest "all processes together" figure; RSS is printed for
 comparison. ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` is no use here: it is the largest

@@ -21,12 +21,14 @@ writes what ``raincast run`` leaves in ``--out``: one JSON file per city
 imports, the GeoNames and replay indexes, the model): "whole" times are wall clock of the
 process. The loop's own time without start-up is printed too ("loop body").
 
-Memory: in a run of its own per size, after the timed rounds (reading ``smaps_rollup`` of
+Memory: in runs of their own (``--memory-rounds`` per size, and per side with a
+baseline, the sides taking turns), after the timed rounds (reading ``smaps_rollup`` of
 ten processes every 50 ms costs CPU that the timed run would pay: 0.16 s of a 1,000-city
 run's median, 2.73 -> 2.89 s, in one A/B of eight pairs), a sampler thread reads ``/proc``
 every 50 ms for the whole process tree of the ``raincast run`` child (it and every
 descendant: the Lambda environments) and records the peak of the tree's summed RSS and
-summed PSS. RSS sums count shared pages once per process
+summed PSS, and the peak PSS of the ``raincast run`` process itself (the runtime and the
+local S3). RSS sums count shared pages once per process
 (forked environments share their parent's pages), so PSS, which divides each shared page
 among its sharers, is the honest "all processes together" figure; RSS is printed for
 comparison. ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` is no use here: it is the largest
@@ -177,6 +179,7 @@ class TreeMemory:
         self.interval = interval
         self.peak_rss = 0
         self.peak_pss = 0
+        self.peak_root_pss = 0  # the process itself: raincast run's runtime and local S3
         self.peak_processes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -227,6 +230,8 @@ class TreeMemory:
             for pid in tree:
                 r, p = self._rss_pss(pid)
                 rss, pss = rss + r, pss + p
+                if pid == self.pid:
+                    self.peak_root_pss = max(self.peak_root_pss, p)
             self.peak_rss = max(self.peak_rss, rss)
             self.peak_pss = max(self.peak_pss, pss)
             self.peak_processes = max(self.peak_processes, len(tree))
@@ -347,6 +352,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, help="raincast run --workers (default: its own)")
     parser.add_argument("--keep", type=Path, help="keep the outputs under this folder")
     parser.add_argument(
+        "--memory-rounds",
+        type=int,
+        default=1,
+        help="sampled runs per size (and per side, with --baseline), after the timed rounds",
+    )
+    parser.add_argument(
         "--baseline", metavar="RAINCAST", help="another raincast executable, timed alongside"
     )
     parser.add_argument("--plain-loop", nargs=2, metavar=("CITIES", "OUT"), help=argparse.SUPPRESS)
@@ -361,7 +372,6 @@ def main() -> int:
     # baseline s or None, baseline CPU s or None, disk probe s)
     results: dict[int, list[tuple[Any, ...]]] = {s: [] for s in sizes}
     memory_lines: dict[int, str] = {}
-    peaks: dict[int, tuple[int, int]] = {}  # size -> (peak PSS, bytes of the results)
     stale, modules = stale_bytecode()
     print(
         f"raincast run vs a plain loop; {os.cpu_count()} CPUs; workers={args.workers or 'default'}"
@@ -417,33 +427,68 @@ def main() -> int:
                     f"disk {disk * 1000:4.0f} ms/1000 files  load {load:4.1f}->{os.getloadavg()[0]:4.1f}  {same}",
                     flush=True,
                 )
-        for size in sizes:  # memory: a run of its own (the sampler costs CPU, see above)
-            cities = build_list(size, work)
-            run_out = work / f"run-{size}"
-            shutil.rmtree(run_out, ignore_errors=True)
-            _s, memory, _c = time_run(
-                cities, run_out, args.workers, f"bench-{size}", sample_memory=True
-            )
-            assert memory is not None
-            results_bytes = sum(
-                path.stat().st_size for path in run_out.rglob("*") if path.is_file()
-            )
-            peaks[size] = (memory.peak_pss, results_bytes)
-            memory_lines[size] = (
-                f"peak memory of raincast run, all processes (a run of its own): PSS "
-                f"{memory.peak_pss / 2**20:.0f} MB (RSS sum {memory.peak_rss / 2**20:.0f} MB, "
-                f"{memory.peak_processes} processes; results {results_bytes / 2**20:.1f} MB)"
-            )
-            print(f"memory n={size:>6}: {memory_lines[size]}", flush=True)
-        for smaller, larger in itertools.pairwise(sorted(peaks)):
-            pss_growth = peaks[larger][0] - peaks[smaller][0]
-            results_growth = peaks[larger][1] - peaks[smaller][1]
-            print(
-                f"memory n={smaller} -> {larger}: peak PSS +{pss_growth / 2**20:.0f} MB, the "
-                f"results (bytes in --out) +{results_growth / 2**20:.1f} MB: "
-                f"{pss_growth / max(results_growth, 1):.1f}x the results' growth",
-                flush=True,
-            )
+        # memory: runs of their own (the sampler costs CPU, see above), the sides taking
+        # turns; a peak moves by 20-30 MB from one run to the next.
+        memory_sides = ["run"] + (["baseline"] if args.baseline else [])
+        sampled: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
+        for memory_round in range(args.memory_rounds):
+            for size in sizes:
+                cities = build_list(size, work)
+                for side in memory_sides[memory_round % 2 :] + memory_sides[: memory_round % 2]:
+                    out = work / f"memory-{side}-{size}"
+                    shutil.rmtree(out, ignore_errors=True)
+                    _s, memory, _c = time_run(
+                        cities,
+                        out,
+                        args.workers,
+                        f"bench-{size}",
+                        args.baseline if side == "baseline" else None,
+                        sample_memory=True,
+                    )
+                    assert memory is not None
+                    results_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+                    sampled.setdefault((side, size), []).append(
+                        (memory.peak_pss, memory.peak_root_pss, results_bytes)
+                    )
+                    print(
+                        f"memory n={size:>6} {side:>8}: peak PSS {memory.peak_pss / 2**20:.0f} MB "
+                        f"(the raincast run process {memory.peak_root_pss / 2**20:.0f} MB; RSS sum "
+                        f"{memory.peak_rss / 2**20:.0f} MB, {memory.peak_processes} processes; "
+                        f"results {results_bytes / 2**20:.1f} MB)",
+                        flush=True,
+                    )
+
+        def mb_range(values: list[int]) -> str:
+            return f"{min(values) / 2**20:.0f}-{max(values) / 2**20:.0f} MB"
+
+        for side in memory_sides:
+            for size in sizes:
+                runs = sampled[(side, size)]
+                text = (
+                    f"peak memory of raincast run, all processes ({len(runs)} runs of their own): "
+                    f"PSS {mb_range([r[0] for r in runs])} (the raincast run process "
+                    f"{mb_range([r[1] for r in runs])}; results {runs[0][2] / 2**20:.1f} MB)"
+                )
+                if side == "run":
+                    memory_lines[size] = text
+                print(f"memory n={size:>6} {side:>8}: {text}", flush=True)
+            for smaller, larger in itertools.pairwise(sorted(sizes)):
+                small, large = sampled[(side, smaller)], sampled[(side, larger)]
+                pss_growth = statistics.median(r[0] for r in large) - statistics.median(
+                    r[0] for r in small
+                )
+                root_growth = statistics.median(r[1] for r in large) - statistics.median(
+                    r[1] for r in small
+                )
+                results_growth = large[0][2] - small[0][2]
+                print(
+                    f"memory n={smaller} -> {larger} {side:>8}: median peak PSS "
+                    f"+{pss_growth / 2**20:.0f} MB (the raincast run process "
+                    f"+{root_growth / 2**20:.0f} MB), the results (bytes in --out) "
+                    f"+{results_growth / 2**20:.1f} MB: "
+                    f"{pss_growth / max(results_growth, 1):.1f}x the results' growth",
+                    flush=True,
+                )
         print()
         for size, rows in results.items():
             ratios = [r[0] / r[1] for r in rows]

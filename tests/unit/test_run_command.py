@@ -214,6 +214,9 @@ def test_a_long_run_prints_the_first_rows_and_says_where_the_rest_are() -> None:
     assert lines[-1] == "... and 250 more cities: every row is in out/x/forecast.csv"
     whole = run_command.format_table(many[:limit], rest_in="out/x/forecast.csv").splitlines()
     assert len(whole) == 1 + limit and "more cities" not in whole[-1]
+    # A reader over forecast.csv (what the run passes) is read through, not held whole.
+    streamed = run_command.format_table(iter(many), rest_in="out/x/forecast.csv")
+    assert streamed.splitlines() == lines
 
 
 def test_a_refused_run_ends_the_zygote_it_started(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import io
+import itertools
 import json
 import os
 import queue
@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -356,8 +356,8 @@ def execute(
         report = False
         if csv_path.exists():
             report = _write_report(writer, err)
-            rows = list(csv.DictReader(io.StringIO(csv_path.read_text("utf-8"))))
-            print(format_table(rows, rest_in=str(csv_path)))
+            with csv_path.open(encoding="utf-8", newline="") as table:
+                print(format_table(csv.DictReader(table), rest_in=str(csv_path)))
     finally:
         writer.close()
     names = ("forecast.csv", "summary.json", "manifest.json")
@@ -705,13 +705,16 @@ TABLE_ROWS = 100
 
 
 def format_table(
-    rows: list[dict[str, str]], rest_in: str | None = None, limit: int = TABLE_ROWS
+    rows: Iterable[dict[str, str]], rest_in: str | None = None, limit: int = TABLE_ROWS
 ) -> str:
     """The table printed after a run (cells made ``printable``): the first ``limit`` rows,
-    then, when there are more, a line saying how many and that ``rest_in`` has them all."""
+    then, when there are more, a line saying how many and that ``rest_in`` has them all.
+    The rows past ``limit`` are only counted, so a reader over forecast.csv is never held
+    whole."""
     header = ("city", "place found", "date", "P(rain tomorrow)", "rain tomorrow")
+    remaining = iter(rows)
     lines = []
-    for raw in rows[:limit]:
+    for raw in itertools.islice(remaining, limit):
         # Every cell came from the list or a provider: nothing reaches the terminal raw.
         row = {k: printable(v) if isinstance(v, str) else v for k, v in raw.items()}
         place = ", ".join(p for p in (row.get("place"), row.get("country")) if p) or "-"
@@ -744,9 +747,10 @@ def format_table(
         )
 
     table = [fmt(header), *(fmt(line) for line in lines)]
-    if len(rows) > limit:
+    more = sum(1 for _ in remaining)
+    if more:
         where = f": every row is in {printable(rest_in)}" if rest_in else ""
-        table.append(f"... and {len(rows) - limit:,} more cities{where}")
+        table.append(f"... and {more:,} more cities{where}")
     return "\n".join(table)
 
 

@@ -105,11 +105,12 @@ def _forecast_rows(forecasts: list[dict[str, Any]]) -> Markup:
 
 def render_run_report(results: RunResults, headline: ModelHeadline) -> str:
     summary = results.summary
-    rows = results.rows
     probability_norm = matplotlib.colors.Normalize(0.0, 1.0)
     forecasts: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
-    for row in rows:
+    total = 0
+    for row in results.rows():
+        total += 1
         p = _float(row.get("p_rain_tomorrow"))
         entry: dict[str, Any] = {
             "city": row.get("city") or "",
@@ -149,12 +150,12 @@ def render_run_report(results: RunResults, headline: ModelHeadline) -> str:
         location=results.location,
         date=date,
         forecast_for=forecast_for,
-        total=len(rows),
+        total=total,
         forecasts=forecasts,
         forecast_rows=_forecast_rows(forecasts),
         errors=errors,
         errors_by_reason=by_reason.most_common(),
-        unmapped=len(rows) - len(points),
+        unmapped=total - len(points),
         map_svg=Markup(map_svg),
         headline=headline,
         run_versions=run_versions,

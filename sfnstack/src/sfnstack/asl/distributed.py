@@ -369,11 +369,17 @@ class ItemReader:
 
     @staticmethod
     def _jsonl(text: str, where: str) -> list[Any]:
+        # Each line is decoded on its own, so each line's object would get its own copies
+        # of the key strings: 10,000 objects of 8 keys held 4 MB of repeated keys.
+        keys: dict[str, str] = {}
         out = []
         for number, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    out.append(json.loads(line))
+                    item = json.loads(line)
+                    if type(item) is dict:
+                        item = {keys.setdefault(k, k): v for k, v in item.items()}
+                    out.append(item)
                 except json.JSONDecodeError as exc:
                     raise StateFailure(
                         ITEM_READER_FAILED, f"{where} line {number}: invalid JSON: {exc}"
@@ -572,6 +578,23 @@ class ItemBatcher:
         return [{**shell, "Items": b} for b in batches]
 
 
+class OutputText(str):
+    """A child execution's output, kept as its JSON text (compact, as a record's
+    ``Output``) from the moment the child ends until the map run's results are exported:
+    decoded, the outputs of a 10,000-item map run held about four times their text's
+    size until its end."""
+
+    __slots__ = ()
+
+    def value(self) -> Any:
+        return json.loads(self)
+
+
+def output_value(output: Any) -> Any:
+    """The decoded output, whether it was kept as text (``OutputText``) or not."""
+    return output.value() if isinstance(output, OutputText) else output
+
+
 class ResultWriter:
     """Where and how a map run's child results go: ``WriterConfig`` alone transforms the
     state's output; ``Resource`` + ``Parameters`` (``Arguments``) export the results to
@@ -647,7 +670,8 @@ class ResultWriter:
         if self.transformation == "NONE":
             return list(records)
         out: list[Any] = []
-        for record, output in zip(records, outputs, strict=True):
+        for record, kept in zip(records, outputs, strict=True):
+            output = output_value(kept)
             if record["Status"] != "SUCCEEDED":
                 out.append(record)
             elif self.transformation == "FLATTEN" and isinstance(output, list):
@@ -666,7 +690,8 @@ class ResultWriter:
         outputs: list[Any],
     ) -> Any:
         """The Map's result: the transformed results, or (exported) where they went.
-        ``records``: one per item in item order; ``outputs``: the children's outputs."""
+        ``records``: one per item in item order; ``outputs``: the children's outputs
+        (an exported run's kept as ``OutputText``)."""
         if not self.exports:
             return self.transform(records, outputs)
         params = self.parameters(data, frame)

@@ -17,6 +17,7 @@ from .context import BranchCancelled, Execution, Frame, Scope, iso_timestamp
 from .distributed import (
     ItemBatcher,
     ItemReader,
+    OutputText,
     ResultWriter,
     object_items_unsupported,
     resolve_number,
@@ -378,6 +379,8 @@ class DistributedIterations(InlineIterations):
         starts: list[str | None] = [None] * total
         stops: list[str | None] = [None] * total
 
+        exports = self.result_writer is not None and self.result_writer.exports
+
         def timed(job: Job, i: int) -> Job:
             if self.result_writer is None:
                 return job  # start/stop dates only go into ResultWriter records
@@ -385,9 +388,11 @@ class DistributedIterations(InlineIterations):
             def run(cancel: threading.Event) -> Any:
                 starts[i] = iso_timestamp(datetime.now(UTC))
                 try:
-                    return job(cancel)
+                    output = job(cancel)
                 finally:
                     stops[i] = iso_timestamp(datetime.now(UTC))
+                # An exported output is only written out, as text, when the run ends.
+                return OutputText(to_json_string(output)) if exports else output
 
             return run
 
@@ -464,8 +469,9 @@ class DistributedIterations(InlineIterations):
                 "StopDate": stops[i],
             }
             if outcome.ok:
+                output = outcome.value
                 record.update(
-                    Output=to_json_string(outcome.value),
+                    Output=output if isinstance(output, OutputText) else to_json_string(output),
                     OutputDetails={"Included": True},
                     RedriveStatus="NOT_REDRIVABLE",
                     RedriveStatusReason="Execution is SUCCEEDED and cannot be redriven",

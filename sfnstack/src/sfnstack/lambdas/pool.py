@@ -333,8 +333,13 @@ class Worker:
 
     def _log(self, line: str) -> None:
         # The worker's stdout is the log file; the parent appends its own notes to it.
-        with open(self._log_path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        try:
+            with open(self._log_path, "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        except FileNotFoundError:
+            # A closed pool removed its log folder: the environment an abandoned
+            # invocation ran in was ended by that close, and the note has no reader left.
+            pass
 
     # -- lifecycle ------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ tolerated failures."""
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from collections.abc import Iterator
@@ -318,6 +319,121 @@ def test_result_writer_layout(s3: Any) -> None:
         len(failed) == 1 and failed[0]["Status"] == "FAILED" and failed[0]["Error"] == "ValueError"
     )
     assert json.loads(failed[0]["Cause"])["errorMessage"] == "bad 2"
+
+
+def test_an_exported_map_run_keeps_each_ended_childs_output_as_text(s3: Any) -> None:
+    """An output waits for the end of the map run only to be written as a record's
+    ``Output`` text, so it is held as that text, not as the decoded objects (about four
+    times the size). Each child looks for the earlier children's output objects."""
+    still_decoded: list[int] = []
+
+    def work(function: str, payload: Any) -> Any:
+        n = payload["n"]
+        still_decoded.extend(
+            o["marker"]
+            for o in gc.get_objects()
+            if type(o) is dict and "readings" in o and isinstance(o.get("marker"), int)
+        )
+        return {"marker": n, "readings": [n, n + 0.5]}
+
+    sm = distributed(
+        TASK,
+        MaxConcurrency=1,
+        ResultWriter={
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": BUCKET, "Prefix": "runs"},
+        },
+    )
+    services = Services(invoke_lambda=work, s3_client=s3, map_workers=1)
+    result = sm.execute([{"n": i} for i in range(6)], services=services)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    assert still_decoded == []
+    key = result.output["ResultWriterDetails"]["Key"].replace("manifest", "SUCCEEDED_0")
+    records = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert [r["Output"] for r in records] == [
+        json.dumps({"marker": n, "readings": [n, n + 0.5]}, separators=(",", ":")) for n in range(6)
+    ]
+
+
+@pytest.mark.parametrize("transformation", ["COMPACT", "FLATTEN"])
+def test_an_exported_transformation_writes_the_outputs_kept_as_text(
+    s3: Any, transformation: str
+) -> None:
+    def work(function: str, payload: Any) -> Any:
+        return [payload["n"], {"half": payload["n"] / 2}]
+
+    sm = distributed(
+        TASK,
+        ResultWriter={
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": BUCKET, "Prefix": "runs"},
+            "WriterConfig": {"Transformation": transformation},
+        },
+    )
+    services = Services(invoke_lambda=work, s3_client=s3, map_workers=2)
+    result = sm.execute([{"n": i} for i in range(3)], services=services)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    key = result.output["ResultWriterDetails"]["Key"].replace("manifest", "SUCCEEDED_0")
+    written = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    outputs = [[n, {"half": n / 2}] for n in range(3)]
+    flattened = [value for output in outputs for value in output]
+    assert written == (outputs if transformation == "COMPACT" else flattened)
+
+
+@pytest.mark.parametrize("output_type", ["JSON", "JSONL"])
+def test_an_exported_file_is_encoded_as_the_list_of_its_entries(s3: Any, output_type: str) -> None:
+    """Each file is written entry by entry; it reads as ``json.dumps`` of the entries (or
+    one compact line each), and a status whose children flattened to nothing still gets
+    its (empty) file."""
+
+    def work(function: str, payload: Any) -> Any:
+        if payload["n"] == 1:
+            raise LambdaFunctionError("ValueError", {"errorMessage": "bad", "errorType": "E"})
+        return [] if payload["n"] == 2 else [{"n": payload["n"], "text": 'say "hi"'}]
+
+    sm = distributed(
+        TASK,
+        ToleratedFailureCount=5,
+        ResultWriter={
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": BUCKET, "Prefix": "runs"},
+            "WriterConfig": {"Transformation": "FLATTEN", "OutputType": output_type},
+        },
+    )
+    services = Services(invoke_lambda=work, s3_client=s3, map_workers=2)
+    result = sm.execute([{"n": i} for i in range(4)], services=services)
+    assert result.status == "SUCCEEDED", (result.error, result.cause)
+    base = result.output["ResultWriterDetails"]["Key"].rsplit("/", 1)[0]
+    ext = output_type.lower()
+    succeeded = s3.get_object(Bucket=BUCKET, Key=f"{base}/SUCCEEDED_0.{ext}")["Body"].read()
+    failed = s3.get_object(Bucket=BUCKET, Key=f"{base}/FAILED_0.{ext}")["Body"].read()
+    entries = [{"n": 0, "text": 'say "hi"'}, {"n": 3, "text": 'say "hi"'}]
+    if output_type == "JSON":
+        assert succeeded == json.dumps(entries).encode()
+        assert failed == json.dumps(json.loads(failed)).encode()
+    else:
+        assert succeeded == b"".join(
+            json.dumps(e, separators=(",", ":")).encode() + b"\n" for e in entries
+        )
+    (failure,) = (
+        (json.loads(line) for line in failed.splitlines())
+        if ext == "jsonl"
+        else (json.loads(failed))
+    )
+    assert failure["Status"] == "FAILED" and json.loads(failure["Input"]) == {"n": 1}
+
+    only_empty = distributed(
+        TASK,
+        ResultWriter={
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": BUCKET, "Prefix": "empty"},
+            "WriterConfig": {"Transformation": "FLATTEN", "OutputType": output_type},
+        },
+    )
+    result = only_empty.execute([{"n": 2}], services=services)
+    key = result.output["ResultWriterDetails"]["Key"].replace("manifest", "SUCCEEDED_0")
+    body = s3.get_object(Bucket=BUCKET, Key=key.replace(".json", f".{ext}"))["Body"].read()
+    assert body == (b"[]" if output_type == "JSON" else b"")
 
 
 def test_result_writer_failure(s3: Any) -> None:

@@ -16,6 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from sfnstack.asl import DefinitionError, StateMachine
+from sfnstack.asl.distributed import ItemReader
 from sfnstack.services import LambdaFunctionError, Services
 
 BUCKET = "data"
@@ -200,6 +201,25 @@ def test_gzipped_objects_are_read_decompressed(s3: Any) -> None:
         "Parameters": {"Bucket": BUCKET, "Key": "a.csv.gz"},
     }
     assert read(s3, reader) == [{"a": "1"}, {"a": "2"}]
+
+
+def test_json_lines_items_share_their_key_strings(s3: Any) -> None:
+    # Each line is decoded alone; a 10,000-line list held each key once per line (4 MB).
+    lines = [{"index": i, "city": f"City {i}", "nested": {"deep": i}} for i in range(3)]
+    text = "\n".join(json.dumps(x) for x in lines) + "\n\n"
+    items = ItemReader._jsonl(text, "s3://data/l.jsonl")
+    assert items == lines
+    first_keys = list(items[0])
+    for item in items[1:]:
+        assert all(a is b for a, b in zip(first_keys, item, strict=True))
+    # The same text through a Map's ItemReader: the items, unchanged.
+    s3.put_object(Bucket=BUCKET, Key="l.jsonl", Body=text)
+    reader = {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSONL"},
+        "Parameters": {"Bucket": BUCKET, "Key": "l.jsonl"},
+    }
+    assert read(s3, reader) == lines
 
 
 def test_csv_rows_follow_aws_parsing_rules(s3: Any) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sfnstack.cooperative import Hub, current_hub
 from sfnstack.lambdas import LambdaPool, function_from_callable
+from sfnstack.lambdas.pool import Worker
 from sfnstack.local import LocalRuntime
 
 # -- the hub itself -----------------------------------------------------------------------
@@ -268,6 +269,42 @@ def test_an_invocation_its_execution_gave_up_on_runs_to_completion(tmp_path: Pat
         rt.invoke("mark", {"seconds": 0, "path": str(tmp_path / "again")})
         assert marker.read_text() == "done"
         assert rt.lambdas.cold_starts == 1
+
+
+def test_an_abandoned_invocation_still_running_when_the_runtime_closes_ends_quietly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Closing ends the environment the abandoned invocation runs in; the thread that waits
+    # for its reply then notes the exit in the function's log, whose folder the closing
+    # pool has removed: that note has nowhere to go and must not raise.
+    (tmp_path / "coop_handlers.py").write_text(HANDLERS)
+    mark = function_from_callable("mark", "coop_handlers:mark", code_dir=tmp_path)
+    task = {"Type": "Task", "Resource": arn("mark"), "TimeoutSeconds": 1, "End": True}
+    raised: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
+    failed = Worker._failed
+    log_dirs: list[Path] = []
+
+    def failed_once_the_folder_is_gone(worker: Worker, *args: Any) -> None:
+        # The order the race took in a CI run: the pool removes its log folder first.
+        deadline = time.monotonic() + 10
+        while log_dirs[0].exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        failed(worker, *args)
+
+    monkeypatch.setattr(Worker, "_failed", failed_once_the_folder_is_gone)
+    with LocalRuntime(None, workers=1, functions={"mark": mark}) as rt:
+        log_dirs.append(rt.lambdas.log_dir)
+        rt.add_state_machine({"StartAt": "T", "States": {"T": task}}, name="gives-up")
+        result = rt.execute("gives-up", {"seconds": 30, "path": str(tmp_path / "m")}, timeout=60)
+        assert result.error == "States.Timeout"
+        finishers = [t for t in threading.enumerate() if t.name == "lambda-abandoned"]
+        assert finishers, "the abandoned invocation is waited for in a thread"
+    for finisher in finishers:
+        finisher.join(10)
+        assert not finisher.is_alive()
+    assert raised == []
+    assert not (tmp_path / "m").exists()
 
 
 def test_parallel_branches_nested_in_iterations_with_one_lambda_slot(tmp_path: Path) -> None:

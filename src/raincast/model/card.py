@@ -412,8 +412,9 @@ this artifact. Brier skill against the Australian training base rate.
 ## Limits
 - Trained on 49 Australian stations, {meta["trained_period"]["start"]} to
   {meta["trained_period"]["end"]}: tropical, arid, temperate and alpine Australian climates.
-  Elsewhere the probabilities are an extrapolation, measured at two places only (above:
-  New York, lower ranking skill; Seattle, from rain and temperatures only): the physics behind the
+  Elsewhere the probabilities are an extrapolation, measured at six places only (above:
+  New York, lower ranking skill; Seattle, from rain and temperatures only; Beijing, Chicago,
+  Mumbai and San Diego from daily summaries, scored by `benchmarks/model_bench.py`): the physics behind the
   main features (afternoon humidity, pressure, cloud, wind, 24 h changes) is general, but
   how they map to rain depends on the local climate. Score it on local data with
   `raincast predict-observations` before relying on it.

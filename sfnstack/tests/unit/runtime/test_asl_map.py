@@ -240,6 +240,21 @@ def _flaky_services(fail_on: set[int], s3: Any = None) -> Services:
 TASK = {"T": {"Type": "Task", "Resource": FN + "work", "End": True}}
 
 
+def export(prefix: str = "runs", **writer_config: Any) -> dict[str, Any]:
+    """A ResultWriter exporting to BUCKET under ``prefix`` (with a WriterConfig if given)."""
+    writer: dict[str, Any] = {
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": BUCKET, "Prefix": prefix},
+    }
+    return {**writer, "WriterConfig": writer_config} if writer_config else writer
+
+
+def exported(s3: Any, output: Any, name: str) -> bytes:
+    """The bytes of file ``name`` (``SUCCEEDED_0.json``, ...) beside the map run's manifest."""
+    base = output["ResultWriterDetails"]["Key"].rsplit("/", 1)[0]
+    return s3.get_object(Bucket=BUCKET, Key=f"{base}/{name}")["Body"].read()
+
+
 def test_tolerated_failures() -> None:
     items = [{"n": i} for i in range(10)]
     within = distributed(TASK, ToleratedFailureCount=2)
@@ -259,14 +274,7 @@ def test_tolerated_failures() -> None:
 
 
 def test_result_writer_layout(s3: Any) -> None:
-    sm = distributed(
-        TASK,
-        ToleratedFailureCount=1,
-        ResultWriter={
-            "Resource": "arn:aws:states:::s3:putObject",
-            "Parameters": {"Bucket": BUCKET, "Prefix": "runs"},
-        },
-    )
+    sm = distributed(TASK, ToleratedFailureCount=1, ResultWriter=export())
     items = [{"n": i} for i in range(4)]
     result = sm.execute(items, services=_flaky_services({2}, s3))
     assert result.status == "SUCCEEDED", (result.error, result.cause)
@@ -336,20 +344,12 @@ def test_an_exported_map_run_keeps_each_ended_childs_output_as_text(s3: Any) -> 
         )
         return {"marker": n, "readings": [n, n + 0.5]}
 
-    sm = distributed(
-        TASK,
-        MaxConcurrency=1,
-        ResultWriter={
-            "Resource": "arn:aws:states:::s3:putObject",
-            "Parameters": {"Bucket": BUCKET, "Prefix": "runs"},
-        },
-    )
+    sm = distributed(TASK, MaxConcurrency=1, ResultWriter=export())
     services = Services(invoke_lambda=work, s3_client=s3, map_workers=1)
     result = sm.execute([{"n": i} for i in range(6)], services=services)
     assert result.status == "SUCCEEDED", (result.error, result.cause)
     assert still_decoded == []
-    key = result.output["ResultWriterDetails"]["Key"].replace("manifest", "SUCCEEDED_0")
-    records = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    records = json.loads(exported(s3, result.output, "SUCCEEDED_0.json"))
     assert [r["Output"] for r in records] == [
         json.dumps({"marker": n, "readings": [n, n + 0.5]}, separators=(",", ":")) for n in range(6)
     ]
@@ -362,19 +362,11 @@ def test_an_exported_transformation_writes_the_outputs_kept_as_text(
     def work(function: str, payload: Any) -> Any:
         return [payload["n"], {"half": payload["n"] / 2}]
 
-    sm = distributed(
-        TASK,
-        ResultWriter={
-            "Resource": "arn:aws:states:::s3:putObject",
-            "Parameters": {"Bucket": BUCKET, "Prefix": "runs"},
-            "WriterConfig": {"Transformation": transformation},
-        },
-    )
+    sm = distributed(TASK, ResultWriter=export(Transformation=transformation))
     services = Services(invoke_lambda=work, s3_client=s3, map_workers=2)
     result = sm.execute([{"n": i} for i in range(3)], services=services)
     assert result.status == "SUCCEEDED", (result.error, result.cause)
-    key = result.output["ResultWriterDetails"]["Key"].replace("manifest", "SUCCEEDED_0")
-    written = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    written = json.loads(exported(s3, result.output, "SUCCEEDED_0.json"))
     outputs = [[n, {"half": n / 2}] for n in range(3)]
     flattened = [value for output in outputs for value in output]
     assert written == (outputs if transformation == "COMPACT" else flattened)
@@ -382,31 +374,22 @@ def test_an_exported_transformation_writes_the_outputs_kept_as_text(
 
 @pytest.mark.parametrize("output_type", ["JSON", "JSONL"])
 def test_an_exported_file_is_encoded_as_the_list_of_its_entries(s3: Any, output_type: str) -> None:
-    """Each file is written entry by entry; it reads as ``json.dumps`` of the entries (or
-    one compact line each), and a status whose children flattened to nothing still gets
-    its (empty) file."""
+    """An exported file reads as ``json.dumps`` of its entries (JSONL: one compact line
+    each), and a status whose children flattened to nothing still gets its (empty) file."""
 
     def work(function: str, payload: Any) -> Any:
         if payload["n"] == 1:
             raise LambdaFunctionError("ValueError", {"errorMessage": "bad", "errorType": "E"})
         return [] if payload["n"] == 2 else [{"n": payload["n"], "text": 'say "hi"'}]
 
-    sm = distributed(
-        TASK,
-        ToleratedFailureCount=5,
-        ResultWriter={
-            "Resource": "arn:aws:states:::s3:putObject",
-            "Parameters": {"Bucket": BUCKET, "Prefix": "runs"},
-            "WriterConfig": {"Transformation": "FLATTEN", "OutputType": output_type},
-        },
-    )
+    flatten = export(Transformation="FLATTEN", OutputType=output_type)
+    sm = distributed(TASK, ToleratedFailureCount=5, ResultWriter=flatten)
     services = Services(invoke_lambda=work, s3_client=s3, map_workers=2)
     result = sm.execute([{"n": i} for i in range(4)], services=services)
     assert result.status == "SUCCEEDED", (result.error, result.cause)
-    base = result.output["ResultWriterDetails"]["Key"].rsplit("/", 1)[0]
     ext = output_type.lower()
-    succeeded = s3.get_object(Bucket=BUCKET, Key=f"{base}/SUCCEEDED_0.{ext}")["Body"].read()
-    failed = s3.get_object(Bucket=BUCKET, Key=f"{base}/FAILED_0.{ext}")["Body"].read()
+    succeeded = exported(s3, result.output, f"SUCCEEDED_0.{ext}")
+    failed = exported(s3, result.output, f"FAILED_0.{ext}")
     entries = [{"n": 0, "text": 'say "hi"'}, {"n": 3, "text": 'say "hi"'}]
     if output_type == "JSON":
         assert succeeded == json.dumps(entries).encode()
@@ -416,23 +399,13 @@ def test_an_exported_file_is_encoded_as_the_list_of_its_entries(s3: Any, output_
             json.dumps(e, separators=(",", ":")).encode() + b"\n" for e in entries
         )
     (failure,) = (
-        (json.loads(line) for line in failed.splitlines())
-        if ext == "jsonl"
-        else (json.loads(failed))
+        [json.loads(line) for line in failed.splitlines()] if ext == "jsonl" else json.loads(failed)
     )
     assert failure["Status"] == "FAILED" and json.loads(failure["Input"]) == {"n": 1}
 
-    only_empty = distributed(
-        TASK,
-        ResultWriter={
-            "Resource": "arn:aws:states:::s3:putObject",
-            "Parameters": {"Bucket": BUCKET, "Prefix": "empty"},
-            "WriterConfig": {"Transformation": "FLATTEN", "OutputType": output_type},
-        },
-    )
+    only_empty = distributed(TASK, ResultWriter=flatten)
     result = only_empty.execute([{"n": 2}], services=services)
-    key = result.output["ResultWriterDetails"]["Key"].replace("manifest", "SUCCEEDED_0")
-    body = s3.get_object(Bucket=BUCKET, Key=key.replace(".json", f".{ext}"))["Body"].read()
+    body = exported(s3, result.output, f"SUCCEEDED_0.{ext}")
     assert body == (b"[]" if output_type == "JSON" else b"")
 
 
